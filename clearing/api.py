@@ -1,0 +1,570 @@
+"""Clearing API: a transaction's proof, closed days and their ``.ots`` files, the anchor
+chain, the close log; for operators, closing now and the job list with retries."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clearing import closing, selectors, tasks
+from clearing.models import AnchorThreshold, DayClose, Job
+from sandbox.errors import ApplicationError, NotFound
+from sandbox.tenants.access import actor_for
+from sandbox.tenants.api import TenantScopedView
+from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
+from wallets.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
+
+
+class IsTenantOrOperator(BasePermission):
+    """Public clearing data (closed days, the chain): any active tenant, or an operator."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user and user.is_authenticated and getattr(user, "is_staff", False):
+            return True
+        return IsActiveTenantMember().has_permission(request, view)
+
+
+class TransactionProofApi(TenantScopedView):
+    """The whole inclusion proof of one of your transactions, for ``verify_proof.py``."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, transaction_id):
+        return Response(
+            selectors.transaction_proof(tenant=self.tenant, transaction_id=transaction_id)
+        )
+
+
+class DayCloseOutput(serializers.ModelSerializer):
+    block_height = serializers.IntegerField(source="anchor.height", allow_null=True)
+    block_hash = serializers.CharField(source="anchor.block_hash", allow_null=True)
+    transactions = serializers.IntegerField(source="leaf_count")
+
+    class Meta:
+        model = DayClose
+        fields = [
+            "day", "status", "transactions", "root", "sequence", "log_root", "block_height",
+            "block_hash", "closed_at",
+        ]  # fmt: skip
+
+
+class DayCloseListApi(ListAPIView):
+    permission_classes = [IsTenantOrOperator]
+    serializer_class = DayCloseOutput
+    pagination_class = None
+
+    def get_queryset(self):
+        return DayClose.objects.select_related("anchor").order_by("-day")[:400]
+
+
+class DayCloseDetailApi(APIView):
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(responses=DayCloseOutput)
+    def get(self, request, day):
+        return Response(DayCloseOutput(selectors.closed_day_get(selectors.parse_day(day))).data)
+
+
+class DayCloseOtsApi(APIView):
+    """The day's OpenTimestamps proof: its root, committed by the anchor block's header."""
+
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, day):
+        parsed = selectors.parse_day(day)
+        response = HttpResponse(
+            selectors.ots_for_day(parsed), content_type="application/octet-stream"
+        )
+        response["Content-Disposition"] = f'attachment; filename="fsbx-{parsed}.ots"'
+        return response
+
+
+class ChainApi(APIView):
+    """The whole anchor chain: ``blk.dat`` format by default (what ``bitcoind -regtest``
+    stores), or ``?format=json`` for a summary of every block."""
+
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["blk", "json"])],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request):
+        if request.query_params.get("format") == "json":
+            return Response({"chain": "bitcoin-regtest", "blocks": selectors.chain_summary()})
+        response = HttpResponse(selectors.chain_file(), content_type="application/octet-stream")
+        response["Content-Disposition"] = 'attachment; filename="fsbx-anchors-regtest.dat"'
+        return response
+
+
+class CloseLogApi(APIView):
+    """The close log's head, or with ``first`` and ``second`` (sizes in closed days) an
+    RFC 9162 consistency proof that the log at ``first`` is a prefix of the log at
+    ``second``."""
+
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        if "first" not in request.query_params:
+            return Response(selectors.close_log_head())
+        try:
+            first = int(request.query_params["first"])
+            second = int(request.query_params.get("second", closing.close_log_tree().size))
+        except ValueError:
+            raise ApplicationError(
+                "first and second are integers.", code="invalid_log_size"
+            ) from None
+        return Response(selectors.close_log_consistency(first=first, second=second))
+
+
+# --- Operators ---------------------------------------------------------------------------------
+
+
+class JobOutput(serializers.ModelSerializer):
+    duration_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "kind", "label", "status", "triggered_by", "progress_done", "progress_total",
+            "count", "root", "block_height", "note", "error", "created_at", "started_at",
+            "finished_at", "duration_seconds", "retry_of",
+        ]  # fmt: skip
+
+    def get_duration_seconds(self, job: Job) -> float | None:
+        return job.duration.total_seconds() if job.duration is not None else None
+
+
+class OperatorCloseApi(APIView):
+    """Close a day now (yesterday by default); the work runs on a worker."""
+
+    permission_classes = [IsOperator]
+
+    class InputSerializer(serializers.Serializer):
+        date = serializers.DateField(required=False)
+
+    @extend_schema(request=InputSerializer, responses={202: JobOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        day = data.validated_data.get("date") or closing.today() - timedelta(days=1)
+        if day >= closing.today():
+            raise ApplicationError(f"{day} has not ended yet.", code="day_not_ended")
+        job = tasks.enqueue_close(day=day, triggered_by=actor_for(request).label)
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OperatorJobListApi(ListAPIView):
+    permission_classes = [IsOperator]
+    serializer_class = JobOutput
+    pagination_class = None
+
+    def get_queryset(self):
+        return Job.objects.all()[:200]
+
+
+class OperatorJobRetryApi(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(request=None, responses={202: JobOutput})
+    def post(self, request, job_id):
+        job = Job.objects.filter(pk=job_id if str(job_id).isdigit() else None).first()
+        if job is None:
+            raise NotFound(f"No job with id {job_id}.", code="job_not_found")
+        job = tasks.job_retry(job=job, triggered_by=actor_for(request).label)
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Large inter-node transactions: encrypted, anchored records ---------------------------------
+
+
+def _record_body(record, plaintext: bytes | None) -> dict:
+    from clearing.encoding import decode_transaction
+
+    body = {
+        "transaction": str(record.transaction.uuid),
+        "digest": record.digest,
+        "envelope": base64.b64encode(bytes(record.envelope)).decode(),
+        "nodes": [str(n) for n in record.nodes.values_list("id", flat=True)],
+        "anchor": None,
+        "record": None,
+    }
+    if record.anchor_id:
+        body["anchor"] = {
+            "height": record.anchor.height,
+            "block_hash": record.anchor.block_hash,
+            "txid": record.anchor.txid,
+            "label": record.anchor.label,
+        }
+    if plaintext is not None:
+        decoded = decode_transaction(plaintext)
+        body["record"] = {
+            "leaf": plaintext.hex(),
+            "id": decoded.id,
+            "kind": decoded.kind,
+            "currency": decoded.currency,
+            "amount": decoded.amount,
+            "posted_at": decoded.posted_at,
+            "entries": [
+                {"account": str(e.account), "currency": e.currency, "amount": e.amount}
+                for e in decoded.entries
+            ],
+        }
+    return body
+
+
+class TransactionRecordApi(TenantScopedView):
+    """The encrypted, anchored record of a large inter-node transaction, opened with the key
+    of your node it touches (either side may read it, nobody else)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, transaction_id):
+        from clearing import records
+        from clearing.models import AnchoredRecord
+
+        record = (
+            AnchoredRecord.objects.select_related("transaction", "anchor")
+            .filter(transaction__uuid=_uuid_or_none(transaction_id))
+            .first()
+        )
+        node = record.nodes.filter(tenant=self.tenant).order_by("id").first() if record else None
+        if node is None:
+            raise NotFound(
+                f"No anchored record of a transaction {transaction_id} of yours.",
+                code="record_not_found",
+            )
+        return Response(_record_body(record, records.open_for_node(record, node)))
+
+
+class NodeRecordKeyApi(TenantScopedView):
+    """Your node's record key (base64, AES-256), to open envelopes offline. Owners only."""
+
+    permission_classes = [IsOwner]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, node_id):
+        from clearing import records
+        from sandbox.tenants.models import Node
+
+        node = Node.objects.get_for_tenant(self.tenant, node_id)
+        key = records.node_key(node)
+        return Response({"node": str(node.pk), "key": base64.b64encode(key).decode()})
+
+
+class OperatorRecordApi(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, transaction_id):
+        from clearing import records
+        from clearing.models import AnchoredRecord
+
+        record = (
+            AnchoredRecord.objects.select_related("transaction", "anchor")
+            .filter(transaction__uuid=_uuid_or_none(transaction_id))
+            .first()
+        )
+        if record is None:
+            raise NotFound(f"No anchored record of {transaction_id}.", code="record_not_found")
+        return Response(_record_body(record, records.open_for_operators(record)))
+
+
+class ThresholdOutput(serializers.Serializer):
+    currency = serializers.CharField()
+    min_amount = serializers.CharField(help_text='Decimal string, e.g. "1000000".')
+
+
+class OperatorThresholdApi(APIView):
+    """Thresholds per currency for anchoring inter-node transactions at once."""
+
+    permission_classes = [IsOperator]
+
+    class InputSerializer(serializers.Serializer):
+        currency = serializers.ChoiceField(choices=CurrencyCode.choices)
+        min_amount = serializers.CharField(allow_null=True, help_text="null removes it")
+
+    def _list(self):
+        return [
+            {"currency": t.currency, "min_amount": to_decimal_string(t.min_amount, t.currency)}
+            for t in AnchorThreshold.objects.order_by("currency")
+        ]
+
+    @extend_schema(responses=ThresholdOutput(many=True))
+    def get(self, request):
+        return Response(self._list())
+
+    @extend_schema(request=InputSerializer, responses=ThresholdOutput(many=True))
+    def put(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        currency, amount = data.validated_data["currency"], data.validated_data["min_amount"]
+        if amount is None:
+            AnchorThreshold.objects.filter(currency=currency).delete()
+        else:
+            try:
+                minor = to_minor_units(amount, currency)
+            except AmountError as exc:
+                raise ApplicationError(exc.message, code=exc.code) from None
+            AnchorThreshold.objects.update_or_create(
+                currency=currency, defaults={"min_amount": minor}
+            )
+        return Response(self._list())
+
+
+def _uuid_or_none(value):
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+# --- Settlement ----------------------------------------------------------------------------------
+
+
+def _window_body(window, *, tenant=None) -> dict:
+    """A window with its positions and instructions; a tenant sees its own nodes' rows."""
+    from clearing import settlement
+    from clearing.models import SettlementInstruction, SettlementPosition
+
+    positions = SettlementPosition.objects.filter(window=window).select_related("node")
+    instructions = SettlementInstruction.objects.filter(window=window).select_related(
+        "node", "transaction"
+    )
+    if tenant is not None:
+        positions = positions.filter(node__tenant=tenant)
+        instructions = instructions.filter(node__tenant=tenant)
+    body = {
+        "id": window.pk,
+        "cycle": window.cycle,
+        "start_day": window.start_day,
+        "end_day": window.end_day,
+        "settle_on": window.settle_on,
+        "status": window.status,
+        "transactions": window.transactions,
+        "settled_at": window.settled_at,
+        "note": window.note,
+        "positions": [
+            {
+                "node": str(p.node_id),
+                "node_name": p.node.name,
+                "currency": p.currency,
+                "gross_paid": to_decimal_string(p.gross_paid, p.currency),
+                "gross_received": to_decimal_string(p.gross_received, p.currency),
+                "net": to_decimal_string(p.net, p.currency),
+            }
+            for p in positions.order_by("node_id", "currency")
+        ],
+        "instructions": [
+            {
+                "node": str(i.node_id),
+                "node_name": i.node.name,
+                "direction": i.direction,
+                "counterparty": "clearing hub",
+                "amount": to_decimal_string(i.amount, i.currency),
+                "currency": i.currency,
+                "bank_code": i.bank_code,
+                "transaction": str(i.transaction.uuid),
+            }
+            for i in instructions.order_by("node_id", "currency")
+        ],
+    }
+    if window.status == window.Status.SETTLED:
+        result = settlement.compute_window(window)
+        mine = (
+            None if tenant is None else {str(n) for n in tenant.nodes.values_list("id", flat=True)}
+        )
+        body["bilateral"] = [
+            {"debtor": a, "creditor": b, "currency": c, "amount": to_decimal_string(v, c)}
+            for (a, b, c), v in sorted(result.positions.bilateral.items())
+            if mine is None or a in mine or b in mine
+        ]
+    return body
+
+
+def _window_get(window_id):
+    from clearing.models import SettlementWindow
+
+    window = SettlementWindow.objects.filter(
+        pk=window_id if str(window_id).isdigit() else None
+    ).first()
+    if window is None:
+        raise NotFound(f"No settlement window {window_id}.", code="window_not_found")
+    return window
+
+
+def _tenant_or_none(request):
+    return None if request.user.is_staff else request.tenant_access.tenant
+
+
+class SettlementWindowListApi(APIView):
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(
+        operation_id="v1_clearing_settlements_list", responses={200: OpenApiTypes.OBJECT}
+    )
+    def get(self, request):
+        from clearing.models import SettlementWindow
+
+        fields = ["id", "cycle", "start_day", "end_day", "settle_on", "status", "transactions"]
+        windows = SettlementWindow.objects.order_by("-end_day", "cycle")[:200]
+        return Response(list(windows.values(*fields)))
+
+
+class SettlementWindowApi(APIView):
+    """A window's gross, bilateral and multilateral positions and its instructions."""
+
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, window_id):
+        return Response(_window_body(_window_get(window_id), tenant=_tenant_or_none(request)))
+
+
+CSV_COLUMNS = [
+    "section", "node", "node_name", "currency", "gross_paid", "gross_received", "net",
+    "direction", "amount", "bank_code", "transaction",
+]  # fmt: skip
+
+
+class SettlementReportCsvApi(APIView):
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request, window_id):
+        import csv
+        import io
+
+        window = _window_get(window_id)
+        body = _window_body(window, tenant=_tenant_or_none(request))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, restval="")
+        writer.writeheader()
+        for p in body["positions"]:
+            writer.writerow({"section": "position", **p})
+        for i in body["instructions"]:
+            writer.writerow({"section": "instruction", **{k: i[k] for k in CSV_COLUMNS if k in i}})
+        for b in body.get("bilateral", []):
+            writer.writerow(
+                {
+                    "section": "bilateral",
+                    "node": b["debtor"],
+                    "currency": b["currency"],
+                    "direction": f"owes {b['creditor']}",
+                    "amount": b["amount"],
+                }
+            )
+        response = HttpResponse(out.getvalue(), content_type="text/csv")
+        name = f"settlement-{window.cycle}-{window.start_day}-{window.end_day}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class OperatorSettleApi(APIView):
+    """Settle every window whose settlement day has come, now."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(request=None, responses={202: JobOutput})
+    def post(self, request):
+        job = closing.job_create(
+            kind=Job.Kind.SETTLEMENT, label="due windows", triggered_by=actor_for(request).label
+        )
+        from django.db import transaction as db_transaction
+
+        db_transaction.on_commit(lambda: tasks.settle_due_windows.delay(job.pk))
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OperatorWindowAbortApi(APIView):
+    permission_classes = [IsOperator]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=300)
+
+    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, window_id):
+        from clearing import settlement
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        window = settlement.window_abort(
+            window=_window_get(window_id), reason=data.validated_data["reason"]
+        )
+        return Response(_window_body(window))
+
+
+class OperatorContractApi(APIView):
+    """A node's settlement contract: its cycle and net debit caps (decimal strings)."""
+
+    permission_classes = [IsOperator]
+
+    class InputSerializer(serializers.Serializer):
+        cycle = serializers.ChoiceField(choices=["daily", "t_plus_1", "weekly"])
+        net_debit_caps = serializers.DictField(child=serializers.CharField(), required=False)
+
+    def _body(self, node):
+        from clearing.models import NetDebitCap, SettlementContract
+
+        contract = SettlementContract.objects.filter(node=node).first()
+        return {
+            "node": str(node.pk),
+            "cycle": contract.cycle if contract else "daily",
+            "net_debit_caps": {
+                c.currency: to_decimal_string(c.amount, c.currency)
+                for c in NetDebitCap.objects.filter(node=node).order_by("currency")
+            },
+        }
+
+    def _node(self, node_id):
+        from sandbox.tenants.models import Node
+
+        node = Node.objects.filter(pk=_uuid_or_none(node_id)).first()
+        if node is None:
+            raise NotFound(f"No node with id {node_id}.", code="node_not_found")
+        return node
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, node_id):
+        return Response(self._body(self._node(node_id)))
+
+    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT})
+    def put(self, request, node_id):
+        from clearing.models import NetDebitCap, SettlementContract
+
+        node = self._node(node_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        caps = {}
+        for currency, amount in data.validated_data.get("net_debit_caps", {}).items():
+            if currency not in CurrencyCode.values:
+                raise ApplicationError(f"Unknown currency {currency!r}.", code="unknown_currency")
+            try:
+                caps[currency] = to_minor_units(amount, currency, allow_zero=True)
+            except AmountError as exc:
+                raise ApplicationError(exc.message, code=exc.code) from None
+        SettlementContract.objects.update_or_create(
+            node=node, defaults={"cycle": data.validated_data["cycle"]}
+        )
+        if "net_debit_caps" in data.validated_data:
+            NetDebitCap.objects.filter(node=node).exclude(currency__in=caps).delete()
+            for currency, amount in caps.items():
+                NetDebitCap.objects.update_or_create(
+                    node=node, currency=currency, defaults={"amount": amount}
+                )
+        return Response(self._body(node))

@@ -1,0 +1,26 @@
+"""``python manage.py verify_anchors``: exit 0 when every closed day still matches its
+anchor, 1 otherwise (each changed, removed or inserted ledger row is listed)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from clearing.verification import verify_anchors
+
+
+class Command(BaseCommand):
+    help = (
+        "Recompute every closed day's Merkle root from the ledger and check it, and the whole "
+        "anchor chain (hashes, proof of work, links, OP_RETURN), against the anchors."
+    )
+
+    def handle(self, *args, **options):
+        report = verify_anchors()
+        for problem in report.problems:
+            self.stderr.write(str(problem))
+        summary = f"{report.days_checked} closed days, {report.transactions} transactions"
+        if not report.ok:
+            raise CommandError(
+                f"Anchors do NOT match: {len(report.problems)} problem(s) in {summary}."
+            )
+        self.stdout.write(self.style.SUCCESS(f"All anchors match: {summary}."))

@@ -1,0 +1,452 @@
+"""Settlement windows, their netting and settlement, and net debit caps.
+
+Windows (``SettlementWindow``) group closed days per settlement cycle: a daily window is one
+day and settles the day after; a T+1 window is one day and settles the second day after; a
+weekly window is Monday to Sunday and settles the Monday after. A node follows the cycle of
+its ``SettlementContract`` (daily without one).
+
+Settling a window: check that every covered day is closed and still matches its anchor
+(``clearing.verification.verify_day``), read the inter-node transactions of those days,
+turn them into obligations (``clearing.netting``), compute gross, bilateral and
+multilateral positions per currency, and post, through the ledger's posting service, one
+settlement transaction per node and currency between the node bank's settlement account and
+the clearing hub (the platform's suspense account): the hub is the central counterparty, so
+nodes on different cycles settle independently. All of it happens in one database
+transaction, under a row lock on the window, after checking it is still CLOSED: a window is
+never settled twice, and within a cycle, windows settle in order (none skipped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.db.models import Min, Q, Sum
+from django.utils import timezone
+
+from clearing import netting
+from clearing.closing import job_create, job_finish, job_start, today
+from clearing.encoding import day_bounds
+from clearing.models import (
+    DayClose,
+    Job,
+    NetDebitCap,
+    SettlementContract,
+    SettlementCycle,
+    SettlementInstruction,
+    SettlementPosition,
+    SettlementWindow,
+)
+from clearing.verification import Report, verify_day
+from sandbox.errors import ApplicationError, Unprocessable
+from wallets.banks import DEFAULT_BANK_CODE
+from wallets.currencies import to_decimal_string
+from wallets.models import Account, Entry
+from wallets.posting import Posting
+
+HUB_PURPOSE = Account.Purpose.SUSPENSE
+
+
+class SettlementError(ApplicationError):
+    default_code = "settlement_refused"
+
+
+# --- Windows ---------------------------------------------------------------------------------
+
+
+def window_bounds(cycle: str, day: date) -> tuple[date, date, date]:
+    """(start, end, settle_on) of the ``cycle`` window that covers ``day``."""
+    if cycle == SettlementCycle.DAILY:
+        return day, day, day + timedelta(days=1)
+    if cycle == SettlementCycle.T_PLUS_1:
+        return day, day, day + timedelta(days=2)
+    if cycle == SettlementCycle.WEEKLY:
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=6)
+        return start, end, end + timedelta(days=1)
+    raise ValueError(f"Unknown cycle {cycle!r}.")
+
+
+def windows_sync() -> None:
+    """Make the windows of every cycle from the first closed day through today, and close
+    those whose days have all closed."""
+    first = DayClose.objects.filter(status=DayClose.Status.CLOSED).aggregate(d=Min("day"))["d"]
+    if first is None:
+        return
+    last_closed = (
+        DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("-day").first().day
+    )
+    now_day = today()
+    missing = []
+    for cycle in SettlementCycle.values:
+        latest = SettlementWindow.objects.filter(cycle=cycle).order_by("-end_day").first()
+        day = latest.end_day + timedelta(days=1) if latest else first
+        while day <= now_day:
+            start, end, settle_on = window_bounds(cycle, day)
+            missing.append(
+                SettlementWindow(cycle=cycle, start_day=start, end_day=end, settle_on=settle_on)
+            )
+            day = end + timedelta(days=1)
+    # Concurrent syncs make the same rows: the unique (cycle, start_day) keeps one.
+    SettlementWindow.objects.bulk_create(missing, ignore_conflicts=True, batch_size=500)
+    SettlementWindow.objects.filter(
+        status=SettlementWindow.Status.OPEN, end_day__lte=last_closed
+    ).update(status=SettlementWindow.Status.CLOSED, closed_at=timezone.now())
+
+
+def node_cycles() -> dict[UUID, str]:
+    return dict(SettlementContract.objects.values_list("node_id", "cycle"))
+
+
+def cycle_of(node_id: UUID, cycles: dict[UUID, str]) -> str:
+    return cycles.get(node_id, SettlementCycle.DAILY)
+
+
+# --- Obligations of a window -------------------------------------------------------------------
+
+
+def inter_node_legs(start: date, end: date) -> dict[int, list[tuple[str, str, int]]]:
+    """Per inter-node transaction of days ``start``..``end``: its legs on node wallets."""
+    begin, _ = day_bounds(start)
+    _, finish = day_bounds(end)
+    rows = (
+        Entry.objects.filter(
+            transaction__is_inter_node=True,
+            transaction__posted_at__gte=begin,
+            transaction__posted_at__lt=finish,
+            account__wallet__isnull=False,
+        )
+        .order_by("transaction_id", "id")
+        .values_list("transaction_id", "account__wallet__node_id", "currency", "amount")
+    )
+    legs: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+    for txn_id, node_id, currency, amount in rows.iterator(chunk_size=5000):
+        legs[txn_id].append((str(node_id), currency, amount))
+    return legs
+
+
+@dataclass
+class WindowNetting:
+    window: SettlementWindow
+    nodes: set[str]  # the nodes on the window's cycle that took part
+    obligations: list[netting.Obligation]
+    positions: netting.Positions
+    transactions: int
+
+    def node_rows(self) -> list[dict]:
+        rows = []
+        for node in sorted(self.nodes):
+            for currency in sorted({c for n, c in self.positions.multilateral if n == node}):
+                key = (node, currency)
+                rows.append(
+                    {
+                        "node": node,
+                        "currency": currency,
+                        "gross_paid": self.positions.gross_paid.get(key, 0),
+                        "gross_received": self.positions.gross_received.get(key, 0),
+                        "net": self.positions.multilateral[key],
+                    }
+                )
+        return rows
+
+
+def compute_window(window: SettlementWindow) -> WindowNetting:
+    cycles = node_cycles()
+    obligations: list[netting.Obligation] = []
+    count = 0
+    for legs in inter_node_legs(window.start_day, window.end_day).values():
+        found = [
+            o
+            for o in netting.obligations_from_legs(legs)
+            if cycle_of(UUID(o.payer), cycles) == window.cycle
+            or cycle_of(UUID(o.payee), cycles) == window.cycle
+        ]
+        if found:
+            count += 1
+            obligations.extend(found)
+    positions = netting.net(obligations)
+    nodes = {n for n in positions.nodes() if cycle_of(UUID(n), cycles) == window.cycle}
+    return WindowNetting(window, nodes, obligations, positions, count)
+
+
+# --- Settling ------------------------------------------------------------------------------------
+
+
+def node_bank(node_id: str, currency: str) -> str:
+    """The bank holding the node's account in ``currency`` (its oldest open one)."""
+    code = (
+        Account.objects.filter(wallet__node_id=node_id, currency=currency)
+        .order_by("created_at")
+        .values_list("bank_code", flat=True)
+        .first()
+    )
+    return code or DEFAULT_BANK_CODE
+
+
+def _check_anchored(window: SettlementWindow) -> None:
+    day = window.start_day
+    while day <= window.end_day:
+        close = DayClose.objects.filter(day=day, status=DayClose.Status.CLOSED).first()
+        if close is None:
+            raise SettlementError(f"{day} is not closed; window {window} cannot settle.")
+        report = Report()
+        verify_day(close, report)
+        if not report.ok:
+            raise SettlementError(
+                f"{day} no longer matches its anchor ({report.problems[0]}); not settling."
+            )
+        day += timedelta(days=1)
+
+
+def settle_window(window_id: int, *, job: Job | None = None) -> str:
+    """Settle one CLOSED window: "settled", or "skipped" if it is not CLOSED (anymore)."""
+    from wallets import services as wallet_services
+    from wallets.posting import Leg, post
+
+    with transaction.atomic():
+        window = SettlementWindow.objects.select_for_update().get(pk=window_id)
+        if window.status != SettlementWindow.Status.CLOSED:
+            return "skipped"
+        earlier = SettlementWindow.objects.filter(
+            cycle=window.cycle,
+            start_day__lt=window.start_day,
+            status__in=[SettlementWindow.Status.OPEN, SettlementWindow.Status.CLOSED],
+        )
+        if earlier.exists():
+            raise SettlementError(f"An earlier {window.cycle} window must settle first.")
+        _check_anchored(window)
+        result = compute_window(window)
+        postings, planned = [], []
+        for row in result.node_rows():
+            SettlementPosition.objects.create(
+                window=window,
+                node_id=row["node"],
+                currency=row["currency"],
+                gross_paid=row["gross_paid"],
+                gross_received=row["gross_received"],
+                net=row["net"],
+            )
+            if row["net"] == 0:
+                continue
+            currency, amount = row["currency"], abs(row["net"])
+            bank = node_bank(row["node"], currency)
+            bank_account = wallet_services.platform_account(
+                purpose=Account.Purpose.SETTLEMENT, currency=currency, bank_code=bank
+            )
+            hub = wallet_services.platform_account(purpose=HUB_PURPOSE, currency=currency)
+            pays = row["net"] < 0
+            legs = (
+                [Leg(bank_account.pk, -amount, currency), Leg(hub.pk, amount, currency)]
+                if pays
+                else [Leg(hub.pk, -amount, currency), Leg(bank_account.pk, amount, currency)]
+            )
+            postings.append(
+                Posting(
+                    kind="settlement",
+                    legs=legs,
+                    memo=(
+                        f"Settlement {window.cycle} {window.start_day}..{window.end_day}: node "
+                        f"{row['node']} {'pays' if pays else 'receives'} "
+                        f"{to_decimal_string(amount, currency)} {currency} via bank {bank}"
+                    ),
+                    metadata={"settlement_window": window.pk, "node": row["node"]},
+                )
+            )
+            planned.append((row["node"], currency, pays, amount, bank))
+        results = post(postings, mode="atomic") if postings else []
+        for (node, currency, pays, amount, bank), posted in zip(planned, results, strict=True):
+            SettlementInstruction.objects.create(
+                window=window,
+                node_id=node,
+                currency=currency,
+                direction=(
+                    SettlementInstruction.Direction.PAY
+                    if pays
+                    else SettlementInstruction.Direction.RECEIVE
+                ),
+                amount=amount,
+                bank_code=bank,
+                transaction=posted.transaction,
+            )
+        updated = SettlementWindow.objects.filter(
+            pk=window.pk, status=SettlementWindow.Status.CLOSED
+        ).update(
+            status=SettlementWindow.Status.SETTLED,
+            settled_at=timezone.now(),
+            transactions=result.transactions,
+            job=job,
+        )
+        if updated != 1:  # cannot happen under the lock; a backstop
+            raise SettlementError(f"Window {window} changed while settling.")
+    return "settled"
+
+
+def settle_due(*, job: Job | None = None) -> dict[str, int]:
+    """Settle every CLOSED window whose day has come, oldest first per cycle; a failure
+    stops its cycle (so no window is settled ahead of an earlier one)."""
+    windows_sync()
+    due = list(
+        SettlementWindow.objects.filter(
+            status=SettlementWindow.Status.CLOSED, settle_on__lte=today()
+        ).order_by("cycle", "start_day")
+    )
+    if job is not None:
+        job_start(job, total=len(due))
+    counts = {"settled": 0, "skipped": 0}
+    failed_cycles: set[str] = set()
+    errors = []
+    for done, window in enumerate(due, start=1):
+        if window.cycle in failed_cycles:
+            continue
+        try:
+            counts[settle_window(window.pk, job=job)] += 1
+        except ApplicationError as exc:
+            failed_cycles.add(window.cycle)
+            errors.append(f"{window}: {exc.message}")
+        if job is not None:
+            from clearing.closing import job_progress
+
+            job_progress(job, done)
+    if job is not None:
+        job_finish(
+            job,
+            error="\n".join(errors),
+            count=counts["settled"],
+            note=f"{counts['settled']} window(s) settled, {counts['skipped']} already settled.",
+        )
+    return counts
+
+
+def settle_due_now(*, triggered_by: str) -> Job:
+    job = job_create(kind=Job.Kind.SETTLEMENT, label="due windows", triggered_by=triggered_by)
+    settle_due(job=job)
+    job.refresh_from_db()
+    return job
+
+
+def window_abort(*, window: SettlementWindow, reason: str) -> SettlementWindow:
+    updated = SettlementWindow.objects.filter(
+        pk=window.pk, status__in=[SettlementWindow.Status.OPEN, SettlementWindow.Status.CLOSED]
+    ).update(status=SettlementWindow.Status.ABORTED, note=reason[:300])
+    if updated != 1:
+        raise SettlementError("Only open or closed windows can be aborted.", status_code=409)
+    window.refresh_from_db()
+    return window
+
+
+# --- Net debit caps ----------------------------------------------------------------------------
+
+
+def _lock_node(node_id: UUID) -> None:
+    """Serialize cap checks of one node (PostgreSQL advisory lock until COMMIT). Taken in
+    node-id order before the ledger locks any account, so the lock order stays total."""
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(hashlib.sha256(b"netdebitcap" + node_id.bytes).digest()[:8], "big")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key - 2**63])
+
+
+def unsettled_position(node_id: UUID, currency: str) -> int:
+    """The node's inter-node position (received - paid) since its last settled window."""
+    cycle = cycle_of(node_id, node_cycles())
+    pending = (
+        SettlementWindow.objects.filter(cycle=cycle)
+        .exclude(status=SettlementWindow.Status.SETTLED)
+        .order_by("start_day")
+        .first()
+    )
+    last_settled = (
+        SettlementWindow.objects.filter(cycle=cycle, status=SettlementWindow.Status.SETTLED)
+        .order_by("-end_day")
+        .first()
+    )
+    entries = Entry.objects.filter(
+        account__wallet__node_id=node_id, currency=currency, transaction__is_inter_node=True
+    )
+    if pending is not None:
+        entries = entries.filter(transaction__posted_at__gte=day_bounds(pending.start_day)[0])
+    elif last_settled is not None:
+        entries = entries.filter(transaction__posted_at__gte=day_bounds(last_settled.end_day)[1])
+    return entries.aggregate(total=Sum("amount"))["total"] or 0
+
+
+def check_postings(postings: Sequence[Posting]) -> dict[int, ApplicationError]:
+    """The ledger's posting check (``wallets.posting.POSTING_CHECKS``): refuse each
+    inter-node posting that would take a node's unsettled position below minus its net
+    debit cap. Postings that are not inter-node cost one attribute test.
+
+    Runs before the ledger writes or locks anything: the paying nodes' cap locks are taken
+    first (node-id order, ``wallets.locking``), then the positions are read, so a
+    concurrent posting of the same node waits and then sees this one. Within a batch the
+    postings count in order; an accepted posting's debits count against the later ones,
+    its credits do not (it may still fail on funds), so a batch never slips past a cap."""
+    inter = [(i, p) for i, p in enumerate(postings) if p.is_inter_node and p.legs]
+    if not inter:
+        return {}
+    # Only nodes that have a cap matter: most have none, and then this one query is all
+    # an inter-node posting pays.
+    nodes_of = dict(
+        Account.objects.filter(
+            id__in={leg.account_id for _, p in inter for leg in p.legs},
+            wallet__node_id__in=NetDebitCap.objects.values("node_id"),
+        ).values_list("id", "wallet__node_id")
+    )
+    if not nodes_of:
+        return {}
+    changes: list[tuple[int, dict[tuple[UUID, str], int]]] = []
+    for index, posting in inter:
+        change: dict[tuple[UUID, str], int] = defaultdict(int)
+        for leg in posting.legs:
+            if leg.account_id in nodes_of:
+                change[(nodes_of[leg.account_id], leg.currency)] += leg.amount
+        paying = {key: delta for key, delta in change.items() if delta < 0}
+        if paying:
+            changes.append((index, paying))
+    if not changes:
+        return {}
+    caps = {
+        (node, currency): amount
+        for node, currency, amount in NetDebitCap.objects.filter(
+            _any_of({key for _, paying in changes for key in paying})
+        ).values_list("node_id", "currency", "amount")
+    }
+    if not caps:
+        return {}
+    for node in sorted({node for node, _ in caps}, key=str):
+        _lock_node(node)
+    position = {key: unsettled_position(*key) for key in caps}
+    errors: dict[int, ApplicationError] = {}
+    for index, paying in changes:
+        after = {key: position[key] + delta for key, delta in paying.items() if key in caps}
+        over = sorted(key for key, value in after.items() if value < -caps[key])
+        if over:
+            key = over[0]
+            node, currency = key
+            errors[index] = Unprocessable(
+                f"This transfer would take node {node}'s unsettled {currency} position to "
+                f"{to_decimal_string(after[key], currency)}, beyond its net debit cap of "
+                f"{to_decimal_string(caps[key], currency)}.",
+                code="net_debit_cap_exceeded",
+            )
+        else:
+            position.update(after)
+    return errors
+
+
+def check_posting(posting: Posting) -> None:
+    """``check_postings`` for one posting: raises its refusal."""
+    errors = check_postings([posting])
+    if errors:
+        raise errors[0]
+
+
+def _any_of(pairs: Iterable[tuple[UUID, str]]) -> Q:
+    query = Q(pk__in=[])
+    for node, currency in pairs:
+        query |= Q(node_id=node, currency=currency)
+    return query

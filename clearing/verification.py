@@ -1,0 +1,191 @@
+"""Recompute every closed day from the ledger and check it against the anchor chain.
+
+Trusts nothing in the database but the ledger rows it recomputes: block contents come from
+the chain (which is checked block by block first), and the stored trees are only used to
+name *which* transaction differs. Reports, per day and transaction:
+
+* ``changed``   a transaction (or one of its entries) whose leaf differs from the anchored one
+* ``removed``   a transaction that was anchored but is no longer in the ledger
+* ``inserted``  a transaction in a closed day that was not anchored
+* day-level problems: root or count not the anchored one, missing anchor, close log broken
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from clearing.chain import get_chain
+from clearing.closing import close_log_leaf
+from clearing.encoding import iter_day_leaves
+from clearing.merkle import HASH_SIZE, MerkleTree
+from clearing.models import AnchorBlock, DayClose
+from clearing.storage import stored_ids, stored_leaf_hashes
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    message: str
+    day: date | None = None
+    transaction_id: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.day}" if self.day else "chain"
+        if self.transaction_id is not None:
+            where += f" transaction {self.transaction_id}"
+        return f"{where}: {self.kind}: {self.message}"
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    days_checked: int = 0
+    transactions: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_day(close: DayClose, report: Report) -> None:
+    day = close.day
+    anchor = get_chain().find(kind=AnchorBlock.Kind.DAY, label=day.isoformat())
+    if anchor is None:
+        report.problems.append(Problem("unanchored", "no block anchors this closed day", day))
+        return
+
+    sha256 = hashlib.sha256
+    current_ids: list[int] = []
+    current_hashes: list[bytes] = []
+    for txn_id, leaf in iter_day_leaves(day):
+        current_ids.append(txn_id)
+        current_hashes.append(sha256(b"\x00" + leaf).digest())
+    report.transactions += len(current_ids)
+    root = MerkleTree.from_leaf_hashes(current_hashes).root
+
+    if root == anchor.root and len(current_ids) == anchor.leaf_count:
+        if close.root != anchor.root.hex() or close.leaf_count != anchor.leaf_count:
+            report.problems.append(
+                Problem("close-record", "the close record disagrees with its anchor", day)
+            )
+        return
+
+    # The ledger no longer gives the anchored root: say which transactions differ.
+    ids = stored_ids(close)
+    hashes = stored_leaf_hashes(close)
+    stored = {txn_id: hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE] for i, txn_id in enumerate(ids)}
+    if (
+        len(ids) != anchor.leaf_count
+        or MerkleTree.from_leaf_hashes(stored[i] for i in ids).root != anchor.root
+    ):
+        report.problems.append(
+            Problem(
+                "root",
+                f"the ledger gives root {root.hex()} over {len(current_ids)} transactions, the "
+                f"anchor holds {anchor.root.hex()} over {anchor.leaf_count}; the stored tree "
+                "cannot tell which rows changed",
+                day,
+            )
+        )
+        return
+    found = False
+    current = dict(zip(current_ids, current_hashes, strict=True))
+    for txn_id in ids:
+        if txn_id not in current:
+            found = True
+            report.problems.append(
+                Problem("removed", "anchored, but no longer in the ledger", day, txn_id)
+            )
+        elif current[txn_id] != stored[txn_id]:
+            found = True
+            report.problems.append(
+                Problem("changed", "differs from the anchored transaction", day, txn_id)
+            )
+    for txn_id in current_ids:
+        if txn_id not in stored:
+            found = True
+            report.problems.append(
+                Problem("inserted", "in the ledger, but not anchored", day, txn_id)
+            )
+    if not found:
+        report.problems.append(
+            Problem("root", f"the ledger gives root {root.hex()}, not the anchored one", day)
+        )
+
+
+def verify_records(report: Report) -> None:
+    """Large inter-node transactions: each envelope is the anchored one, and still opens
+    (with the operators' key) to the transaction's current leaf."""
+    from clearing import records
+    from clearing.encoding import day_of, leaf_for
+    from clearing.models import AnchoredRecord
+    from wallets.models import LedgerTransaction
+
+    chain = get_chain()
+    for record in AnchoredRecord.objects.order_by("transaction_id").iterator(chunk_size=500):
+        envelope = bytes(record.envelope)
+        try:
+            txn = LedgerTransaction.objects.get(pk=record.transaction_id)
+        except LedgerTransaction.DoesNotExist:
+            report.problems.append(
+                Problem(
+                    "removed",
+                    "anchored record, but no longer in the ledger",
+                    None,
+                    record.transaction_id,
+                )
+            )
+            continue
+        day = day_of(txn.posted_at)
+        anchor = chain.find(kind=AnchorBlock.Kind.TRANSACTION, label=records.record_label(txn))
+        digest = hashlib.sha256(envelope).hexdigest()
+        if anchor is None or anchor.root.hex() != digest or record.digest != digest:
+            report.problems.append(
+                Problem("record", "the encrypted record is not the anchored one", day, txn.id)
+            )
+            continue
+        try:
+            plaintext = records.open_for_operators(record)
+        except records.RecordError as exc:
+            report.problems.append(Problem("record", str(exc), day, txn.id))
+            continue
+        if plaintext != leaf_for(txn.id):
+            report.problems.append(
+                Problem("changed", "differs from its anchored record", day, txn.id)
+            )
+
+
+def verify_anchors(*, progress: Callable[[int], None] | None = None) -> Report:
+    report = Report()
+    report.problems += [Problem("chain", str(p)) for p in get_chain().verify()]
+    closes = list(DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("sequence"))
+    log_leaves: list[bytes] = []
+    previous: DayClose | None = None
+    for position, close in enumerate(closes):
+        if close.sequence != position:
+            report.problems.append(Problem("close-log", "close sequence has a gap", close.day))
+        if previous is not None and (close.day - previous.day).days != 1:
+            report.problems.append(
+                Problem("close-log", f"follows {previous.day}: days are missing", close.day)
+            )
+        verify_day(close, report)
+        log_leaves.append(close_log_leaf(close.day, close.leaf_count, close.root))
+        if MerkleTree.from_leaves(log_leaves).root.hex() != close.log_root:
+            report.problems.append(Problem("close-log", "the close log root is wrong", close.day))
+        report.days_checked += 1
+        previous = close
+        if progress is not None:
+            progress(report.days_checked)
+    verify_records(report)
+    closed_days = {c.day.isoformat() for c in closes}
+    for label in AnchorBlock.objects.filter(kind=AnchorBlock.Kind.DAY).values_list(
+        "label", flat=True
+    ):
+        if label not in closed_days:
+            report.problems.append(
+                Problem("close-record", f"day {label} is anchored but its close has not finished")
+            )
+    return report

@@ -1,0 +1,224 @@
+"""Dashboard pages for clearing: closes and live jobs, the anchor chain, a proof's path."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from functools import wraps
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from clearing import closing, selectors, tasks
+from clearing.merkle import node_hash
+from clearing.models import AnchorBlock, DayClose, Job
+from sandbox.errors import ApplicationError
+from sandbox.tenants.access import actor_for
+from sandbox.tenants.views import tenant_page
+
+STALLED_AFTER = timedelta(minutes=2)
+
+
+def member_or_operator(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect(f"/login/?next={request.path}")
+        if not request.user.is_staff and request.tenant_access is None:
+            raise PermissionDenied("This account belongs to no organization.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def operator_only(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated or not request.user.is_staff:
+            raise PermissionDenied("Operators only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _jobs_context(request) -> dict:
+    jobs = list(Job.objects.select_related("retry_of")[:30])
+    from django.utils import timezone
+
+    now = timezone.now()
+    for job in jobs:
+        job.stalled = (
+            job.status == Job.Status.RUNNING
+            and job.heartbeat_at is not None
+            and now - job.heartbeat_at > STALLED_AFTER
+        )
+        job.percent = (
+            int(100 * job.progress_done / job.progress_total) if job.progress_total else None
+        )
+    active = any(j.status in (Job.Status.QUEUED, Job.Status.RUNNING) for j in jobs)
+    return {"jobs": jobs, "is_operator": request.user.is_staff, "active": active}
+
+
+@member_or_operator
+def overview(request):
+    closes = DayClose.objects.select_related("anchor").order_by("-day")[:30]
+    last_check = Job.objects.filter(kind=Job.Kind.VERIFY).exclude(status=Job.Status.QUEUED).first()
+    from clearing.models import SettlementWindow
+
+    windows = SettlementWindow.objects.exclude(status=SettlementWindow.Status.OPEN).order_by(
+        "-end_day", "cycle"
+    )[:20]
+    context = {
+        "closes": closes,
+        "windows": windows,
+        "last_check": last_check,
+        "yesterday": closing.today() - timedelta(days=1),
+        "log": selectors.close_log_head(),
+        **_jobs_context(request),
+    }
+    return render(request, "clearing/overview.html", context)
+
+
+@member_or_operator
+def jobs_partial(request):
+    return render(request, "clearing/_jobs.html", _jobs_context(request))
+
+
+@require_POST
+@operator_only
+def close_now(request):
+    try:
+        day = (
+            date.fromisoformat(request.POST.get("date") or "") if request.POST.get("date") else None
+        )
+    except ValueError:
+        messages.error(request, "Give the day as YYYY-MM-DD.")
+        return redirect("clearing:overview")
+    day = day or closing.today() - timedelta(days=1)
+    if day >= closing.today():
+        messages.error(request, f"{day} has not ended yet on the platform clock.")
+        return redirect("clearing:overview")
+    tasks.enqueue_close(day=day, triggered_by=actor_for(request).label)
+    messages.success(request, f"The close of {day} is queued.")
+    return redirect("clearing:overview")
+
+
+@require_POST
+@operator_only
+def verify_now(request):
+    job = closing.job_create(
+        kind=Job.Kind.VERIFY, label="all days", triggered_by=actor_for(request).label
+    )
+    from django.db import transaction
+
+    transaction.on_commit(lambda: tasks.verify_anchors_task.delay(job.pk))
+    messages.success(request, "The anchor check is queued.")
+    return redirect("clearing:overview")
+
+
+@require_POST
+@operator_only
+def job_retry(request, job_id):
+    job = Job.objects.filter(pk=job_id if str(job_id).isdigit() else None).first()
+    if job is None:
+        messages.error(request, "No such job.")
+    else:
+        try:
+            tasks.job_retry(job=job, triggered_by=actor_for(request).label)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, f"Retry of {job.get_kind_display().lower()} {job.label} queued."
+            )
+    return redirect("clearing:overview")
+
+
+@member_or_operator
+def chain(request):
+    blocks = list(reversed(selectors.chain_summary()[-40:]))
+    return render(request, "clearing/chain.html", {"blocks": blocks})
+
+
+def proof_steps(doc: dict) -> list[dict]:
+    """The audit path as a picture needs it: at each level, which side the sibling is on
+    and the hash the two make (RFC 9162 §2.1.3.2, the same walk as the verifier)."""
+    index, size = doc["leaf_index"], doc["tree_size"]
+    fn, sn = index, size - 1
+    current = bytes.fromhex(doc["leaf_hash"])
+    steps = []
+    for level, sibling_hex in enumerate(doc["audit_path"]):
+        sibling = bytes.fromhex(sibling_hex)
+        if fn & 1 or fn == sn:
+            current, side = node_hash(sibling, current), "left"
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            current, side = node_hash(current, sibling), "right"
+        fn >>= 1
+        sn >>= 1
+        steps.append(
+            {"level": level + 1, "sibling": sibling_hex, "side": side, "hash": current.hex()}
+        )
+    return steps
+
+
+@tenant_page()
+def proof(request, transaction_id):
+    try:
+        doc = selectors.transaction_proof(
+            tenant=request.tenant_access.tenant, transaction_id=transaction_id
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("clearing:overview")
+    block = AnchorBlock.objects.get(height=doc["anchor"]["height"])
+    context = {
+        "doc": doc,
+        "steps": proof_steps(doc),
+        "block": block,
+        "doc_json": json.dumps(doc, indent=2),
+    }
+    return render(request, "clearing/proof.html", context)
+
+
+@tenant_page()
+def proof_lookup(request):
+    transaction_id = (request.GET.get("transaction") or "").strip()
+    if not transaction_id:
+        return redirect("clearing:overview")
+    return redirect("clearing:proof", transaction_id=transaction_id)
+
+
+@member_or_operator
+def settlement_window(request, window_id):
+    from clearing.api import _window_body, _window_get
+
+    try:
+        window = _window_get(window_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("clearing:overview")
+    tenant = None if request.user.is_staff else request.tenant_access.tenant
+    return render(
+        request,
+        "clearing/window.html",
+        {"w": _window_body(window, tenant=tenant), "window": window},
+    )
+
+
+@require_POST
+@operator_only
+def settle_now(request):
+    from django.db import transaction
+
+    job = closing.job_create(
+        kind=Job.Kind.SETTLEMENT, label="due windows", triggered_by=actor_for(request).label
+    )
+    transaction.on_commit(lambda: tasks.settle_due_windows.delay(job.pk))
+    messages.success(request, "Settlement of due windows is queued.")
+    return redirect("clearing:overview")

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""One-command sandbox: `python3 dev.py up` runs it, `python3 dev.py test` tests it.
+
+Standard library only, so it works on a fresh machine with nothing but Python 3.11+:
+it makes its own virtual environment (.venv), installs the project into it, and runs
+everything from there. With no environment variables set, the sandbox uses SQLite and
+Celery's embedded filesystem broker; set DATABASE_URL / CELERY_BROKER_URL / REDIS_URL to
+use PostgreSQL and Redis instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("SANDBOX_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+STAMP = VENV / ".sandbox-installed"
+# The outbox relay and the scheduler sweep run every few seconds: at INFO the worker would
+# log them endlessly. SANDBOX_WORKER_LOG_LEVEL=INFO shows every task.
+LOG_LEVEL = os.environ.get("SANDBOX_WORKER_LOG_LEVEL", "WARNING")
+
+
+def say(message: str) -> None:
+    print(f"\033[1;34m==>\033[0m {message}", flush=True)
+
+
+def ensure_environment() -> None:
+    """Create .venv and install the project (with test extras) when pyproject changes."""
+    if not PYTHON.exists():
+        say(f"Creating a virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    say("Installing the sandbox and its dependencies (first run takes a minute)")
+    log = VENV / "install.log"
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check"]
+    with log.open("w") as output:
+        for command in (
+            [*pip, "install", "--upgrade", "pip"],
+            [*pip, "install", "-e", f"{ROOT}[dev]"],
+        ):
+            if subprocess.run(
+                command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
+            ).returncode:
+                sys.exit(
+                    f"Installation failed; the whole output is in {log}:\n{log.read_text()[-3000:]}"
+                )
+    STAMP.write_text(wanted)
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+    # Local runs are development runs unless told otherwise; production sets DEBUG=false
+    # and a real SECRET_KEY (see the README).
+    env.setdefault("DEBUG", "true")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([str(PYTHON), "manage.py", *args], check=True, cwd=ROOT, env=env)
+
+
+def free_port(preferred: int) -> int:
+    for port in [preferred, *range(preferred + 1, preferred + 50)]:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    sys.exit(f"No free port near {preferred}.")
+
+
+def wait_until_healthy(url: str, processes: list[subprocess.Popen], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise SystemExit("A sandbox process exited during start-up; see its output above.")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"The web server did not answer at {url}/healthz within {timeout:.0f}s.")
+
+
+def up(args: argparse.Namespace) -> int:
+    ensure_environment()
+    env = base_env()
+    port = free_port(args.port)
+    url = f"http://127.0.0.1:{port}"
+    env.setdefault("SANDBOX_BASE_URL", url)
+    say("Migrating the database")
+    manage("migrate", "--noinput", "-v", "0", env=env)
+    say("Loading demo data")
+    manage("seed_demo", env=env)
+    commands = {
+        "web": [
+            str(BIN / "gunicorn"),
+            "sandbox.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.web_workers),
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+        ],
+        "worker": [
+            str(BIN / "celery"),
+            "-A",
+            "sandbox",
+            "worker",
+            "--loglevel",
+            LOG_LEVEL,
+            "--concurrency",
+            str(args.worker_concurrency),
+        ],
+        "beat": [str(BIN / "celery"), "-A", "sandbox", "beat", "--loglevel", LOG_LEVEL],
+    }
+    processes = []
+    # A plain `kill` of dev.py must stop the children too (they run in their own sessions,
+    # so Ctrl-C reaches only us): turn SIGTERM into the same orderly exit as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for name, command in commands.items():
+        say(f"Starting {name}")
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True))
+    try:
+        wait_until_healthy(url, processes)
+        print(
+            f"\n  Fintech Sandbox is running at {url}\n"
+            f"  API docs: {url}/api/docs/   Operator console: {url}/operator/\n"
+            "  Demo logins (password sandbox-demo-2026):\n"
+            "    operator@sandbox.test    operator (console + admin)\n"
+            "    owner@kimchipay.test     Kimchi Pay, Seoul node (KRW)\n"
+            "    owner@sakuraremit.test   Sakura Remit, Tokyo node (JPY)\n"
+            "  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        if args.exit_when_ready:
+            return 0
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        say("A process stopped; shutting the others down.")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()  # each parent stops its own children cleanly
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def test(args: argparse.Namespace) -> int:
+    ensure_environment()
+    env = base_env()
+    workers = args.workers or ("2" if (os.cpu_count() or 1) > 1 else "0")
+    command = [str(PYTHON), "-m", "pytest", "-n", workers, *args.extra]
+    say(" ".join(command[2:]))
+    return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
+def main() -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - the point is to say so on old Pythons
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "up", help="install, migrate, seed demo data, run web + worker + beat"
+    )
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--web-workers", type=int, default=2)
+    run.add_argument("--worker-concurrency", type=int, default=2)
+    run.add_argument(
+        "--exit-when-ready", action="store_true", help="stop once healthy (smoke test)"
+    )
+    run.set_defaults(handler=up)
+    check = commands.add_parser("test", help="install and run the whole test suite")
+    check.add_argument("--workers", help="pytest-xdist workers (default: 2)")
+    check.set_defaults(handler=test)
+    install = commands.add_parser("setup", help="only create .venv and install")
+    install.set_defaults(handler=lambda args: ensure_environment() or 0)
+    # Whatever dev.py does not know is passed on to pytest: `dev.py test -k ledger -x`.
+    args, extra = parser.parse_known_args()
+    args.extra = extra
+    if args.extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(args.extra)}")
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

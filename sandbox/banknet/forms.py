@@ -1,0 +1,154 @@
+"""Dashboard forms for the bank network. Amounts stay strings: ``wallets.inputs`` parses
+them exactly as the API does. Money-moving forms carry a fresh idempotency key each time
+they are rendered, so a double submit moves money once."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+
+from sandbox.banknet.cards import TEST_CARDS
+from sandbox.banknet.models import Bank, BankAccount, Withdrawal
+
+
+def _key() -> str:
+    return str(uuid.uuid4())
+
+
+class MoneyForm(forms.Form):
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255, initial=_key)
+
+
+def bank_choices():
+    return [(b.code, f"{b.code} · {b.name}") for b in Bank.objects.all()]
+
+
+class BankAccountForm(forms.Form):
+    bank_code = forms.ChoiceField(label="Bank")
+    account_number = forms.CharField(max_length=30)
+    holder_name = forms.CharField(max_length=120, label="Holder's name")
+    holder_type = forms.ChoiceField(choices=BankAccount.HolderType.choices)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["bank_code"].choices = bank_choices()
+
+
+class DepositForm(MoneyForm):
+    sender = forms.ChoiceField(label="From (simulated account)")
+    account = forms.ChoiceField(label="To (virtual account)")
+    amount = forms.CharField(max_length=40)
+    memo = forms.CharField(max_length=200, required=False)
+    delay_seconds = forms.IntegerField(min_value=0, initial=0, label="Extra delay (seconds)")
+
+    def __init__(self, *args, senders=(), accounts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sender"].choices = [(str(s.pk), str(s)) for s in senders]
+        self.fields["account"].choices = [
+            (str(a.pk), f"{a.name} · {a.currency} · {a.bank_code}-{a.account_number}")
+            for a in accounts
+        ]
+
+
+class TransferForm(MoneyForm):
+    account = forms.ChoiceField(label="From")
+    bank_code = forms.ChoiceField(label="To bank")
+    account_number = forms.CharField(max_length=30)
+    holder_name = forms.CharField(max_length=120, label="Recipient's name")
+    amount = forms.CharField(max_length=40)
+    memo = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, accounts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [
+            (str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts
+        ]
+        self.fields["bank_code"].choices = bank_choices()
+
+
+class LinkForm(forms.Form):
+    bank_code = forms.ChoiceField(label="Bank")
+    account_number = forms.CharField(max_length=30)
+    holder_name = forms.CharField(max_length=120, label="Holder's name")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["bank_code"].choices = bank_choices()
+
+
+class ConfirmForm(forms.Form):
+    link = forms.CharField(widget=forms.HiddenInput)
+    code = forms.CharField(max_length=8, label="Code from the 1 KRW memo")
+
+
+class WithdrawForm(MoneyForm):
+    account = forms.ChoiceField(label="From")
+    link = forms.ChoiceField(label="To (verified account)")
+    amount = forms.CharField(max_length=40)
+
+    def __init__(self, *args, accounts=(), links=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [
+            (str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts
+        ]
+        self.fields["link"].choices = [(str(link.pk), str(link.bank_account)) for link in links]
+
+
+class CardForm(MoneyForm):
+    account = forms.ChoiceField(label="Pay into")
+    card_number = forms.ChoiceField(
+        choices=[(n, f"{n} · {c.brand} · {c.description}") for n, c in TEST_CARDS.items()],
+        label="Test card",
+    )
+    amount = forms.CharField(max_length=40)
+    exp_month = forms.IntegerField(min_value=1, max_value=12, initial=12)
+    exp_year = forms.IntegerField(min_value=2000, max_value=2100, initial=2030)
+    cvc = forms.CharField(max_length=4, initial="123", help_text="Four digits for Amex (3782…).")
+
+    def __init__(self, *args, accounts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [
+            (str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts
+        ]
+
+
+class FailNextForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=1000, initial=1)
+    reason = forms.ChoiceField(choices=Withdrawal.FailureReason.choices)
+
+
+class DelayNextForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=1000, initial=1)
+    seconds = forms.IntegerField(min_value=1, max_value=259200, initial=3600)
+
+
+class ScenarioForm(forms.Form):
+    file = forms.FileField(required=False, help_text="A .yaml, .yml or .json scenario.")
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}), required=False, label="…or paste it"
+    )
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > 200_000:
+                raise forms.ValidationError("A scenario has at most 200,000 characters.")
+            data["source"] = upload.read().decode("utf-8", "replace")
+        elif data.get("text"):
+            data["source"] = data["text"]
+        else:
+            raise forms.ValidationError("Upload a file or paste a scenario.")
+        return data
+
+
+class BankSettingsForm(forms.Form):
+    opens_at = forms.TimeField()
+    closes_at = forms.TimeField(help_text="Equal to the opening: open all day.")
+    business_days = forms.CharField(max_length=7, help_text="0 = Monday … 6 = Sunday.")
+    maintenance_starts_at = forms.TimeField(required=False)
+    maintenance_ends_at = forms.TimeField(required=False)
+    processing_delay_seconds = forms.IntegerField(min_value=0, max_value=86400)
+    daily_withdrawal_limit = forms.CharField(max_length=40, help_text="In the bank's currency.")
+    is_online = forms.BooleanField(required=False, label="Online for everyone")

@@ -1,0 +1,48 @@
+"""Scheduled actions of the bank network. Each runs in one transaction with its "done"
+mark (``scheduling.handler`` default), on the node's clock."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sandbox.banknet import cards, endofday, services
+from sandbox.events import clocks, scheduling
+
+
+@scheduling.handler("banknet.deposit_settle")
+def _deposit_settle(action) -> None:
+    services.deposit_settle(deposit_id=action.payload["deposit"])
+
+
+@scheduling.handler("banknet.withdrawal_process")
+def _withdrawal_process(action) -> None:
+    services.withdrawal_process(withdrawal_id=action.payload["withdrawal"])
+
+
+@scheduling.handler("banknet.withdrawal_deadline")
+def _withdrawal_deadline(action) -> None:
+    services.withdrawal_deadline(withdrawal_id=action.payload["withdrawal"])
+
+
+@scheduling.handler("banknet.card_authorization_expiry")
+def _card_authorization_expiry(action) -> None:
+    cards.card_authorization_expire(payment_id=action.payload["payment"])
+
+
+@scheduling.handler(endofday.KIND)
+def _end_of_day(action) -> None:
+    endofday.end_of_day_close(
+        node_id=action.node_id, day=date.fromisoformat(action.payload["date"])
+    )
+
+
+@scheduling.handler(endofday.START_KIND)
+def _end_of_day_start(action) -> None:
+    # Nodes older than the end of day feature (migration 0003) start here, in node time.
+    if action.node is not None:
+        endofday.end_of_day_start(node=action.node)
+
+
+@clocks.on_node_clock_change
+def _end_of_day_follows_the_clock(node) -> None:
+    endofday.end_of_day_start(node=node)

@@ -1,0 +1,545 @@
+"""Dashboard pages of the bank network: banks and simulated accounts, a node's bank page
+(deposits, transfers, verification, withdrawals, card payments, tester controls), the
+tester activity log and scenarios; for operators, the banks' settings. Thin views over
+the services the API uses."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from sandbox.api.idempotency import request_fingerprint, run_idempotent
+from sandbox.banknet import cards, forms, scenarios, services
+from sandbox.banknet.models import (
+    AccountLink,
+    Bank,
+    BankAccount,
+    BankOutage,
+    CardPayment,
+    Deposit,
+    ScenarioRun,
+    Withdrawal,
+    WithdrawalRule,
+)
+from sandbox.errors import ApplicationError
+from sandbox.tenants.access import actor_for
+from sandbox.tenants.models import AuditLogEntry, Node
+from sandbox.tenants.views import apply_form_errors, tenant_page
+from wallets import inputs
+from wallets.currencies import to_decimal_string
+from wallets.models import Account
+from wallets.selectors import account_get
+
+
+def _writer(request) -> None:
+    access = request.tenant_access
+    if not (access.can_write and access.tenant.is_active):
+        raise PermissionDenied("Your role or your organization's status does not allow this.")
+
+
+def _once(request, key: str, body: dict, execute) -> None:
+    """Run a money-moving dashboard action once per form key (like the API's header)."""
+    run_idempotent(
+        tenant_id=request.tenant_access.tenant.pk,
+        key=key,
+        fingerprint=request_fingerprint(
+            "POST", request.path, json.dumps(body, sort_keys=True).encode()
+        ),
+        method="POST",
+        path=request.path,
+        execute=lambda: (200, execute()),
+    )
+
+
+def _flash(request, action, success) -> bool:
+    try:
+        action()
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return False
+    messages.success(request, success)
+    return True
+
+
+# --- Banks and simulated bank accounts -------------------------------------------------------
+
+
+@tenant_page()
+def home(request):
+    tenant = request.tenant_access.tenant
+    form = forms.BankAccountForm(request.POST or None)
+    if request.method == "POST":
+        _writer(request)
+        if form.is_valid():
+            try:
+                services.bank_account_create(
+                    tenant=tenant, actor=request.tenant_access.actor, **form.cleaned_data
+                )
+            except ApplicationError as error:
+                apply_form_errors(form, error)
+            else:
+                messages.success(request, "Account opened.")
+                return redirect("banknet:home")
+    offline = set(
+        BankOutage.objects.filter(tenant=tenant, ended_at__isnull=True).values_list(
+            "bank_id", flat=True
+        )
+    )
+    context = {
+        "banks": [(bank, bank.is_online and bank.pk not in offline) for bank in Bank.objects.all()],
+        "form": form,
+        "bank_accounts": BankAccount.objects.for_tenant(tenant)
+        .select_related("bank")
+        .order_by("-created_at"),
+        "nodes": Node.objects.for_tenant(tenant).filter(is_active=True).order_by("name"),
+        **_home_lists(tenant),
+    }
+    return render(request, "banknet/home.html", context)
+
+
+def _home_lists(tenant) -> dict:
+    return {
+        "deposits": Deposit.objects.for_tenant(tenant)
+        .select_related("sender")
+        .order_by("-created_at")[:15],
+        "withdrawals": Withdrawal.objects.for_tenant(tenant)
+        .select_related("node")
+        .order_by("-created_at")[:15],
+    }
+
+
+@tenant_page()
+def home_live(request):
+    """The recent deposits and withdrawals alone: the page polls them (htmx)."""
+    return render(request, "banknet/_home_live.html", _home_lists(request.tenant_access.tenant))
+
+
+@tenant_page()
+def bank_account_detail(request, bank_account_id):
+    tenant = request.tenant_access.tenant
+    account = BankAccount.objects.get_for_tenant(tenant, bank_account_id)
+    if request.method == "POST":
+        _writer(request)
+        _flash(
+            request,
+            lambda: services.bank_account_close(
+                bank_account=account, actor=request.tenant_access.actor
+            ),
+            "Account closed.",
+        )
+        return redirect("banknet:bank-account", bank_account_id=account.pk)
+    lines = account.lines.order_by("-created_at", "-id")[:200]
+    return render(request, "banknet/bank_account.html", {"account": account, "lines": lines})
+
+
+@require_POST
+@tenant_page(write=True)
+def bank_toggle(request, code, action):
+    access = request.tenant_access
+    bank = services.bank_get(code, "code")
+    if action == "offline":
+        _flash(
+            request,
+            lambda: services.tester_bank_offline(
+                tenant=access.tenant, bank=bank, actor=access.actor
+            ),
+            f"{bank.name} is offline for your organization.",
+        )
+    elif action == "online":
+        _flash(
+            request,
+            lambda: services.tester_bank_online(
+                tenant=access.tenant, bank=bank, actor=access.actor
+            ),
+            f"{bank.name} is back; what waited for it goes through now.",
+        )
+    return redirect(request.POST.get("next") or "banknet:home")
+
+
+# --- A node's bank page ----------------------------------------------------------------------
+
+
+def _node_lists(tenant, node) -> dict:
+    """What changes on its own on a node's bank page: balances, deposits, withdrawals."""
+    accounts = (
+        Account.objects.for_tenant(tenant)
+        .filter(wallet__node=node, status="open")
+        .order_by("created_at")
+    )
+    return {
+        "node": node,
+        "accounts": accounts,
+        "deposits": Deposit.objects.for_tenant(tenant)
+        .filter(Q(node=node) | Q(account__in=accounts))
+        .select_related("sender")
+        .order_by("-created_at")[:20],
+        "withdrawals": Withdrawal.objects.for_tenant(tenant)
+        .filter(node=node)
+        .order_by("-created_at")[:20],
+    }
+
+
+def _node_context(request, node, bound=None):
+    tenant = request.tenant_access.tenant
+    lists = _node_lists(tenant, node)
+    accounts = lists["accounts"]
+    senders = BankAccount.objects.for_tenant(tenant).filter(status="open").select_related("bank")
+    links = AccountLink.objects.for_tenant(tenant).filter(node=node).select_related("bank_account")
+    verified = [link for link in links if link.status == AccountLink.Status.VERIFIED]
+    bound = bound or {}
+    return {
+        **lists,
+        "links": links.order_by("-created_at"),
+        "deposit_form": bound.get("deposit")
+        or forms.DepositForm(senders=senders, accounts=accounts),
+        "transfer_form": bound.get("transfer") or forms.TransferForm(accounts=accounts),
+        "link_form": bound.get("link") or forms.LinkForm(),
+        "withdraw_form": bound.get("withdraw")
+        or forms.WithdrawForm(accounts=accounts, links=verified),
+        "card_form": bound.get("card") or forms.CardForm(accounts=accounts),
+        "fail_form": bound.get("fail") or forms.FailNextForm(),
+        "delay_form": bound.get("delay") or forms.DelayNextForm(),
+        "rules": WithdrawalRule.objects.for_tenant(tenant).filter(node=node, remaining__gt=0),
+        "payments": CardPayment.objects.for_tenant(tenant)
+        .filter(node=node)
+        .order_by("-created_at")[:20],
+    }
+
+
+@tenant_page()
+def node_bank(request, node_id):
+    node = Node.objects.get_for_tenant(request.tenant_access.tenant, node_id)
+    bound = {}
+    if request.method == "POST":
+        _writer(request)
+        action = request.POST.get("action", "")
+        handler = NODE_ACTIONS.get(action)
+        if handler is None:
+            messages.error(request, f"Unknown action {action!r}.")
+        else:
+            form = handler(request, node)
+            if form is None:
+                return redirect("banknet:node", node_id=node.pk)
+            bound[action] = form
+    return render(request, "banknet/node.html", _node_context(request, node, bound))
+
+
+@tenant_page()
+def node_live(request, node_id):
+    """A node's deposits and withdrawals, and its balances (swapped out of band): the
+    node's bank page polls them (htmx)."""
+    tenant = request.tenant_access.tenant
+    node = Node.objects.get_for_tenant(tenant, node_id)
+    context = {**_node_lists(tenant, node), "out_of_band": True}
+    return render(request, "banknet/_node_live.html", context)
+
+
+def _accounts(request, node):
+    return Account.objects.for_tenant(request.tenant_access.tenant).filter(
+        wallet__node=node, status="open"
+    )
+
+
+def _money_action(request, form, move, success: str = ""):
+    """What every money-moving form of a node's page does: a valid form gives an account
+    and an amount; ``move(account, amount, data)`` runs once per the form's idempotency
+    key (like the API's header) and returns what it made; a refusal shows on the form."""
+    if not form.is_valid():
+        return form
+    data = form.cleaned_data
+    try:
+        account = account_get(tenant=request.tenant_access.tenant, account_id=data["account"])
+        amount = inputs.parse_amount(data["amount"], account.currency)
+        _once(
+            request,
+            data["idempotency_key"],
+            {k: str(v) for k, v in data.items()},
+            lambda: str(move(account, amount, data).pk),
+        )
+    except ApplicationError as error:
+        apply_form_errors(form, error)
+        return form
+    if success:
+        messages.success(request, success)
+    return None
+
+
+def _act_deposit(request, node):
+    tenant, actor = request.tenant_access.tenant, request.tenant_access.actor
+    senders = BankAccount.objects.for_tenant(tenant).filter(status="open")
+    form = forms.DepositForm(request.POST, senders=senders, accounts=_accounts(request, node))
+
+    def move(account, amount, data):
+        return services.tester_deposit(
+            tenant=tenant,
+            actor=actor,
+            sender=BankAccount.objects.get_for_tenant(tenant, data["sender"]),
+            bank_code=account.bank_code,
+            account_number=account.account_number,
+            amount=amount,
+            currency=account.currency,
+            memo=data["memo"],
+            delay_seconds=data["delay_seconds"],
+        )
+
+    return _money_action(request, form, move, "Deposit sent; the bank credits it after its delay.")
+
+
+def _act_transfer(request, node):
+    form = forms.TransferForm(request.POST, accounts=_accounts(request, node))
+
+    def move(account, amount, data):
+        return services.withdrawal_create(
+            actor=request.tenant_access.actor,
+            account=account,
+            amount=amount,
+            currency=account.currency,
+            memo=data["memo"],
+            bank_code=data["bank_code"],
+            account_number=data["account_number"],
+            holder_name=data["holder_name"],
+        )
+
+    return _money_action(
+        request, form, move, "Transfer sent: the amount is held until the bank answers."
+    )
+
+
+def _act_link(request, node):
+    form = forms.LinkForm(request.POST)
+    if not form.is_valid():
+        return form
+    try:
+        services.account_link_start(
+            node=node, actor=request.tenant_access.actor, **form.cleaned_data
+        )
+    except ApplicationError as error:
+        apply_form_errors(form, error)
+        return form
+    messages.success(request, "1 KRW sent. The code is on that account's statement.")
+    return None
+
+
+def _act_confirm(request, node):
+    form = forms.ConfirmForm(request.POST)
+    if form.is_valid():
+        link = AccountLink.objects.get_for_tenant(
+            request.tenant_access.tenant, form.cleaned_data["link"]
+        )
+        _flash(
+            request,
+            lambda: services.account_link_confirm(
+                link=link, code=form.cleaned_data["code"], actor=request.tenant_access.actor
+            ),
+            "Account verified.",
+        )
+    return None
+
+
+def _act_withdraw(request, node):
+    tenant = request.tenant_access.tenant
+    links = AccountLink.objects.for_tenant(tenant).filter(node=node, status="verified")
+    form = forms.WithdrawForm(request.POST, accounts=_accounts(request, node), links=links)
+
+    def move(account, amount, data):
+        link = AccountLink.objects.select_related("bank_account__bank").get(
+            pk=AccountLink.objects.get_for_tenant(tenant, data["link"]).pk
+        )
+        return services.withdrawal_create(
+            actor=request.tenant_access.actor,
+            account=account,
+            amount=amount,
+            currency=account.currency,
+            link=link,
+        )
+
+    return _money_action(request, form, move, "Withdrawal sent.")
+
+
+def _act_card(request, node):
+    form = forms.CardForm(request.POST, accounts=_accounts(request, node))
+    outcome = {}
+
+    def move(account, amount, data):
+        outcome["payment"] = cards.card_authorize(
+            actor=request.tenant_access.actor,
+            account=account,
+            amount=amount,
+            currency=account.currency,
+            card_number=data["card_number"],
+            exp_month=data["exp_month"],
+            exp_year=data["exp_year"],
+            cvc=data["cvc"],
+        )
+        return outcome["payment"]
+
+    refused = _money_action(request, form, move)
+    payment = outcome.get("payment")
+    if payment is not None and payment.status == CardPayment.Status.DECLINED:
+        messages.error(request, f"Declined: {payment.decline_code}.")
+    elif payment is not None:
+        messages.success(request, f"Card payment {payment.get_status_display().lower()}.")
+    return refused
+
+
+def _act_rule(request, node, action):
+    form = (forms.FailNextForm if action == "fail" else forms.DelayNextForm)(request.POST)
+    if not form.is_valid():
+        return form
+    data = form.cleaned_data
+    try:
+        services.tester_withdrawal_rule(
+            node=node,
+            actor=request.tenant_access.actor,
+            action=action,
+            count=data["count"],
+            reason=data.get("reason", ""),
+            delay_seconds=data.get("seconds", 0),
+        )
+    except ApplicationError as error:
+        apply_form_errors(form, error)
+        return form
+    messages.success(request, "Rule set for the next withdrawals.")
+    return None
+
+
+NODE_ACTIONS = {
+    "deposit": _act_deposit,
+    "transfer": _act_transfer,
+    "link": _act_link,
+    "confirm": _act_confirm,
+    "withdraw": _act_withdraw,
+    "card": _act_card,
+    "fail": lambda request, node: _act_rule(request, node, "fail"),
+    "delay": lambda request, node: _act_rule(request, node, "delay"),
+}
+
+
+@require_POST
+@tenant_page(write=True)
+def withdrawal_return(request, withdrawal_id):
+    access = request.tenant_access
+    withdrawal = Withdrawal.objects.get_for_tenant(access.tenant, withdrawal_id)
+    reason = request.POST.get("reason") or Withdrawal.FailureReason.ACCOUNT_CLOSED
+    _flash(
+        request,
+        lambda: services.withdrawal_return(
+            withdrawal=withdrawal, actor=access.actor, reason=reason
+        ),
+        "The bank sent it back; the ledger reversed the payment.",
+    )
+    return redirect("banknet:node", node_id=withdrawal.node_id)
+
+
+@require_POST
+@tenant_page(write=True)
+def card_action(request, payment_id, action):
+    access = request.tenant_access
+    payment = CardPayment.objects.get_for_tenant(access.tenant, payment_id)
+    amount = None
+    if request.POST.get("amount"):
+        try:
+            amount = inputs.parse_amount(request.POST["amount"], payment.currency)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return redirect("banknet:node", node_id=payment.node_id)
+    run = {
+        "capture": lambda: cards.card_capture(payment=payment, actor=access.actor, amount=amount),
+        "refund": lambda: cards.card_refund(payment=payment, actor=access.actor, amount=amount),
+        "cancel": lambda: cards.card_cancel(payment=payment, actor=access.actor),
+        "pass": lambda: cards.card_challenge(payment=payment, passed=True, actor=access.actor),
+        "fail": lambda: cards.card_challenge(payment=payment, passed=False, actor=access.actor),
+    }.get(action)
+    if run is None:
+        messages.error(request, f"Unknown action {action!r}.")
+    else:
+        _flash(request, run, f"Card payment: {action} done.")
+    return redirect("banknet:node", node_id=payment.node_id)
+
+
+# --- Tester activity and scenarios -----------------------------------------------------------
+
+
+@tenant_page()
+def scenario_list(request):
+    access = request.tenant_access
+    form = forms.ScenarioForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        _writer(request)
+        if form.is_valid():
+            try:
+                run = scenarios.scenario_run(
+                    tenant=access.tenant, actor=access.actor, source=form.cleaned_data["source"]
+                )
+            except ApplicationError as error:
+                apply_form_errors(form, error)
+            else:
+                return redirect("banknet:scenario", run_id=run.pk)
+    context = {
+        "form": form,
+        "runs": ScenarioRun.objects.for_tenant(access.tenant).order_by("-created_at")[:30],
+        "activity": AuditLogEntry.objects.for_tenant(access.tenant)
+        .filter(Q(action__startswith="test_helper.") | Q(action="event.refired"))
+        .order_by("-created_at")[:50],
+    }
+    return render(request, "banknet/scenarios.html", context)
+
+
+@tenant_page()
+def scenario_detail(request, run_id):
+    run = ScenarioRun.objects.get_for_tenant(request.tenant_access.tenant, run_id)
+    return render(
+        request, "banknet/scenario.html", {"run": run, "text": scenarios.report_text(run)}
+    )
+
+
+# --- Operators: bank settings ----------------------------------------------------------------
+
+
+@staff_member_required(login_url="login")
+def operator_banks(request):
+    if request.method == "POST":
+        bank = services.bank_get(request.POST.get("code"), "code")
+        form = forms.BankSettingsForm(request.POST, prefix=bank.code)
+        if form.is_valid():
+            changes = dict(form.cleaned_data)
+            try:
+                changes["daily_withdrawal_limit"] = inputs.parse_amount(
+                    changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
+                )
+                services.bank_update(bank=bank, actor=actor_for(request), **changes)
+            except ApplicationError as error:
+                messages.error(request, f"{bank.name}: {error.message}")
+            else:
+                messages.success(request, f"{bank.name} saved.")
+        else:
+            messages.error(request, f"{bank.name}: {form.errors.as_text()}")
+        return redirect("banknet:operator-banks")
+    rows = [
+        (
+            bank,
+            forms.BankSettingsForm(
+                initial={
+                    "opens_at": bank.opens_at,
+                    "closes_at": bank.closes_at,
+                    "business_days": bank.business_days,
+                    "maintenance_starts_at": bank.maintenance_starts_at,
+                    "maintenance_ends_at": bank.maintenance_ends_at,
+                    "processing_delay_seconds": bank.processing_delay_seconds,
+                    "daily_withdrawal_limit": to_decimal_string(
+                        bank.daily_withdrawal_limit, bank.currency
+                    ),
+                    "is_online": bank.is_online,
+                },
+                prefix=bank.code,
+            ),
+        )
+        for bank in Bank.objects.all()
+    ]
+    return render(request, "banknet/operator_banks.html", {"rows": rows})

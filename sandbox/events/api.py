@@ -1,0 +1,381 @@
+"""Events, webhook deliveries and secrets, test clocks, and the operators' platform clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sandbox.events import clocks, selectors, services
+from sandbox.events.models import (
+    Event,
+    PlatformClock,
+    ScheduledAction,
+    TestClock,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSecret,
+)
+from sandbox.events.webhooks import event_as_json
+from sandbox.tenants.access import actor_for
+from sandbox.tenants.api import TenantScopedListView, TenantScopedView
+from sandbox.tenants.models import Node
+from sandbox.tenants.permissions import IsOperator
+
+# --- Shapes ----------------------------------------------------------------------------------
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    object = serializers.CharField(help_text='Always "event".')
+    type = serializers.CharField()
+    node = serializers.UUIDField(allow_null=True)
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    data = serializers.JSONField()
+    occurred_at = serializers.DateTimeField(help_text="The node's time (its test clock, if any).")
+    created_at = serializers.DateTimeField(help_text="Real time of recording.")
+    livemode = serializers.BooleanField()
+
+    def to_representation(self, instance):
+        return event_as_json(instance)
+
+
+class AttemptOutput(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = [
+            "number", "attempted_at", "clock_time", "url", "ip_address", "status_code",
+            "succeeded", "latency_ms", "response_excerpt", "error",
+        ]  # fmt: skip
+
+
+class DeliveryOutput(serializers.ModelSerializer):
+    event_type = serializers.CharField(source="event.type")
+    status = serializers.CharField(help_text="pending, succeeded or failed")
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id", "event", "event_type", "node", "url", "status", "is_manual", "triggered_by",
+            "attempt_count", "next_attempt_at", "expires_at", "last_status_code", "last_error",
+            "created_at", "completed_at",
+        ]  # fmt: skip
+
+
+class DeliveryDetailOutput(DeliveryOutput):
+    attempts = AttemptOutput(many=True)
+
+    class Meta(DeliveryOutput.Meta):
+        fields = [*DeliveryOutput.Meta.fields, "attempts"]
+
+
+class SecretOutput(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookSecret
+        fields = ["secret", "created_at", "expires_at"]
+
+
+class ScheduledActionOutput(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="pending, running, done, failed or cancelled")
+
+    class Meta:
+        model = ScheduledAction
+        fields = ["id", "kind", "node", "due_at", "status", "payload"]
+
+
+class ClockOutput(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="ready, or advancing until the advance is done")
+    nodes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TestClock
+        fields = [
+            "id", "name", "frozen_time", "status", "advance_to", "last_error", "created_at",
+            "nodes",
+        ]  # fmt: skip
+
+    def get_nodes(self, clock) -> list[str]:
+        return [str(n.pk) for n in selectors.clock_nodes(clock=clock)]
+
+
+class ClockDetailOutput(ClockOutput):
+    upcoming = serializers.SerializerMethodField()
+
+    class Meta(ClockOutput.Meta):
+        fields = [*ClockOutput.Meta.fields, "upcoming"]
+
+    def get_upcoming(self, clock) -> list[dict]:
+        return ScheduledActionOutput(selectors.clock_upcoming(clock=clock), many=True).data
+
+
+class PlatformClockOutput(serializers.Serializer):
+    now = serializers.DateTimeField()
+    real_time = serializers.DateTimeField()
+    offset_seconds = serializers.IntegerField()
+    frozen_time = serializers.DateTimeField(allow_null=True)
+    updated_by = serializers.CharField()
+
+
+# --- Events ----------------------------------------------------------------------------------
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("type", str, description='Exact type, or a prefix like "deposit.*".'),
+        OpenApiParameter("node", str, description="A node id."),
+        OpenApiParameter("object_id", str),
+    ]
+)
+class EventListApi(TenantScopedListView):
+    serializer_class = EventOutput
+
+    def get_queryset(self):
+        return selectors.event_list(tenant=self.tenant, filters=self.request.query_params)
+
+
+class EventDetailApi(TenantScopedView):
+    @extend_schema(responses=EventOutput)
+    def get(self, request, event_id):
+        return Response(event_as_json(Event.objects.get_for_tenant(self.tenant, event_id)))
+
+
+class EventResendApi(TenantScopedView):
+    """Send the event again to its node's current webhook URL (one attempt, no retries)."""
+
+    reason = "resent"
+
+    @extend_schema(request=None, responses={202: DeliveryOutput})
+    def post(self, request, event_id):
+        event = Event.objects.get_for_tenant(self.tenant, event_id)
+        delivery = services.event_resend(event=event, actor=self.actor, reason=self.reason)
+        return Response(DeliveryOutput(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EventRefireApi(EventResendApi):
+    """Test helper: fire a past event again, exactly as it was (same id and body)."""
+
+    reason = "refired"
+
+
+# --- Deliveries ------------------------------------------------------------------------------
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("event", str),
+        OpenApiParameter("node", str),
+        OpenApiParameter("status", str, enum=WebhookDelivery.Status.values),
+    ]
+)
+class DeliveryListApi(TenantScopedListView):
+    serializer_class = DeliveryOutput
+
+    def get_queryset(self):
+        return selectors.delivery_list(tenant=self.tenant, filters=self.request.query_params)
+
+
+class DeliveryDetailApi(TenantScopedView):
+    @extend_schema(responses=DeliveryDetailOutput)
+    def get(self, request, delivery_id):
+        delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
+        return Response(DeliveryDetailOutput(delivery).data)
+
+
+class DeliveryResendApi(TenantScopedView):
+    @extend_schema(request=None, responses={202: DeliveryOutput})
+    def post(self, request, delivery_id):
+        delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
+        resent = services.event_resend(event=delivery.event, actor=self.actor, reason="resent")
+        return Response(DeliveryOutput(resent).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Webhook secrets -------------------------------------------------------------------------
+
+
+class _SecretsView(TenantScopedView):
+    def node(self, node_id) -> Node:
+        # Secrets let whoever holds them forge webhooks: viewers do not get to read them.
+        if not self.request.tenant_access.can_write:
+            raise exceptions.PermissionDenied(
+                "Viewers cannot see webhook secrets.", code="read_only_role"
+            )
+        return Node.objects.get_for_tenant(self.tenant, node_id)
+
+
+class WebhookSecretListApi(_SecretsView):
+    """The secrets deliveries are signed with now: the current one first."""
+
+    @extend_schema(responses=SecretOutput(many=True))
+    def get(self, request, node_id):
+        node = self.node(node_id)
+        return Response(SecretOutput(services.webhook_secrets_live(node=node), many=True).data)
+
+
+class WebhookSecretRotateApi(_SecretsView):
+    class InputSerializer(serializers.Serializer):
+        overlap_seconds = serializers.IntegerField(
+            required=False,
+            default=24 * 3600,
+            min_value=0,
+            help_text="How long the old secret keeps signing (0 to 604800; default one day).",
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: SecretOutput(many=True)})
+    def post(self, request, node_id):
+        node = self.node(node_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.webhook_secret_rotate(
+            node=node,
+            actor=self.actor,
+            overlap=timedelta(seconds=data.validated_data["overlap_seconds"]),
+        )
+        live = services.webhook_secrets_live(node=node)
+        return Response(SecretOutput(live, many=True).data, status=status.HTTP_201_CREATED)
+
+
+# --- Test clocks -----------------------------------------------------------------------------
+
+
+class ClockListApi(TenantScopedListView):
+    serializer_class = ClockOutput
+    model = TestClock
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=80)
+        frozen_time = serializers.DateTimeField(
+            required=False, help_text="Where the clock starts; default: now."
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: ClockDetailOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        clock = clocks.test_clock_create(
+            tenant=self.tenant, actor=self.actor, **data.validated_data
+        )
+        return Response(ClockDetailOutput(clock).data, status=status.HTTP_201_CREATED)
+
+
+class ClockDetailApi(TenantScopedView):
+    @extend_schema(responses=ClockDetailOutput)
+    def get(self, request, clock_id):
+        return Response(
+            ClockDetailOutput(TestClock.objects.get_for_tenant(self.tenant, clock_id)).data
+        )
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, clock_id):
+        clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
+        clocks.test_clock_delete(clock=clock, actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ClockAdvanceApi(TenantScopedView):
+    """Move the clock forward. Answers 202 with status "advancing"; poll until "ready"."""
+
+    class InputSerializer(serializers.Serializer):
+        frozen_time = serializers.DateTimeField(help_text="The new time; later than the current.")
+
+    @extend_schema(request=InputSerializer, responses={202: ClockDetailOutput})
+    def post(self, request, clock_id):
+        clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        clock = clocks.test_clock_advance(
+            clock=clock, to=data.validated_data["frozen_time"], actor=self.actor
+        )
+        clock.refresh_from_db()
+        return Response(ClockDetailOutput(clock).data, status=status.HTTP_202_ACCEPTED)
+
+
+class _ClockNodeApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        node = serializers.CharField()
+
+    def clock_and_node(self, request, clock_id) -> tuple[TestClock, Node]:
+        clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return clock, Node.objects.get_for_tenant(self.tenant, data.validated_data["node"])
+
+
+class ClockAttachApi(_ClockNodeApi):
+    @extend_schema(request=_ClockNodeApi.InputSerializer, responses=ClockDetailOutput)
+    def post(self, request, clock_id):
+        clock, node = self.clock_and_node(request, clock_id)
+        clocks.test_clock_attach(clock=clock, node=node, actor=self.actor)
+        return Response(ClockDetailOutput(clock).data)
+
+
+class ClockDetachApi(_ClockNodeApi):
+    @extend_schema(request=_ClockNodeApi.InputSerializer, responses=ClockDetailOutput)
+    def post(self, request, clock_id):
+        clock, node = self.clock_and_node(request, clock_id)
+        clocks.test_clock_detach(clock=clock, node=node, actor=self.actor)
+        return Response(ClockDetailOutput(clock).data)
+
+
+# --- The platform clock (operators) ----------------------------------------------------------
+
+
+def platform_clock_state() -> dict:
+    from django.utils import timezone
+
+    row = PlatformClock.objects.filter(pk=1).first() or PlatformClock()
+    return {
+        "now": clocks.platform_now(),
+        "real_time": timezone.now(),
+        "offset_seconds": row.offset_seconds,
+        "frozen_time": row.frozen_time,
+        "updated_by": row.updated_by,
+    }
+
+
+class OperatorPlatformClockApi(APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses=PlatformClockOutput)
+    def get(self, request):
+        return Response(PlatformClockOutput(platform_clock_state()).data)
+
+
+class OperatorPlatformClockActionApi(APIView):
+    """``advance`` (body ``{"seconds": n}``), ``freeze``, ``resume`` or ``reset``."""
+
+    permission_classes = [IsOperator]
+
+    class InputSerializer(serializers.Serializer):
+        seconds = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(request=InputSerializer, responses=PlatformClockOutput)
+    def post(self, request, action):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        actor = actor_for(request)
+        if action == "advance":
+            if "seconds" not in data.validated_data:
+                raise exceptions.ValidationError({"seconds": ["Required to advance."]})
+            clocks.platform_clock_advance(actor=actor, seconds=data.validated_data["seconds"])
+        elif action == "freeze":
+            clocks.platform_clock_freeze(actor=actor)
+        elif action == "resume":
+            clocks.platform_clock_resume(actor=actor)
+        elif action == "reset":
+            clocks.platform_clock_reset(actor=actor)
+        else:
+            raise exceptions.NotFound(f"Unknown action {action!r}.")
+        return Response(PlatformClockOutput(platform_clock_state()).data)
+
+
+class OperatorEventListApi(ListAPIView):
+    """Every tenant's events, for operators."""
+
+    permission_classes = [IsOperator]
+    serializer_class = EventOutput
+    queryset = Event.objects.all()

@@ -1,0 +1,222 @@
+"""Writes for events and webhooks: record an event (the outbox), relay the outbox into
+webhook deliveries, manage a node's webhook secrets, resend an event."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from sandbox.clock import now as clock_now
+from sandbox.errors import ApplicationError, Conflict
+from sandbox.events import scheduling
+from sandbox.events.models import Event, WebhookDelivery, WebhookSecret
+from sandbox.tenants.models import Node, Tenant
+from sandbox.tenants.services import Actor, audit_record
+
+logger = logging.getLogger(__name__)
+
+RETRY_WINDOW = timedelta(days=3)
+MAX_SECRET_OVERLAP = timedelta(days=7)
+SECRET_PREFIX = "whsec_"
+RELAY_BATCH = 200
+
+
+# --- Events (the outbox) ---------------------------------------------------------------------
+
+
+def event_record(
+    *,
+    tenant: Tenant | None,
+    node: Node | None,
+    type: str,
+    obj: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """Record that something happened, in the caller's transaction.
+
+    Call it inside the ``transaction.atomic()`` block that makes the change: the event then
+    exists exactly when the change does. After commit the relay is nudged; if the broker is
+    down, the event waits in the table for the beat relay.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_record() belongs inside the transaction that makes the change.")
+    if tenant is None:
+        if node is None:
+            raise ValueError("An event belongs to a tenant or a node.")
+        tenant = node.tenant
+    if node is not None and node.tenant_id != tenant.pk:
+        raise ValueError("The node belongs to another tenant.")
+    data = data or {}
+    json.dumps(data, cls=DjangoJSONEncoder)  # fail here, in the caller, not in the relay
+    event = Event.objects.create(
+        tenant=tenant,
+        node=node,
+        type=type,
+        object_type=obj._meta.model_name if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        data=data,
+        occurred_at=clock_now(node_id=node.pk if node is not None else None),
+    )
+    _nudge_relay_on_commit()
+    return event
+
+
+def _nudge_relay() -> None:
+    from sandbox.events.queue import enqueue
+    from sandbox.events.tasks import relay_outbox
+
+    enqueue(relay_outbox)
+
+
+def _nudge_relay_on_commit() -> None:
+    # One nudge per transaction, however many events it records.
+    connection = transaction.get_connection()
+    if not any(entry[1] is _nudge_relay for entry in connection.run_on_commit):
+        transaction.on_commit(_nudge_relay, robust=True)
+
+
+def outbox_relay(*, batch: int = RELAY_BATCH) -> int:
+    """Turn recorded events into webhook deliveries and queue their first attempts.
+
+    Each event is claimed with a conditional UPDATE, so two relays running at once never
+    deliver an event twice. Returns how many events were relayed.
+    """
+    relayed = 0
+    while True:
+        ids = list(
+            Event.objects.filter(relayed_at__isnull=True)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return relayed
+        for event_id in ids:
+            with transaction.atomic():
+                claimed = Event.objects.filter(pk=event_id, relayed_at__isnull=True).update(
+                    relayed_at=timezone.now()
+                )
+                if claimed != 1:
+                    continue
+                event = Event.objects.select_related("node", "tenant").get(pk=event_id)
+                node = event.node
+                if node is not None and node.is_active and node.webhook_url:
+                    _delivery_create(event=event, node=node)
+                relayed += 1
+        if len(ids) < batch:
+            return relayed
+
+
+def _delivery_create(
+    *, event: Event, node: Node, is_manual: bool = False, triggered_by: str = ""
+) -> WebhookDelivery:
+    node_time = clock_now(node_id=node.pk)
+    delivery = WebhookDelivery.objects.create(
+        tenant=event.tenant,
+        node=node,
+        event=event,
+        url=node.webhook_url,
+        is_manual=is_manual,
+        triggered_by=triggered_by,
+        next_attempt_at=node_time,
+        expires_at=node_time + RETRY_WINDOW,
+    )
+    scheduling.schedule(
+        kind="webhook.attempt",
+        node=node,
+        due_at=node_time,
+        payload={"delivery": str(delivery.pk), "attempt": 1},
+        key=f"webhook:{delivery.pk}:1",
+    )
+    return delivery
+
+
+@transaction.atomic
+def event_resend(*, event: Event, actor: Actor, reason: str = "resend") -> WebhookDelivery:
+    """Send a past event again to its node's current webhook URL: one attempt, recorded
+    with who asked for it."""
+    node = event.node
+    if node is None:
+        raise Conflict(
+            "This event belongs to no node, so it has no webhook URL.", code="no_webhook"
+        )
+    node = Node.objects.get(pk=node.pk)
+    if not node.is_active:
+        raise Conflict("The node is deactivated.", code="node_inactive")
+    if not node.webhook_url:
+        raise Conflict("The node has no webhook URL.", code="no_webhook_url")
+    delivery = _delivery_create(event=event, node=node, is_manual=True, triggered_by=actor.label)
+    audit_record(
+        actor=actor,
+        action=f"event.{reason}",
+        tenant=event.tenant,
+        target=event,
+        data={"delivery": str(delivery.pk), "type": event.type},
+    )
+    return delivery
+
+
+# --- Webhook secrets -------------------------------------------------------------------------
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def webhook_secret_current(*, node: Node) -> WebhookSecret:
+    """The node's current secret, created on first use."""
+    current = WebhookSecret.objects.filter(node=node, expires_at__isnull=True).first()
+    if current is not None:
+        return current
+    with transaction.atomic():
+        Node.objects.select_for_update().filter(pk=node.pk).first()
+        current = WebhookSecret.objects.filter(node=node, expires_at__isnull=True).first()
+        return current or WebhookSecret.objects.create(node=node, secret=_new_secret())
+
+
+def webhook_secrets_live(*, node: Node) -> list[WebhookSecret]:
+    """Every secret a delivery is signed with now: the current one first, then those still
+    in their overlap period. Overlap is real time, not clock time: it protects receivers."""
+    current = webhook_secret_current(node=node)
+    expiring = WebhookSecret.objects.filter(node=node, expires_at__gt=timezone.now()).order_by(
+        "-created_at"
+    )
+    return [current, *expiring]
+
+
+@transaction.atomic
+def webhook_secret_rotate(*, node: Node, actor: Actor, overlap: timedelta) -> WebhookSecret:
+    """Issue a new secret; the old one keeps signing deliveries for ``overlap`` (at most
+    seven days, zero to cut it at once)."""
+    if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
+        raise ApplicationError(
+            "The overlap is between 0 seconds and 7 days.",
+            code="invalid_overlap",
+            fields={"overlap_seconds": ["Between 0 and 604800."]},
+        )
+    node = Node.objects.select_for_update().get(pk=node.pk)
+    if not node.is_active:
+        raise Conflict("The node is deactivated.", code="node_inactive")
+    real_now = timezone.now()
+    WebhookSecret.objects.filter(node=node, expires_at__isnull=True).update(
+        expires_at=real_now + overlap
+    )
+    # Older secrets still overlapping end no later than the one just replaced.
+    WebhookSecret.objects.filter(node=node, expires_at__gt=real_now + overlap).update(
+        expires_at=real_now + overlap
+    )
+    secret = WebhookSecret.objects.create(node=node, secret=_new_secret())
+    audit_record(
+        actor=actor,
+        action="webhook_secret.rotated",
+        tenant=node.tenant,
+        target=node,
+        data={"overlap_seconds": int(overlap.total_seconds())},
+    )
+    return secret

@@ -1,0 +1,286 @@
+"""Dashboard pages for events, webhooks and test clocks, and the operators' platform clock:
+thin views over the same selectors and services as the API."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from sandbox.errors import ApplicationError
+from sandbox.events import clocks, forms, selectors, services
+from sandbox.events.api import platform_clock_state
+from sandbox.events.models import ClockAttachment, Event, TestClock, WebhookDelivery
+from sandbox.tenants.access import actor_for
+from sandbox.tenants.models import Node
+from sandbox.tenants.views import apply_form_errors, tenant_page
+
+
+def _writer(request) -> None:
+    access = request.tenant_access
+    if not (access.can_write and access.tenant.is_active):
+        raise PermissionDenied("Your role or your organization's status does not allow this.")
+
+
+def _run(request, action, success: str) -> bool:
+    try:
+        action()
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return False
+    messages.success(request, success)
+    return True
+
+
+# --- Events ----------------------------------------------------------------------------------
+
+
+def _event_page(request):
+    tenant = request.tenant_access.tenant
+    events = selectors.event_list(tenant=tenant, filters=request.GET).select_related("node")
+    return Paginator(events.order_by("-created_at", "-pk"), 50).get_page(request.GET.get("page"))
+
+
+@tenant_page()
+def event_list(request):
+    tenant = request.tenant_access.tenant
+    context = {
+        "page": _event_page(request),
+        "types": selectors.event_types(tenant=tenant),
+        "nodes": Node.objects.for_tenant(tenant).order_by("name"),
+        "type_filter": request.GET.get("type", ""),
+        "node_filter": request.GET.get("node", ""),
+    }
+    return render(request, "events/event_list.html", context)
+
+
+@tenant_page()
+def event_list_live(request):
+    """The events table alone, with the page's filters: the page polls it (htmx)."""
+    return render(request, "events/_event_table.html", {"page": _event_page(request)})
+
+
+@tenant_page()
+def event_detail(request, event_id):
+    tenant = request.tenant_access.tenant
+    event = Event.objects.get_for_tenant(tenant, event_id)
+    deliveries = (
+        WebhookDelivery.objects.for_tenant(tenant)
+        .filter(event=event)
+        .prefetch_related("attempts")
+        .order_by("-created_at")
+    )
+    context = {
+        "event": event,
+        "data": json.dumps(event.data, indent=2, cls=DjangoJSONEncoder, ensure_ascii=False),
+        "deliveries": deliveries,
+    }
+    return render(request, "events/event_detail.html", context)
+
+
+@require_POST
+@tenant_page(write=True)
+def event_resend(request, event_id):
+    access = request.tenant_access
+    event = Event.objects.get_for_tenant(access.tenant, event_id)
+    reason = "refired" if request.POST.get("reason") == "refired" else "resent"
+    _run(
+        request,
+        lambda: services.event_resend(event=event, actor=access.actor, reason=reason),
+        "Sent again: the attempt shows below in a moment.",
+    )
+    return redirect("events:event", event_id=event.pk)
+
+
+# --- Deliveries ------------------------------------------------------------------------------
+
+
+def _delivery_page(request):
+    tenant = request.tenant_access.tenant
+    deliveries = selectors.delivery_list(tenant=tenant, filters=request.GET).order_by(
+        "-created_at", "-pk"
+    )
+    return Paginator(deliveries, 50).get_page(request.GET.get("page"))
+
+
+@tenant_page()
+def delivery_list(request):
+    context = {
+        "page": _delivery_page(request),
+        "statuses": WebhookDelivery.Status.choices,
+        "status_filter": request.GET.get("status", ""),
+    }
+    return render(request, "events/delivery_list.html", context)
+
+
+@tenant_page()
+def delivery_list_live(request):
+    """The deliveries table alone, with the page's filter: the page polls it (htmx)."""
+    return render(request, "events/_delivery_table.html", {"page": _delivery_page(request)})
+
+
+@tenant_page()
+def delivery_detail(request, delivery_id):
+    tenant = request.tenant_access.tenant
+    delivery = WebhookDelivery.objects.get_for_tenant(tenant, delivery_id)
+    return render(
+        request,
+        "events/delivery_detail.html",
+        {"delivery": delivery, "attempts": delivery.attempts.order_by("number")},
+    )
+
+
+# --- A node's webhook settings ---------------------------------------------------------------
+
+
+@tenant_page()
+def node_webhooks(request, node_id):
+    access = request.tenant_access
+    node = Node.objects.get_for_tenant(access.tenant, node_id)
+    form = forms.RotateSecretForm(request.POST or None)
+    if request.method == "POST":
+        _writer(request)
+        if form.is_valid():
+            overlap = timedelta(seconds=form.cleaned_data["overlap_seconds"])
+            if _run(
+                request,
+                lambda: services.webhook_secret_rotate(
+                    node=node, actor=access.actor, overlap=overlap
+                ),
+                "New secret issued.",
+            ):
+                return redirect("events:node-webhooks", node_id=node.pk)
+    context = {
+        "node": node,
+        "form": form,
+        # Secrets forge signatures: only people who may change things see them.
+        "secrets": services.webhook_secrets_live(node=node) if access.can_write else None,
+        "deliveries": WebhookDelivery.objects.for_tenant(access.tenant)
+        .filter(node=node)
+        .select_related("event")
+        .order_by("-created_at")[:30],
+        "attachment": ClockAttachment.objects.filter(node=node).select_related("clock").first(),
+    }
+    return render(request, "events/node_webhooks.html", context)
+
+
+# --- Test clocks -----------------------------------------------------------------------------
+
+
+@tenant_page()
+def clock_list(request):
+    access = request.tenant_access
+    form = forms.ClockForm(request.POST or None)
+    if request.method == "POST":
+        _writer(request)
+        if form.is_valid():
+            try:
+                clock = clocks.test_clock_create(
+                    tenant=access.tenant,
+                    actor=access.actor,
+                    name=form.cleaned_data["name"],
+                    frozen_time=form.cleaned_data["frozen_time"],
+                )
+            except ApplicationError as error:
+                apply_form_errors(form, error)
+            else:
+                messages.success(request, f"Clock “{clock.name}” created.")
+                return redirect("events:clock", clock_id=clock.pk)
+    test_clocks = TestClock.objects.for_tenant(access.tenant).order_by("-created_at")
+    return render(request, "events/clock_list.html", {"clocks": test_clocks, "form": form})
+
+
+@tenant_page()
+def clock_detail(request, clock_id):
+    tenant = request.tenant_access.tenant
+    clock = TestClock.objects.get_for_tenant(tenant, clock_id)
+    attached = selectors.clock_nodes(clock=clock)
+    free_nodes = (
+        Node.objects.for_tenant(tenant)
+        .filter(is_active=True, clock_attachment__isnull=True)
+        .order_by("name")
+    )
+    context = {
+        "clock": clock,
+        "nodes": attached,
+        "attach_form": forms.AttachForm(nodes=free_nodes),
+        "advance_form": forms.AdvanceForm(),
+        "upcoming": selectors.clock_upcoming(clock=clock),
+    }
+    return render(request, "events/clock_detail.html", context)
+
+
+@require_POST
+@tenant_page(write=True)
+def clock_action(request, clock_id, action):
+    access = request.tenant_access
+    clock = TestClock.objects.get_for_tenant(access.tenant, clock_id)
+    if action in ("attach", "detach"):
+        node = Node.objects.get_for_tenant(access.tenant, request.POST.get("node", ""))
+        service = clocks.test_clock_attach if action == "attach" else clocks.test_clock_detach
+        _run(
+            request,
+            lambda: service(clock=clock, node=node, actor=access.actor),
+            f"{node.name}: {action}ed.",
+        )
+    elif action == "advance":
+        form = forms.AdvanceForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        else:
+            to = form.cleaned_data["frozen_time"]
+            if form.cleaned_data["preset"]:
+                to = clock.frozen_time + timedelta(seconds=int(form.cleaned_data["preset"]))
+            _run(
+                request,
+                lambda: clocks.test_clock_advance(clock=clock, to=to, actor=access.actor),
+                "Advancing: whatever falls due runs now, in order.",
+            )
+    elif action == "delete":
+        if _run(
+            request,
+            lambda: clocks.test_clock_delete(clock=clock, actor=access.actor),
+            "Clock deleted.",
+        ):
+            return redirect("events:clocks")
+    else:
+        messages.error(request, f"Unknown action {action!r}.")
+    return redirect("events:clock", clock_id=clock.pk)
+
+
+# --- The platform clock (operators) ----------------------------------------------------------
+
+
+@staff_member_required(login_url="login")
+def platform_clock(request):
+    form = forms.PlatformAdvanceForm(request.POST or None)
+    if request.method == "POST":
+        actor = actor_for(request)
+        action = request.POST.get("action")
+        services_by_action = {
+            "freeze": lambda: clocks.platform_clock_freeze(actor=actor),
+            "resume": lambda: clocks.platform_clock_resume(actor=actor),
+            "reset": lambda: clocks.platform_clock_reset(actor=actor),
+        }
+        if action == "advance":
+            if form.is_valid():
+                seconds = form.cleaned_data["seconds"]
+                _run(
+                    request,
+                    lambda: clocks.platform_clock_advance(actor=actor, seconds=seconds),
+                    f"Platform clock advanced by {seconds} s.",
+                )
+                return redirect("events:platform-clock")
+        elif action in services_by_action:
+            _run(request, services_by_action[action], f"Platform clock: {action}.")
+            return redirect("events:platform-clock")
+    return render(
+        request, "events/platform_clock.html", {"state": platform_clock_state(), "form": form}
+    )

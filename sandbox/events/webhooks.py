@@ -1,0 +1,231 @@
+"""Sending webhooks: one signed POST per attempt, every attempt stored, failures retried
+with exponential backoff and jitter on the node's clock for up to three days."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from sandbox.clock import now as clock_now
+from sandbox.events import scheduling
+from sandbox.events.models import Event, ScheduledAction, WebhookAttempt, WebhookDelivery
+from sandbox.events.services import webhook_secrets_live
+from sandbox.events.signing import SIGNATURE_HEADER, signature_header
+from sandbox.events.urlguard import UnsafeWebhookUrl, resolve_for_delivery
+
+FIRST_BACKOFF_SECONDS = 60
+MAX_BACKOFF_SECONDS = 12 * 3600
+EXCERPT_BYTES = 2048
+USER_AGENT = "FintechSandbox-Webhooks/1.0"
+
+_random = random.SystemRandom()
+
+
+def event_as_json(event: Event) -> dict[str, Any]:
+    """The event as the API shows it and as webhooks carry it."""
+    return {
+        "id": str(event.pk),
+        "object": "event",
+        "type": event.type,
+        "node": str(event.node_id) if event.node_id else None,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "data": event.data,
+        "occurred_at": event.occurred_at.isoformat(),
+        "created_at": event.created_at.isoformat(),
+        "livemode": False,
+    }
+
+
+def event_body(event: Event) -> bytes:
+    return json.dumps(event_as_json(event), cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def retry_delay(attempt: int, rng: random.Random = _random) -> timedelta:
+    """The wait after failed attempt ``attempt`` (1-based): one minute doubling each time,
+    capped at twelve hours, times a random factor in [0.75, 1.25) so that receivers coming
+    back from an outage are not hit by every retry at the same second."""
+    base = min(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+    return timedelta(seconds=base * rng.uniform(0.75, 1.25))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    succeeded: bool
+    status_code: int | None = None
+    latency_ms: int = 0
+    excerpt: str = ""
+    error: str = ""
+    ip_address: str | None = None
+
+
+def send(*, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    """POST ``body`` to ``url``; never raises. No redirects, short timeouts, no proxies from
+    the environment, and the connection goes to the address that passed the URL check."""
+    try:
+        target = resolve_for_delivery(url)
+    except UnsafeWebhookUrl as exc:
+        return Outcome(succeeded=False, error=exc.message[:300])
+    timeout = httpx.Timeout(settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS, connect=3.0)
+    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
+    started = time.monotonic()
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            request = client.build_request(
+                "POST",
+                target.connect_url,
+                content=body,
+                headers={**headers, "Host": target.host_header},
+                extensions=extensions,
+            )
+            response = client.send(request, stream=True)
+            try:
+                excerpt = bytearray()
+                for chunk in response.iter_bytes():
+                    excerpt.extend(chunk)
+                    if len(excerpt) >= EXCERPT_BYTES:
+                        break
+            finally:
+                response.close()
+    except httpx.TimeoutException:
+        return Outcome(
+            succeeded=False,
+            latency_ms=_elapsed_ms(started),
+            error=f"Timed out after {settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS} s.",
+            ip_address=target.ip_address,
+        )
+    except httpx.HTTPError as exc:
+        return Outcome(
+            succeeded=False,
+            latency_ms=_elapsed_ms(started),
+            error=f"{type(exc).__name__}: {exc}"[:300],
+            ip_address=target.ip_address,
+        )
+    code = response.status_code
+    error = ""
+    if 300 <= code < 400:
+        error = "Redirects are not followed; point the webhook URL at the final address."
+    elif not 200 <= code < 300:
+        error = f"The receiver answered {code}."
+    return Outcome(
+        succeeded=200 <= code < 300,
+        status_code=code,
+        latency_ms=_elapsed_ms(started),
+        excerpt=bytes(excerpt[:EXCERPT_BYTES]).decode("utf-8", "replace"),
+        error=error,
+        ip_address=target.ip_address,
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def webhook_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
+    """Make attempt ``number`` of a delivery. The attempt is claimed by moving
+    ``attempt_count`` from number-1 to number in one conditional UPDATE, so running this twice
+    sends once. Returns the stored attempt, or None if there was nothing to do."""
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, attempt_count=number - 1
+    ).update(attempt_count=number)
+    if claimed != 1:
+        return _repair_lost_attempt(delivery_id=delivery_id, number=number)
+    delivery = WebhookDelivery.objects.select_related("event", "node").get(pk=delivery_id)
+    node = delivery.node
+    body = event_body(delivery.event)
+    secrets = [s.secret for s in webhook_secrets_live(node=node)]
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: signature_header(secrets, int(time.time()), body),
+        "Sandbox-Event-Id": str(delivery.event_id),
+        "Sandbox-Event-Type": delivery.event.type,
+        "Sandbox-Delivery-Id": str(delivery.pk),
+        "Sandbox-Delivery-Attempt": str(number),
+    }
+    # The URL is read now: a node that changed its URL gets retries at the new one.
+    url = node.webhook_url or delivery.url
+    if not node.is_active:
+        outcome = Outcome(succeeded=False, error="The node is deactivated.")
+    elif not node.webhook_url:
+        outcome = Outcome(succeeded=False, error="The node has no webhook URL any more.")
+    else:
+        outcome = send(url=url, body=body, headers=headers)
+    return _record(delivery=delivery, number=number, url=url, outcome=outcome)
+
+
+def _record(
+    *, delivery: WebhookDelivery, number: int, url: str, outcome: Outcome
+) -> WebhookAttempt:
+    with transaction.atomic():
+        node_time = clock_now(node_id=delivery.node_id)
+        attempt = WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=number,
+            clock_time=node_time,
+            url=url[:500],
+            ip_address=outcome.ip_address,
+            status_code=outcome.status_code,
+            succeeded=outcome.succeeded,
+            latency_ms=outcome.latency_ms,
+            response_excerpt=outcome.excerpt,
+            error=outcome.error,
+        )
+        changes: dict[str, Any] = {
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+        }
+        if outcome.succeeded:
+            changes |= {
+                "status": WebhookDelivery.Status.SUCCEEDED,
+                "completed_at": timezone.now(),
+                "next_attempt_at": None,
+            }
+        elif delivery.is_manual or node_time >= delivery.expires_at or not delivery.node.is_active:
+            changes |= {
+                "status": WebhookDelivery.Status.FAILED,
+                "completed_at": timezone.now(),
+                "next_attempt_at": None,
+            }
+        else:
+            next_at = min(node_time + retry_delay(number), delivery.expires_at)
+            changes["next_attempt_at"] = next_at
+            scheduling.schedule(
+                kind="webhook.attempt",
+                node=delivery.node,
+                due_at=next_at,
+                payload={"delivery": str(delivery.pk), "attempt": number + 1},
+                key=f"webhook:{delivery.pk}:{number + 1}",
+            )
+        WebhookDelivery.objects.filter(pk=delivery.pk, attempt_count=number).update(**changes)
+    return attempt
+
+
+def _repair_lost_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
+    """The attempt was claimed but never recorded: the process that claimed it died. Record
+    it as lost (the receiver may or may not have seen it) and go on with the schedule."""
+    delivery = WebhookDelivery.objects.select_related("node").filter(pk=delivery_id).first()
+    if (
+        delivery is None
+        or delivery.status != WebhookDelivery.Status.PENDING
+        or delivery.attempt_count != number
+        or WebhookAttempt.objects.filter(delivery=delivery, number=number).exists()
+    ):
+        return None
+    outcome = Outcome(succeeded=False, error="The worker stopped before the answer was recorded.")
+    return _record(delivery=delivery, number=number, url=delivery.node.webhook_url, outcome=outcome)
+
+
+@scheduling.handler("webhook.attempt", atomic=False)
+def _run_webhook_attempt(action: ScheduledAction) -> None:
+    webhook_attempt(delivery_id=action.payload["delivery"], number=int(action.payload["attempt"]))

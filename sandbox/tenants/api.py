@@ -1,0 +1,362 @@
+"""Tenant API: the tenant itself, nodes, API keys, team and audit log."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max
+from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sandbox.errors import NotFound
+from sandbox.tenants import services
+from sandbox.tenants.access import actor_for, client_ip
+from sandbox.tenants.models import ApiKey, AuditLogEntry, Invitation, Membership, Node, Tenant
+from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
+from wallets.currencies import CurrencyCode
+
+
+class TenantOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "name", "status", "created_at"]
+
+
+class NodeOutput(serializers.ModelSerializer):
+    country = CountryField()
+
+    class Meta:
+        model = Node
+        fields = [
+            "id",
+            "name",
+            "country",
+            "base_currency",
+            "webhook_url",
+            "is_active",
+            "created_at",
+            "deactivated_at",
+        ]
+
+
+class ApiKeyOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class AuditLogOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditLogEntry
+        fields = [
+            "id",
+            "created_at",
+            "actor_label",
+            "is_operator_action",
+            "action",
+            "target_type",
+            "target_id",
+            "target_label",
+            "data",
+            "ip_address",
+        ]
+
+
+class TenantScopedView(APIView):
+    """Base for tenant endpoints: ``self.tenant`` and ``self.actor`` come from the one
+    place that resolves access (the permission class)."""
+
+    permission_classes = [IsActiveTenantMember]
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.request.tenant_access.tenant
+
+    @property
+    def actor(self) -> services.Actor:
+        return self.request.tenant_access.actor
+
+
+class TenantScopedListView(TenantScopedView, ListAPIView):
+    model = None
+
+    def get_queryset(self):
+        return self.model.objects.for_tenant(self.tenant)
+
+
+# --- Signup ----------------------------------------------------------------------------------
+
+
+class SignupApi(APIView):
+    """Create a tenant and its owner. Active tenants get a first API key in the answer."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    class InputSerializer(serializers.Serializer):
+        organization = serializers.CharField(max_length=120)
+        email = serializers.EmailField()
+        password = serializers.CharField(write_only=True)
+        full_name = serializers.CharField(max_length=150, required=False, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "Signup", {"tenant": TenantOutput(), "api_key": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.tenant_signup(**data.validated_data, ip_address=client_ip(request))
+        body = {"tenant": TenantOutput(membership.tenant).data, "api_key": None}
+        if membership.tenant.is_active:
+            issued = services.api_key_create(
+                tenant=membership.tenant,
+                name="First key",
+                actor=services.Actor(user=membership.user, ip_address=client_ip(request)),
+            )
+            body["api_key"] = issued.secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TenantApi(TenantScopedView):
+    @extend_schema(responses=TenantOutput)
+    def get(self, request):
+        return Response(TenantOutput(self.tenant).data)
+
+
+# --- Nodes -----------------------------------------------------------------------------------
+
+
+class NodeListApi(TenantScopedListView):
+    model = Node
+    serializer_class = NodeOutput
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120)
+        country = CountryField()
+        base_currency = serializers.ChoiceField(choices=CurrencyCode.choices)
+        webhook_url = serializers.URLField(
+            required=False, allow_blank=True, default="", max_length=500
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: NodeOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        node = services.node_create(tenant=self.tenant, actor=self.actor, **data.validated_data)
+        return Response(NodeOutput(node).data, status=status.HTTP_201_CREATED)
+
+
+class NodeDetailApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120, required=False)
+        country = CountryField(required=False)
+        webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+
+    @extend_schema(responses=NodeOutput)
+    def get(self, request, node_id):
+        return Response(NodeOutput(Node.objects.get_for_tenant(self.tenant, node_id)).data)
+
+    @extend_schema(request=InputSerializer, responses=NodeOutput)
+    def patch(self, request, node_id):
+        node = Node.objects.get_for_tenant(self.tenant, node_id)
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        node = services.node_update(node=node, actor=self.actor, **data.validated_data)
+        return Response(NodeOutput(node).data)
+
+
+class NodeDeactivateApi(TenantScopedView):
+    @extend_schema(request=None, responses=NodeOutput)
+    def post(self, request, node_id):
+        node = Node.objects.get_for_tenant(self.tenant, node_id)
+        node = services.node_deactivate(node=node, actor=self.actor)
+        return Response(NodeOutput(node).data)
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+class ApiKeyListApi(TenantScopedListView):
+    model = ApiKey
+    serializer_class = ApiKeyOutput
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=80)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "ApiKeyCreated", {"api_key": ApiKeyOutput(), "secret": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.api_key_create(
+            tenant=self.tenant, actor=self.actor, **data.validated_data
+        )
+        body = {"api_key": ApiKeyOutput(issued.api_key).data, "secret": issued.secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyRevokeApi(TenantScopedView):
+    @extend_schema(request=None, responses=ApiKeyOutput)
+    def post(self, request, key_id):
+        api_key = ApiKey.objects.get_for_tenant(self.tenant, key_id)
+        api_key = services.api_key_revoke(api_key=api_key, actor=self.actor)
+        return Response(ApiKeyOutput(api_key).data)
+
+
+# --- Team ------------------------------------------------------------------------------------
+
+
+class MemberOutput(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "role", "created_at"]
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "created_at", "expires_at", "accepted_at", "revoked_at"]
+
+
+class MemberListApi(TenantScopedListView):
+    model = Membership
+    serializer_class = MemberOutput
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("user")
+
+
+class InvitationListApi(TenantScopedListView):
+    model = Invitation
+    serializer_class = InvitationOutput
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+    def get_permissions(self):
+        return [IsOwner()] if self.request.method == "POST" else super().get_permissions()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "InvitationCreated",
+                {"invitation": InvitationOutput(), "link": serializers.CharField()},
+            )
+        },
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.invitation_create(
+            tenant=self.tenant, actor=self.actor, **data.validated_data
+        )
+        link = request.build_absolute_uri(issued.path)
+        return Response(
+            {"invitation": InvitationOutput(issued.invitation).data, "link": link},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class InvitationRevokeApi(TenantScopedView):
+    permission_classes = [IsOwner]
+
+    @extend_schema(request=None, responses=InvitationOutput)
+    def post(self, request, invitation_id):
+        invitation = Invitation.objects.get_for_tenant(self.tenant, invitation_id)
+        invitation = services.invitation_revoke(invitation=invitation, actor=self.actor)
+        return Response(InvitationOutput(invitation).data)
+
+
+class AuditLogApi(TenantScopedListView):
+    model = AuditLogEntry
+    serializer_class = AuditLogOutput
+
+
+# --- Operators -------------------------------------------------------------------------------
+
+
+class OperatorTenantOutput(serializers.ModelSerializer):
+    node_count = serializers.IntegerField()
+    last_activity_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "id",
+            "name",
+            "status",
+            "created_at",
+            "status_changed_at",
+            "node_count",
+            "last_activity_at",
+        ]
+
+
+def operator_tenant_queryset():
+    return Tenant.objects.annotate(
+        node_count=Count("nodes", distinct=True),
+        last_activity_at=Max("audit_entries__created_at"),
+    )
+
+
+def operator_tenant_get(tenant_id) -> Tenant:
+    try:
+        return operator_tenant_queryset().get(pk=tenant_id)
+    except (Tenant.DoesNotExist, ValidationError):
+        raise NotFound(f"No tenant with id {tenant_id}.", code="tenant_not_found") from None
+
+
+class OperatorTenantListApi(ListAPIView):
+    permission_classes = [IsOperator]
+    serializer_class = OperatorTenantOutput
+
+    def get_queryset(self):
+        queryset = operator_tenant_queryset()
+        if status_filter := self.request.query_params.get("status"):
+            queryset = queryset.filter(status=status_filter)
+        return queryset
+
+
+class OperatorTenantActionApi(APIView):
+    permission_classes = [IsOperator]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    @extend_schema(request=InputSerializer, responses=OperatorTenantOutput)
+    def post(self, request, tenant_id, action):
+        tenant = operator_tenant_get(tenant_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.tenant_change_status(
+            tenant=tenant,
+            action=action,
+            actor=actor_for(request),
+            reason=data.validated_data["reason"],
+        )
+        return Response(OperatorTenantOutput(operator_tenant_get(tenant.pk)).data)
+
+
+class OperatorAuditLogApi(ListAPIView):
+    permission_classes = [IsOperator]
+    serializer_class = AuditLogOutput
+    queryset = AuditLogEntry.objects.all()

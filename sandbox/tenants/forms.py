@@ -1,0 +1,50 @@
+from django import forms
+from django_countries import countries
+from django_countries.fields import LazyTypedChoiceField
+
+from sandbox.tenants.models import Membership, Tenant
+from wallets.currencies import CurrencyCode
+
+
+class SignupForm(forms.Form):
+    organization = forms.CharField(max_length=120, label="Organization")
+    full_name = forms.CharField(max_length=150, required=False, label="Your name")
+    email = forms.EmailField(label="Work e-mail")
+    password = forms.CharField(widget=forms.PasswordInput, label="Password")
+
+
+class InvitationAcceptForm(forms.Form):
+    full_name = forms.CharField(max_length=150, required=False, label="Your name")
+    password = forms.CharField(widget=forms.PasswordInput, label="Choose a password")
+
+
+class NodeForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    country = LazyTypedChoiceField(choices=countries)
+    base_currency = forms.ChoiceField(choices=CurrencyCode.choices)
+    webhook_url = forms.URLField(
+        required=False, max_length=500, label="Webhook URL", assume_scheme="https"
+    )
+
+
+class NodeEditForm(NodeForm):
+    base_currency = None  # fixed at creation: the wallet's books are kept in it
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=80, initial="Default key")
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.DEVELOPER)
+
+
+class PlatformSettingsForm(forms.Form):
+    new_tenant_status = forms.ChoiceField(
+        choices=[
+            (Tenant.Status.ACTIVE, "Active at once"),
+            (Tenant.Status.PENDING, "Pending approval"),
+        ],
+        label="New tenants start",
+    )

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.contrib.auth import logout
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.views.defaults import page_not_found
+
+from sandbox.api.errors import error_body
+from sandbox.errors import NotFound
+from sandbox.tenants.access import resolve_access
+
+
+class TenantMiddleware:
+    """Puts ``request.tenant_access`` on dashboard requests and ends the session of anyone
+    whose organization is suspended, on their very next request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.tenant_access = resolve_access(request)
+        access = request.tenant_access
+        if access is not None and access.tenant.status == access.tenant.Status.SUSPENDED:
+            logout(request)
+            request.tenant_access = None
+            if request.path.startswith("/api/"):
+                body = error_body("tenant_suspended", "This organization is suspended.")
+                return JsonResponse(body, status=403)
+            return render(request, "tenants/suspended.html", {"tenant": access.tenant}, status=403)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        # Services answer "not found" the same way for the API and the dashboard; DRF maps
+        # it for the API, and here it becomes the dashboard's ordinary 404 page.
+        if isinstance(exception, NotFound) and not request.path.startswith("/api/"):
+            return page_not_found(request, Http404(exception.message))
+        return None

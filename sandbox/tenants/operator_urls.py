@@ -1,0 +1,14 @@
+from django.urls import path
+
+from sandbox.tenants import operator_views
+
+app_name = "operator"
+
+urlpatterns = [
+    path("", operator_views.tenant_list, name="tenants"),
+    path(
+        "tenants/<str:tenant_id>/<str:action>/", operator_views.tenant_action, name="tenant-action"
+    ),
+    path("settings/", operator_views.platform_settings, name="settings"),
+    path("audit-log/", operator_views.audit_log, name="audit-log"),
+]

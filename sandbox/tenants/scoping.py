@@ -1,0 +1,35 @@
+"""The one way to scope a queryset to a tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from sandbox.errors import NotFound
+
+
+class TenantQuerySet(models.QuerySet):
+    """Models reach their tenant through ``tenant_path``. Looking up another tenant's id
+    answers 404, the same as an id that does not exist, so nothing leaks."""
+
+    tenant_path = "tenant"
+
+    def for_tenant(self, tenant: Any) -> TenantQuerySet:
+        return self.filter(**{self.tenant_path: tenant})
+
+    def get_for_tenant(self, tenant: Any, pk: Any) -> models.Model:
+        model_name = self.model._meta.model_name
+        try:
+            return self.for_tenant(tenant).get(pk=pk)
+        except (self.model.DoesNotExist, ValueError, TypeError, ValidationError):
+            # Malformed ids (not a UUID, say) are just as absent as unknown ones.
+            raise NotFound(
+                f"No {self.model._meta.verbose_name} with id {pk}.", code=f"{model_name}_not_found"
+            ) from None
+
+
+def scoped_queryset(tenant_path: str) -> type[TenantQuerySet]:
+    """A TenantQuerySet for models whose tenant sits behind a relation."""
+    return type(f"TenantQuerySet_{tenant_path}", (TenantQuerySet,), {"tenant_path": tenant_path})

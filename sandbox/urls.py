@@ -1,0 +1,40 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.defaults import page_not_found, server_error
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from sandbox import health
+from sandbox.api.errors import json_not_found, json_server_error
+from sandbox.tenants import views as tenant_views
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("sandbox.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("signup/", tenant_views.signup, name="signup"),
+    path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation-accept"),
+    path("operator/", include("sandbox.tenants.operator_urls")),
+    path("wallets/", include("wallets.dashboard_urls")),
+    path("clearing/", include("clearing.dashboard_urls")),
+    path("", include("sandbox.events.dashboard_urls")),
+    path("", include("sandbox.banknet.dashboard_urls")),
+    path("", include("sandbox.tenants.dashboard_urls")),
+]
+
+
+def handler404(request, exception=None):
+    if request.path.startswith("/api/"):
+        return json_not_found(request, exception)
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if request.path.startswith("/api/"):
+        return json_server_error(request)
+    return server_error(request)

@@ -1,0 +1,304 @@
+"""Driving the bank network from the browser: every outcome, and nobody else's objects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from sandbox.banknet.models import (
+    AccountLink,
+    Bank,
+    BankAccount,
+    BankOutage,
+    CardPayment,
+    Deposit,
+    ScenarioRun,
+    StatementLine,
+    Withdrawal,
+)
+from sandbox.tenants.models import AuditLogEntry, Membership
+from tests.factories import MembershipFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
+
+EXAMPLE = (
+    Path(__file__).resolve().parents[2] / "docs" / "scenarios" / "deposit_transfer_return.yaml"
+)
+
+
+def browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def node_post(client, world, action, **data):
+    response = client.post(f"/bank/nodes/{world.node.pk}/", {"action": action, **data})
+    assert response.status_code in (200, 302), response.status_code
+    return response
+
+
+def key(n: int) -> str:
+    return f"00000000-0000-0000-0000-{n:012d}"
+
+
+def test_a_tester_drives_every_outcome_from_the_browser(world):
+    owner = browser(world.party.owner)
+    assert "Simulated bank accounts" in owner.get("/bank/").content.decode()
+
+    # open an account for a simulated company
+    owner.post(
+        "/bank/",
+        {
+            "bank_code": "088",
+            "account_number": "110234567890",
+            "holder_name": "Lee Corp",
+            "holder_type": "company",
+        },
+    )
+    lee = BankAccount.objects.get(holder_name="Lee Corp")
+
+    # deposit, then time passes
+    node_post(
+        owner,
+        world,
+        "deposit",
+        sender=str(world.kim.pk),
+        account=str(world.account.pk),
+        amount="80000",
+        memo="",
+        delay_seconds="0",
+        idempotency_key=key(1),
+    )
+    node_post(
+        owner,
+        world,
+        "deposit",
+        sender=str(world.kim.pk),
+        account=str(world.account.pk),
+        amount="80000",
+        memo="",
+        delay_seconds="0",
+        idempotency_key=key(1),
+    )
+    assert Deposit.objects.count() == 1  # a double submit deposits once
+    world.advance(timedelta(minutes=1))
+    assert world.balance() == (80_000, 0, 0)
+
+    # a failing rule, a failing and a paid transfer, then a return
+    node_post(owner, world, "fail", count="1", reason="account_closed")
+    for n in (2, 3):
+        node_post(
+            owner,
+            world,
+            "transfer",
+            account=str(world.account.pk),
+            bank_code="088",
+            account_number="110234567890",
+            holder_name="Lee Corp",
+            amount="10000",
+            memo="",
+            idempotency_key=key(n),
+        )
+    world.advance(timedelta(minutes=1))
+    failed, paid = Withdrawal.objects.order_by("created_at")
+    assert (failed.status, failed.failure_reason, paid.status) == (
+        "failed",
+        "account_closed",
+        "succeeded",
+    )
+    page = owner.get(f"/bank/nodes/{world.node.pk}/").content.decode()
+    assert "account_closed" in page and "return" in page
+    owner.post(f"/bank/withdrawals/{paid.pk}/return/")
+    assert Withdrawal.objects.get(pk=paid.pk).status == "returned"
+    assert StatementLine.objects.filter(bank_account=lee).count() == 2
+
+    # account verification with the code read from the statement
+    node_post(
+        owner,
+        world,
+        "link",
+        bank_code="004",
+        account_number="123456789012",
+        holder_name="Kim Minjun",
+    )
+    link = AccountLink.objects.get()
+    statement = owner.get(f"/bank/accounts/{world.kim.pk}/").content.decode()
+    assert f"SANDBOX {link.code}" in statement
+    node_post(owner, world, "confirm", link=str(link.pk), code=link.code)
+    assert AccountLink.objects.get().status == "verified"
+    node_post(
+        owner,
+        world,
+        "withdraw",
+        account=str(world.account.pk),
+        link=str(link.pk),
+        amount="5000",
+        idempotency_key=key(4),
+    )
+    assert Withdrawal.objects.filter(kind="withdrawal").count() == 1
+
+    # card payments: approve, capture, refund, and a challenge
+    node_post(
+        owner,
+        world,
+        "card",
+        account=str(world.account.pk),
+        card_number="4242424242424242",
+        amount="20000",
+        exp_month="12",
+        exp_year="2030",
+        cvc="123",
+        idempotency_key=key(5),
+    )
+    payment = CardPayment.objects.get()
+    owner.post(f"/bank/cards/{payment.pk}/capture/")
+    owner.post(f"/bank/cards/{payment.pk}/refund/", {"amount": "5000"})
+    assert CardPayment.objects.get(pk=payment.pk).status == "partially_refunded"
+    node_post(
+        owner,
+        world,
+        "card",
+        account=str(world.account.pk),
+        card_number="4000000000003220",
+        amount="1000",
+        exp_month="12",
+        exp_year="2030",
+        cvc="123",
+        idempotency_key=key(6),
+    )
+    challenged = CardPayment.objects.get(status="requires_challenge")
+    owner.post(f"/bank/cards/{challenged.pk}/fail/")
+    assert CardPayment.objects.get(pk=challenged.pk).decline_code == "authentication_failed"
+
+    # a bank offline and back
+    owner.post("/bank/banks/004/offline/")
+    assert BankOutage.objects.filter(ended_at__isnull=True).exists()
+    owner.post("/bank/banks/004/online/")
+    assert not BankOutage.objects.filter(ended_at__isnull=True).exists()
+
+    # the activity log shows who did all this
+    activity = owner.get("/bank/scenarios/").content.decode()
+    for action in (
+        "test_helper.deposit",
+        "test_helper.fail_withdrawals",
+        "test_helper.return",
+        "test_helper.bank_offline",
+    ):
+        assert action in activity
+    assert world.party.owner.email in activity
+
+
+def test_a_scenario_is_uploaded_and_its_report_shown(world):
+    owner = browser(world.party.owner)
+    upload = SimpleUploadedFile("s.yaml", EXAMPLE.read_bytes(), content_type="application/x-yaml")
+    response = owner.post("/bank/scenarios/", {"file": upload})
+    run = ScenarioRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/bank/scenarios/{run.pk}/"
+    page = owner.get(f"/bank/scenarios/{run.pk}/").content.decode()
+    assert "PASSED" in page and run.passed
+    bad = owner.post("/bank/scenarios/", {"text": "nope: 1"})
+    assert "Unknown top-level keys" in bad.content.decode()
+
+
+def test_an_outsider_gets_404_everywhere(world, outsider):
+    world.fund(10_000)
+    transfer = world.transfer(1_000)
+    stranger = browser(outsider.owner)
+    for path in (f"/bank/nodes/{world.node.pk}/", f"/bank/accounts/{world.kim.pk}/"):
+        assert stranger.get(path).status_code == 404, path
+    for path, data in [
+        (
+            f"/bank/nodes/{world.node.pk}/",
+            {"action": "fail", "count": 1, "reason": "account_closed"},
+        ),
+        (f"/bank/accounts/{world.kim.pk}/", {}),
+        (f"/bank/withdrawals/{transfer.pk}/return/", {}),
+    ]:
+        assert stranger.post(path, data).status_code == 404, path
+    assert BankAccount.objects.get(pk=world.kim.pk).status == "open"
+    assert not AuditLogEntry.objects.filter(
+        tenant=outsider.tenant, action__startswith="test_helper"
+    ).exists()
+
+
+def test_viewers_look_but_do_not_touch(world):
+    viewer = browser(MembershipFactory(tenant=world.tenant, role=Membership.Role.VIEWER).user)
+    page = viewer.get(f"/bank/nodes/{world.node.pk}/")
+    assert page.status_code == 200 and "Simulate a deposit" not in page.content.decode()
+    assert (
+        viewer.post(
+            f"/bank/nodes/{world.node.pk}/",
+            {"action": "fail", "count": 1, "reason": "account_closed"},
+        ).status_code
+        == 403
+    )
+    assert viewer.post("/bank/banks/004/offline/").status_code == 403
+
+
+def test_operators_edit_a_banks_window(operator, world):
+    ops = browser(operator)
+    assert "KB Kookmin Bank" in ops.get("/operator/banks/").content.decode()
+    form = {
+        "code": "004",
+        "004-opens_at": "00:00",
+        "004-closes_at": "00:00",
+        "004-business_days": "0123456",
+        "004-maintenance_starts_at": "22:00",
+        "004-maintenance_ends_at": "23:00",
+        "004-processing_delay_seconds": "3",
+        "004-daily_withdrawal_limit": "1000000",
+        "004-is_online": "on",
+    }
+    ops.post("/operator/banks/", form)
+    bank = Bank.objects.get(pk="004")
+    assert (
+        bank.maintenance_starts_at.hour,
+        bank.processing_delay_seconds,
+        bank.daily_withdrawal_limit,
+    ) == (22, 3, 1_000_000)
+    assert browser(world.party.owner).get("/operator/banks/").status_code == 302
+
+
+# --- Live lists (htmx polling) ---------------------------------------------------------------
+
+
+def test_the_bank_pages_poll_their_live_lists(world):
+    owner = browser(world.party.owner)
+    assert 'hx-get="/bank/live/"' in owner.get("/bank/").content.decode()
+    node_page = owner.get(f"/bank/nodes/{world.node.pk}/").content.decode()
+    assert f'hx-get="/bank/nodes/{world.node.pk}/live/"' in node_page
+    assert 'id="node-balances"' in node_page and "hx-swap-oob" not in node_page
+
+
+def test_the_live_lists_show_new_deposits_withdrawals_and_balances(world):
+    owner = browser(world.party.owner)
+    world.fund(50_000)
+    world.transfer(20_000)
+    home = owner.get("/bank/live/")
+    assert home.status_code == 200 and "<html" not in home.content.decode()
+    # the deposit of 50,000 and the transfer of 20,000 in the lists
+    assert "50000 KRW" in home.content.decode() and "20000 KRW" in home.content.decode()
+    live = owner.get(f"/bank/nodes/{world.node.pk}/live/").content.decode()
+    assert "<html" not in live and "50000 KRW" in live and "20000 KRW" in live
+    # the balances come along, swapped in out of band
+    assert 'id="node-balances" hx-swap-oob="true"' in live
+    assert '<td class="num">50000</td><td class="num">0</td><td class="num">20000</td>' in live
+
+
+def test_an_outsider_sees_nothing_of_the_live_lists(world, outsider):
+    world.fund(50_000)
+    stranger = browser(outsider.owner)
+    assert stranger.get(f"/bank/nodes/{world.node.pk}/live/").status_code == 404
+    home = stranger.get("/bank/live/")
+    assert home.status_code == 200 and "Kim Minjun" not in home.content.decode()
+
+
+def test_the_live_lists_send_anonymous_visitors_to_log_in(world):
+    for path in ("/bank/live/", f"/bank/nodes/{world.node.pk}/live/"):
+        response = Client().get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/login/"), path

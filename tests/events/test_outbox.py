@@ -1,0 +1,126 @@
+"""The transactional outbox: an event exists exactly when its change commits, and a broker
+outage delays webhooks without losing any."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from sandbox.events import scheduling
+from sandbox.events.models import Event, ScheduledAction, WebhookDelivery
+from sandbox.events.services import event_record, outbox_relay, webhook_secret_current
+from sandbox.events.tasks import relay_outbox
+from tests.events.helpers import pump, record
+from tests.events.worker import point_celery_at, start_worker, wait_for  # noqa: F401
+from tests.factories import NodeFactory, TenantFactory
+
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/5"  # nothing listens on port 1
+
+
+@pytest.fixture
+def broker_down(celery_eager):
+    app = celery_eager
+    saved = (app.conf.broker_url, app.conf.task_always_eager)
+    point_celery_at(app, UNREACHABLE_BROKER, eager=False)
+
+    def back_up():
+        point_celery_at(app, saved[0], eager=True)
+
+    yield back_up
+    point_celery_at(app, saved[0], eager=saved[1])
+
+
+@pytest.fixture
+def hooked_node(db, receiver):
+    node = NodeFactory(tenant=TenantFactory(), webhook_url=receiver.url)
+    receiver.secrets = [webhook_secret_current(node=node).secret]
+    return node
+
+
+@pytest.mark.django_db
+def test_an_event_rolls_back_with_its_change(hooked_node):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        event_record(tenant=None, node=hooked_node, type="payment.succeeded", data={})
+        raise RuntimeError("the change failed")
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_record_refuses_to_run_outside_a_transaction(hooked_node):
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        event_record(tenant=None, node=hooked_node, type="payment.succeeded", data={})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_wait_while_the_broker_is_down_and_go_out_once_it_is_back(
+    hooked_node, receiver, broker_down, caplog
+):
+    # given: the broker is unreachable while three changes commit
+    events = [record(hooked_node, data={"n": n}) for n in range(3)]
+
+    # then: every change committed with its event, nothing was sent, nothing was lost
+    assert "Could not queue events.relay_outbox" in caplog.text
+    assert Event.objects.filter(relayed_at__isnull=True).count() == 3
+    assert receiver.requests == []
+
+    # when: the broker is back and beat runs the relay
+    broker_down()
+    relay_outbox.delay()
+
+    # then: each event arrives once, signed, and running everything again changes nothing
+    assert sorted(receiver.event_ids) == sorted(str(e.pk) for e in events)
+    pump()
+    assert len(receiver.requests) == 3
+    assert all(r.verified for r in receiver.requests)
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_queued_while_the_broker_is_down_go_out_at_the_next_sweep(
+    hooked_node, receiver, broker_down
+):
+    # given: the relay ran (the database is fine) but the broker refused the first attempts
+    event = record(hooked_node)
+    assert outbox_relay() == 1
+    action = ScheduledAction.objects.get(kind="webhook.attempt")
+    assert action.status == "pending" and action.enqueued_at is None
+    assert receiver.requests == []
+
+    # when: the broker is back and beat sweeps
+    broker_down()
+    scheduling.sweep()
+    scheduling.sweep()
+
+    # then
+    assert receiver.event_ids == [str(event.pk)]
+    action.refresh_from_db()
+    assert action.status == "done"
+
+
+@pytest.mark.postgres
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_and_beat_deliver_what_piled_up_while_the_broker_was_down(
+    hooked_node,
+    receiver,
+    celery_eager,
+    start_worker,  # noqa: F811
+):
+    app = celery_eager
+    saved = app.conf.broker_url
+    point_celery_at(app, UNREACHABLE_BROKER, eager=False)
+    events = [record(hooked_node, data={"n": n}) for n in range(3)]
+    assert Event.objects.filter(relayed_at__isnull=True).count() == 3
+    point_celery_at(app, saved, eager=True)
+
+    # The broker is back: a worker with beat starts, and nobody nudges it.
+    worker = start_worker(beat=True)
+
+    wait_for(
+        lambda: len(receiver.requests) >= 3,
+        timeout=60,
+        message=f"Nothing delivered. Worker log:\n{worker.output()[-3000:]}",
+    )
+    assert sorted(receiver.event_ids) == sorted(str(e.pk) for e in events)
+    assert all(r.verified for r in receiver.requests)
+    assert not Event.objects.filter(relayed_at__isnull=True).exists()

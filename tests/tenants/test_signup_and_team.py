@@ -1,0 +1,149 @@
+"""Signing up in the browser, inviting a team, and what each role may do."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from sandbox.tenants.models import ApiKey, AuditLogEntry, Membership, PlatformSettings, Tenant, User
+from tests.factories import DEFAULT_PASSWORD, MembershipFactory, TenantFactory
+from tests.helpers import api_as
+
+pytestmark = pytest.mark.django_db
+
+SIGNUP = {
+    "organization": "Won Labs",
+    "email": "Founder@WonLabs.example",
+    "password": "a-long-passphrase-1",
+}
+
+
+def test_it_signs_up_in_the_browser_and_lands_on_the_dashboard(client):
+    response = client.post("/signup/", SIGNUP, follow=True)
+
+    assert response.redirect_chain[-1][0] == "/"
+    membership = Membership.objects.get(user__email="founder@wonlabs.example")
+    assert membership.role == Membership.Role.OWNER
+    assert membership.tenant.name == "Won Labs"
+    assert membership.tenant.status == Tenant.Status.ACTIVE
+    assert b"Won Labs" in response.content
+    assert AuditLogEntry.objects.filter(
+        tenant=membership.tenant, action="tenant.signed_up"
+    ).exists()
+
+
+def test_it_starts_tenants_pending_when_operators_say_so(client):
+    PlatformSettings.objects.update_or_create(
+        id=1, defaults={"new_tenant_status": Tenant.Status.PENDING}
+    )
+
+    response = client.post("/signup/", SIGNUP, follow=True)
+
+    assert Tenant.objects.get().status == Tenant.Status.PENDING
+    assert b"awaits an operator" in response.content
+    assert client.post("/api-keys/", {"name": "k"}).status_code == 403
+    assert not ApiKey.objects.exists()
+
+
+def test_it_refuses_a_duplicate_email_whatever_its_case(client):
+    MembershipFactory(user__email="founder@wonlabs.example")
+
+    response = client.post("/signup/", SIGNUP)
+
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+    assert Tenant.objects.count() == 1
+
+
+def test_api_signup_answers_bad_input_with_the_error_format(anonymous):
+    response = anonymous.post(
+        "/api/v1/signup", {"organization": "", "email": "nope"}, format="json"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert set(error["fields"]) == {"organization", "email", "password"}
+
+    weak = anonymous.post(
+        "/api/v1/signup", {**SIGNUP, "password": "12345678"}, format="json"
+    ).json()["error"]
+    assert weak["code"] == "weak_password"
+    assert not User.objects.exists()
+
+
+def test_an_owner_invites_a_viewer_who_joins_and_can_only_read(
+    alice, client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api_as(alice.owner).post(
+            "/api/v1/invitations",
+            {"email": "viewer@alice.example", "role": "viewer"},
+            format="json",
+        )
+    assert created.status_code == 201, created.content
+    link = created.json()["link"]
+    assert [m.to for m in mail.outbox] == [["viewer@alice.example"]]
+    assert re.sub(r"^https?://[^/]+", "", link) in mail.outbox[0].body
+
+    path = re.sub(r"^https?://[^/]+", "", link)
+    joined = client.post(path, {"password": "viewer-passphrase-9"}, follow=True)
+    assert joined.status_code == 200
+    viewer = Membership.objects.get(user__email="viewer@alice.example")
+    assert viewer.role == Membership.Role.VIEWER and viewer.tenant == alice.tenant
+
+    assert client.get("/nodes/").status_code == 200
+    assert (
+        client.post("/nodes/", {"name": "x", "country": "KR", "base_currency": "KRW"}).status_code
+        == 403
+    )
+    api = api_as(viewer.user)
+    assert api.get("/api/v1/nodes").status_code == 200
+    refused = api.post(
+        "/api/v1/nodes", {"name": "x", "country": "KR", "base_currency": "KRW"}, format="json"
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "read_only_role"
+
+    assert client.get(path).status_code == 404  # an invitation works once
+
+
+def test_only_owners_invite(alice):
+    developer = MembershipFactory(tenant=alice.tenant, role=Membership.Role.DEVELOPER).user
+    response = api_as(developer).post(
+        "/api/v1/invitations", {"email": "x@alice.example", "role": "owner"}, format="json"
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "owner_only"
+
+
+def test_a_revoked_invitation_cannot_be_used(alice, client):
+    api = api_as(alice.owner)
+    created = api.post(
+        "/api/v1/invitations", {"email": "late@alice.example", "role": "developer"}, format="json"
+    )
+    invitation_id = created.json()["invitation"]["id"]
+    assert api.post(f"/api/v1/invitations/{invitation_id}/revoke").status_code == 200
+
+    path = re.sub(r"^https?://[^/]+", "", created.json()["link"])
+    assert client.post(path, {"password": "late-passphrase-9"}).status_code == 404
+    assert not User.objects.filter(email="late@alice.example").exists()
+
+
+def test_the_dashboard_shows_a_new_api_key_secret_exactly_once(alice, client):
+    client.force_login(alice.owner)
+
+    created = client.post("/api-keys/", {"name": "CI key"}, follow=True)
+    secret = re.search(rb"sk_test_[A-Za-z0-9_\-]+", created.content).group().decode()
+
+    key = ApiKey.objects.get(name="CI key")
+    assert secret not in str(key.__dict__)  # only the hash is stored
+    assert key.prefix == secret[: len(key.prefix)]
+    assert secret.encode() not in client.get("/api-keys/").content
+    assert created["Cache-Control"] == "no-store"
+    assert ApiKey.objects.filter(tenant=alice.tenant).count() == 2  # alice's test key + this one
+
+
+def test_people_log_in_with_their_email_and_password(client):
+    user = MembershipFactory(tenant=TenantFactory()).user
+    response = client.post("/login/", {"username": user.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302

@@ -1,0 +1,590 @@
+"""Wallet API: wallets, virtual accounts, balances, transfers (single and bulk), holds,
+reversals and the transaction history. Every money-moving POST needs an
+``Idempotency-Key`` (``sandbox.api.idempotency``).
+
+Views are thin: parse (``wallets.inputs``), call a service, present
+(``wallets.presenters``). The serializers below document those shapes for OpenAPI.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from sandbox.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from sandbox.api.idempotency import idempotent
+from sandbox.errors import ApplicationError
+from sandbox.tenants.api import TenantScopedView
+from wallets import exports, inputs, presenters, selectors, services
+from wallets.banks import BANKS, DEFAULT_BANK_CODE
+from wallets.currencies import CurrencyCode
+from wallets.models import Hold, LedgerTransaction
+from wallets.posting import Result
+
+CURRENCY_HELP = "One of " + ", ".join(CurrencyCode.values) + "."
+
+# --- Documented shapes -----------------------------------------------------------------------
+
+
+class MoneySerializer(serializers.Serializer):
+    amount = serializers.CharField(help_text='A decimal string, e.g. "12.34"; never a number.')
+    currency = serializers.CharField(help_text=CURRENCY_HELP)
+
+
+class BalancesSerializer(serializers.Serializer):
+    posted = serializers.CharField()
+    pending = serializers.CharField(help_text="Incoming, not yet posted.")
+    held = serializers.CharField(help_text="Reserved by outgoing holds.")
+    available = serializers.CharField(help_text="posted - held")
+
+
+class AccountOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    wallet_id = serializers.UUIDField()
+    node_id = serializers.UUIDField()
+    name = serializers.CharField()
+    currency = serializers.CharField(help_text=CURRENCY_HELP)
+    customer_reference = serializers.CharField()
+    bank_code = serializers.CharField()
+    bank_name = serializers.CharField()
+    account_number = serializers.CharField(help_text="Virtual account number; deposits go here.")
+    status = serializers.CharField(help_text="open or closed")
+    balances = BalancesSerializer()
+    lock_version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class CurrencyBalanceOutput(BalancesSerializer):
+    currency = serializers.CharField(help_text=CURRENCY_HELP)
+    account_count = serializers.IntegerField()
+
+
+class EntryOutput(serializers.Serializer):
+    account_id = serializers.UUIDField()
+    direction = serializers.ChoiceField(choices=["credit", "debit"])
+    amount = serializers.CharField(help_text="Signed: credits positive, debits negative.")
+    currency = serializers.CharField()
+
+
+class TransactionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    amount = MoneySerializer()
+    memo = serializers.CharField()
+    metadata = serializers.JSONField()
+    is_inter_node = serializers.BooleanField()
+    reverses = serializers.UUIDField(allow_null=True)
+    posted_at = serializers.DateTimeField()
+    entries = EntryOutput(many=True)
+
+
+class TransactionDetailOutput(TransactionOutput):
+    reversed_by = serializers.UUIDField(allow_null=True)
+
+
+class HoldOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    account_id = serializers.UUIDField()
+    counterparty_account_id = serializers.UUIDField()
+    direction = serializers.CharField(help_text="debit (outgoing) or credit (incoming)")
+    amount = MoneySerializer()
+    captured_amount = MoneySerializer()
+    status = serializers.CharField(help_text="pending, captured, voided or expired")
+    memo = serializers.CharField()
+    metadata = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    capture_transaction_id = serializers.UUIDField(allow_null=True)
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.JSONField()
+
+
+class ConditionsInput(serializers.Serializer):
+    source_available_at_least = serializers.CharField(
+        required=False, help_text="Refuse (422) unless the source keeps at least this available."
+    )
+    source_lock_version = serializers.IntegerField(
+        required=False, help_text="Refuse (422) unless the source's lock_version is still this."
+    )
+
+
+class TransferInput(serializers.Serializer):
+    source_account_id = serializers.UUIDField()
+    destination_account_id = serializers.UUIDField()
+    amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
+    currency = serializers.CharField(help_text=CURRENCY_HELP)
+    memo = serializers.CharField(required=False, max_length=500)
+    metadata = serializers.JSONField(required=False)
+    conditions = ConditionsInput(required=False)
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per operation; a retry with the same key and body gets the first "
+    "answer, the same key with another body gets 409 idempotency_key_reused.",
+)
+
+
+def _transaction_body(result: Result) -> dict:
+    return presenters.transaction_data(result.transaction, result.entries)
+
+
+# --- Wallets, accounts, balances ---------------------------------------------------------------
+
+
+class WalletApi(TenantScopedView):
+    @extend_schema(
+        responses=inline_serializer(
+            "Wallet",
+            {
+                "id": serializers.UUIDField(),
+                "node_id": serializers.UUIDField(),
+                "created_at": serializers.DateTimeField(),
+                "balances": CurrencyBalanceOutput(many=True),
+                "accounts": AccountOutput(many=True),
+            },
+        )
+    )
+    def get(self, request, node_id):
+        """A node's wallet: balances per currency and every virtual account."""
+        wallet = selectors.wallet_get_for_node(tenant=self.tenant, node_id=node_id)
+        accounts = wallet.accounts.select_related("wallet").order_by("currency", "created_at")
+        return Response(
+            {
+                "id": str(wallet.pk),
+                "node_id": str(wallet.node_id),
+                "created_at": presenters.iso(wallet.created_at),
+                "balances": [
+                    presenters.currency_balance_data(b)
+                    for b in selectors.balances_by_currency(wallet.accounts.all())
+                ],
+                "accounts": [presenters.account_data(a) for a in accounts],
+            }
+        )
+
+
+class BalancesApi(TenantScopedView):
+    @extend_schema(
+        parameters=[OpenApiParameter("node", OpenApiTypes.UUID, required=False)],
+        responses=CurrencyBalanceOutput(many=True),
+    )
+    def get(self, request):
+        """The tenant's balances per currency, over all nodes or one."""
+        accounts = selectors.account_list(
+            tenant=self.tenant, node_id=request.query_params.get("node")
+        )
+        return Response(
+            [presenters.currency_balance_data(b) for b in selectors.balances_by_currency(accounts)]
+        )
+
+
+class AccountListApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        node_id = serializers.UUIDField()
+        currency = serializers.CharField(max_length=8)
+        name = serializers.CharField(max_length=120)
+        customer_reference = serializers.CharField(
+            max_length=120, required=False, allow_blank=True, default=""
+        )
+        bank_code = serializers.ChoiceField(
+            choices=sorted(BANKS.items()), required=False, default=DEFAULT_BANK_CODE
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("node", OpenApiTypes.UUID, required=False),
+            OpenApiParameter("currency", OpenApiTypes.STR, required=False),
+            OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=["open", "closed"]),
+        ],
+        responses=inline_serializer("AccountList", {"results": AccountOutput(many=True)}),
+        operation_id="accounts_list",
+    )
+    def get(self, request):
+        """The tenant's virtual accounts (up to 1,000; filter by node to see more)."""
+        params = request.query_params
+        accounts = selectors.account_list(
+            tenant=self.tenant,
+            node_id=params.get("node"),
+            currency=params.get("currency"),
+            status=params.get("status"),
+        ).order_by("created_at", "id")[:1000]
+        return Response({"results": [presenters.account_data(a) for a in accounts]})
+
+    @extend_schema(request=InputSerializer, responses={201: AccountOutput})
+    def post(self, request):
+        """Open a virtual account with its own bank account number."""
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        wallet = selectors.wallet_get_for_node(tenant=self.tenant, node_id=fields.pop("node_id"))
+        account = services.account_create(wallet=wallet, actor=self.actor, **fields)
+        return Response(presenters.account_data(account), status=status.HTTP_201_CREATED)
+
+
+class AccountDetailApi(TenantScopedView):
+    @extend_schema(responses=AccountOutput)
+    def get(self, request, account_id):
+        account = selectors.account_get(tenant=self.tenant, account_id=account_id)
+        return Response(presenters.account_data(account))
+
+
+class AccountBalanceApi(TenantScopedView):
+    @extend_schema(
+        responses=inline_serializer(
+            "AccountBalance",
+            {
+                "account_id": serializers.UUIDField(),
+                "currency": serializers.CharField(),
+                "balances": BalancesSerializer(),
+                "lock_version": serializers.IntegerField(),
+            },
+        )
+    )
+    def get(self, request, account_id):
+        account = selectors.account_get(tenant=self.tenant, account_id=account_id)
+        data = presenters.account_data(account)
+        return Response(
+            {
+                "account_id": data["id"],
+                "currency": data["currency"],
+                "balances": data["balances"],
+                "lock_version": data["lock_version"],
+            }
+        )
+
+
+class AccountCloseApi(TenantScopedView):
+    @extend_schema(request=None, responses=AccountOutput)
+    def post(self, request, account_id):
+        """Close an empty account (no balance, no open hold)."""
+        account = selectors.account_get(tenant=self.tenant, account_id=account_id)
+        account = services.account_close(account=account, actor=self.actor)
+        return Response(presenters.account_data(account))
+
+
+# --- Transfers ---------------------------------------------------------------------------------
+
+
+class TransferApi(TenantScopedView):
+    @extend_schema(
+        request=TransferInput,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: TransactionOutput},
+    )
+    @idempotent
+    def post(self, request):
+        """Move money between two of your accounts (of one node, or of two: inter-node)."""
+        data = inputs.require_object(request.data)
+        accounts = inputs.accounts_by_id(
+            tenant=self.tenant, ids=set(inputs.transfer_account_ids(data))
+        )
+        transfer = inputs.parse_transfer(data, accounts)
+        result = services.transfer_create(tenant=self.tenant, request=transfer)
+        return Response(_transaction_body(result), status=status.HTTP_201_CREATED)
+
+
+class TransferBulkApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        mode = serializers.ChoiceField(choices=["atomic", "independent"], default="atomic")
+        transfers = TransferInput(many=True, help_text="1 to 8,000 transfers.")
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: inline_serializer(
+                "BulkTransferResult",
+                {
+                    "mode": serializers.CharField(),
+                    "posted": serializers.IntegerField(),
+                    "failed": serializers.IntegerField(),
+                    "results": inline_serializer(
+                        "BulkTransferItem",
+                        {
+                            "index": serializers.IntegerField(),
+                            "status": serializers.CharField(help_text="posted or failed"),
+                            "transaction_id": serializers.UUIDField(required=False),
+                            "error": ErrorDetail(required=False),
+                        },
+                        many=True,
+                    ),
+                },
+            )
+        },
+    )
+    @idempotent
+    def post(self, request):
+        """Post up to 8,000 transfers in one request: ``atomic`` (all or none; the first
+        refusal answers for the batch, with every failing item in ``fields.items``) or
+        ``independent`` (each item on its own, one result per item)."""
+        data = inputs.require_object(request.data)
+        inputs.refuse_unknown(data, frozenset({"mode", "transfers"}))
+        mode = data.get("mode", "atomic")
+        if mode not in ("atomic", "independent"):
+            raise inputs.invalid("mode", "Use 'atomic' or 'independent'.")
+        items = data.get("transfers")
+        if not isinstance(items, list):
+            raise inputs.invalid("transfers", "A list of transfers.", code="required")
+        if len(items) > services.MAX_BULK_TRANSFERS:
+            raise ApplicationError(
+                f"At most {services.MAX_BULK_TRANSFERS} transfers per request.",
+                code="too_many_items",
+            )
+        ids = {i for item in items for i in inputs.transfer_account_ids(item)}
+        accounts = inputs.accounts_by_id(tenant=self.tenant, ids=ids)
+        requests: list = []
+        for item in items:
+            try:
+                requests.append(inputs.parse_transfer(item, accounts))
+            except ApplicationError as error:
+                requests.append(error)
+        results = services.transfer_bulk_create(tenant=self.tenant, requests=requests, mode=mode)
+        body = []
+        for index, result in enumerate(results):
+            if result.ok:
+                body.append(
+                    {
+                        "index": index,
+                        "status": "posted",
+                        "transaction_id": str(result.transaction_uuid),
+                    }
+                )
+            else:
+                body.append(
+                    {
+                        "index": index,
+                        "status": "failed",
+                        "error": presenters.error_data(result.error),
+                    }
+                )
+        posted = sum(1 for r in results if r.ok)
+        answer = {"mode": mode, "posted": posted, "failed": len(results) - posted, "results": body}
+        return Response(answer, status=status.HTTP_201_CREATED if posted else status.HTTP_200_OK)
+
+
+# --- Holds -------------------------------------------------------------------------------------
+
+
+class HoldListApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        account_id = serializers.UUIDField()
+        counterparty_account_id = serializers.UUIDField(help_text="Who a capture pays.")
+        amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
+        currency = serializers.CharField(help_text=CURRENCY_HELP)
+        expires_at = serializers.DateTimeField(required=False, help_text="Default: in 7 days.")
+        memo = serializers.CharField(required=False, max_length=500)
+        metadata = serializers.JSONField(required=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("account", OpenApiTypes.UUID, required=False),
+            OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=Hold.Status.values),
+        ],
+        responses=inline_serializer("HoldList", {"results": HoldOutput(many=True)}),
+        operation_id="holds_list",
+    )
+    def get(self, request):
+        """The latest 200 holds, newest first."""
+        holds = Hold.objects.for_tenant(self.tenant).select_related("capture_transaction")
+        if account_id := request.query_params.get("account"):
+            account = selectors.account_get(
+                tenant=self.tenant, account_id=account_id, field="account"
+            )
+            holds = holds.filter(account=account)
+        if hold_status := request.query_params.get("status"):
+            holds = holds.filter(status=hold_status)
+        holds = holds.order_by("-created_at")[:200]
+        return Response({"results": [presenters.hold_data(h) for h in holds]})
+
+    @extend_schema(
+        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses={201: HoldOutput}
+    )
+    @idempotent
+    def post(self, request):
+        """Reserve money on an account until it is captured, voided or expires."""
+        data = inputs.require_object(request.data)
+        inputs.refuse_unknown(data, frozenset(self.InputSerializer().fields))
+        currency = inputs.parse_currency(data.get("currency"))
+        amount = inputs.parse_amount(data.get("amount"), currency)
+        ids = {str(data[f]) for f in ("account_id", "counterparty_account_id") if data.get(f)}
+        accounts = selectors.accounts_by_id(tenant=self.tenant, ids=ids)
+        hold = services.hold_place(
+            tenant=self.tenant,
+            account=inputs.lookup_account(accounts, data.get("account_id"), "account_id"),
+            counterparty=inputs.lookup_account(
+                accounts, data.get("counterparty_account_id"), "counterparty_account_id"
+            ),
+            amount=amount,
+            currency=currency,
+            expires_at=inputs.parse_datetime_field(data, "expires_at"),
+            memo=inputs.parse_string(data, "memo", max_length=500),
+            metadata=inputs.parse_metadata(data),
+        )
+        return Response(presenters.hold_data(hold), status=status.HTTP_201_CREATED)
+
+
+class HoldDetailApi(TenantScopedView):
+    @extend_schema(responses=HoldOutput)
+    def get(self, request, hold_id):
+        return Response(
+            presenters.hold_data(selectors.hold_get(tenant=self.tenant, hold_id=hold_id))
+        )
+
+
+class HoldCaptureApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        amount = serializers.CharField(required=False, help_text="Default: the whole hold.")
+        memo = serializers.CharField(required=False, max_length=500)
+
+    @extend_schema(
+        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput
+    )
+    @idempotent
+    def post(self, request, hold_id):
+        """Settle a hold, fully or partly; what is not captured is released."""
+        hold = selectors.hold_get(tenant=self.tenant, hold_id=hold_id)
+        data = inputs.require_object(request.data or {})
+        inputs.refuse_unknown(data, frozenset({"amount", "memo", "currency"}))
+        if data.get("currency") not in (None, hold.currency):
+            raise inputs.invalid(
+                "currency", f"This hold is in {hold.currency}.", "currency_mismatch"
+            )
+        amount = None
+        if data.get("amount") is not None:
+            amount = inputs.parse_amount(data["amount"], hold.currency)
+        hold = services.hold_capture(
+            hold=hold, amount=amount, memo=inputs.parse_string(data, "memo", max_length=500)
+        )
+        return Response(presenters.hold_data(hold))
+
+
+class HoldVoidApi(TenantScopedView):
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
+    @idempotent
+    def post(self, request, hold_id):
+        """Release a hold without moving money."""
+        hold = selectors.hold_get(tenant=self.tenant, hold_id=hold_id)
+        return Response(presenters.hold_data(services.hold_void(hold=hold)))
+
+
+# --- History and reversals ---------------------------------------------------------------------
+
+HISTORY_PARAMETERS = [
+    OpenApiParameter(
+        "account", OpenApiTypes.UUID, required=False, description="Only this account."
+    ),
+    OpenApiParameter(
+        "counterparty",
+        OpenApiTypes.STR,
+        required=False,
+        description="Only transactions with this account (id or account number).",
+    ),
+    OpenApiParameter("kind", OpenApiTypes.STR, required=False),
+    OpenApiParameter("currency", OpenApiTypes.STR, required=False),
+    OpenApiParameter("from", OpenApiTypes.STR, required=False, description="Date or date-time."),
+    OpenApiParameter(
+        "to", OpenApiTypes.STR, required=False, description="A date includes the day."
+    ),
+    OpenApiParameter("min_amount", OpenApiTypes.STR, required=False),
+    OpenApiParameter("max_amount", OpenApiTypes.STR, required=False),
+]
+
+
+class TransactionListApi(TenantScopedView):
+    @extend_schema(
+        operation_id="transactions_list",
+        parameters=[
+            *HISTORY_PARAMETERS,
+            OpenApiParameter("cursor", OpenApiTypes.STR, required=False),
+            OpenApiParameter("limit", OpenApiTypes.INT, required=False, description="1 to 200."),
+        ],
+        responses=inline_serializer(
+            "TransactionPage",
+            {
+                "results": TransactionOutput(many=True),
+                "next": serializers.URLField(allow_null=True),
+            },
+        ),
+    )
+    def get(self, request):
+        """The history, newest first, with keyset pagination (follow ``next``)."""
+        params = request.query_params
+        filters = selectors.history_filters(tenant=self.tenant, params=params)
+        limit = _limit(params.get("limit"))
+        rows, cursor = selectors.history_page(
+            tenant=self.tenant, filters=filters, cursor=params.get("cursor"), limit=limit
+        )
+        next_url = None
+        if cursor:
+            query = params.copy()
+            query["cursor"] = cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        return Response(
+            {
+                "results": [presenters.transaction_data(t, t.entry_list) for t in rows],
+                "next": next_url,
+            }
+        )
+
+
+def _limit(value: str | None) -> int:
+    if not value:
+        return 50
+    if not value.isdigit() or not 1 <= int(value) <= 200:
+        raise inputs.invalid("limit", "An integer from 1 to 200.")
+    return int(value)
+
+
+class TransactionExportApi(TenantScopedView):
+    @extend_schema(parameters=HISTORY_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request):
+        """The history as CSV, one row per entry, streamed (any length)."""
+        filters = selectors.history_filters(tenant=self.tenant, params=request.query_params)
+        return exports.csv_response(tenant=self.tenant, filters=filters)
+
+
+class TransactionDetailApi(TenantScopedView):
+    @extend_schema(responses=TransactionDetailOutput)
+    def get(self, request, transaction_id):
+        txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
+        data = presenters.transaction_data(txn, selectors.transaction_entries(txn))
+        reversal = LedgerTransaction.objects.filter(reverses=txn).values_list("uuid", flat=True)
+        data["reversed_by"] = str(reversal[0]) if reversal else None
+        return Response(data)
+
+
+class TransactionReverseApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        memo = serializers.CharField(required=False, max_length=500)
+        metadata = serializers.JSONField(required=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: TransactionOutput},
+    )
+    @idempotent
+    def post(self, request, transaction_id):
+        """Post the exact opposite of a transaction, linked to it (at most once)."""
+        txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
+        data = inputs.require_object(request.data or {})
+        inputs.refuse_unknown(data, frozenset({"memo", "metadata"}))
+        result = services.transaction_reverse(
+            transaction_=txn,
+            tenant=self.tenant,
+            actor=self.actor,
+            memo=inputs.parse_string(data, "memo", max_length=500),
+            metadata=inputs.parse_metadata(data),
+        )
+        return Response(_transaction_body(result), status=status.HTTP_201_CREATED)

@@ -1,0 +1,103 @@
+"""The currencies the sandbox knows, with their minor-unit exponents.
+
+Amounts are stored and computed as integers of minor units (won, cents, yen, satoshi);
+decimals appear only at the edges (API, forms, templates), converted here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import models
+
+# Stored amounts are signed 64-bit integers; no single amount may come near the limit so
+# that sums of many entries cannot overflow either.
+MAX_MINOR_UNITS = 10**15
+
+
+@dataclass(frozen=True)
+class Currency:
+    code: str
+    exponent: int
+    name: str
+
+    @property
+    def max_amount(self) -> Decimal:
+        return Decimal(MAX_MINOR_UNITS) / (Decimal(10) ** self.exponent)
+
+
+class CurrencyCode(models.TextChoices):
+    KRW = "KRW", "Korean won"
+    USD = "USD", "US dollar"
+    JPY = "JPY", "Japanese yen"
+    BTC = "BTC", "Bitcoin"
+
+
+CURRENCIES: dict[str, Currency] = {
+    "KRW": Currency("KRW", 0, "Korean won"),
+    "USD": Currency("USD", 2, "US dollar"),
+    "JPY": Currency("JPY", 0, "Japanese yen"),
+    "BTC": Currency("BTC", 8, "Bitcoin"),
+}
+
+
+class AmountError(ValueError):
+    """An amount that cannot be represented in its currency; ``code`` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def get_currency(code: str) -> Currency:
+    try:
+        return CURRENCIES[code]
+    except (KeyError, TypeError):
+        raise AmountError(
+            "unknown_currency", f"Unknown currency {code!r}; use one of {', '.join(CURRENCIES)}."
+        ) from None
+
+
+def to_minor_units(amount: str | Decimal, currency_code: str, *, allow_zero: bool = False) -> int:
+    """Parse a decimal amount into minor units, refusing anything inexact.
+
+    Floats are refused on purpose: 0.1 + 0.2 is not 0.3, and money must never be rounded
+    silently. Callers pass the string they received.
+    """
+    currency = get_currency(currency_code)
+    if isinstance(amount, bool) or not isinstance(amount, (str, Decimal)):
+        raise AmountError(
+            "invalid_amount", 'Amounts must be decimal strings such as "12.34", not numbers.'
+        )
+    try:
+        value = Decimal(amount.strip()) if isinstance(amount, str) else amount
+    except InvalidOperation:
+        raise AmountError("invalid_amount", f"{amount!r} is not a decimal number.") from None
+    if not value.is_finite():
+        raise AmountError("invalid_amount", f"{amount!r} is not a finite number.")
+    scaled = value.scaleb(currency.exponent)
+    if scaled != scaled.to_integral_value():
+        raise AmountError(
+            "invalid_precision",
+            f"{currency.code} has {currency.exponent} decimal places; {amount!r} has more.",
+        )
+    minor = int(scaled)
+    if minor < 0 or (minor == 0 and not allow_zero):
+        raise AmountError("invalid_amount", "The amount must be greater than zero.")
+    if minor > MAX_MINOR_UNITS:
+        raise AmountError(
+            "amount_too_large",
+            f"The largest amount is {currency.max_amount} {currency.code}.",
+        )
+    return minor
+
+
+def to_decimal_string(minor_units: int, currency_code: str) -> str:
+    """Format minor units as the exact decimal string the API returns ("12.34")."""
+    currency = get_currency(currency_code)
+    if currency.exponent == 0:
+        return str(minor_units)
+    value = Decimal(minor_units).scaleb(-currency.exponent)
+    return f"{value:.{currency.exponent}f}"

@@ -1,0 +1,198 @@
+"""Parsing client input into services' arguments: amounts, transfers, holds.
+
+One parser for a single transfer and for each of 8,000 bulk items, so both refuse exactly
+the same things with the same codes. Amounts are decimal strings with their currency;
+numbers (floats above all) are refused, as are more decimals than the currency has,
+zero, negatives and values past ``MAX_MINOR_UNITS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from sandbox.errors import ApplicationError, NotFound
+from wallets import selectors
+from wallets.currencies import AmountError, get_currency, to_minor_units
+from wallets.models import Account
+from wallets.services import TransferRequest
+
+TRANSFER_FIELDS = frozenset(
+    {
+        "source_account_id",
+        "destination_account_id",
+        "amount",
+        "currency",
+        "memo",
+        "metadata",
+        "conditions",
+    }
+)
+CONDITION_FIELDS = frozenset({"source_available_at_least", "source_lock_version"})
+
+
+def invalid(field: str, message: str, code: str = "validation_error") -> ApplicationError:
+    return ApplicationError(message, code=code, fields={field: [message]})
+
+
+def require_object(data: Any, what: str = "The body") -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ApplicationError(f"{what} must be a JSON object.", code="invalid_body")
+    return data
+
+
+def refuse_unknown(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ApplicationError(
+            f"Unknown field(s): {', '.join(unknown)}.",
+            code="unknown_field",
+            fields={name: ["Unknown field."] for name in unknown},
+        )
+
+
+def parse_currency(value: Any, field: str = "currency") -> str:
+    if value is None or value == "":
+        raise invalid(field, "This field is required.", code="required")
+    try:
+        return get_currency(value).code
+    except AmountError as error:
+        raise invalid(field, error.message, code=error.code) from None
+
+
+def parse_amount(value: Any, currency: str, field: str = "amount", *, allow_zero=False) -> int:
+    if value is None:
+        raise invalid(field, "This field is required.", code="required")
+    try:
+        return to_minor_units(value, currency, allow_zero=allow_zero)
+    except AmountError as error:
+        raise invalid(field, error.message, code=error.code) from None
+
+
+def parse_string(data: Mapping[str, Any], field: str, *, max_length: int, required=False) -> str:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise invalid(field, "This field is required.", code="required")
+        return ""
+    if not isinstance(value, str):
+        raise invalid(field, "Must be a string.")
+    if len(value) > max_length:
+        raise invalid(field, f"At most {max_length} characters.")
+    return value
+
+
+def parse_metadata(data: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = data.get("metadata")
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise invalid("metadata", "Must be a JSON object.", code="invalid_metadata")
+    return metadata
+
+
+def parse_datetime_field(data: Mapping[str, Any], field: str) -> datetime | None:
+    value = data.get(field)
+    if value in (None, ""):
+        return None
+    moment = parse_datetime(value) if isinstance(value, str) else None
+    if moment is None:
+        raise invalid(field, "An ISO 8601 date-time, such as 2026-01-31T09:00:00+09:00.")
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+def lookup_account(accounts: Mapping[str, Account], value: Any, field: str) -> Account:
+    if value is None or value == "":
+        raise invalid(field, "This field is required.", code="required")
+    account = accounts.get(str(value))
+    if account is None:
+        # Another tenant's account is as absent as one that does not exist.
+        raise NotFound(
+            f"No account with id {value}.",
+            code="account_not_found",
+            fields={field: ["No such account."]},
+        )
+    return account
+
+
+_ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+_ACCOUNTS_SQL = "SELECT {} FROM {} WHERE {} = %s AND id = ANY(%s::uuid[])".format(
+    ", ".join(f.column for f in Account._meta.concrete_fields),
+    Account._meta.db_table,
+    Account._meta.get_field("tenant").column,
+)
+
+
+def accounts_by_id(*, tenant, ids: set[Any]) -> dict[str, Account]:
+    """``selectors.accounts_by_id`` (the tenant's accounts among ``ids``, by id as a
+    string), with its SQL written once on PostgreSQL: every transfer request asks, and the
+    ORM's rebuilding of the query cost more CPU than the query."""
+    if connection.vendor != "postgresql":
+        return selectors.accounts_by_id(tenant=tenant, ids=ids)
+    valid = []
+    for raw in ids:
+        try:
+            valid.append(UUID(str(raw)))
+        except ValueError:
+            continue
+    if not valid:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNTS_SQL, [tenant.pk, valid])
+        rows = cursor.fetchall()
+    return {str(row[0]): Account.from_db("default", _ACCOUNT_FIELDS, row) for row in rows}
+
+
+def transfer_account_ids(data: Any) -> list[str]:
+    if not isinstance(data, Mapping):
+        return []
+    return [str(data[f]) for f in ("source_account_id", "destination_account_id") if data.get(f)]
+
+
+def parse_transfer(data: Any, accounts: Mapping[str, Account]) -> TransferRequest:
+    """A transfer from JSON; ``accounts`` are the tenant's accounts by id (as strings)."""
+    data = require_object(data, "A transfer")
+    refuse_unknown(data, TRANSFER_FIELDS)
+    currency = parse_currency(data.get("currency"))
+    amount = parse_amount(data.get("amount"), currency)
+    memo = parse_string(data, "memo", max_length=500)
+    metadata = parse_metadata(data)
+    available_at_least = lock_version = None
+    if data.get("conditions") is not None:
+        conditions = require_object(data["conditions"], "conditions")
+        refuse_unknown(conditions, CONDITION_FIELDS)
+        if conditions.get("source_available_at_least") is not None:
+            available_at_least = parse_amount(
+                conditions["source_available_at_least"],
+                currency,
+                "conditions.source_available_at_least",
+                allow_zero=True,
+            )
+        if conditions.get("source_lock_version") is not None:
+            lock_version = conditions["source_lock_version"]
+            if (
+                not isinstance(lock_version, int)
+                or isinstance(lock_version, bool)
+                or lock_version < 0
+            ):
+                raise invalid("conditions.source_lock_version", "A non-negative integer.")
+    source = lookup_account(accounts, data.get("source_account_id"), "source_account_id")
+    destination = lookup_account(
+        accounts, data.get("destination_account_id"), "destination_account_id"
+    )
+    return TransferRequest(
+        source=source,
+        destination=destination,
+        amount=amount,
+        currency=currency,
+        memo=memo,
+        metadata=metadata or None,  # none given: the service skips measuring it
+        available_at_least=available_at_least,
+        lock_version=lock_version,
+    )

@@ -1,0 +1,50 @@
+"""Schedule the sweep that expires due holds, and give existing nodes their wallet."""
+
+from django.db import migrations
+
+TASK_NAME = "wallets: expire due holds"
+
+
+def schedule(apps, schema_editor):
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
+    PeriodicTask.objects.update_or_create(
+        name=TASK_NAME,
+        defaults={"task": "wallets.tasks.expire_due_holds", "interval": every_minute, "enabled": True},
+    )
+
+
+def unschedule(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+
+
+def wallets_for_existing_nodes(apps, schema_editor):
+    from django.utils import timezone
+
+    from wallets.banks import DEFAULT_BANK_CODE, new_account_number
+
+    Node = apps.get_model("tenants", "Node")
+    Wallet = apps.get_model("wallets", "Wallet")
+    Account = apps.get_model("wallets", "Account")
+    for node in Node.objects.filter(wallet__isnull=True):
+        now = timezone.now()
+        wallet = Wallet.objects.create(tenant_id=node.tenant_id, node=node, created_at=now)
+        Account.objects.create(
+            tenant_id=node.tenant_id, wallet=wallet, kind="customer", currency=node.base_currency,
+            name="Main", bank_code=DEFAULT_BANK_CODE, account_number=new_account_number(),
+            created_at=now,
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("wallets", "0002_ledger_rules_in_postgresql"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+        ("tenants", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.RunPython(schedule, unschedule),
+        migrations.RunPython(wallets_for_existing_nodes, migrations.RunPython.noop),
+    ]

@@ -1,0 +1,110 @@
+"""How wallets, accounts, transactions and holds look from outside (API, CSV, dashboard).
+
+Plain functions building JSON-native dicts: the bulk endpoint answers 8,000 items, and a
+serializer per item would cost more than posting them. ``wallets.api`` documents the same
+shapes with serializers for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.errors import ApplicationError
+from wallets import banks
+from wallets.currencies import to_decimal_string
+from wallets.models import Account, Entry, Hold, LedgerTransaction
+from wallets.selectors import CurrencyBalance
+
+
+def money(minor_units: int, currency: str) -> dict[str, str]:
+    return {"amount": to_decimal_string(minor_units, currency), "currency": currency}
+
+
+def iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def balances(posted: int, pending: int, held: int, currency: str) -> dict[str, str]:
+    return {
+        "posted": to_decimal_string(posted, currency),
+        "pending": to_decimal_string(pending, currency),
+        "held": to_decimal_string(held, currency),
+        "available": to_decimal_string(posted - held, currency),
+    }
+
+
+def account_data(account: Account) -> dict[str, Any]:
+    return {
+        "id": str(account.pk),
+        "wallet_id": str(account.wallet_id) if account.wallet_id else None,
+        "node_id": str(account.wallet.node_id) if account.wallet_id else None,
+        "name": account.name,
+        "currency": account.currency,
+        "customer_reference": account.customer_reference,
+        "bank_code": account.bank_code,
+        "bank_name": banks.BANKS.get(account.bank_code, ""),
+        "account_number": account.account_number,
+        "status": account.status,
+        "balances": balances(
+            account.posted_balance, account.pending_balance, account.held_balance, account.currency
+        ),
+        "lock_version": account.lock_version,
+        "created_at": iso(account.created_at),
+        "closed_at": iso(account.closed_at),
+    }
+
+
+def currency_balance_data(balance: CurrencyBalance) -> dict[str, Any]:
+    return {
+        "currency": balance.currency,
+        "account_count": balance.account_count,
+        **balances(balance.posted, balance.pending, balance.held, balance.currency),
+    }
+
+
+def entry_data(entry: Entry) -> dict[str, Any]:
+    return {
+        "account_id": str(entry.account_id),
+        "direction": "credit" if entry.amount > 0 else "debit",
+        "amount": to_decimal_string(entry.amount, entry.currency),
+        "currency": entry.currency,
+    }
+
+
+def transaction_data(txn: LedgerTransaction, entries: list[Entry] | None = None) -> dict[str, Any]:
+    data = {
+        "id": str(txn.uuid),
+        "kind": txn.kind,
+        "amount": money(txn.amount, txn.currency),
+        "memo": txn.memo,
+        "metadata": txn.metadata,
+        "is_inter_node": txn.is_inter_node,
+        "reverses": str(txn.reverses.uuid) if txn.reverses_id else None,
+        "posted_at": iso(txn.posted_at),
+    }
+    if entries is not None:
+        data["entries"] = [entry_data(e) for e in entries]
+    return data
+
+
+def hold_data(hold: Hold) -> dict[str, Any]:
+    capture = hold.capture_transaction
+    return {
+        "id": str(hold.pk),
+        "account_id": str(hold.account_id),
+        "counterparty_account_id": str(hold.counterparty_id),
+        "direction": hold.direction,
+        "amount": money(hold.amount, hold.currency),
+        "captured_amount": money(hold.captured_amount, hold.currency),
+        "status": hold.status,
+        "memo": hold.memo,
+        "metadata": hold.metadata,
+        "created_at": iso(hold.created_at),
+        "expires_at": iso(hold.expires_at),
+        "resolved_at": iso(hold.resolved_at),
+        "capture_transaction_id": str(capture.uuid) if capture is not None else None,
+    }
+
+
+def error_data(error: ApplicationError) -> dict[str, Any]:
+    return {"code": error.code, "message": error.message, "fields": error.fields}

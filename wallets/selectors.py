@@ -1,0 +1,350 @@
+"""Reads for wallets, accounts, holds and the transaction history, always tenant-scoped."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from sandbox.errors import ApplicationError, NotFound
+from sandbox.tenants.models import Node, Tenant
+from wallets import banks
+from wallets.currencies import CURRENCIES, AmountError, to_minor_units
+from wallets.models import Account, Entry, Hold, LedgerTransaction, Wallet
+
+
+def wallet_get_for_node(*, tenant: Tenant, node_id: Any) -> Wallet:
+    node = Node.objects.get_for_tenant(tenant, node_id)
+    try:
+        return Wallet.objects.select_related("node").get(node=node)
+    except Wallet.DoesNotExist:
+        raise NotFound(f"Node {node_id} has no wallet.", code="wallet_not_found") from None
+
+
+@dataclass(frozen=True)
+class CurrencyBalance:
+    currency: str
+    posted: int
+    pending: int
+    held: int
+    account_count: int
+
+    @property
+    def available(self) -> int:
+        return self.posted - self.held
+
+
+def balances_by_currency(accounts: QuerySet[Account]) -> list[CurrencyBalance]:
+    rows = (
+        accounts.order_by()
+        .values("currency")
+        .annotate(
+            posted=Sum("posted_balance"),
+            pending=Sum("pending_balance"),
+            held=Sum("held_balance"),
+            count=Count("id"),
+        )
+        .order_by("currency")
+    )
+    return [
+        CurrencyBalance(r["currency"], r["posted"], r["pending"], r["held"], r["count"])
+        for r in rows
+    ]
+
+
+def account_list(
+    *, tenant: Tenant, node_id: Any = None, currency: str | None = None, status: str | None = None
+) -> QuerySet[Account]:
+    accounts = Account.objects.for_tenant(tenant).select_related("wallet")
+    if node_id:
+        node = Node.objects.get_for_tenant(tenant, node_id)
+        accounts = accounts.filter(wallet__node=node)
+    if currency:
+        accounts = accounts.filter(currency=currency)
+    if status:
+        accounts = accounts.filter(status=status)
+    return accounts
+
+
+def account_get(*, tenant: Tenant, account_id: Any, field: str = "account_id") -> Account:
+    try:
+        return Account.objects.for_tenant(tenant).select_related("wallet").get(pk=account_id)
+    except (Account.DoesNotExist, ValueError, TypeError, ValidationError):
+        raise NotFound(
+            f"No account with id {account_id}.",
+            code="account_not_found",
+            fields={field: ["No such account."]},
+        ) from None
+
+
+def accounts_by_id(*, tenant: Tenant, ids: set[Any]) -> dict[str, Account]:
+    """The tenant's accounts among ``ids`` (strings), in one query; others are absent."""
+    valid = set()
+    for raw in ids:
+        try:
+            valid.add(UUID(str(raw)))
+        except ValueError:
+            continue
+    found = Account.objects.for_tenant(tenant).filter(pk__in=valid)
+    return {str(a.pk): a for a in found}
+
+
+def hold_get(*, tenant: Tenant, hold_id: Any) -> Hold:
+    return Hold.objects.get_for_tenant(tenant, hold_id)
+
+
+def transaction_get(*, tenant: Tenant, transaction_id: Any) -> LedgerTransaction:
+    try:
+        txn_uuid = UUID(str(transaction_id))
+        return (
+            LedgerTransaction.objects.for_tenant(tenant)
+            .select_related("reverses")
+            .get(uuid=txn_uuid)
+        )
+    except (ValueError, LedgerTransaction.DoesNotExist):
+        raise NotFound(
+            f"No transaction with id {transaction_id}.", code="transaction_not_found"
+        ) from None
+
+
+def transaction_entries(txn: LedgerTransaction) -> list[Entry]:
+    return list(txn.entries.select_related("account").order_by("id"))
+
+
+# --- History -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    account: Account | None = None
+    counterparty: Account | None = None
+    kind: str | None = None
+    currency: str | None = None
+    posted_from: datetime | None = None
+    posted_to: datetime | None = None  # exclusive
+    min_amount: int | None = None
+    max_amount: int | None = None
+
+
+def _bad(field: str, message: str, code: str = "invalid_filter") -> ApplicationError:
+    return ApplicationError(message, code=code, fields={field: [message]})
+
+
+def _parse_moment(value: str, field: str, *, end: bool) -> datetime:
+    moment = parse_datetime(value) if "T" in value or " " in value else None
+    if moment is None:
+        day = parse_date(value) if len(value) == 10 else None
+        if day is None:
+            raise _bad(field, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time.")
+        # A date "to" includes the whole day.
+        moment = datetime.combine(day, time.min)
+        if end:
+            moment = datetime.combine(date.fromordinal(day.toordinal() + 1), time.min)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def history_filters(*, tenant: Tenant, params: dict[str, str]) -> HistoryFilters:
+    """Parse query parameters: account, counterparty (id or bank-account number), kind,
+    currency, from, to, min_amount, max_amount."""
+    account = counterparty = None
+    if params.get("account"):
+        account = account_get(tenant=tenant, account_id=params["account"], field="account")
+    if params.get("counterparty"):
+        counterparty = _counterparty(tenant, params["counterparty"])
+    currency = params.get("currency") or (account.currency if account else None)
+    if currency and currency not in CURRENCIES:
+        raise _bad("currency", f"Unknown currency {currency!r}.", code="unknown_currency")
+    amounts: dict[str, int | None] = {"min_amount": None, "max_amount": None}
+    for name in amounts:
+        if params.get(name):
+            if not currency:
+                raise _bad(name, "Amount filters need a currency (or an account).")
+            try:
+                amounts[name] = to_minor_units(params[name], currency, allow_zero=True)
+            except AmountError as error:
+                raise _bad(name, error.message, code=error.code) from None
+    return HistoryFilters(
+        account=account,
+        counterparty=counterparty,
+        kind=params.get("kind") or None,
+        currency=currency,
+        posted_from=_parse_moment(params["from"], "from", end=False)
+        if params.get("from")
+        else None,
+        posted_to=_parse_moment(params["to"], "to", end=True) if params.get("to") else None,
+        min_amount=amounts["min_amount"],
+        max_amount=amounts["max_amount"],
+    )
+
+
+def _counterparty(tenant: Tenant, value: str) -> Account:
+    digits = value.replace("-", "")
+    if digits.isdigit() and banks.is_valid_account_number(digits):
+        account = Account.objects.for_tenant(tenant).filter(account_number=digits).first()
+        if account is None:
+            raise NotFound(
+                f"No account numbered {value}.",
+                code="account_not_found",
+                fields={"counterparty": ["No such account."]},
+            )
+        return account
+    return account_get(tenant=tenant, account_id=value, field="counterparty")
+
+
+def encode_cursor(posted_at: datetime, txn_id: int) -> str:
+    raw = f"{posted_at.isoformat()}|{txn_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, txn_id = raw.partition("|")
+        parsed = datetime.fromisoformat(moment)
+        return parsed, int(txn_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _bad("cursor", "This cursor is not valid.", code="invalid_cursor") from None
+
+
+def _keyset(queryset: QuerySet, time_field: str, id_field: str, cursor: str | None) -> QuerySet:
+    queryset = queryset.order_by(f"-{time_field}", f"-{id_field}")
+    if cursor:
+        posted_at, txn_id = decode_cursor(cursor)
+        # A row comparison, (posted_at, id) < (…, …), walks the index straight to the page:
+        # no OFFSET, so page 10,000 costs what page 1 does.
+        queryset = queryset.filter(
+            TupleLessThan(Tuple(F(time_field), F(id_field)), (posted_at, txn_id))
+        )
+    return queryset
+
+
+def history_page(
+    *, tenant: Tenant, filters: HistoryFilters, cursor: str | None = None, limit: int = 50
+) -> tuple[list[LedgerTransaction], str | None]:
+    """One page of the history, newest first, and the cursor of the next page (or None).
+
+    With an account, the page is read from that account's entries (index on
+    ``(account, posted_at, transaction)``); otherwise from the tenant's transactions
+    (index on ``(tenant, posted_at, id)``). Amount filters apply to the entry on the
+    account, or to the transaction's gross amount."""
+    if filters.account is not None:
+        keys = list(
+            account_entries(filters=filters, cursor=cursor).values_list(
+                "transaction_id", "posted_at"
+            )[: limit + 1]
+        )
+        more = len(keys) > limit
+        keys = keys[:limit]
+        found = LedgerTransaction.objects.filter(pk__in={k for k, _ in keys}).select_related(
+            "reverses"
+        )
+        by_id = {txn.pk: txn for txn in found}
+        rows = [by_id[k] for k in dict.fromkeys(k for k, _ in keys)]
+        next_cursor = encode_cursor(keys[-1][1], keys[-1][0]) if more else None
+        return _with_entries(rows), next_cursor
+    rows = list(tenant_transactions(tenant=tenant, filters=filters, cursor=cursor)[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].posted_at, rows[-1].pk)
+    return _with_entries(rows), next_cursor
+
+
+def account_entries(*, filters: HistoryFilters, cursor: str | None = None) -> QuerySet[Entry]:
+    entries = Entry.objects.filter(account=filters.account)
+    entries = _time_and_amount(entries, filters, on_entry=True)
+    if filters.kind:
+        entries = entries.filter(transaction__kind=filters.kind)
+    if filters.counterparty is not None:
+        entries = entries.filter(
+            Exists(
+                Entry.objects.filter(
+                    transaction_id=OuterRef("transaction_id"), account=filters.counterparty
+                )
+            )
+        )
+    return _keyset(entries, "posted_at", "transaction_id", cursor)
+
+
+def tenant_transactions(
+    *, tenant: Tenant, filters: HistoryFilters, cursor: str | None = None
+) -> QuerySet[LedgerTransaction]:
+    txns = LedgerTransaction.objects.for_tenant(tenant)
+    txns = _time_and_amount(txns, filters, on_entry=False)
+    if filters.kind:
+        txns = txns.filter(kind=filters.kind)
+    if filters.currency:
+        txns = txns.filter(currency=filters.currency)
+    if filters.counterparty is not None:
+        txns = txns.filter(
+            Exists(
+                Entry.objects.filter(transaction_id=OuterRef("pk"), account=filters.counterparty)
+            )
+        )
+    return _keyset(txns, "posted_at", "id", cursor).select_related("reverses")
+
+
+def _time_and_amount(queryset: QuerySet, filters: HistoryFilters, *, on_entry: bool) -> QuerySet:
+    if filters.posted_from:
+        queryset = queryset.filter(posted_at__gte=filters.posted_from)
+    if filters.posted_to:
+        queryset = queryset.filter(posted_at__lt=filters.posted_to)
+    low, high = filters.min_amount, filters.max_amount
+    if low is None and high is None:
+        return queryset
+    if not on_entry:
+        if low is not None:
+            queryset = queryset.filter(amount__gte=low)
+        if high is not None:
+            queryset = queryset.filter(amount__lte=high)
+        return queryset
+    credit, debit = Q(amount__gt=0), Q(amount__lt=0)
+    if low is not None:
+        credit &= Q(amount__gte=low)
+        debit &= Q(amount__lte=-low)
+    if high is not None:
+        credit &= Q(amount__lte=high)
+        debit &= Q(amount__gte=-high)
+    return queryset.filter(credit | debit)
+
+
+def _with_entries(rows: list[LedgerTransaction]) -> list[LedgerTransaction]:
+    """Attach each transaction's entries with one query for the page."""
+    by_id: dict[int, list[Entry]] = {row.pk: [] for row in rows}
+    for entry in (
+        Entry.objects.filter(transaction_id__in=by_id)
+        .select_related("account")
+        .order_by("transaction_id", "id")
+    ):
+        by_id[entry.transaction_id].append(entry)
+    for row in rows:
+        row.entry_list = by_id[row.pk]
+    return rows
+
+
+def history_iter(
+    *, tenant: Tenant, filters: HistoryFilters, chunk: int = 2000
+) -> Iterator[tuple[LedgerTransaction, Entry]]:
+    """Every (transaction, entry) of the history, newest first, read page by page with the
+    same keyset, for the streamed CSV export."""
+    cursor = None
+    while True:
+        page, cursor = history_page(tenant=tenant, filters=filters, cursor=cursor, limit=chunk)
+        for txn in page:
+            for entry in txn.entry_list:
+                if filters.account is None or entry.account_id == filters.account.pk:
+                    yield txn, entry
+        if cursor is None:
+            return

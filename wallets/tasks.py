@@ -1,0 +1,18 @@
+"""Celery tasks: thin, idempotent, safe to run twice (each hold is claimed once)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from wallets import services
+
+
+@shared_task(name="wallets.tasks.expire_due_holds")
+def expire_due_holds() -> int:
+    """The periodic sweep (django-celery-beat, every minute; migration 0003)."""
+    return services.holds_expire_due()
+
+
+@shared_task(name="wallets.tasks.expire_hold")
+def expire_hold(hold_id: str) -> bool:
+    return services.hold_expire(hold_id=hold_id)

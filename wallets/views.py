@@ -1,0 +1,215 @@
+"""Dashboard pages for wallets and the ledger: thin views over the API's selectors and
+services."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from sandbox.api.idempotency import request_fingerprint, run_idempotent
+from sandbox.errors import ApplicationError
+from sandbox.tenants.models import Node
+from sandbox.tenants.views import apply_form_errors, tenant_page
+from wallets import exports, forms, inputs, presenters, selectors, services
+from wallets.models import Account, LedgerTransaction
+
+
+def _can_write(request) -> bool:
+    access = request.tenant_access
+    return access.can_write and access.tenant.is_active
+
+
+@tenant_page()
+def wallet_list(request):
+    tenant = request.tenant_access.tenant
+    nodes = Node.objects.for_tenant(tenant).order_by("-is_active", "name")
+    rows = [
+        (
+            node,
+            selectors.balances_by_currency(
+                Account.objects.for_tenant(tenant).filter(wallet__node=node)
+            ),
+        )
+        for node in nodes
+    ]
+    totals = selectors.balances_by_currency(Account.objects.for_tenant(tenant))
+    return render(request, "wallets/wallet_list.html", {"rows": rows, "totals": totals})
+
+
+@tenant_page()
+def wallet_detail(request, node_id):
+    access = request.tenant_access
+    wallet = selectors.wallet_get_for_node(tenant=access.tenant, node_id=node_id)
+    account_form = forms.AccountForm(request.POST or None)
+    if request.method == "POST":
+        if not _can_write(request):
+            raise PermissionDenied
+        if account_form.is_valid():
+            try:
+                account = services.account_create(
+                    wallet=wallet, actor=access.actor, **account_form.cleaned_data
+                )
+            except ApplicationError as error:
+                apply_form_errors(account_form, error)
+            else:
+                messages.success(
+                    request, f"Account “{account.name}” opened: {account.account_number}."
+                )
+                return redirect("wallets:wallet", node_id=wallet.node_id)
+    context = _wallet_context(request, wallet)
+    context["account_form"] = account_form
+    return render(request, "wallets/wallet_detail.html", context)
+
+
+def _wallet_context(request, wallet, transfer_form=None):
+    tenant = request.tenant_access.tenant
+    accounts = list(wallet.accounts.order_by("currency", "created_at"))
+    open_accounts = Account.objects.for_tenant(tenant).filter(status="open").order_by("name")
+    return {
+        "wallet": wallet,
+        "node": wallet.node,
+        "accounts": accounts,
+        "balances": selectors.balances_by_currency(wallet.accounts.all()),
+        "transfer_form": transfer_form or forms.TransferForm(accounts=open_accounts),
+        "can_write": _can_write(request),
+    }
+
+
+@require_POST
+@tenant_page(write=True)
+def transfer_create(request, node_id):
+    """The wallet page's transfer form (htmx swaps in the result; without JS, a redirect)."""
+    access = request.tenant_access
+    wallet = selectors.wallet_get_for_node(tenant=access.tenant, node_id=node_id)
+    open_accounts = Account.objects.for_tenant(access.tenant).filter(status="open").order_by("name")
+    form = forms.TransferForm(request.POST, accounts=open_accounts)
+    result = None
+    if form.is_valid():
+        data = form.cleaned_data
+        body = {
+            "source_account_id": data["source"],
+            "destination_account_id": data["destination"],
+            "amount": data["amount"],
+            "memo": data["memo"],
+        }
+        try:
+            accounts = selectors.accounts_by_id(
+                tenant=access.tenant, ids={data["source"], data["destination"]}
+            )
+            body["currency"] = (
+                accounts[data["source"]].currency if data["source"] in accounts else ""
+            )
+            transfer = inputs.parse_transfer(body, accounts)
+
+            def execute():
+                posted = services.transfer_create(tenant=access.tenant, request=transfer)
+                return 201, presenters.transaction_data(posted.transaction, posted.entries)
+
+            answer = run_idempotent(
+                tenant_id=access.tenant.pk,
+                key=data["idempotency_key"],
+                fingerprint=request_fingerprint(
+                    "POST", request.path, json.dumps(body, sort_keys=True).encode()
+                ),
+                method="POST",
+                path=request.path,
+                execute=execute,
+            )
+            result = answer.body
+        except ApplicationError as error:
+            apply_form_errors(form, error)
+        else:
+            form = forms.TransferForm(accounts=open_accounts)  # a fresh key for the next one
+    if request.htmx:
+        return render(
+            request,
+            "wallets/_transfer_form.html",
+            {"transfer_form": form, "result": result, "node": wallet.node},
+        )
+    if result:
+        messages.success(
+            request, f"Transferred {result['amount']['amount']} {result['amount']['currency']}."
+        )
+    else:
+        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("wallets:wallet", node_id=wallet.node_id)
+
+
+@tenant_page()
+def transaction_list(request):
+    tenant = request.tenant_access.tenant
+    accounts = Account.objects.for_tenant(tenant).order_by("name")
+    params = {k: v for k, v in request.GET.items() if v}
+    form = forms.HistoryFilterForm(request.GET or None, accounts=accounts)
+    rows, next_cursor, error = [], None, None
+    try:
+        filters = selectors.history_filters(tenant=tenant, params=params)
+        rows, next_cursor = selectors.history_page(
+            tenant=tenant, filters=filters, cursor=params.get("cursor"), limit=50
+        )
+    except ApplicationError as exc:
+        error = exc
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    export_query = query
+    next_query = None
+    if next_cursor:
+        next_query = query.copy()
+        next_query["cursor"] = next_cursor
+    names = {a.pk: a for a in accounts}
+    context = {
+        "form": form,
+        "rows": [(txn, [(e, names.get(e.account_id)) for e in txn.entry_list]) for txn in rows],
+        "error": error,
+        "next_url": f"?{next_query.urlencode()}" if next_query else None,
+        "export_url": reverse("wallets:transactions-export") + f"?{export_query.urlencode()}",
+    }
+    return render(request, "wallets/transaction_list.html", context)
+
+
+@tenant_page()
+def transaction_export(request):
+    tenant = request.tenant_access.tenant
+    params = {k: v for k, v in request.GET.items() if v}
+    try:
+        filters = selectors.history_filters(tenant=tenant, params=params)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("wallets:transactions")
+    return exports.csv_response(tenant=tenant, filters=filters)
+
+
+@tenant_page()
+def transaction_detail(request, transaction_id):
+    tenant = request.tenant_access.tenant
+    txn = selectors.transaction_get(tenant=tenant, transaction_id=transaction_id)
+    entries = selectors.transaction_entries(txn)
+    reversal = LedgerTransaction.objects.filter(reverses=txn).first()
+    context = {
+        "txn": txn,
+        "entries": entries,
+        "reversal": reversal,
+        "can_reverse": _can_write(request) and reversal is None and txn.reverses_id is None,
+    }
+    return render(request, "wallets/transaction_detail.html", context)
+
+
+@require_POST
+@tenant_page(write=True)
+def transaction_reverse(request, transaction_id):
+    access = request.tenant_access
+    txn = selectors.transaction_get(tenant=access.tenant, transaction_id=transaction_id)
+    try:
+        result = services.transaction_reverse(
+            transaction_=txn, tenant=access.tenant, actor=access.actor
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("wallets:transaction", transaction_id=txn.uuid)
+    messages.success(request, "Reversed.")
+    return redirect("wallets:transaction", transaction_id=result.transaction.uuid)
