@@ -60,7 +60,8 @@ def worker(django_db_setup, tmp_path_factory):
 
 @pytest.fixture
 def live(worker, celery_eager):
-    """This process publishes to the worker's broker; a ticker plays beat."""
+    """This process publishes to the worker's broker; a ticker plays beat. The worker
+    pauses between tests, so no task of one test runs into the next one's database."""
     app = celery_eager
     saved = (app.conf.broker_url, app.conf.task_always_eager)
     use_key_prefix(app, worker.prefix)
@@ -72,11 +73,13 @@ def live(worker, celery_eager):
             enqueue(relay_outbox)
             enqueue(sweep_due_actions)
 
+    worker.resume(app)
     ticker = threading.Thread(target=tick, daemon=True)
     ticker.start()
     yield worker
     stop.set()
     ticker.join(5)
+    worker.pause(app)
     use_key_prefix(app, None)
     point_celery_at(app, saved[0], eager=saved[1])
 

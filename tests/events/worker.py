@@ -9,6 +9,7 @@ missing Redis skips these tests; in CI it fails them.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -107,6 +108,33 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    @property
+    def hostname(self) -> str:
+        return self.name.replace("%h", socket.gethostname())
+
+    def pause(self, app, timeout: float = 30) -> None:
+        """Stop taking tasks, wait for the one in hand, and drop what is still queued.
+
+        A test's database is truncated when it ends; a task still running then would
+        deadlock the truncation or leave its rows to the next test. The worker runs a solo
+        pool, so it answers a control message only between tasks: its reply means that it
+        is idle and will stay so."""
+        queue = app.conf.task_default_queue
+        replies = app.control.cancel_consumer(
+            queue, destination=[self.hostname], reply=True, timeout=timeout
+        )
+        if not replies:
+            raise AssertionError(f"The worker did not pause:\n{self.output()[-3000:]}")
+        app.control.purge()
+
+    def resume(self, app, timeout: float = 30) -> None:
+        queue = app.conf.task_default_queue
+        replies = app.control.add_consumer(
+            queue, destination=[self.hostname], reply=True, timeout=timeout
+        )
+        if not replies:
+            raise AssertionError(f"The worker did not resume:\n{self.output()[-3000:]}")
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
