@@ -4,7 +4,7 @@ The close's time and time zone are the django-celery-beat periodic task
 
 from django.contrib import admin
 
-from clearing.models import AnchorBlock, AnchorThreshold, DayClose, Job
+from clearing.models import AnchorBlock, AnchorThreshold, ClockClose, DayClose, Job
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -33,6 +33,12 @@ class AnchorBlockAdmin(ReadOnly):
 @admin.register(DayClose)
 class DayCloseAdmin(ReadOnly):
     list_display = ["day", "status", "leaf_count", "root", "sequence", "attempts", "closed_at"]
+    list_filter = ["status"]
+
+
+@admin.register(ClockClose)
+class ClockCloseAdmin(ReadOnly):
+    list_display = ["id", "tenant", "clock", "day", "sequence", "status", "leaf_count", "closed_at"]
     list_filter = ["status"]
 
 

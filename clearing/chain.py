@@ -15,10 +15,12 @@ Anchor payload, 42 + len(label) bytes::
 
     "FSBX"        4 bytes   tag
     version       1 byte    0x01
-    kind          1 byte    b"D" a day's close, b"T" a large inter-node transaction
+    kind          1 byte    b"D" a day's close, b"T" a large inter-node transaction,
+                            b"C" a test clock's close (a tenant's simulated day)
     root         32 bytes   RFC 9162 Merkle root (or the record's digest for b"T")
     leaf count    4 bytes   big-endian
-    label      <= 38 bytes  ASCII, e.g. "2025-01-31"
+    label      <= 38 bytes  ASCII: "2025-01-31" for b"D"; for b"C" the clock's day and
+                            the close's id, "2025-01-31/17"
 
 Replacing it with Bitcoin Core (regtest or testnet, over JSON-RPC) means one more
 ``AnchorChain`` subclass and nothing else: ``append`` builds a transaction with the same
@@ -74,7 +76,11 @@ TX_VERSION = 2
 # Bitcoin Core rejects headers more than two hours ahead of its clock.
 MAX_FUTURE_DRIFT = 2 * 60 * 60
 
-KIND_CODES = {AnchorBlock.Kind.DAY: b"D", AnchorBlock.Kind.TRANSACTION: b"T"}
+KIND_CODES = {
+    AnchorBlock.Kind.DAY: b"D",
+    AnchorBlock.Kind.TRANSACTION: b"T",
+    AnchorBlock.Kind.CLOCK: b"C",
+}
 KIND_BY_CODE = {code: kind for kind, code in KIND_CODES.items()}
 
 GENESIS_BLOCK: _CBlock = _CoreRegTestParams.GENESIS_BLOCK

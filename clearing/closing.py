@@ -37,6 +37,7 @@ from clearing.models import AnchorBlock, DayClose, Job
 from clearing.storage import store_tree
 from sandbox import clock
 from sandbox.errors import ApplicationError
+from sandbox.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,18 @@ class CloseOutcome:
 # --- Jobs ------------------------------------------------------------------------------------
 
 
-def job_create(*, kind: str, label: str, triggered_by: str, retry_of: Job | None = None) -> Job:
-    return Job.objects.create(kind=kind, label=label, triggered_by=triggered_by, retry_of=retry_of)
+def job_create(
+    *,
+    kind: str,
+    label: str,
+    triggered_by: str,
+    retry_of: Job | None = None,
+    tenant: Tenant | None = None,
+) -> Job:
+    """A queued job; with ``tenant``, one only that tenant (and operators) can see."""
+    return Job.objects.create(
+        kind=kind, label=label, triggered_by=triggered_by, retry_of=retry_of, tenant=tenant
+    )
 
 
 def job_start(job: Job, *, total: int | None = None) -> None:

@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from sandbox.tenants.models import Node
+from sandbox.tenants.scoping import TenantQuerySet, scoped_queryset
 from wallets.currencies import CurrencyCode
 
 
@@ -24,6 +25,7 @@ class AnchorBlock(models.Model):
         GENESIS = "genesis", "Genesis"
         DAY = "day", "Daily close"
         TRANSACTION = "transaction", "Large inter-node transaction"
+        CLOCK = "clock", "Test clock close"
 
     height = models.PositiveIntegerField(unique=True)
     block_hash = models.CharField(
@@ -60,7 +62,7 @@ class AnchorBlock(models.Model):
                 name="anchorblock_only_genesis_has_no_parent",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["genesis", "day", "transaction"]),
+                condition=Q(kind__in=["genesis", "day", "transaction", "clock"]),
                 name="anchorblock_kind_valid",
             ),
             # One anchor per day (or per anchored transaction), whoever triggers it.
@@ -83,6 +85,7 @@ class Job(models.Model):
         ANCHOR = "anchor", "Large transaction anchoring"
         SETTLEMENT = "settlement", "Settlement"
         VERIFY = "verify", "Anchor verification"
+        CLOCK_CLOSE = "clock_close", "Test clock close"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -94,6 +97,11 @@ class Job(models.Model):
     label = models.CharField(max_length=64, help_text="What the job works on, e.g. the day.")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     triggered_by = models.CharField(max_length=200, blank=True)
+    # Set for a tenant's own work (a test clock close): only that tenant and operators see
+    # the job; platform jobs (no tenant) are shown to every tenant.
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     retry_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
     )
@@ -208,6 +216,107 @@ class TreeChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.close_id}/{self.level}/{self.index}"
+
+
+class ClockClose(models.Model):
+    """The close of a test clock's day: the tenant's own simulated day, not the platform's.
+
+    Its transactions are those of the clock's nodes that no earlier close of the clock
+    holds (``ClockCloseTransaction``), chosen once, when the row is created; their tree's
+    root is anchored in a block of kind ``clock``. ``day`` is the clock's day (in the
+    clearing time zone) that was ending when the clock crossed midnight. ``pending`` until
+    anchored; a pending close is finished by the next call for it, with the same root
+    (``clearing.clock_closing``). The clock may be deleted: the anchored history stays.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CLOSED = "closed", "Closed"
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, related_name="clock_closes"
+    )
+    clock = models.ForeignKey(
+        "events.TestClock",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="closes",
+    )
+    day = models.DateField(help_text="The clock's day, in the clearing time zone.")
+    sequence = models.PositiveIntegerField(help_text="0, 1, 2, … per clock.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    leaf_count = models.PositiveIntegerField(default=0)
+    root = models.CharField(max_length=64, blank=True, help_text="Hex of the tree's root.")
+    anchor = models.OneToOneField(
+        AnchorBlock, on_delete=models.PROTECT, null=True, blank=True, related_name="clock_close"
+    )
+    node_ids = models.JSONField(
+        default=list, blank=True, help_text="The clock's nodes when it closed (sorted UUIDs)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-day", "-sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["clock", "day"], name="clockclose_one_per_day"),
+            models.UniqueConstraint(fields=["clock", "sequence"], name="clockclose_sequence"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "closed"]), name="clockclose_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="closed") | Q(anchor__isnull=False) & ~Q(root=""),
+                name="clockclose_closed_is_anchored",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Test clock close {self.day} #{self.sequence} ({self.status})"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == self.Status.CLOSED
+
+    @property
+    def anchor_label(self) -> str:
+        """The label of its block: fixed once the row exists, at most 38 ASCII bytes."""
+        return f"{self.day.isoformat()}/{self.pk}"
+
+
+class ClockCloseTransaction(models.Model):
+    """A ledger transaction in a test clock close, at ``position`` among its leaves.
+
+    ``leaf_hash`` is what the transaction hashed to when it joined the close, so that
+    ``verify_anchors`` can name a member that changed since. ``clock`` repeats the close's
+    clock so the database itself keeps a transaction out of two closes of one clock."""
+
+    close = models.ForeignKey(ClockClose, on_delete=models.CASCADE, related_name="members")
+    clock = models.ForeignKey(
+        "events.TestClock", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    transaction = models.ForeignKey(
+        "wallets.LedgerTransaction", on_delete=models.PROTECT, related_name="clock_closes"
+    )
+    position = models.PositiveIntegerField()
+    leaf_hash = models.CharField(max_length=64, help_text="SHA-256(0x00 || leaf), hex.")
+
+    objects = scoped_queryset("close__tenant").as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clock", "transaction"], name="clockclosetransaction_once_per_clock"
+            ),
+            models.UniqueConstraint(
+                fields=["close", "position"], name="clockclosetransaction_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transaction_id} at {self.position} of close {self.close_id}"
 
 
 class AnchorThreshold(models.Model):
