@@ -13,3 +13,10 @@ class ClearingConfig(AppConfig):
 
         if check_postings not in POSTING_CHECKS:
             POSTING_CHECKS.append(check_postings)
+
+        # A test clock's day closes as an advance carries the clock across midnight. The
+        # events app calls this through its hook: it must not import clearing itself.
+        from clearing.clock_closing import close_crossed_day
+        from sandbox.events.clocks import on_clock_move
+
+        on_clock_move(close_crossed_day)

@@ -43,6 +43,33 @@ def _node_clock_changed(node: Node) -> None:
         func(node)
 
 
+# Called as ``func(clock_id=..., start=..., end=...)`` before an advance moves a clock from
+# ``start`` to ``end``, outside any database transaction; nothing of the clock's nodes falls
+# due in between. Features that end a period of the clock's time at a boundary do it here
+# (clearing closes the clock's day at midnight) without this app importing theirs.
+_ON_CLOCK_MOVE: list[Callable[..., None]] = []
+
+
+def on_clock_move(func: Callable[..., None]) -> Callable[..., None]:
+    """Register ``func``; register in your AppConfig.ready(). Registering twice is a no-op."""
+    if func not in _ON_CLOCK_MOVE:
+        _ON_CLOCK_MOVE.append(func)
+    return func
+
+
+def _clock_moving(clock_id, start: datetime, end: datetime) -> list[str]:
+    """Run the hooks; a hook that fails does not stop the advance (the clock cannot stay
+    behind its nodes' due work). Returns what failed, for the clock's ``last_error``."""
+    errors = []
+    for func in _ON_CLOCK_MOVE:
+        try:
+            func(clock_id=clock_id, start=start, end=end)
+        except Exception as exc:
+            logger.exception("Test clock %s: %s failed", clock_id, getattr(func, "__name__", func))
+            errors.append(getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
+    return errors
+
+
 # --- What time is it? ------------------------------------------------------------------------
 
 
@@ -252,8 +279,8 @@ def test_clock_run_advance(*, clock_id) -> bool:
     )
     if claimed != 1:
         return False
-    target = TestClock.objects.values_list("advance_to", flat=True).get(pk=clock_id)
-    steps, error = 0, ""
+    target, frozen = TestClock.objects.values_list("advance_to", "frozen_time").get(pk=clock_id)
+    steps, errors = 0, []
     while True:
         # Events written by the previous step get their webhook deliveries (and first
         # attempts, due "now") at this point of the clock's time.
@@ -265,19 +292,25 @@ def test_clock_run_advance(*, clock_id) -> bool:
         if steps > MAX_STEPS:
             error = f"Stopped after {MAX_STEPS} actions; the rest runs at the next advance."
             logger.error("Test clock %s: %s", clock_id, error)
+            errors.append(error)
             break
+        # A period that ends before the action is due (the clock's day, at midnight) ends
+        # first, without what the action posts.
+        errors += _clock_moving(clock_id, frozen, action.due_at)
         TestClock.objects.filter(pk=clock_id, frozen_time__lt=action.due_at).update(
             frozen_time=action.due_at
         )
+        frozen = max(frozen, action.due_at)
         TestClock.objects.filter(pk=clock_id).update(lease_until=timezone.now() + ADVANCE_LEASE)
         scheduling.action_run(action_id=action.pk)
+    errors += _clock_moving(clock_id, frozen, target)
     with transaction.atomic():
         clock = TestClock.objects.select_for_update().get(pk=clock_id)
         clock.frozen_time = max(clock.frozen_time, target)
         clock.status = TestClock.Status.READY
         clock.advance_to = None
         clock.lease_until = None
-        clock.last_error = error
+        clock.last_error = "; ".join(errors)[:300]
         clock.save()
         event_record(
             tenant=clock.tenant,

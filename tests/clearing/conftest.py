@@ -5,9 +5,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from clearing.encoding import leaf_for
+from clearing.merkle import MerkleTree
 from sandbox import clock
+from sandbox.events import clocks, scheduling
+from sandbox.tenants.services import SYSTEM
+from tests.events.conftest import _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory, TenantFactory, fund
 from wallets import services as wallet_services
+from wallets.models import Account
 from wallets.services import TransferRequest
 
 KST = ZoneInfo("Asia/Seoul")
@@ -62,3 +68,77 @@ class Ledger:
 @pytest.fixture
 def ledger(db, monkeypatch) -> Ledger:
     return Ledger(monkeypatch)
+
+
+# --- Test clocks -------------------------------------------------------------------------------
+
+FUND_ACTION = "tests.clearing.fund"
+
+
+@scheduling.handler(FUND_ACTION)
+def _fund_when_due(action) -> None:
+    """A deposit made by something due on a clock (as the bank network's are)."""
+    fund(Account.objects.get(pk=action.payload["account"]), action.payload["amount"])
+
+
+class Clocked:
+    """Alice's nodes Seoul and Busan on her test clock, standing at 09:00 of ``DAY`` in
+    Seoul (the clearing time zone), and a third node of hers that follows no clock."""
+
+    def __init__(self, party) -> None:
+        self.party = party
+        self.tenant = party.tenant
+        self.seoul = NodeFactory(tenant=self.tenant, name="Seoul")
+        self.busan = NodeFactory(tenant=self.tenant, name="Busan")
+        self.elsewhere = NodeFactory(tenant=self.tenant, name="Jeju, on real time")
+        self.a = self.seoul.wallet.accounts.get()
+        self.b = self.busan.wallet.accounts.get()
+        self.clock = clocks.test_clock_create(
+            tenant=self.tenant, actor=SYSTEM, name="March", frozen_time=at(DAY, 9)
+        )
+        for node in (self.seoul, self.busan):
+            clocks.test_clock_attach(clock=self.clock, node=node, actor=SYSTEM)
+
+    def deposit(self, amount: int, account=None):
+        """A deposit to ``account`` (Seoul's by default), posted now."""
+        return fund(account or self.a, amount)
+
+    def transfer(self, amount: int = 300, source=None, destination=None):
+        source, destination = source or self.a, destination or self.b
+        return wallet_services.transfer_create(
+            tenant=self.tenant,
+            request=TransferRequest(
+                source=source, destination=destination, amount=amount, currency="KRW"
+            ),
+        ).transaction
+
+    def fund_at(self, due_at: datetime, account=None, amount: int = 5_000) -> None:
+        """A deposit to ``account`` made by an action due at ``due_at`` on the clock."""
+        account = account or self.b
+        scheduling.schedule(
+            kind=FUND_ACTION,
+            node=account.wallet.node,
+            due_at=due_at,
+            payload={"account": str(account.pk), "amount": amount},
+        )
+
+    def advance(self, to: datetime) -> None:
+        self.clock.refresh_from_db()
+        clocks.test_clock_advance(clock=self.clock, to=to, actor=SYSTEM)
+        # The task the advance queues after commit; the test's transaction never commits.
+        assert clocks.test_clock_run_advance(clock_id=self.clock.pk)
+        self.clock.refresh_from_db()
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=KST)
+
+
+def tree_of(txns) -> MerkleTree:
+    """A close's tree computed independently: one leaf per transaction, in ledger order."""
+    return MerkleTree.from_leaves(leaf_for(t.id) for t in sorted(txns, key=lambda t: t.id))
+
+
+@pytest.fixture
+def clocked(alice) -> Clocked:
+    return Clocked(alice)
