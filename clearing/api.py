@@ -16,10 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clearing import closing, selectors, tasks
-from clearing.models import AnchorThreshold, DayClose, Job
+from clearing.clock_closing import clock_end_day
+from clearing.models import AnchorThreshold, ClockClose, DayClose, Job
 from sandbox.errors import ApplicationError, NotFound
+from sandbox.events.api import ClockDetailOutput
+from sandbox.events.models import TestClock
 from sandbox.tenants.access import actor_for
-from sandbox.tenants.api import TenantScopedView
+from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
 from wallets.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
 
@@ -129,6 +132,89 @@ class CloseLogApi(APIView):
                 "first and second are integers.", code="invalid_log_size"
             ) from None
         return Response(selectors.close_log_consistency(first=first, second=second))
+
+
+# --- Test clock closes (a tester's own day) -------------------------------------------------------
+
+
+class ClockCloseOutput(serializers.ModelSerializer):
+    block_height = serializers.IntegerField(source="anchor.height", allow_null=True)
+    block_hash = serializers.CharField(source="anchor.block_hash", allow_null=True)
+    anchor_label = serializers.CharField(help_text="The label of its block: day/close id.")
+    status = serializers.CharField(help_text="pending, or closed once anchored")
+
+    class Meta:
+        model = ClockClose
+        fields = [
+            "day", "sequence", "status", "leaf_count", "root", "block_height", "block_hash",
+            "anchor_label", "created_at", "closed_at",
+        ]  # fmt: skip
+
+
+class ClockCloseDetailOutput(ClockCloseOutput):
+    transactions = serializers.ListField(
+        child=serializers.UUIDField(), help_text="The close's transactions, in leaf order."
+    )
+
+    class Meta(ClockCloseOutput.Meta):
+        fields = [*ClockCloseOutput.Meta.fields, "transactions"]
+
+
+class _ClockView(TenantScopedView):
+    """Endpoints under one of your test clocks (another tenant's is a 404)."""
+
+    def clock(self, clock_id) -> TestClock:
+        return TestClock.objects.get_for_tenant(self.tenant, clock_id)
+
+
+class ClockEndDayApi(_ClockView):
+    """End the clock's day now: advance it to the next midnight (clearing time zone), which
+    runs what falls due on the way, then closes and anchors the day. Answers 202 with
+    status "advancing"; poll the clock until "ready", then list its closes."""
+
+    @extend_schema(request=None, responses={202: ClockDetailOutput})
+    def post(self, request, clock_id):
+        clock = clock_end_day(clock=self.clock(clock_id), actor=self.actor)
+        clock.refresh_from_db()
+        return Response(ClockDetailOutput(clock).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ClockCloseListApi(TenantScopedListView):
+    """The clock's closed (and pending) days, newest first."""
+
+    serializer_class = ClockCloseOutput
+
+    def get_queryset(self):
+        clock = TestClock.objects.get_for_tenant(self.tenant, self.kwargs["clock_id"])
+        return ClockClose.objects.for_tenant(self.tenant).filter(clock=clock)
+
+
+class ClockCloseDetailApi(_ClockView):
+    """One close of the clock (``day`` as YYYY-MM-DD) with its transactions, in leaf order."""
+
+    @extend_schema(responses=ClockCloseDetailOutput)
+    def get(self, request, clock_id, day):
+        close = selectors.clock_close_get(
+            tenant=self.tenant, clock=self.clock(clock_id), day=selectors.parse_day(day)
+        )
+        close.transactions = selectors.clock_close_transaction_ids(close)
+        return Response(ClockCloseDetailOutput(close).data)
+
+
+class ClockCloseProofApi(_ClockView):
+    """The inclusion proof of one of the close's transactions, for ``verify_proof.py``:
+    the same document as a day's proof, anchored in a block of kind "clock"."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, clock_id, day, transaction_id):
+        return Response(
+            selectors.clock_close_proof(
+                tenant=self.tenant,
+                clock=self.clock(clock_id),
+                day=selectors.parse_day(day),
+                transaction_id=transaction_id,
+            )
+        )
 
 
 # --- Operators ---------------------------------------------------------------------------------

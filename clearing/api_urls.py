@@ -16,6 +16,26 @@ urlpatterns = [
         name="transaction-record",
     ),
     path("nodes/<str:node_id>/record_key", api.NodeRecordKeyApi.as_view(), name="node-record-key"),
+    path(
+        "test_clocks/<str:clock_id>/end_day",
+        api.ClockEndDayApi.as_view(),
+        name="test-clock-end-day",
+    ),
+    path(
+        "test_clocks/<str:clock_id>/closes",
+        api.ClockCloseListApi.as_view(),
+        name="test-clock-closes",
+    ),
+    path(
+        "test_clocks/<str:clock_id>/closes/<str:day>",
+        api.ClockCloseDetailApi.as_view(),
+        name="test-clock-close",
+    ),
+    path(
+        "test_clocks/<str:clock_id>/closes/<str:day>/proofs/<str:transaction_id>",
+        api.ClockCloseProofApi.as_view(),
+        name="test-clock-close-proof",
+    ),
     path("clearing/closes", api.DayCloseListApi.as_view(), name="clearing-closes"),
     path("clearing/closes/<str:day>", api.DayCloseDetailApi.as_view(), name="clearing-close"),
     path("clearing/closes/<str:day>/proof.ots", api.DayCloseOtsApi.as_view(), name="clearing-ots"),

@@ -9,13 +9,15 @@ from typing import Any
 from clearing.chain import get_chain
 from clearing.closing import close_log_leaf, close_log_tree
 from clearing.encoding import day_of, leaf_for
-from clearing.merkle import ProofError, leaf_hash
-from clearing.models import AnchorBlock, DayClose
+from clearing.merkle import MerkleTree, ProofError, leaf_hash
+from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayClose
 from clearing.ots import build_ots
 from clearing.proofs import proof_document
 from clearing.storage import StoredTree, leaf_index
 from sandbox.errors import ApplicationError, Conflict, NotFound
+from sandbox.events.models import TestClock
 from wallets import selectors as wallet_selectors
+from wallets.currencies import to_decimal_string
 
 REGTEST_MAGIC = bytes.fromhex("fabfb5da")
 LEAF_FORMAT = "ledger-transaction/1"
@@ -151,3 +153,114 @@ def chain_summary() -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+# --- Test clock closes -----------------------------------------------------------------------
+
+
+def clock_closes(*, tenant: Any, clock: TestClock):
+    """The clock's closes, newest first (the clock is already the tenant's)."""
+    return (
+        ClockClose.objects.for_tenant(tenant)
+        .filter(clock=clock)
+        .select_related("anchor")
+        .order_by("-day")
+    )
+
+
+def clock_close_get(*, tenant: Any, clock: TestClock, day: date) -> ClockClose:
+    close = clock_closes(tenant=tenant, clock=clock).filter(day=day).first()
+    if close is None:
+        raise NotFound(f"The clock has no close of {day}.", code="clock_close_not_found")
+    return close
+
+
+def clock_close_transaction_ids(close: ClockClose) -> list[str]:
+    """The close's transactions (the ids clients see), in leaf order."""
+    return [
+        str(txn_uuid)
+        for txn_uuid in ClockCloseTransaction.objects.filter(close=close)
+        .order_by("position")
+        .values_list("transaction__uuid", flat=True)
+    ]
+
+
+def clock_closes_for_page(
+    *, tenant: Any, clock: TestClock, closes: int = 10, transactions: int = 50
+) -> list[ClockClose]:
+    """The clock's latest closes, each with ``rows``: its first transactions in leaf order
+    as the dashboard lists them, and ``more``: how many it leaves out."""
+    shown = list(clock_closes(tenant=tenant, clock=clock)[:closes])
+    for close in shown:
+        members = (
+            ClockCloseTransaction.objects.filter(close=close)
+            .order_by("position")
+            .values_list(
+                "position",
+                "transaction__uuid",
+                "transaction__kind",
+                "transaction__amount",
+                "transaction__currency",
+            )[:transactions]
+        )
+        close.rows = [
+            {
+                "position": position,
+                "uuid": str(txn_uuid),
+                "kind": kind,
+                "amount": to_decimal_string(amount, currency),
+                "currency": currency,
+            }
+            for position, txn_uuid, kind, amount, currency in members
+        ]
+        close.more = max(0, close.leaf_count - len(close.rows))
+    return shown
+
+
+def clock_close_proof(
+    *, tenant: Any, clock: TestClock, day: date, transaction_id: Any
+) -> dict[str, Any]:
+    """The inclusion proof of one of ``tenant``'s transactions in its clock's close of
+    ``day``: the same document as a day's proof (its anchor of kind "clock"), without the
+    close log, which holds platform days only."""
+    close = clock_close_get(tenant=tenant, clock=clock, day=day)
+    if not close.is_closed:
+        raise Conflict(
+            f"The clock's close of {day} is not finished yet; its proofs exist once it is.",
+            code="clock_close_pending",
+        )
+    txn = wallet_selectors.transaction_get(tenant=tenant, transaction_id=transaction_id)
+    member = ClockCloseTransaction.objects.filter(close=close, transaction=txn).first()
+    if member is None:
+        raise NotFound(
+            f"Transaction {txn.uuid} is not in the clock's close of {day}.",
+            code="transaction_not_in_close",
+        )
+    # The tree from the hashes fixed at the close (so a proof never re-reads the whole
+    # day), checked against the anchor below; the leaf itself comes from the ledger.
+    stored = ClockCloseTransaction.objects.filter(close=close).order_by("position")
+    tree = MerkleTree.from_leaf_hashes(
+        bytes.fromhex(h) for h in stored.values_list("leaf_hash", flat=True)
+    )
+    leaf = leaf_for(txn.id)
+    if leaf_hash(leaf).hex() != member.leaf_hash:
+        raise Conflict(
+            "The transaction differs from the anchored one: the ledger changed after the close.",
+            code="not_anchored",
+        )
+    anchor = get_chain().find(kind=AnchorBlock.Kind.CLOCK, label=close.anchor_label)
+    if anchor is None or anchor.root != tree.root or anchor.leaf_count != tree.size:
+        raise Conflict("No block anchors this close as it is stored.", code="not_anchored")
+    return proof_document(
+        leaf=leaf,
+        index=member.position,
+        tree=tree,
+        anchor=anchor,
+        subject={
+            "transaction": str(txn.uuid),
+            "leaf_format": LEAF_FORMAT,
+            "day": day.isoformat(),
+            "test_clock": str(clock.pk),
+            "close_sequence": close.sequence,
+        },
+    )

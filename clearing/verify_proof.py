@@ -14,6 +14,10 @@ Copy this one file anywhere; it imports nothing from the sandbox. It checks, in 
 6. if present, the leaf decodes to the ledger transaction named in ``subject`` (its layout
    is documented in clearing/encoding.py), and the day's head is in the close log
 
+The anchor is a platform day's close (kind "D", labelled with the day), a test clock's
+close (kind "C", a tenant's simulated day, labelled "<day>/<close id>"; no close log, which
+holds platform days only) or a large transaction's record (kind "T").
+
 It prints one line per check and exits 0 only if every check passes (1 otherwise, 2 if the
 file cannot be read). What it cannot know offline is that this block is part of the chain
 you trust: compare the block hash with the chain you downloaded (``/api/v1/clearing/chain``)
@@ -31,6 +35,7 @@ import uuid
 from typing import Any
 
 FORMAT = "fsbx-inclusion-proof/1"
+KINDS = {b"D": "day", b"C": "clock", b"T": "transaction"}
 TAG = b"FSBX"
 OP_RETURN = 0x6A
 # Bitcoin regtest's proof-of-work limit: no header may claim an easier target.
@@ -269,8 +274,16 @@ def verify(doc: dict[str, Any]) -> list[str]:
         raise ProofInvalid("the OP_RETURN output carries another root")
     if int.from_bytes(payload[38:42], "big") != size:
         raise ProofInvalid("the OP_RETURN output carries another tree size")
+    kind = KINDS.get(payload[5:6])
+    if kind is None:
+        raise ProofInvalid(f"the OP_RETURN payload has an unknown anchor kind {payload[5:6]!r}")
+    if anchor.get("kind", kind) != kind:
+        raise ProofInvalid(f"the document says a {anchor.get('kind')} anchor; the block has {kind}")
     label = payload[42:].decode("ascii", "replace")
-    done.append(f"transaction {txid[::-1].hex()} carries the root in OP_RETURN ({label})")
+    day = subject.get("day")
+    if day is not None and kind != "transaction" and label.partition("/")[0] != day:
+        raise ProofInvalid(f"the anchor is labelled {label}, not the subject's day {day}")
+    done.append(f"transaction {txid[::-1].hex()} carries the root in OP_RETURN ({kind} {label})")
     if "txid" in anchor and anchor["txid"] != txid[::-1].hex():
         raise ProofInvalid("the document's txid is not the transaction's")
 
@@ -305,6 +318,8 @@ def verify(doc: dict[str, Any]) -> list[str]:
 
     log = doc.get("close_log")
     if log is not None:  # optional: the day's place in the platform's close log
+        if kind != "day":
+            raise ProofInvalid("only a platform day's close is in the close log")
         log_leaf = unhex(log.get("leaf"), "close log leaf")
         expected = b"\x01" + label.encode("ascii") + size.to_bytes(8, "big") + root
         if log_leaf != expected:

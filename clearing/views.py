@@ -8,6 +8,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -44,7 +45,12 @@ def operator_only(view):
 
 
 def _jobs_context(request) -> dict:
-    jobs = list(Job.objects.select_related("retry_of")[:30])
+    jobs = Job.objects.select_related("retry_of")
+    if not request.user.is_staff:
+        # A tenant's own jobs (its test clock closes) are for that tenant alone.
+        tenant = request.tenant_access.tenant
+        jobs = jobs.filter(Q(tenant__isnull=True) | Q(tenant=tenant))
+    jobs = list(jobs[:30])
     from django.utils import timezone
 
     now = timezone.now()
