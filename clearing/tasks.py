@@ -131,7 +131,37 @@ def job_retry(*, job: Job, triggered_by: str) -> Job:
         else:
             transaction.on_commit(lambda: anchor_transaction_task.delay(retry.pk))
         return retry
+    if job.kind == Job.Kind.CLOCK_CLOSE:
+        from clearing.models import ClockClose
+
+        # The label is the close's anchor label, "<day>/<close id>".
+        close_id = job.label.rpartition("/")[2]
+        close = ClockClose.objects.filter(pk=close_id if close_id.isdigit() else None).first()
+        if close is None:
+            raise Conflict("The test clock close of this job no longer exists.")
+        retry = closing.job_create(
+            kind=Job.Kind.CLOCK_CLOSE,
+            label=job.label,
+            triggered_by=triggered_by,
+            retry_of=job,
+            tenant=close.tenant,
+        )
+        transaction.on_commit(lambda: clock_close_task.delay(retry.pk, close.pk))
+        return retry
     raise Conflict(f"{job.get_kind_display()} jobs are retried by their own service.")
+
+
+@shared_task(name="clearing.tasks.clock_close")
+def clock_close_task(job_id: int, close_id: int) -> str:
+    """Finish a test clock close (an operator's retry): safe to run twice, the close is
+    anchored once and a closed one is left as it is."""
+    from clearing import clock_closing
+    from clearing.models import ClockClose
+
+    job = Job.objects.get(pk=job_id)
+    close = ClockClose.objects.get(pk=close_id)
+    clock_closing.clock_close_finish(close=close, triggered_by=job.triggered_by, job=job)
+    return "closed"
 
 
 @shared_task(name="clearing.tasks.verify_anchors")
@@ -147,7 +177,7 @@ def verify_anchors_task(job_id: int | None = None) -> int:
     if report.ok:
         closing.job_finish(
             job,
-            note=f"{report.days_checked} days, {report.transactions} transactions: all match.",
+            note=f"{report.summary}: all match.",
             count=report.transactions,
         )
     else:

@@ -8,6 +8,9 @@ name *which* transaction differs. Reports, per day and transaction:
 * ``removed``   a transaction that was anchored but is no longer in the ledger
 * ``inserted``  a transaction in a closed day that was not anchored
 * day-level problems: root or count not the anchored one, missing anchor, close log broken
+
+Test clock closes (``clearing.clock_closing``) are recomputed the same way, from their
+member rows and the ledger as it is now; their problems name the clock close.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from clearing.chain import get_chain
 from clearing.closing import close_log_leaf
 from clearing.encoding import iter_day_leaves
 from clearing.merkle import HASH_SIZE, MerkleTree
-from clearing.models import AnchorBlock, DayClose
+from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayClose
 from clearing.storage import stored_ids, stored_leaf_hashes
 
 
@@ -31,9 +34,13 @@ class Problem:
     message: str
     day: date | None = None
     transaction_id: int | None = None
+    clock_close_id: int | None = None
+    clock_id: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.day}" if self.day else "chain"
+        if self.clock_close_id is not None:
+            where = f"test clock close {self.clock_close_id} ({self.day}, clock {self.clock_id})"
         if self.transaction_id is not None:
             where += f" transaction {self.transaction_id}"
         return f"{where}: {self.kind}: {self.message}"
@@ -43,11 +50,19 @@ class Problem:
 class Report:
     problems: list[Problem] = field(default_factory=list)
     days_checked: int = 0
+    clock_closes_checked: int = 0
     transactions: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def summary(self) -> str:
+        clocks = (
+            f", {self.clock_closes_checked} test clock closes" if self.clock_closes_checked else ""
+        )
+        return f"{self.days_checked} closed days{clocks}, {self.transactions} transactions"
 
 
 def verify_day(close: DayClose, report: Report) -> None:
@@ -116,6 +131,74 @@ def verify_day(close: DayClose, report: Report) -> None:
         )
 
 
+def verify_clock_close(close: ClockClose, report: Report) -> None:
+    """Recompute a closed test clock close from its members and the current ledger."""
+    from clearing.clock_closing import leaf_hashes
+
+    def problem(kind: str, message: str, transaction_id: int | None = None) -> None:
+        report.problems.append(
+            Problem(
+                kind,
+                message,
+                close.day,
+                transaction_id,
+                clock_close_id=close.pk,
+                clock_id=str(close.clock_id) if close.clock_id else "deleted",
+            )
+        )
+
+    anchor = get_chain().find(kind=AnchorBlock.Kind.CLOCK, label=close.anchor_label)
+    if anchor is None:
+        problem("unanchored", "no block anchors this closed test clock close")
+        return
+    if close.anchor_id is None or close.anchor.height != anchor.height:
+        problem("close-record", "the close record points at another block than its anchor")
+    members = list(
+        ClockCloseTransaction.objects.filter(close=close)
+        .order_by("position")
+        .values_list("position", "transaction_id", "leaf_hash")
+    )
+    if [position for position, _, _ in members] != list(range(len(members))):
+        problem("close-record", "the member positions are not 0, 1, 2, …")
+    ids = [txn_id for _, txn_id, _ in members]
+    current = leaf_hashes(ids)
+    report.transactions += len(current)
+
+    if len(current) == len(ids):
+        root = MerkleTree.from_leaf_hashes(current[i] for i in ids).root
+        if root == anchor.root and len(ids) == anchor.leaf_count:
+            if close.root != anchor.root.hex() or close.leaf_count != anchor.leaf_count:
+                problem("close-record", "the close record disagrees with its anchor")
+            # The ledger matches; the stored hashes serve proofs, which one would break.
+            for _, txn_id, stored_hash in members:
+                if current[txn_id].hex() != stored_hash:
+                    problem("close-record", "its stored leaf hash is not its leaf's", txn_id)
+            return
+
+    # The ledger no longer gives the anchored root: say which members differ.
+    stored = {txn_id: bytes.fromhex(h) for _, txn_id, h in members}
+    if (
+        len(ids) != anchor.leaf_count
+        or MerkleTree.from_leaf_hashes(stored[i] for i in ids).root != anchor.root
+    ):
+        problem(
+            "root",
+            f"the anchor holds {anchor.root.hex()} over {anchor.leaf_count} transactions; the "
+            f"stored members ({len(ids)}) do not give it, so they cannot tell which rows changed",
+        )
+        return
+    found = False
+    for txn_id in ids:
+        if txn_id not in current:
+            found = True
+            problem("removed", "anchored, but no longer in the ledger", txn_id)
+        elif current[txn_id] != stored[txn_id]:
+            found = True
+            problem("changed", "differs from the anchored transaction", txn_id)
+    if not found:
+        problem("root", "the ledger does not give the anchored root")
+
+
 def verify_records(report: Report) -> None:
     """Large inter-node transactions: each envelope is the anchored one, and still opens
     (with the operators' key) to the transaction's current leaf."""
@@ -179,7 +262,26 @@ def verify_anchors(*, progress: Callable[[int], None] | None = None) -> Report:
         previous = close
         if progress is not None:
             progress(report.days_checked)
+    clock_closes = list(
+        ClockClose.objects.filter(status=ClockClose.Status.CLOSED)
+        .select_related("anchor")
+        .order_by("pk")
+    )
+    for clock_close in clock_closes:
+        verify_clock_close(clock_close, report)
+        report.clock_closes_checked += 1
     verify_records(report)
+    closed_labels = {c.anchor_label for c in clock_closes}
+    for label in AnchorBlock.objects.filter(kind=AnchorBlock.Kind.CLOCK).values_list(
+        "label", flat=True
+    ):
+        if label not in closed_labels:
+            report.problems.append(
+                Problem(
+                    "close-record",
+                    f"test clock close {label} is anchored but has not finished (retry its job)",
+                )
+            )
     closed_days = {c.day.isoformat() for c in closes}
     for label in AnchorBlock.objects.filter(kind=AnchorBlock.Kind.DAY).values_list(
         "label", flat=True

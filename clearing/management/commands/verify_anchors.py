@@ -1,5 +1,6 @@
-"""``python manage.py verify_anchors``: exit 0 when every closed day still matches its
-anchor, 1 otherwise (each changed, removed or inserted ledger row is listed)."""
+"""``python manage.py verify_anchors``: exit 0 when every closed day and test clock close
+still matches its anchor, 1 otherwise (each changed, removed or inserted ledger row is
+listed)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         report = verify_anchors()
         for problem in report.problems:
             self.stderr.write(str(problem))
-        summary = f"{report.days_checked} closed days, {report.transactions} transactions"
+        summary = report.summary
         if not report.ok:
             raise CommandError(
                 f"Anchors do NOT match: {len(report.problems)} problem(s) in {summary}."
