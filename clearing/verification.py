@@ -160,6 +160,9 @@ def verify_clock_close(close: ClockClose, report: Report) -> None:
     )
     if [position for position, _, _ in members] != list(range(len(members))):
         problem("close-record", "the member positions are not 0, 1, 2, …")
+    elsewhere = ClockCloseTransaction.objects.filter(close=close).exclude(clock_id=close.clock_id)
+    if elsewhere.exists():
+        problem("close-record", "some members name another clock than their close")
     ids = [txn_id for _, txn_id, _ in members]
     current = leaf_hashes(ids)
     report.transactions += len(current)

@@ -232,3 +232,28 @@ def test_the_clock_close_job_shows_to_its_tenant_only(clocked, closed, outsider,
     assert label in browser(clocked.party.owner).get("/clearing/jobs/").content.decode()
     assert label not in browser(outsider.owner).get("/clearing/jobs/").content.decode()
     assert label in browser(operator).get("/clearing/jobs/").content.decode()
+
+
+def test_operators_retry_a_failed_clock_close(
+    clocked, operator_api, monkeypatch, django_capture_on_commit_callbacks
+):
+    from clearing import clock_closing
+
+    clocked.deposit(40)
+    monkeypatch.setattr(clock_closing, "get_chain", lambda: None)  # anchoring fails
+    clocked.advance(at(DAY2, 1))
+    monkeypatch.undo()
+    failed = Job.objects.get(kind="clock_close")
+    assert failed.status == "failed" and ClockClose.objects.get().status == "pending"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_api.post(f"/api/v1/operator/clearing/jobs/{failed.pk}/retry")
+
+    assert response.status_code == 202, response.content
+    retry = Job.objects.get(pk=response.json()["id"])
+    assert (retry.status, retry.retry_of_id, retry.count) == ("done", failed.pk, 1)
+    assert ClockClose.objects.get().status == "closed"
+    assert (
+        clocked.party.api.post(f"/api/v1/operator/clearing/jobs/{failed.pk}/retry").status_code
+        == 403
+    )

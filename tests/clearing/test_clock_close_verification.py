@@ -111,3 +111,13 @@ def test_the_command_fails_and_names_the_clock_close(clocked, closed, capsys):
         f"test clock close {close.pk} (2025-03-10, clock {clocked.clock.pk}) "
         f"transaction {txn}: changed"
     ) in err
+
+
+def test_a_member_moved_to_another_clock_is_reported(closed):
+    # Such a row would let the transaction join a second close of the clock it left.
+    close = ClockClose.objects.get()
+    found = problems_after(
+        "UPDATE clearing_clockclosetransaction SET clock_id = NULL WHERE transaction_id = %s",
+        [closed[0]],
+    )
+    assert found == [("close-record", close.pk, None)]

@@ -13,6 +13,7 @@ from clearing import clock_closing
 from clearing.chain import EmbeddedChain
 from clearing.clock_closing import clock_day_close
 from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, Job
+from clearing.verification import verify_anchors
 from sandbox.errors import ApplicationError
 from sandbox.events import clocks, scheduling
 from sandbox.events.models import Event, TestClock
@@ -180,6 +181,13 @@ def test_a_close_that_crashed_after_anchoring_finishes_with_the_same_root(clocke
     assert clocked.clock.status == "ready" and "worker killed" in clocked.clock.last_error
     assert Job.objects.get(kind="clock_close").status == "failed"
 
+    # the daily check names the anchored close that never finished
+    unfinished = [str(p) for p in verify_anchors().problems]
+    assert unfinished == [
+        f"chain: close-record: test clock close {pending.anchor_label} is anchored but has "
+        "not finished (retry its job)"
+    ]
+
     # when: meanwhile a transaction arrives, then the close runs again
     later = clocked.deposit(7)
     monkeypatch.undo()
@@ -194,6 +202,7 @@ def test_a_close_that_crashed_after_anchoring_finishes_with_the_same_root(clocke
     done = Job.objects.filter(kind="clock_close").order_by("id").last()
     assert (done.status, done.count, done.root) == ("done", 2, anchored.root)
     assert done.tenant_id == clocked.tenant.pk
+    assert verify_anchors().ok
 
 
 def test_the_next_close_of_the_clock_finishes_a_pending_one_first(clocked, monkeypatch):
