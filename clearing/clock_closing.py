@@ -37,7 +37,13 @@ from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from clearing.chain import get_chain
-from clearing.closing import job_create, job_finish, job_progress, job_start
+from clearing.closing import (
+    failure_recorded,
+    job_create,
+    job_finish,
+    job_progress,
+    job_start,
+)
 from clearing.encoding import day_bounds, day_of, iter_leaves
 from clearing.merkle import MerkleTree, leaf_hash
 from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, Job
@@ -177,14 +183,8 @@ def clock_close_finish(
         triggered_by=triggered_by,
         tenant=close.tenant,
     )
-    try:
+    with failure_recorded(job):
         close = _compute_and_anchor(close, job)
-    except ApplicationError as exc:
-        job_finish(job, error=exc.message)
-        raise
-    except Exception as exc:
-        job_finish(job, error=f"{type(exc).__name__}: {exc}")
-        raise
     _job_done(job, close)
     return close
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -98,6 +99,20 @@ def job_finish(job: Job, *, error: str = "", **fields) -> None:
         **fields,
     )
     Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
+
+
+@contextmanager
+def failure_recorded(job: Job) -> Iterator[None]:
+    """Whatever escapes the block fails ``job`` with its message, then goes on up: the
+    dashboard shows why, and the caller (a task, a command) still sees the error."""
+    try:
+        yield
+    except ApplicationError as exc:
+        job_finish(job, error=exc.message)
+        raise
+    except Exception as exc:
+        job_finish(job, error=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 # --- The close log (heads of closed days, in day order) ------------------------------------
@@ -204,14 +219,8 @@ def close_day(*, day: date, triggered_by: str, job: Job | None = None) -> CloseO
     """Close ``day`` (and any earlier unclosed days first). Safe to call any number of
     times, from any number of processes."""
     job = job or job_create(kind=Job.Kind.CLOSE, label=day.isoformat(), triggered_by=triggered_by)
-    try:
+    with failure_recorded(job):
         outcomes = close_through(day=day, job=job)
-    except ApplicationError as exc:
-        job_finish(job, error=exc.message)
-        raise
-    except Exception as exc:
-        job_finish(job, error=f"{type(exc).__name__}: {exc}")
-        raise
     last = outcomes[-1]
     if any(o.result == "closed" for o in outcomes):
         from clearing.settlement import windows_sync

@@ -90,12 +90,9 @@ def anchor_transaction_task(job_id: int) -> None:
 
     job = Job.objects.get(pk=job_id)
     closing.job_start(job, total=1)
-    try:
+    with closing.failure_recorded(job):
         txn = LedgerTransaction.objects.get(uuid=job.label)
         record = records.anchor_transaction(txn)
-    except Exception as exc:
-        closing.job_finish(job, error=f"{type(exc).__name__}: {exc}")
-        raise
     closing.job_finish(
         job, count=1, root=record.digest, block_height=record.anchor.height, note="Anchored."
     )
