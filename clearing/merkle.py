@@ -88,8 +88,9 @@ def _hash_level(nodes: list[bytes]) -> list[bytes]:
 # Off unless CLEARING_HASH_PROCESSES=2. The child shares the parent's pages copy-on-write,
 # and merely reading a leaf writes its reference count: where the leaves lie scattered over
 # a large heap (as they do in a close, between the rows they were encoded from), both
-# processes fault in a copy of nearly every page, and the build took 1.5 s instead of 0.97 s
-# for 1,000,000 leaves (bench/anchoring.py). With leaves packed together it saves a third.
+# processes fault in copies of the pages they read. For 1,000,000 leaves
+# (bench/anchoring.py) its runs spread from 0.69 s to 1.24 s on a quiet machine, and up to
+# 2 s on a busy one, against 0.89 to 1.02 s in one process: a gamble, not a default.
 TWO_PROCESSES = os.environ.get("CLEARING_HASH_PROCESSES", "1") == "2"
 PARALLEL_MIN_LEAVES = 1 << 16  # below this, forking costs more than it saves
 SPLIT_LEVEL = 12
