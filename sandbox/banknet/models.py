@@ -213,7 +213,7 @@ class Deposit(models.Model):
     due_at = models.DateTimeField(help_text="When the bank credits it (node time).")
     triggered_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="Node time.")
 
     objects = TenantQuerySet.as_manager()
 
@@ -283,7 +283,7 @@ class Withdrawal(models.Model):
     return_reason = models.CharField(max_length=40, blank=True)
     due_at = models.DateTimeField(help_text="When the bank answers (node time).")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="Node time.")
     local_date = models.DateField(
         null=True, blank=True, help_text="The paying bank's local date when paid (daily limit)."
     )

@@ -592,7 +592,7 @@ def deposit_settle(*, deposit_id) -> Deposit | None:
             reference=str(deposit.pk),
         )
         event_type = "deposit.returned"
-    deposit.resolved_at = timezone.now()
+    deposit.resolved_at = now  # the node's time, like due_at and the event's occurred_at
     deposit.save(update_fields=["status", "transaction", "resolved_at"])
     event_record(
         tenant=deposit.tenant, node=node, type=event_type, obj=deposit, data=deposit_data(deposit)
@@ -859,7 +859,7 @@ def withdrawal_process(*, withdrawal_id) -> Withdrawal | None:
     withdrawal.transaction = hold.capture_transaction
     withdrawal.status = Withdrawal.Status.SUCCEEDED
     withdrawal.local_date = local_date
-    withdrawal.resolved_at = timezone.now()
+    withdrawal.resolved_at = now
     withdrawal.save(update_fields=["transaction", "status", "local_date", "resolved_at"])
     external = _external_account(withdrawal.tenant_id, bank, withdrawal.account_number)
     _statement(
@@ -882,7 +882,7 @@ def _withdrawal_fail(withdrawal: Withdrawal, reason: str) -> Withdrawal:
     ledger.hold_void(hold=withdrawal.hold)
     withdrawal.status = Withdrawal.Status.FAILED
     withdrawal.failure_reason = reason
-    withdrawal.resolved_at = timezone.now()
+    withdrawal.resolved_at = _node_now(withdrawal.node)
     withdrawal.save(update_fields=["status", "failure_reason", "resolved_at"])
     event_record(
         tenant=withdrawal.tenant,

@@ -41,6 +41,7 @@ def test_a_deposit_is_pending_at_once_and_credited_after_the_banks_delay(world):
     credited = Event.objects.get(type="deposit.credited")
     assert credited.node == world.node and credited.data["amount"] == "50000"
     assert credited.occurred_at == deposit.due_at == world.now() - timedelta(seconds=1)
+    assert deposit.resolved_at == deposit.due_at  # the clock's time, not the wall clock's
     assert StatementLine.objects.get(bank_account=world.kim).amount == -50_000
 
 

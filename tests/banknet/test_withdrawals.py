@@ -35,6 +35,7 @@ def test_a_transfer_is_held_then_paid_when_the_bank_answers(funded):
 
     w.refresh_from_db()
     assert w.status == "succeeded" and w.transaction is not None
+    assert w.resolved_at == w.due_at  # when the bank answered on the clock, not the wall clock
     assert funded.balance() == (70_000, 0, 0)
     assert Hold.objects.get(pk=w.hold_id).status == "captured"
     line = StatementLine.objects.filter(bank_account=funded.kim, amount=30_000).get()
@@ -63,6 +64,7 @@ def test_the_bank_refuses_and_the_hold_is_released(funded, setup, reason):
     funded.advance(timedelta(minutes=1))
     w.refresh_from_db()
     assert (w.status, w.failure_reason) == ("failed", reason)
+    assert w.resolved_at == w.due_at
     assert funded.balance() == (100_000, 0, 0)
     assert Hold.objects.get(pk=w.hold_id).status == "voided"
     assert Event.objects.get(type="transfer.failed").data["failure_reason"] == reason
