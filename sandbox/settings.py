@@ -248,6 +248,8 @@ SANDBOX_NEW_TENANT_STATUS = env_choice("SANDBOX_NEW_TENANT_STATUS", ("active", "
 SANDBOX_API_KEY_LAST_USED_RESOLUTION = env_int(
     "SANDBOX_API_KEY_LAST_USED_RESOLUTION", 60, minimum=0
 )
+# Idempotency keys are remembered this long, then purged nightly (a later retry runs anew).
+SANDBOX_IDEMPOTENCY_KEY_DAYS = env_int("SANDBOX_IDEMPOTENCY_KEY_DAYS", 7, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -296,6 +296,8 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_key_unique"),
         ]
+        # The nightly purge finds expired keys by age.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_age")]
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} ({self.key})"

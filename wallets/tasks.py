@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from sandbox.api.idempotency import purge_expired_keys
 from wallets import services
 
 
@@ -16,3 +17,9 @@ def expire_due_holds() -> int:
 @shared_task(name="wallets.tasks.expire_hold")
 def expire_hold(hold_id: str) -> bool:
     return services.hold_expire(hold_id=hold_id)
+
+
+@shared_task(name="wallets.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Nightly (django-celery-beat, 04:00 Asia/Seoul; migration 0008)."""
+    return purge_expired_keys()

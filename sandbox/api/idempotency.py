@@ -14,6 +14,10 @@ find the stored answer.
 A request refused with an error (4xx) writes nothing, not even its key: a retry with the
 same key runs again, and may succeed once, say, the balance allows it.
 
+Keys are kept ``SANDBOX_IDEMPOTENCY_KEY_DAYS`` days (7 unless set), then purged nightly
+(``purge_expired_keys``); a request with a purged key runs as a new one, as Stripe's do
+after 24 hours. The ledger itself keeps everything.
+
 Use ``@idempotent`` on an APIView method, or ``run_idempotent`` from other code (the
 dashboard does, with a key from its form).
 """
@@ -25,10 +29,13 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
+from django.utils import timezone
 from rest_framework.response import Response
 
 from sandbox import clock
@@ -112,7 +119,7 @@ def _claim(
         fingerprint=fingerprint,
         method=method,
         path=path[:300],
-        created_at=clock.now(),
+        created_at=timezone.now(),  # real time, as PostgreSQL's statement_timestamp()
     )
     return record, True, None
 
@@ -208,3 +215,23 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
         return response
 
     return wrapper
+
+
+PURGE_BATCH = 5_000
+
+
+def purge_expired_keys(*, now: datetime | None = None) -> int:
+    """Delete the keys older than ``SANDBOX_IDEMPOTENCY_KEY_DAYS`` (real time, like their
+    ``created_at``); returns how many. In batches, so that no statement holds many row
+    locks or runs long beside the money-moving requests that insert keys."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SANDBOX_IDEMPOTENCY_KEY_DAYS)
+    purged = 0
+    while True:
+        ids = list(
+            IdempotencyKey.objects.filter(created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("id", flat=True)[:PURGE_BATCH]
+        )
+        if not ids:
+            return purged
+        purged += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]

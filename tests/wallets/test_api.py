@@ -3,11 +3,14 @@
 import csv
 import io
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from tests.factories import AccountFactory, NodeFactory, fund
 from wallets.models import Account, Entry, IdempotencyKey, LedgerTransaction
+from wallets.tasks import purge_idempotency_keys
 from wallets.verification import verify_ledger
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +141,26 @@ def test_it_replays_the_original_answer_for_the_same_key_and_body(alice, books):
     assert LedgerTransaction.objects.filter(kind="transfer").count() == 1
     main.refresh_from_db()
     assert main.posted_balance == 1_000_000 - 700
+
+
+def test_expired_idempotency_keys_are_purged_and_then_a_retry_runs_anew(alice, books, settings):
+    _, main, _, savings = books
+    settings.SANDBOX_IDEMPOTENCY_KEY_DAYS = 7
+    old_key, recent_key = key(), key()
+    post_transfer(alice, a_transfer(main, savings, "700"), old_key)
+    post_transfer(alice, a_transfer(main, savings, "800"), recent_key)
+    now = timezone.now()
+    IdempotencyKey.objects.filter(key=old_key).update(created_at=now - timedelta(days=7, seconds=1))
+    IdempotencyKey.objects.filter(key=recent_key).update(created_at=now - timedelta(days=6))
+
+    assert purge_idempotency_keys() == 1
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == [recent_key]
+    retried = post_transfer(alice, a_transfer(main, savings, "700"), old_key)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    replayed = post_transfer(alice, a_transfer(main, savings, "800"), recent_key)
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert LedgerTransaction.objects.filter(kind="transfer").count() == 3
 
 
 def test_it_refuses_a_reused_key_with_another_body_and_writes_nothing(alice, books):
