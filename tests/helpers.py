@@ -1,6 +1,20 @@
 """Small helpers shared by tests."""
 
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
+
+VERIFIER = Path(__file__).resolve().parents[1] / "clearing" / "verify_proof.py"
 
 
 def api_as(user) -> APIClient:
@@ -12,3 +26,47 @@ def api_as(user) -> APIClient:
 
 def error_code(response) -> str:
     return response.json()["error"]["code"]
+
+
+def run_in_threads(target: Callable[[int], Any], count: int) -> list:
+    """``target(i)`` in ``count`` threads released together; each one's result, or the
+    exception it raised (for the test's assertions). Each thread has its own database
+    connection, closed when it ends."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def runner(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except Exception as exc:  # reported by the assertions
+            results[i] = exc
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def verify_offline(proof: dict | Path, workdir: Path) -> subprocess.CompletedProcess:
+    """Check a proof as a stranger would: a copy of ``clearing/verify_proof.py`` alone in
+    ``workdir``, run with ``-I -S`` (no environment, no site-packages, no sandbox)."""
+    if isinstance(proof, dict):
+        path = workdir / "proof.json"
+        path.write_text(json.dumps(proof))
+    else:
+        path = proof
+    verifier = shutil.copy(VERIFIER, workdir / "verify_proof.py")
+    return subprocess.run(
+        [sys.executable, "-I", "-S", str(verifier), str(path)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

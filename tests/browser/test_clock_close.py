@@ -3,9 +3,6 @@ one of their transactions and checks it offline with the standalone verifier."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,6 +14,7 @@ from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
 from tests.events.conftest import celery_eager  # noqa: F401
 from tests.factories import DEFAULT_PASSWORD, NodeFactory, fund
+from tests.helpers import verify_offline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,15 +58,7 @@ def test_a_tester_ends_the_day_and_verifies_a_proof_offline(page, alice, tmp_pat
     proof = tmp_path / "proof.json"
     download.value.save_as(proof)
 
-    # Offline: a copy of the verifier alone, in isolated mode, so it cannot import the sandbox.
-    verifier = shutil.copy(VERIFIER, tmp_path / "verify_proof.py")
-    result = subprocess.run(
-        [sys.executable, "-I", verifier, str(proof)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = verify_offline(proof, tmp_path)  # a copy of the verifier alone, isolated
     assert result.returncode == 0, result.stdout + result.stderr
     assert "VALID: the leaf is anchored in this block." in result.stdout
     assert str(deposit.uuid) in result.stdout

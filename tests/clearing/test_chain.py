@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import threading
 
 import pytest
 from bitcoin.core import CBlock, CMutableTransaction, ValidationError, b2lx
 from bitcoin.core.script import OP_RETURN, CScript
 from bitcoinutils.block import Block as UtilsBlock
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, transaction
 
 from clearing.chain import (
     GENESIS_BLOCK,
@@ -30,6 +29,7 @@ from clearing.chain import (
     verify_raw_blocks,
 )
 from clearing.models import AnchorBlock
+from tests.helpers import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -251,28 +251,6 @@ def test_bitcoin_merkle_branches_match_python_bitcoinlib():
 
 
 # --- Concurrency ----------------------------------------------------------------------------
-
-
-def run_in_threads(target, count: int) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except Exception as exc:  # reported by the assertions
-            results[i] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.mark.postgres

@@ -20,6 +20,7 @@ from sandbox.events.models import Event, TestClock
 from sandbox.tenants.services import SYSTEM
 from tests.clearing.conftest import DAY, Clocked, at, tree_of
 from tests.factories import AccountFactory, NodeFactory, fund
+from tests.helpers import run_in_threads
 from wallets.locking import retrying
 from wallets.posting import Leg, Posting, post_one
 
@@ -342,25 +343,12 @@ def test_a_transaction_committed_after_the_close_joins_the_next_one(alice):
 def test_concurrent_calls_make_one_close_and_one_anchor(alice):
     clocked = Clocked(alice)
     txns = [clocked.deposit(i + 1) for i in range(6)]
-    barrier = threading.Barrier(4)
-    results: list = []
 
-    def call() -> None:
-        try:
-            barrier.wait()
-            close = clock_day_close(clock_id=clocked.clock.pk, day=DAY, triggered_by="race")
-            results.append((close.pk, close.root))
-        except Exception as exc:
-            results.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+    def call(_i: int) -> tuple:
+        close = clock_day_close(clock_id=clocked.clock.pk, day=DAY, triggered_by="race")
+        return close.pk, close.root
 
-    threads = [threading.Thread(target=call) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_in_threads(call, 4)
 
     close = ClockClose.objects.get()
     assert results == [(close.pk, tree_of(txns).root.hex())] * 4

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
 
 from clearing import closing
@@ -19,6 +18,7 @@ from clearing.models import AnchorBlock, DayClose, Job
 from clearing.storage import StoredTree, leaf_index
 from sandbox.errors import ApplicationError
 from tests.clearing.conftest import DAY, noon
+from tests.helpers import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -215,24 +215,9 @@ def test_a_changed_ledger_cannot_be_anchored_again_with_another_root(ledger, mon
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_triggers_close_a_day_exactly_once(ledger):
     ledger.post(DAY, 20)
-    barrier = threading.Barrier(4)
-    results: list = []
-
-    def trigger(i: int) -> None:
-        try:
-            barrier.wait()
-            results.append(closing.close_day(day=DAY, triggered_by=f"trigger {i}").result)
-        except Exception as exc:
-            results.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=trigger, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_in_threads(
+        lambda i: closing.close_day(day=DAY, triggered_by=f"trigger {i}").result, 4
+    )
     assert results.count("closed") == 1, results
     assert set(results) <= {"closed", "busy", "already_closed"}, results
     assert AnchorBlock.objects.filter(kind="day").count() == 1

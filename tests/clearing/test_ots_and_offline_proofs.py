@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from bitcoin.core import (
@@ -36,8 +32,8 @@ from clearing.chain import (
 from clearing.merkle import MerkleTree
 from clearing.ots import OtsError, build_ots, parse_ots, verify_ots
 from clearing.proofs import proof_document
+from tests.helpers import verify_offline
 
-VERIFIER = Path(verify_proof.__file__)
 LEAVES = [f"ledger transaction {i}".encode() * (1 + i % 3) for i in range(13)]
 
 
@@ -94,21 +90,8 @@ def proof_for(anchored, index: int) -> dict:
     return proof_document(leaf=LEAVES[index], index=index, tree=tree, anchor=anchor)
 
 
-def run_verifier(tmp_path: Path, doc: dict) -> subprocess.CompletedProcess:
-    path = tmp_path / "proof.json"
-    path.write_text(json.dumps(doc))
-    # -I -S: no site-packages, no environment: the standard library alone.
-    return subprocess.run(
-        [sys.executable, "-I", "-S", str(VERIFIER), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_the_standalone_verifier_accepts_our_proofs(anchored, tmp_path):
-    result = run_verifier(tmp_path, proof_for(anchored, 5))
+    result = verify_offline(proof_for(anchored, 5), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "VALID" in result.stdout
     for index in range(len(LEAVES)):
@@ -170,7 +153,7 @@ def test_the_standalone_verifier_rejects_every_tampered_proof(anchored, tmp_path
         with pytest.raises(verify_proof.ProofInvalid):
             verify_proof.verify(bad)
             pytest.fail(f"accepted a proof with a changed {what}")
-    result = run_verifier(tmp_path, next(d for w, d in tampered_documents(doc) if w == "root"))
+    result = verify_offline(next(d for w, d in tampered_documents(doc) if w == "root"), tmp_path)
     assert result.returncode == 1
     assert "FAIL" in result.stdout
 

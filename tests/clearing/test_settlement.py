@@ -27,6 +27,7 @@ from clearing.models import (
 from sandbox.errors import ApplicationError
 from tests.clearing.conftest import DAY, KST
 from tests.factories import AccountFactory, NodeFactory, api_key_for, fund
+from tests.helpers import run_in_threads
 from wallets.locking import retrying
 from wallets.models import LedgerTransaction
 from wallets.posting import Leg, Posting, post_one
@@ -377,24 +378,7 @@ def test_concurrent_settlement_triggers_settle_each_window_once(ledger):
         network.pay(payer, payee, amount)
     network.next_morning(DAY)
     closing.close_day(day=DAY, triggered_by="test")
-    barrier = threading.Barrier(4)
-    results: list = []
-
-    def trigger() -> None:
-        try:
-            barrier.wait()
-            results.append(settlement.settle_due()["settled"])
-        except Exception as exc:
-            results.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=trigger) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_in_threads(lambda _i: settlement.settle_due()["settled"], 4)
     assert sorted(results) == [0, 0, 0, 1], results
     assert SettlementWindow.objects.filter(status="settled").count() == 1
     # Seoul -50, Busan +70, Jeju -20: three settlement transactions, once.
