@@ -71,7 +71,7 @@ ENTRY_FIELDS = ("transaction_id", "id", "account_id", "currency", "amount")
 
 def clearing_time_zone() -> ZoneInfo:
     """Days close at midnight here (Asia/Seoul unless ``CLEARING_TIME_ZONE`` says other)."""
-    return ZoneInfo(getattr(settings, "CLEARING_TIME_ZONE", "Asia/Seoul"))
+    return ZoneInfo(settings.CLEARING_TIME_ZONE)
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

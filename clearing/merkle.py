@@ -25,6 +25,8 @@ import mmap
 import os
 from collections.abc import Iterable, Sequence
 
+from sandbox.config import env_choice
+
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -91,7 +93,7 @@ def _hash_level(nodes: list[bytes]) -> list[bytes]:
 # processes fault in copies of the pages they read. For 1,000,000 leaves
 # (bench/anchoring.py) its runs spread from 0.69 s to 1.24 s on a quiet machine, and up to
 # 2 s on a busy one, against 0.89 to 1.02 s in one process: a gamble, not a default.
-TWO_PROCESSES = os.environ.get("CLEARING_HASH_PROCESSES", "1") == "2"
+TWO_PROCESSES = env_choice("CLEARING_HASH_PROCESSES", ("1", "2"), "1") == "2"
 PARALLEL_MIN_LEAVES = 1 << 16  # below this, forking costs more than it saves
 SPLIT_LEVEL = 12
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from sandbox.config import env_bool, env_choice, env_int, env_list, env_str
+from sandbox.config import env_bool, env_choice, env_int, env_list, env_str, env_time_zone
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SANDBOX_VAR_DIR", str(BASE_DIR / "var")))
@@ -126,7 +126,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- I18N ---------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str("TIME_ZONE", "Asia/Seoul")
+TIME_ZONE = env_time_zone("TIME_ZONE", "Asia/Seoul")
 USE_I18N = True
 USE_TZ = True
 
@@ -242,6 +242,10 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 30},
     },
 }
+
+# --- Clearing -----------------------------------------------------------------------------
+# Days close at midnight here (the daily close's hour is a beat schedule, in the admin).
+CLEARING_TIME_ZONE = env_time_zone("CLEARING_TIME_ZONE", "Asia/Seoul")
 
 # --- Sandbox ------------------------------------------------------------------------------
 SANDBOX_NEW_TENANT_STATUS = env_choice("SANDBOX_NEW_TENANT_STATUS", ("active", "pending"), "active")

@@ -13,6 +13,7 @@ from sandbox import config
         (lambda: config.env_int("SANDBOX_TEST_VALUE", 1), "ten"),
         (lambda: config.env_int("SANDBOX_TEST_VALUE", 1, minimum=0), "-1"),
         (lambda: config.env_choice("SANDBOX_TEST_VALUE", ("a", "b"), "a"), "c"),
+        (lambda: config.env_time_zone("SANDBOX_TEST_VALUE", "Asia/Seoul"), "Asia/Busan"),
     ],
 )
 def test_bad_environment_values_fail_loudly(monkeypatch, helper, value):
