@@ -1,9 +1,14 @@
-"""The Django admin for operators: tenants, people, nodes, keys (never their secrets)."""
+"""The Django admin for operators: tenants, people, nodes, keys (never their secrets).
+
+It is for browsing. Every change with rules (a node's wallet, the webhook URL guard, status
+transitions, the audit log) goes through ``services``: from the operator console, the
+tenant's own dashboard and API, or the few admin actions below that call the services."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 
 from sandbox.errors import ApplicationError
 from sandbox.tenants import services
@@ -21,6 +26,11 @@ from sandbox.tenants.models import (
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse only; each page says where changes are made instead."""
+
+    change_list_template = "admin/tenants/read_only_change_list.html"
+    change_form_template = "admin/tenants/read_only_change_form.html"
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -29,6 +39,38 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _service_action(name: str, label: str, run_one, objects: str):
+    """An admin action that runs a service on each selected row, as the operator."""
+
+    def run(modeladmin, request, queryset):
+        done = 0
+        for obj in queryset:
+            try:
+                run_one(obj, actor_for(request))
+                done += 1
+            except ApplicationError as error:
+                modeladmin.message_user(request, f"{obj}: {error.message}", messages.WARNING)
+        modeladmin.message_user(request, f"{label}: {done} {objects}(s).")
+
+    run.short_description = f"{label} selected {objects}s"
+    run.__name__ = name
+    return run
 
 
 @admin.register(User)
@@ -43,46 +85,43 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a person would drop their membership unaudited (perhaps a tenant's last
+        # owner); owners remove members through the team service, operators deactivate.
+        return False
 
-class MembershipInline(admin.TabularInline):
+
+class MembershipInline(ReadOnlyInline):
+    # Roles change only through the team's services, which write the audit log.
     model = Membership
-    extra = 0
-    autocomplete_fields = ("user",)
+    fields = ("user", "role", "created_at")
 
 
-class NodeInline(admin.TabularInline):
+class NodeInline(ReadOnlyInline):
+    # A node is created by ``node_create`` only: with its wallet and an audit entry.
     model = Node
-    extra = 0
     fields = ("name", "country", "base_currency", "is_active", "created_at")
-    readonly_fields = ("created_at",)
-    show_change_link = True
 
 
 def _status_action(action: str, label: str):
-    def run(modeladmin, request, queryset):
-        done = 0
-        for tenant in queryset:
-            try:
-                services.tenant_change_status(
-                    tenant=tenant, action=action, actor=actor_for(request)
-                )
-                done += 1
-            except ApplicationError as error:
-                modeladmin.message_user(request, f"{tenant}: {error.message}", messages.WARNING)
-        modeladmin.message_user(request, f"{label}: {done} tenant(s).")
-
-    run.short_description = f"{label} selected tenants"
-    run.__name__ = f"{action}_tenants"
-    return run
+    return _service_action(
+        f"{action}_tenants",
+        label,
+        lambda tenant, actor: services.tenant_change_status(
+            tenant=tenant, action=action, actor=actor
+        ),
+        "tenant",
+    )
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ReadOnlyAdmin):
+    """No add (signup creates tenants with their owner), no edit, and never a delete: the
+    audit log outlives its tenant. Status changes are actions that call the service."""
+
     list_display = ("name", "status", "created_at", "status_changed_at")
     list_filter = ("status",)
     search_fields = ("name", "memberships__user__email")
-    # Status changes go through the service (audit log, transitions), never a raw edit.
-    readonly_fields = ("status", "status_changed_at", "created_at")
     inlines = [MembershipInline, NodeInline]
     actions = [
         _status_action("approve", "Approve"),
@@ -92,11 +131,22 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(ReadOnlyAdmin):
+    """Tenants edit their nodes (name, country, webhook URL behind the URL guard) in their
+    dashboard or API; operators may deactivate one, through the service."""
+
     list_display = ("name", "tenant", "country", "base_currency", "is_active", "created_at")
     list_filter = ("is_active", "base_currency", "country")
     search_fields = ("name", "tenant__name")
-    readonly_fields = ("tenant", "base_currency", "created_at", "deactivated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # as the dashboard's
+    actions = [
+        _service_action(
+            "deactivate_nodes",
+            "Deactivate",
+            lambda node, actor: services.node_deactivate(node=node, actor=actor),
+            "node",
+        )
+    ]
 
 
 @admin.register(ApiKey)

@@ -247,8 +247,9 @@ class PlatformSettings(models.Model):
 class AuditLogEntry(models.Model):
     """Who did what, when, from where. Append-only; tenants see their own entries."""
 
+    # PROTECT: the log outlives what it describes; deleting a tenant must not erase it.
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="audit_entries"
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_entries"
     )
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
