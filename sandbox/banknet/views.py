@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -142,7 +143,10 @@ def bank_account_detail(request, bank_account_id):
 @tenant_page(write=True)
 def bank_toggle(request, code, action):
     access = request.tenant_access
-    bank = services.bank_get(code, "code")
+    try:
+        bank = services.bank_get(code, "code")
+    except ApplicationError:
+        raise Http404(f"No bank with code {code}.") from None
     if action == "offline":
         _flash(
             request,
@@ -505,7 +509,11 @@ def scenario_detail(request, run_id):
 @staff_member_required(login_url="login")
 def operator_banks(request):
     if request.method == "POST":
-        bank = services.bank_get(request.POST.get("code"), "code")
+        try:
+            bank = services.bank_get(request.POST.get("code"), "code")
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return redirect("banknet:operator-banks")
         form = forms.BankSettingsForm(request.POST, prefix=bank.code)
         if form.is_valid():
             changes = dict(form.cleaned_data)

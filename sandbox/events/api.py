@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
@@ -222,7 +220,10 @@ class WebhookSecretRotateApi(_SecretsView):
             required=False,
             default=24 * 3600,
             min_value=0,
-            help_text="How long the old secret keeps signing (0 to 604800; default one day).",
+            help_text=(
+                "How long the old secret keeps signing, in seconds: 0 to 604800 (7 days);"
+                " default one day. More answers 400 invalid_overlap."
+            ),
         )
 
     @extend_schema(request=InputSerializer, responses={201: SecretOutput(many=True)})
@@ -233,7 +234,7 @@ class WebhookSecretRotateApi(_SecretsView):
         services.webhook_secret_rotate(
             node=node,
             actor=self.actor,
-            overlap=timedelta(seconds=data.validated_data["overlap_seconds"]),
+            overlap=services.secret_overlap(data.validated_data["overlap_seconds"]),
         )
         live = services.webhook_secrets_live(node=node)
         return Response(SecretOutput(live, many=True).data, status=status.HTTP_201_CREATED)

@@ -190,16 +190,28 @@ def webhook_secrets_live(*, node: Node) -> list[WebhookSecret]:
     return [current, *expiring]
 
 
+def _invalid_overlap() -> ApplicationError:
+    return ApplicationError(
+        "The overlap is between 0 seconds and 7 days.",
+        code="invalid_overlap",
+        fields={"overlap_seconds": ["Between 0 and 604800."]},
+    )
+
+
+def secret_overlap(seconds: int) -> timedelta:
+    """An overlap given in seconds by a client, checked before it becomes a ``timedelta``
+    (which overflows, a 500, past about 10**14 days)."""
+    if not 0 <= seconds <= MAX_SECRET_OVERLAP.total_seconds():
+        raise _invalid_overlap()
+    return timedelta(seconds=seconds)
+
+
 @transaction.atomic
 def webhook_secret_rotate(*, node: Node, actor: Actor, overlap: timedelta) -> WebhookSecret:
     """Issue a new secret; the old one keeps signing deliveries for ``overlap`` (at most
     seven days, zero to cut it at once)."""
     if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
-        raise ApplicationError(
-            "The overlap is between 0 seconds and 7 days.",
-            code="invalid_overlap",
-            fields={"overlap_seconds": ["Between 0 and 604800."]},
-        )
+        raise _invalid_overlap()
     node = Node.objects.select_for_update().get(pk=node.pk)
     if not node.is_active:
         raise Conflict("The node is deactivated.", code="node_inactive")

@@ -264,6 +264,23 @@ def test_operators_edit_a_banks_window(operator, world):
     assert browser(world.party.owner).get("/operator/banks/").status_code == 302
 
 
+def test_an_unknown_bank_is_a_404_not_a_500(world):
+    owner = browser(world.party.owner)
+    for action in ("offline", "online"):
+        assert owner.post(f"/bank/banks/999/{action}/").status_code == 404
+    assert not BankOutage.objects.exists()
+
+
+@pytest.mark.parametrize("form", [{"code": "999", "999-processing_delay_seconds": "1"}, {}])
+def test_operators_posting_an_unknown_or_missing_bank_see_why(operator, form):
+    ops = browser(operator)
+    before = list(Bank.objects.values_list("code", "updated_at"))
+    answer = ops.post("/operator/banks/", form, follow=True)
+    assert answer.status_code == 200
+    assert "Unknown bank code" in answer.content.decode()
+    assert list(Bank.objects.values_list("code", "updated_at")) == before
+
+
 # --- Live lists (htmx polling) ---------------------------------------------------------------
 
 

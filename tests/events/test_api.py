@@ -160,6 +160,18 @@ def test_it_rotates_secrets_with_an_overlap(world, alice):
     assert too_long.status_code == 400 and code(too_long) == "invalid_overlap"
 
 
+@pytest.mark.parametrize("seconds", [10**30, 10**12, 604801])
+def test_an_absurd_overlap_is_a_400_not_a_500(world, alice, seconds):
+    answer = alice.api.post(
+        f"/api/v1/nodes/{world['node'].pk}/webhook_secrets/rotate",
+        {"overlap_seconds": seconds},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert code(answer) == "invalid_overlap"
+    assert len(alice.api.get(f"/api/v1/nodes/{world['node'].pk}/webhook_secrets").json()) == 1
+
+
 def test_viewers_cannot_read_webhook_secrets(world, alice):
     from rest_framework.test import APIClient
 
