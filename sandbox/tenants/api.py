@@ -15,9 +15,20 @@ from rest_framework.views import APIView
 from sandbox.errors import NotFound
 from sandbox.tenants import services
 from sandbox.tenants.access import actor_for, client_ip
-from sandbox.tenants.models import ApiKey, AuditLogEntry, Invitation, Membership, Node, Tenant
+from sandbox.tenants.models import (
+    ApiKey,
+    AuditLogEntry,
+    Invitation,
+    Membership,
+    Node,
+    Tenant,
+    User,
+)
 from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
 from wallets.currencies import CurrencyCode
+
+# Longer addresses pass the e-mail validator but could never be stored: a clear 400 instead.
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 class TenantOutput(serializers.ModelSerializer):
@@ -99,7 +110,7 @@ class SignupApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         organization = serializers.CharField(max_length=120)
-        email = serializers.EmailField()
+        email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH)
         password = serializers.CharField(write_only=True)
         full_name = serializers.CharField(max_length=150, required=False, default="")
 
@@ -248,7 +259,7 @@ class InvitationListApi(TenantScopedListView):
     serializer_class = InvitationOutput
 
     class InputSerializer(serializers.Serializer):
-        email = serializers.EmailField()
+        email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH)
         role = serializers.ChoiceField(choices=Membership.Role.choices)
 
     def get_permissions(self):

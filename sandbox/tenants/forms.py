@@ -2,14 +2,17 @@ from django import forms
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
-from sandbox.tenants.models import Membership, Tenant
+from sandbox.tenants.models import Membership, Tenant, User
 from wallets.currencies import CurrencyCode
+
+# Longer addresses pass the e-mail validator but could never be stored: a clear error instead.
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 class SignupForm(forms.Form):
     organization = forms.CharField(max_length=120, label="Organization")
     full_name = forms.CharField(max_length=150, required=False, label="Your name")
-    email = forms.EmailField(label="Work e-mail")
+    email = forms.EmailField(max_length=EMAIL_MAX_LENGTH, label="Work e-mail")
     password = forms.CharField(widget=forms.PasswordInput, label="Password")
 
 
@@ -36,7 +39,7 @@ class ApiKeyForm(forms.Form):
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField()
+    email = forms.EmailField(max_length=EMAIL_MAX_LENGTH)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.DEVELOPER)
 
 

@@ -257,7 +257,8 @@ class AuditLogEntry(models.Model):
     actor_api_key = models.ForeignKey(
         ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    actor_label = models.CharField(max_length=200)
+    # Wide enough for any e-mail address a user may have (254), so a label is never cut.
+    actor_label = models.CharField(max_length=254)
     is_operator_action = models.BooleanField(default=False)
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64, blank=True)

@@ -5,7 +5,15 @@ import re
 import pytest
 from django.core import mail
 
-from sandbox.tenants.models import ApiKey, AuditLogEntry, Membership, PlatformSettings, Tenant, User
+from sandbox.tenants.models import (
+    ApiKey,
+    AuditLogEntry,
+    Invitation,
+    Membership,
+    PlatformSettings,
+    Tenant,
+    User,
+)
 from tests.factories import DEFAULT_PASSWORD, MembershipFactory, TenantFactory
 from tests.helpers import api_as
 
@@ -69,6 +77,60 @@ def test_api_signup_answers_bad_input_with_the_error_format(anonymous):
     ).json()["error"]
     assert weak["code"] == "weak_password"
     assert not User.objects.exists()
+
+
+def long_email(length: int) -> str:
+    """A valid address of exactly ``length`` characters (64-character local part)."""
+    rest, labels = length - len("a" * 64 + "@"), []
+    while rest > 63:
+        labels.append("d" * 60)
+        rest -= 61
+    return "a" * 64 + "@" + ".".join([*labels, "e" * rest])
+
+
+def test_an_email_longer_than_accounts_allow_is_a_clear_error_on_both_paths(anonymous, client):
+    too_long = long_email(User._meta.get_field("email").max_length + 6)
+
+    api = anonymous.post("/api/v1/signup", {**SIGNUP, "email": too_long}, format="json")
+    page = client.post("/signup/", {**SIGNUP, "email": too_long})
+
+    assert api.status_code == 400
+    assert api.json()["error"]["code"] == "validation_error"
+    assert set(api.json()["error"]["fields"]) == {"email"}
+    assert page.status_code == 200 and "email" in page.context["form"].errors
+    assert not User.objects.exists() and not AuditLogEntry.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/signup", "/signup/"])
+def test_the_longest_valid_email_signs_up_and_is_audited_in_full(anonymous, client, path):
+    email = long_email(User._meta.get_field("email").max_length)
+
+    if path == "/signup/":
+        assert client.post(path, {**SIGNUP, "email": email}).status_code == 302
+    else:
+        assert anonymous.post(path, {**SIGNUP, "email": email}, format="json").status_code == 201
+
+    entry = AuditLogEntry.objects.get(action="tenant.signed_up")
+    assert entry.actor_label == email  # PostgreSQL refused it when labels held 200 characters
+
+
+def test_the_audit_label_holds_any_email_an_account_may_have():
+    label = AuditLogEntry._meta.get_field("actor_label").max_length
+    assert label >= User._meta.get_field("email").max_length
+
+
+def test_an_invitation_to_an_impossible_address_is_a_clear_error(alice, client):
+    too_long = long_email(User._meta.get_field("email").max_length + 6)
+
+    api = api_as(alice.owner).post(
+        "/api/v1/invitations", {"email": too_long, "role": "viewer"}, format="json"
+    )
+    client.force_login(alice.owner)
+    page = client.post("/team/", {"email": too_long, "role": "viewer"})
+
+    assert api.status_code == 400 and set(api.json()["error"]["fields"]) == {"email"}
+    assert page.status_code == 200 and "email" in page.context["form"].errors
+    assert not Invitation.objects.exists()
 
 
 def test_an_owner_invites_a_viewer_who_joins_and_can_only_read(
