@@ -5,7 +5,8 @@ withdrawals and transfers, card payments, and the tester controls under
 from __future__ import annotations
 
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -49,6 +50,26 @@ WithdrawalOutput = shape("Withdrawal", presenters.withdrawal_json)
 CardPaymentOutput = shape("CardPayment", presenters.card_payment_json)
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class AmountField(serializers.Field):
+    """An amount as the client sent it, for ``inputs.parse_amount`` to judge with its
+    currency: a ``CharField`` would turn the JSON number ``100`` into ``"100"`` and let
+    numbers through that ``/api/v1/transfers`` refuses (``invalid_amount``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            'A decimal string with at most the currency\'s decimals, e.g. "12.34"; never a number.',
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 def _money(data, currency_field="currency", amount_field="amount") -> tuple[int, str]:
     currency = inputs.parse_currency(data.get(currency_field))
     return inputs.parse_amount(data.get(amount_field), currency, amount_field), currency
@@ -88,8 +109,8 @@ class OperatorBankApi(APIView):
         maintenance_starts_at = serializers.TimeField(required=False, allow_null=True)
         maintenance_ends_at = serializers.TimeField(required=False, allow_null=True)
         processing_delay_seconds = serializers.IntegerField(required=False, min_value=0)
-        daily_withdrawal_limit = serializers.CharField(
-            required=False, help_text="A decimal string in the bank's currency."
+        daily_withdrawal_limit = AmountField(
+            required=False, help_text="A decimal string in the bank's currency; never a number."
         )
         is_online = serializers.BooleanField(required=False)
 
@@ -245,7 +266,7 @@ class WithdrawalListApi(TenantScopedListView):
     class InputSerializer(serializers.Serializer):
         account_id = serializers.CharField()
         link_id = serializers.CharField(help_text="A verified account link of the same node.")
-        amount = serializers.CharField()
+        amount = AmountField()
         currency = serializers.CharField()
         memo = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
@@ -296,7 +317,7 @@ class BankTransferApi(TenantScopedView):
         bank_code = serializers.CharField()
         account_number = serializers.CharField()
         holder_name = serializers.CharField(max_length=120)
-        amount = serializers.CharField()
+        amount = AmountField()
         currency = serializers.CharField()
         memo = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
@@ -345,7 +366,7 @@ class CardPaymentListApi(TenantScopedListView):
 
     class InputSerializer(serializers.Serializer):
         account_id = serializers.CharField(help_text="The merchant node's account.")
-        amount = serializers.CharField()
+        amount = AmountField()
         currency = serializers.CharField()
         card_number = serializers.CharField(help_text="A test card from docs/cards.md.")
         exp_month = serializers.IntegerField()
@@ -395,7 +416,7 @@ class CardPaymentActionApi(TenantScopedView):
     (``{"passed": true|false}``, the cardholder's answer). All take an Idempotency-Key."""
 
     class InputSerializer(serializers.Serializer):
-        amount = serializers.CharField(required=False)
+        amount = AmountField(required=False)
         passed = serializers.BooleanField(required=False)
 
     @extend_schema(
@@ -439,7 +460,7 @@ class TestHelperDepositApi(TenantScopedView):
         from_bank_account_id = serializers.CharField(help_text="A simulated bank account of yours.")
         bank_code = serializers.CharField(help_text="The virtual account's bank.")
         account_number = serializers.CharField(help_text="The virtual account number.")
-        amount = serializers.CharField()
+        amount = AmountField()
         currency = serializers.CharField()
         memo = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
         delay_seconds = serializers.IntegerField(required=False, default=0, min_value=0)

@@ -218,6 +218,72 @@ def test_bad_transfers_are_refused_with_nothing_changed(world, change, expected)
     assert world.balance() == (10_000, 0, 0)
 
 
+def _transfer_body(world, amount):
+    return {
+        "account_id": str(world.account.pk),
+        "bank_code": "004",
+        "account_number": "123456789012",
+        "holder_name": "Kim Minjun",
+        "amount": amount,
+        "currency": "KRW",
+    }
+
+
+def _deposit_body(world, amount):
+    return {
+        "from_bank_account_id": str(world.kim.pk),
+        "bank_code": world.account.bank_code,
+        "account_number": world.account.account_number,
+        "amount": amount,
+        "currency": "KRW",
+    }
+
+
+def _card_body(world, amount):
+    return {
+        "account_id": str(world.account.pk),
+        "amount": amount,
+        "currency": "KRW",
+        "card_number": "4242424242424242",
+        "exp_month": 1,
+        "exp_year": 2031,
+        "cvc": "123",
+    }
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/api/v1/bank_transfers", _transfer_body),
+        ("/api/v1/test_helpers/deposits", _deposit_body),
+        ("/api/v1/card_payments", _card_body),
+    ],
+)
+@pytest.mark.parametrize(
+    "amount,expected",
+    [
+        (100, "invalid_amount"),
+        (12.5, "invalid_amount"),
+        (True, "invalid_amount"),
+        ("12.5", "invalid_precision"),
+    ],
+)
+def test_amounts_are_decimal_strings_never_json_numbers(world, path, body, amount, expected):
+    world.fund(10_000)
+    response = post(world.party, path, body(world, amount), key="numbers")
+    assert response.status_code == 400, response.content
+    assert code(response) == expected
+    if expected == "invalid_amount" and not isinstance(amount, str):
+        # the same words as /api/v1/transfers
+        assert response.json()["error"]["message"] == (
+            'Amounts must be decimal strings such as "12.34", not numbers.'
+        )
+        assert "amount" in response.json()["error"]["fields"]
+    assert not Withdrawal.objects.exists() and not CardPayment.objects.exists()
+    assert Deposit.objects.count() == 1  # the funding one
+    assert world.balance() == (10_000, 0, 0)
+
+
 def test_money_moving_posts_need_an_idempotency_key(world):
     response = post(world.party, "/api/v1/test_helpers/deposits", {"amount": "1"})
     assert response.status_code == 400 and code(response) == "idempotency_key_required"
