@@ -101,10 +101,16 @@ def parse_datetime_field(data: Mapping[str, Any], field: str) -> datetime | None
     value = data.get(field)
     if value in (None, ""):
         return None
-    moment = parse_datetime(value) if isinstance(value, str) else None
-    if moment is None:
-        raise invalid(field, "An ISO 8601 date-time, such as 2026-01-31T09:00:00+09:00.")
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+        if moment is None:
+            raise invalid(field, "An ISO 8601 date-time, such as 2026-01-31T09:00:00+09:00.")
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return selectors.real_moment(moment)
+    except (ValueError, OverflowError):
+        # Well-formed but impossible (2026-02-30, hour 24, offset +25:00, year 10000).
+        raise invalid(field, selectors.impossible_moment_message(value)) from None
 
 
 def lookup_account(accounts: Mapping[str, Account], value: Any, field: str) -> Account:

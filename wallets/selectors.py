@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 from uuid import UUID
 
@@ -141,18 +141,38 @@ def _bad(field: str, message: str, code: str = "invalid_filter") -> ApplicationE
 
 
 def _parse_moment(value: str, field: str, *, end: bool) -> datetime:
-    moment = parse_datetime(value) if "T" in value or " " in value else None
-    if moment is None:
-        day = parse_date(value) if len(value) == 10 else None
-        if day is None:
-            raise _bad(field, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time.")
-        # A date "to" includes the whole day.
-        moment = datetime.combine(day, time.min)
-        if end:
-            moment = datetime.combine(date.fromordinal(day.toordinal() + 1), time.min)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        moment = parse_datetime(value) if "T" in value or " " in value else None
+        if moment is None:
+            day = parse_date(value) if len(value) == 10 else None
+            if day is None:
+                raise _bad(
+                    field, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time."
+                )
+            # A date "to" includes the whole day.
+            moment = datetime.combine(day, time.min)
+            if end:
+                moment = datetime.combine(date.fromordinal(day.toordinal() + 1), time.min)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return real_moment(moment)
+    except (ValueError, OverflowError):
+        # Well-formed but impossible (2026-02-30, hour 24, offset +25:00, year 10000).
+        raise _bad(field, impossible_moment_message(value)) from None
+
+
+def real_moment(moment: datetime) -> datetime:
+    """``moment`` if the database can store it: it counts in UTC, where a moment near
+    year 1 or 9999 may fall outside the calendar (OverflowError)."""
+    moment.astimezone(UTC)
     return moment
+
+
+def impossible_moment_message(value: str) -> str:
+    return (
+        f"{value!r} is not a real date or date-time: check the month, the day, the hour and "
+        "the UTC offset (years 1 to 9999)."
+    )
 
 
 def history_filters(*, tenant: Tenant, params: dict[str, str]) -> HistoryFilters:

@@ -169,7 +169,8 @@ def transaction_list(request):
         "next_url": f"?{next_query.urlencode()}" if next_query else None,
         "export_url": reverse("wallets:transactions-export") + f"?{export_query.urlencode()}",
     }
-    return render(request, "wallets/transaction_list.html", context)
+    # A refused filter (an impossible date, say) is the client's mistake: 400, with the page.
+    return render(request, "wallets/transaction_list.html", context, status=400 if error else 200)
 
 
 @tenant_page()

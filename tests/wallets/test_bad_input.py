@@ -1,0 +1,123 @@
+"""Bad input is a clear 4xx in the error format and changes nothing: dates that do not
+exist."""
+
+import uuid
+
+import pytest
+from django.test import Client
+from django.utils.html import escape
+
+from tests.factories import AccountFactory, NodeFactory, fund
+from tests.helpers import error_code
+from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def accounts(alice):
+    node = NodeFactory(tenant=alice.tenant)
+    main = node.wallet.accounts.get()
+    savings = AccountFactory(node=node, name="Savings")
+    fund(main, 1_000_000)
+    return main, savings
+
+
+def books_state() -> tuple:
+    """Everything a refused request must leave as it was."""
+    return (
+        LedgerTransaction.objects.count(),
+        Entry.objects.count(),
+        Hold.objects.count(),
+        IdempotencyKey.objects.count(),
+        list(
+            Account.objects.order_by("pk").values_list(
+                "pk", "posted_balance", "pending_balance", "held_balance", "lock_version"
+            )
+        ),
+    )
+
+
+def post(party, path, body):
+    return party.api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+
+
+def a_transfer(source, destination, **extra):
+    return {
+        "source_account_id": str(source.pk),
+        "destination_account_id": str(destination.pk),
+        "amount": "1000",
+        "currency": "KRW",
+        **extra,
+    }
+
+
+def a_hold(account, counterparty, **extra):
+    return {
+        "account_id": str(account.pk),
+        "counterparty_account_id": str(counterparty.pk),
+        "amount": "1000",
+        "currency": "KRW",
+        **extra,
+    }
+
+
+# --- Dates that match the format but do not exist -------------------------------------------
+
+IMPOSSIBLE_MOMENTS = [
+    ("from", "2026-13-45"),  # month 13, day 45
+    ("from", "2026-02-29"),  # not a leap year
+    ("to", "2026-02-30T10:00:00"),
+    ("to", "2026-01-01T24:00:00"),  # hour 24
+    ("from", "2026-01-01T10:00:00+25:00"),  # an offset past a day
+    ("to", "9999-12-31"),  # "to" a date ends the next day: year 10000
+    ("from", "0001-01-01T00:00:00"),  # before year 1 in UTC, where the database counts
+]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/transactions", "/api/v1/transactions/export.csv"])
+@pytest.mark.parametrize("field,value", IMPOSSIBLE_MOMENTS)
+def test_the_history_refuses_impossible_dates_with_a_field_error(
+    alice, accounts, path, field, value
+):
+    response = alice.api.get(path, {field: value})
+    assert response.status_code == 400, response.content
+    assert error_code(response) == "invalid_filter"
+    assert list(response.json()["error"]["fields"]) == [field]
+
+
+def test_the_history_still_takes_real_dates_and_date_times(alice, accounts):
+    for params in (
+        {"from": "2024-02-29", "to": "2026-12-31"},
+        {"from": "2026-01-01T00:00:00+09:00", "to": "2026-01-02T23:59:59"},
+    ):
+        assert alice.api.get("/api/v1/transactions", params).status_code == 200
+
+
+@pytest.mark.parametrize("field,value", IMPOSSIBLE_MOMENTS)
+def test_the_dashboard_history_shows_impossible_dates_as_a_form_error(
+    alice, accounts, field, value
+):
+    message = alice.api.get("/api/v1/transactions", {field: value}).json()["error"]["message"]
+    browser = Client()
+    browser.force_login(alice.owner)
+    page = browser.get("/wallets/transactions/", {field: value})
+    assert page.status_code == 400
+    assert escape(message) in page.content.decode()
+    export = browser.get("/wallets/transactions/export.csv", {field: value})
+    assert export.status_code == 302 and export["Location"] == "/wallets/transactions/"
+    assert escape(message) in browser.get(export["Location"]).content.decode()
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    ["2026-13-01T00:00:00", "2026-02-30T10:00:00+09:00", "2026-01-01T10:00:00-24:30"],
+)
+def test_a_hold_refuses_an_impossible_expiry_and_writes_nothing(alice, accounts, expires_at):
+    main, savings = accounts
+    before = books_state()
+    response = post(alice, "/api/v1/holds", a_hold(main, savings, expires_at=expires_at))
+    assert response.status_code == 400, response.content
+    assert error_code(response) == "validation_error"
+    assert list(response.json()["error"]["fields"]) == ["expires_at"]
+    assert books_state() == before
