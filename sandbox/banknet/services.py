@@ -801,9 +801,22 @@ def _lock_pending_withdrawal(withdrawal_id) -> Withdrawal | None:
     )
 
 
+def _limit_bank(withdrawal: Withdrawal) -> Bank:
+    """The bank whose daily limit applies, so that a limit is only ever compared with
+    amounts in its own currency: the paying bank (the virtual account's) when it keeps the
+    payout's currency, otherwise the receiving bank, which always does (it keeps only its
+    currency). A KRW account at KB paying Shinhan: KB's limit, in won. A USD account at KB
+    paying Chase: Chase's limit, in dollars, never KB's won."""
+    paying = Bank.objects.filter(ledger_code=withdrawal.account.bank_code).first()
+    if paying is not None and paying.currency == withdrawal.currency:
+        return paying
+    return withdrawal.bank
+
+
 def _spent_today(withdrawal: Withdrawal, local_date: date) -> int:
     total = Withdrawal.objects.filter(
         account=withdrawal.account,
+        currency=withdrawal.currency,
         local_date=local_date,
         status__in=[Withdrawal.Status.SUCCEEDED, Withdrawal.Status.RETURNED],
     ).aggregate(total=Sum("amount"))["total"]
@@ -811,7 +824,8 @@ def _spent_today(withdrawal: Withdrawal, local_date: date) -> int:
 
 
 def _bank_verdict(withdrawal: Withdrawal, now: datetime) -> tuple[str, date | None]:
-    """What the bank answers: a failure reason, or "" to pay (with the paying bank's date)."""
+    """What the bank answers: a failure reason, or "" to pay (with the local date of the
+    bank whose daily limit applies: ``_limit_bank``)."""
     if withdrawal.forced_failure:
         return withdrawal.forced_failure, None
     bank = withdrawal.bank
@@ -824,9 +838,13 @@ def _bank_verdict(withdrawal: Withdrawal, now: datetime) -> tuple[str, date | No
         return Withdrawal.FailureReason.ACCOUNT_CLOSED, None
     if not _same_name(withdrawal.holder_name, external.holder_name):
         return Withdrawal.FailureReason.HOLDER_NAME_MISMATCH, None
-    paying = Bank.objects.filter(ledger_code=withdrawal.account.bank_code).first() or bank
-    local_date = calendar.local(paying, now).date()
-    if _spent_today(withdrawal, local_date) + withdrawal.amount > paying.daily_withdrawal_limit:
+    limiting = _limit_bank(withdrawal)
+    local_date = calendar.local(limiting, now).date()
+    if limiting.currency != withdrawal.currency:  # cannot happen: banks keep one currency
+        raise RuntimeError(
+            f"No daily limit in {withdrawal.currency} for withdrawal {withdrawal.pk}"
+        )
+    if _spent_today(withdrawal, local_date) + withdrawal.amount > limiting.daily_withdrawal_limit:
         return Withdrawal.FailureReason.DAILY_LIMIT, None
     return "", local_date
 

@@ -212,6 +212,53 @@ def test_a_us_bank_pays_at_its_next_business_hour(alice):
     assert Withdrawal.objects.get(pk=w.pk).status == "succeeded"
 
 
+def test_a_usd_transfer_meets_the_receiving_us_banks_limit_in_dollars(alice):
+    # the reviewer's case: KB's limit is 50,000,000 won; Chase's is $25,000.00
+    # Tuesday 11:00 in New York: Chase works; 01:00 Wednesday in Seoul, past KB's maintenance
+    tuesday_11am = datetime(2025, 3, 4, 11, 0, tzinfo=ZoneInfo("America/New_York"))
+    world = World(alice, start=tuesday_11am)
+    usd = ledger.account_create(
+        wallet=world.account.wallet, actor=SYSTEM, currency="USD", name="USD", bank_code="004"
+    )
+    world.account = usd
+    services.bank_account_create(
+        tenant=world.tenant,
+        actor=SYSTEM,
+        bank_code="021000021",
+        account_number="000123456789",
+        holder_name="Jane Doe",
+    )
+    world.deposit(60_000_00, number=usd.account_number, currency="USD", sender=_usd_sender(world))
+    world.advance(timedelta(minutes=1))
+
+    def pay(cents):
+        return services.withdrawal_create(
+            actor=SYSTEM,
+            account=usd,
+            amount=cents,
+            currency="USD",
+            bank_code="021000021",
+            account_number="000123456789",
+            holder_name="Jane Doe",
+        )
+
+    too_much, within = pay(30_000_00), pay(25_000_00)
+    world.advance(timedelta(minutes=2))
+    too_much.refresh_from_db()
+    within.refresh_from_db()
+    assert (too_much.status, too_much.failure_reason) == ("failed", "daily_limit_exceeded")
+    assert within.status == "succeeded"
+    assert within.local_date == tuesday_11am.date()  # New York's day, Chase's limit
+    another_cent = pay(1)
+    world.advance(timedelta(minutes=2))
+    another_cent.refresh_from_db()
+    assert (another_cent.status, another_cent.failure_reason) == (
+        "failed",
+        "daily_limit_exceeded",
+    )
+    assert world.balance(usd) == (35_000_00, 0, 0)
+
+
 def _usd_sender(world):
     return services.bank_account_create(
         tenant=world.tenant,
