@@ -75,6 +75,26 @@ def parse_amount(value: Any, currency: str, field: str = "amount", *, allow_zero
         raise invalid(field, error.message, code=error.code) from None
 
 
+NULL_CHARACTERS = "Null characters are not allowed."
+
+
+def refuse_null_characters(value: Any, field: str) -> None:
+    """Refuse NUL anywhere in ``value``: in a string, or in a key or a string of nested
+    objects and lists. PostgreSQL stores it neither in text nor (as ``\\u0000``) in jsonb,
+    so it would fail at INSERT; DRF's fields refuse it the same way. A loop, not
+    recursion: JSON nests deep."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)  # the keys
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise invalid(field, NULL_CHARACTERS, code="null_characters_not_allowed")
+
+
 def parse_string(data: Mapping[str, Any], field: str, *, max_length: int, required=False) -> str:
     value = data.get(field)
     if value is None:
@@ -85,6 +105,7 @@ def parse_string(data: Mapping[str, Any], field: str, *, max_length: int, requir
         raise invalid(field, "Must be a string.")
     if len(value) > max_length:
         raise invalid(field, f"At most {max_length} characters.")
+    refuse_null_characters(value, field)
     return value
 
 
@@ -94,6 +115,7 @@ def parse_metadata(data: Mapping[str, Any]) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, dict):
         raise invalid("metadata", "Must be a JSON object.", code="invalid_metadata")
+    refuse_null_characters(metadata, "metadata")
     return metadata
 
 

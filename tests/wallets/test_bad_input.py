@@ -1,5 +1,5 @@
 """Bad input is a clear 4xx in the error format and changes nothing: dates that do not
-exist."""
+exist, NUL characters (PostgreSQL cannot store them in text or jsonb)."""
 
 import uuid
 
@@ -120,4 +120,87 @@ def test_a_hold_refuses_an_impossible_expiry_and_writes_nothing(alice, accounts,
     assert response.status_code == 400, response.content
     assert error_code(response) == "validation_error"
     assert list(response.json()["error"]["fields"]) == ["expires_at"]
+    assert books_state() == before
+
+
+# --- NUL characters --------------------------------------------------------------------------
+
+NUL_FIELDS = [
+    ("memo", {"memo": "lunch\x00"}),
+    ("metadata", {"metadata": {"order": "A-1\x00"}}),
+    ("metadata", {"metadata": {"order\x00": "A-1"}}),
+    ("metadata", {"metadata": {"lines": [{"sku": ["ok", "x\x00"]}]}}),
+]
+
+
+def assert_refused_for_nul(response, field):
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "null_characters_not_allowed"
+    assert error["fields"] == {field: ["Null characters are not allowed."]}
+
+
+@pytest.mark.parametrize("field,extra", NUL_FIELDS)
+def test_a_transfer_refuses_nul_characters_and_writes_nothing(alice, accounts, field, extra):
+    main, savings = accounts
+    before = books_state()
+    response = post(alice, "/api/v1/transfers", a_transfer(main, savings, **extra))
+    assert_refused_for_nul(response, field)
+    assert books_state() == before
+
+
+@pytest.mark.parametrize("field,extra", NUL_FIELDS)
+def test_a_hold_refuses_nul_characters_and_writes_nothing(alice, accounts, field, extra):
+    main, savings = accounts
+    before = books_state()
+    assert_refused_for_nul(post(alice, "/api/v1/holds", a_hold(main, savings, **extra)), field)
+    assert books_state() == before
+
+
+def test_captures_and_reversals_refuse_nul_characters(alice, accounts):
+    main, savings = accounts
+    hold = post(alice, "/api/v1/holds", a_hold(main, savings)).json()
+    txn = post(alice, "/api/v1/transfers", a_transfer(main, savings)).json()
+    before = books_state()
+    capture = post(alice, f"/api/v1/holds/{hold['id']}/capture", {"memo": "\x00"})
+    assert_refused_for_nul(capture, "memo")
+    path = f"/api/v1/transactions/{txn['id']}/reverse"
+    assert_refused_for_nul(post(alice, path, {"memo": "oops\x00"}), "memo")
+    assert_refused_for_nul(post(alice, path, {"metadata": {"\x00": 1}}), "metadata")
+    assert books_state() == before
+
+
+def test_a_bulk_item_with_a_nul_character_fails_alone_or_refuses_the_batch(alice, accounts):
+    main, savings = accounts
+    items = [
+        a_transfer(main, savings),
+        a_transfer(main, savings, memo="\x00"),
+        a_transfer(main, savings),
+    ]
+    before = books_state()
+    atomic = post(alice, "/api/v1/transfers/bulk", {"mode": "atomic", "transfers": items})
+    assert atomic.status_code == 400, atomic.content
+    assert error_code(atomic) == "null_characters_not_allowed"
+    assert atomic.json()["error"]["fields"]["items"]["1"]["code"] == "null_characters_not_allowed"
+    assert books_state() == before
+
+    independent = post(alice, "/api/v1/transfers/bulk", {"mode": "independent", "transfers": items})
+    assert independent.status_code == 201, independent.content
+    results = independent.json()["results"]
+    assert [r["status"] for r in results] == ["posted", "failed", "posted"]
+    assert results[1]["error"]["code"] == "null_characters_not_allowed"
+    assert results[1]["error"]["fields"] == {"memo": ["Null characters are not allowed."]}
+
+
+@pytest.mark.postgres
+def test_nul_characters_are_refused_before_postgresql_sees_them(alice, accounts):
+    """PostgreSQL refuses NUL in text ("cannot contain NUL") and in jsonb (\\u0000): the
+    check must come first, or these requests fail as 500s."""
+    main, savings = accounts
+    before = books_state()
+    for field, extra in NUL_FIELDS:
+        assert_refused_for_nul(
+            post(alice, "/api/v1/transfers", a_transfer(main, savings, **extra)), field
+        )
+        assert_refused_for_nul(post(alice, "/api/v1/holds", a_hold(main, savings, **extra)), field)
     assert books_state() == before
