@@ -161,6 +161,12 @@ if env_bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- REST API -----------------------------------------------------------------------------
+# Fits the largest valid POST /api/v1/transfers/bulk as json.dumps sends it: 8,000 items of
+# at most 10,409 bytes (two UUIDs, the longest amounts and currency, both conditions, a
+# 500-character memo of emoji escaped as 12 bytes each, metadata at its 4,096-byte limit)
+# make 83.3 MB; 100 MiB leaves 25% for whitespace. tests/wallets/test_request_size.py
+# recomputes it from those limits. A larger body gets 413 request_too_large.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 100 * 1024 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "sandbox.tenants.authentication.ApiKeyAuthentication",

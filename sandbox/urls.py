@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from sandbox import health
-from sandbox.api.errors import json_not_found, json_server_error
+from sandbox.api.errors import json_bad_request, json_not_found, json_server_error
 from sandbox.tenants import views as tenant_views
 
 urlpatterns = [
@@ -26,6 +26,12 @@ urlpatterns = [
     path("", include("sandbox.banknet.dashboard_urls")),
     path("", include("sandbox.tenants.dashboard_urls")),
 ]
+
+
+def handler400(request, exception=None):
+    if request.path.startswith("/api/"):
+        return json_bad_request(request, exception)
+    return bad_request(request, exception)
 
 
 def handler404(request, exception=None):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -28,9 +30,21 @@ def _first_code(codes: Any) -> str:
     return "invalid"
 
 
+def request_too_large_body() -> dict[str, Any]:
+    return error_body(
+        "request_too_large",
+        f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes; "
+        "send it in smaller parts.",
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        # Raised when a view reads request.body (``@idempotent`` does) past
+        # DATA_UPLOAD_MAX_MEMORY_SIZE; Django alone would answer an HTML 400.
+        return Response(request_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -51,6 +65,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = str(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
         response.data = error_body(_first_code(codes), message)
     return response
+
+
+def json_bad_request(request, exception=None) -> JsonResponse:
+    """Django's 400 (``handler400``) for /api/ paths: what it refused outside a DRF view,
+    such as a disallowed Host or a body past DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(
+            request_too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
+    return JsonResponse(
+        error_body("bad_request", "The request could not be accepted as sent."),
+        status=status.HTTP_400_BAD_REQUEST,
+    )
 
 
 def json_not_found(request, exception=None) -> JsonResponse:
