@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -38,15 +40,16 @@ def event_record(
     type: str,
     obj: models.Model | None = None,
     data: dict[str, Any] | None = None,
+    object_id: str | None = None,
 ) -> Event:
     """Record that something happened, in the caller's transaction.
 
     Call it inside the ``transaction.atomic()`` block that makes the change: the event then
     exists exactly when the change does. After commit the relay is nudged; if the broker is
-    down, the event waits in the table for the beat relay.
+    down, the event waits in the table for the beat relay. ``object_id`` replaces the
+    object's primary key where the API knows it by another id (a ledger transaction's uuid).
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("event_record() belongs inside the transaction that makes the change.")
+    _require_transaction("event_record()")
     if tenant is None:
         if node is None:
             raise ValueError("An event belongs to a tenant or a node.")
@@ -55,17 +58,86 @@ def event_record(
         raise ValueError("The node belongs to another tenant.")
     data = data or {}
     json.dumps(data, cls=DjangoJSONEncoder)  # fail here, in the caller, not in the relay
-    event = Event.objects.create(
-        tenant=tenant,
-        node=node,
+    event = _event_build(
+        tenant_id=tenant.pk,
+        node_id=node.pk if node is not None else None,
         type=type,
-        object_type=obj._meta.model_name if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
+        obj=obj,
+        object_id=object_id,
         data=data,
         occurred_at=clock_now(node_id=node.pk if node is not None else None),
     )
+    event.save(force_insert=True)
     _nudge_relay_on_commit()
     return event
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for ``events_record``: what ``event_record`` takes, for a node."""
+
+    node: Node
+    type: str
+    obj: models.Model | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    object_id: str | None = None
+
+
+def events_record(events: Sequence[NewEvent]) -> None:
+    """``event_record`` for many events at once (a bulk of 8,000 transfers): the same rows,
+    written with one INSERT, and the node's time read once per node. The data is not
+    test-encoded first: a value JSON cannot hold fails the INSERT, still in the caller."""
+    _require_transaction("events_record()")
+    if not events:
+        return
+    node_times: dict[Any, Any] = {}
+    rows = []
+    for new in events:
+        node = new.node
+        if node.pk not in node_times:
+            node_times[node.pk] = clock_now(node_id=node.pk)
+        rows.append(
+            _event_build(
+                tenant_id=node.tenant_id,
+                node_id=node.pk,
+                type=new.type,
+                obj=new.obj,
+                object_id=new.object_id,
+                data=new.data,
+                occurred_at=node_times[node.pk],
+            )
+        )
+    # One statement on PostgreSQL; SQLite's bound on parameters splits it into a few.
+    Event.objects.bulk_create(rows)
+    _nudge_relay_on_commit()
+
+
+def _require_transaction(name: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"{name} belongs inside the transaction that makes the change.")
+
+
+def _event_build(
+    *,
+    tenant_id: Any,
+    node_id: Any,
+    type: str,
+    obj: models.Model | None,
+    object_id: str | None,
+    data: dict[str, Any],
+    occurred_at: datetime,
+) -> Event:
+    if object_id is None:
+        object_id = str(obj.pk) if obj is not None else ""
+    return Event(
+        tenant_id=tenant_id,
+        node_id=node_id,
+        type=type,
+        object_type=obj._meta.model_name if obj is not None else "",
+        object_id=object_id,
+        data=data,
+        occurred_at=occurred_at,
+    )
 
 
 def _nudge_relay() -> None:
