@@ -10,6 +10,8 @@ from django import forms
 
 from sandbox.banknet.cards import TEST_CARDS
 from sandbox.banknet.models import Bank, BankAccount, Withdrawal
+from wallets.banks import BANKS as VIRTUAL_ACCOUNT_BANKS
+from wallets.banks import DEFAULT_BANK_CODE
 
 
 def _key() -> str:
@@ -36,8 +38,19 @@ class BankAccountForm(forms.Form):
 
 
 class DepositForm(MoneyForm):
+    """To one of the node's open accounts (the picker), or to any virtual account number,
+    as the API allows: an unknown or closed one, or another currency's, comes back."""
+
     sender = forms.ChoiceField(label="From (simulated account)")
-    account = forms.ChoiceField(label="To (virtual account)")
+    account = forms.ChoiceField(label="To (one of this node's virtual accounts)", required=False)
+    bank_code = forms.ChoiceField(label="or to a virtual account at", required=False)
+    account_number = forms.CharField(
+        max_length=30,
+        required=False,
+        label="number",
+        help_text="Any 14-digit virtual account number, in the sender's currency: an unknown "
+        "or closed account sends the deposit back.",
+    )
     amount = forms.CharField(max_length=40)
     memo = forms.CharField(max_length=200, required=False)
     delay_seconds = forms.IntegerField(min_value=0, initial=0, label="Extra delay (seconds)")
@@ -45,10 +58,26 @@ class DepositForm(MoneyForm):
     def __init__(self, *args, senders=(), accounts=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sender"].choices = [(str(s.pk), str(s)) for s in senders]
-        self.fields["account"].choices = [
+        self.fields["account"].choices = [("", "— a number typed below —")] + [
             (str(a.pk), f"{a.name} · {a.currency} · {a.bank_code}-{a.account_number}")
             for a in accounts
         ]
+        self.fields["bank_code"].choices = [
+            (b.code, f"{b.code} · {b.name}")
+            for b in Bank.objects.filter(ledger_code__in=VIRTUAL_ACCOUNT_BANKS)
+        ]
+        self.fields["bank_code"].initial = DEFAULT_BANK_CODE
+
+    def clean(self):
+        data = super().clean()
+        picked, typed = data.get("account"), (data.get("account_number") or "").strip()
+        if picked and typed:
+            self.add_error("account_number", "Pick one of your accounts or type a number.")
+        elif not picked and not typed:
+            self.add_error("account", "Pick one of your accounts, or type any number below.")
+        elif typed and not data.get("bank_code"):
+            self.add_error("bank_code", "Which bank issued the number?")
+        return data
 
 
 class TransferForm(MoneyForm):

@@ -275,24 +275,53 @@ def _money_action(request, form, move, success: str = ""):
 
 
 def _act_deposit(request, node):
+    """Like ``POST /api/v1/test_helpers/deposits``: to one of the node's accounts (in its
+    currency) or to any virtual account number (in the sender's currency); the service
+    decides, and an unknown or closed account sends the money back."""
     tenant, actor = request.tenant_access.tenant, request.tenant_access.actor
     senders = BankAccount.objects.for_tenant(tenant).filter(status="open")
     form = forms.DepositForm(request.POST, senders=senders, accounts=_accounts(request, node))
-
-    def move(account, amount, data):
-        return services.tester_deposit(
-            tenant=tenant,
-            actor=actor,
-            sender=BankAccount.objects.get_for_tenant(tenant, data["sender"]),
-            bank_code=account.bank_code,
-            account_number=account.account_number,
-            amount=amount,
-            currency=account.currency,
-            memo=data["memo"],
-            delay_seconds=data["delay_seconds"],
+    if not form.is_valid():
+        return form
+    data = form.cleaned_data
+    try:
+        sender = BankAccount.objects.get_for_tenant(tenant, data["sender"])
+        if data["account"]:
+            account = account_get(tenant=tenant, account_id=data["account"])
+            bank_code, number, currency = (
+                account.bank_code,
+                account.account_number,
+                account.currency,
+            )
+        else:
+            bank_code, number, currency = data["bank_code"], data["account_number"], sender.currency
+        amount = inputs.parse_amount(data["amount"], currency)
+        _once(
+            request,
+            data["idempotency_key"],
+            {k: str(v) for k, v in data.items()},
+            lambda: str(
+                services.tester_deposit(
+                    tenant=tenant,
+                    actor=actor,
+                    sender=sender,
+                    bank_code=bank_code,
+                    account_number=number,
+                    amount=amount,
+                    currency=currency,
+                    memo=data["memo"],
+                    delay_seconds=data["delay_seconds"],
+                ).pk
+            ),
         )
-
-    return _money_action(request, form, move, "Deposit sent; the bank credits it after its delay.")
+    except ApplicationError as error:
+        apply_form_errors(form, error)
+        return form
+    messages.success(
+        request,
+        "Deposit sent; the bank credits it after its delay, or sends it back if it cannot.",
+    )
+    return None
 
 
 def _act_transfer(request, node):

@@ -20,8 +20,13 @@ from sandbox.banknet.models import (
     StatementLine,
     Withdrawal,
 )
+from sandbox.events import scheduling
 from sandbox.tenants.models import AuditLogEntry, Membership
-from tests.factories import MembershipFactory
+from sandbox.tenants.services import SYSTEM
+from tests.factories import MembershipFactory, NodeFactory
+from wallets import banks
+from wallets import services as ledger
+from wallets.models import Account
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
 
@@ -262,6 +267,74 @@ def test_operators_edit_a_banks_window(operator, world):
         bank.daily_withdrawal_limit,
     ) == (22, 3, 1_000_000)
     assert browser(world.party.owner).get("/operator/banks/").status_code == 302
+
+
+@pytest.mark.parametrize("case", ["unknown", "closed", "another_tenants"])
+def test_a_tester_sends_a_deposit_that_comes_back_from_the_browser(world, outsider, case):
+    number, expected = banks.new_account_number(), "account_not_found"
+    if case == "closed":
+        closed = ledger.account_create(
+            wallet=world.account.wallet, actor=SYSTEM, currency="KRW", name="old", bank_code="004"
+        )
+        ledger.account_close(account=closed, actor=SYSTEM)
+        number, expected = banks.format_account_number(closed.account_number), "account_closed"
+    elif case == "another_tenants":
+        theirs = Account.objects.get(wallet__node=NodeFactory(tenant=outsider.tenant))
+        number = theirs.account_number
+    owner = browser(world.party.owner)
+    page = owner.get(f"/bank/nodes/{world.node.pk}/").content.decode()
+    assert 'name="account_number"' in page and "a number typed below" in page
+
+    node_post(
+        owner,
+        world,
+        "deposit",
+        sender=str(world.kim.pk),
+        account="",
+        bank_code="004",
+        account_number=number,
+        amount="10000",
+        memo="",
+        delay_seconds="0",
+        idempotency_key=key(7),
+    )
+    world.advance(timedelta(minutes=1))
+    scheduling.sweep()  # unknown numbers bounce at once, on real time
+
+    deposit = Deposit.objects.get()
+    assert (deposit.status, deposit.return_reason) == ("returned", expected)
+    assert [line.amount for line in world.kim.lines.order_by("id")] == [-10_000, 10_000]
+    assert world.balance() == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "to,error",
+    [
+        ({"account": "", "account_number": ""}, "Pick one of your accounts, or type any number"),
+        ({"account_number": "91234567890123"}, "Pick one of your accounts or type a number."),
+        ({"account": "", "account_number": "12345"}, "14 digits with a check digit"),
+        ({"account": "", "bank_code": "021000021"}, "Select a valid choice"),
+    ],
+)
+def test_the_deposit_form_says_what_is_wrong_with_its_recipient(world, to, error):
+    response = node_post(
+        browser(world.party.owner),
+        world,
+        "deposit",
+        **{
+            "sender": str(world.kim.pk),
+            "account": str(world.account.pk),
+            "bank_code": "004",
+            "account_number": "",
+            "amount": "10000",
+            "memo": "",
+            "delay_seconds": "0",
+            "idempotency_key": key(8),
+            **to,
+        },
+    )
+    assert response.status_code == 200 and error in response.content.decode()
+    assert not Deposit.objects.exists()
 
 
 def test_an_unknown_bank_is_a_404_not_a_500(world):
