@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-from django.db.models import Count, Max
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -12,8 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sandbox.errors import NotFound
-from sandbox.tenants import services
+from sandbox.tenants import selectors, services
 from sandbox.tenants.access import actor_for, client_ip
 from sandbox.tenants.models import (
     ApiKey,
@@ -322,26 +319,12 @@ class OperatorTenantOutput(serializers.ModelSerializer):
         ]
 
 
-def operator_tenant_queryset():
-    return Tenant.objects.annotate(
-        node_count=Count("nodes", distinct=True),
-        last_activity_at=Max("audit_entries__created_at"),
-    )
-
-
-def operator_tenant_get(tenant_id) -> Tenant:
-    try:
-        return operator_tenant_queryset().get(pk=tenant_id)
-    except (Tenant.DoesNotExist, ValidationError):
-        raise NotFound(f"No tenant with id {tenant_id}.", code="tenant_not_found") from None
-
-
 class OperatorTenantListApi(ListAPIView):
     permission_classes = [IsOperator]
     serializer_class = OperatorTenantOutput
 
     def get_queryset(self):
-        queryset = operator_tenant_queryset()
+        queryset = selectors.operator_tenant_list()
         if status_filter := self.request.query_params.get("status"):
             queryset = queryset.filter(status=status_filter)
         return queryset
@@ -355,7 +338,7 @@ class OperatorTenantActionApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=OperatorTenantOutput)
     def post(self, request, tenant_id, action):
-        tenant = operator_tenant_get(tenant_id)
+        tenant = selectors.operator_tenant_get(tenant_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.tenant_change_status(
@@ -364,7 +347,7 @@ class OperatorTenantActionApi(APIView):
             actor=actor_for(request),
             reason=data.validated_data["reason"],
         )
-        return Response(OperatorTenantOutput(operator_tenant_get(tenant.pk)).data)
+        return Response(OperatorTenantOutput(selectors.operator_tenant_get(tenant.pk)).data)
 
 
 class OperatorAuditLogApi(ListAPIView):

@@ -10,13 +10,13 @@ from django.views.decorators.http import require_POST
 from sandbox.errors import ApplicationError
 from sandbox.tenants import forms, services
 from sandbox.tenants.access import actor_for
-from sandbox.tenants.api import operator_tenant_get, operator_tenant_queryset
 from sandbox.tenants.models import AuditLogEntry, PlatformSettings, Tenant
+from sandbox.tenants.selectors import operator_tenant_get, operator_tenant_list
 
 
 @staff_member_required(login_url="login")
 def tenant_list(request):
-    tenants = operator_tenant_queryset().order_by("-created_at")
+    tenants = operator_tenant_list().order_by("-created_at")
     status_filter = request.GET.get("status", "")
     if status_filter in Tenant.Status.values:
         tenants = tenants.filter(status=status_filter)

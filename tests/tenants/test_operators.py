@@ -1,6 +1,10 @@
 """Operators see who is in the sandbox and let them in or out; everything is audited."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from sandbox.tenants.models import AuditLogEntry, Tenant
 from tests.factories import NodeFactory, TenantFactory
@@ -154,3 +158,39 @@ def test_the_operator_audit_log_filters_by_tenant(client, operator, alice, outsi
     page = client.get(f"/operator/audit-log/?tenant={alice.tenant.pk}")
     assert {e.tenant_id for e in page.context["entries"]} == {alice.tenant.pk}
     assert client.get("/operator/audit-log/?tenant=nonsense").status_code == 404
+
+
+# --- Last activity -----------------------------------------------------------------------------
+
+
+def test_last_activity_counts_api_use_as_well_as_the_audit_log(alice, outsider, client, operator):
+    long_ago = timezone.now() - timedelta(days=10)
+    AuditLogEntry.objects.update(created_at=long_ago)
+    before_use = timezone.now()
+
+    assert alice.api.get("/api/v1/tenant").status_code == 200  # a read: no audit entry
+
+    key_used_at = alice.tenant.api_keys.get().last_used_at
+    assert key_used_at >= before_use
+    client.force_login(operator)
+    rows = {
+        row["id"]: parse_datetime(row["last_activity_at"])
+        for row in api_as(operator).get("/api/v1/operator/tenants").json()["results"]
+    }
+    console = client.get("/operator/").context["tenants"]
+    for last_activity in (
+        rows[str(alice.tenant.pk)],
+        console.get(pk=alice.tenant.pk).last_activity_at,
+    ):
+        assert last_activity == key_used_at
+    for last_activity in (
+        rows[str(outsider.tenant.pk)],
+        console.get(pk=outsider.tenant.pk).last_activity_at,
+    ):
+        assert last_activity == long_ago  # its key was never used: the audit log decides
+
+
+def test_a_tenant_without_activity_has_no_last_activity(operator_api):
+    tenant = TenantFactory()
+    rows = operator_api.get("/api/v1/operator/tenants").json()["results"]
+    assert [row["last_activity_at"] for row in rows if row["id"] == str(tenant.pk)] == [None]
