@@ -8,7 +8,8 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-PUBLIC_ENDPOINTS = {"/api/v1/signup"}
+# Public on purpose: signing up, and accepting an invitation (its secret token is the credential).
+PUBLIC_ENDPOINTS = {"/api/v1/signup", "/api/v1/invitations/<str:token>/accept"}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

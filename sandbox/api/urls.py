@@ -25,6 +25,11 @@ urlpatterns = [
         tenants_api.InvitationRevokeApi.as_view(),
         name="invitation-revoke",
     ),
+    path(
+        "invitations/<str:token>/accept",
+        tenants_api.InvitationAcceptApi.as_view(),
+        name="invitation-accept",
+    ),
     path("audit_log", tenants_api.AuditLogApi.as_view(), name="audit-log"),
     path("operator/tenants", tenants_api.OperatorTenantListApi.as_view(), name="operator-tenants"),
     path(
@@ -35,6 +40,7 @@ urlpatterns = [
     path(
         "operator/audit_log", tenants_api.OperatorAuditLogApi.as_view(), name="operator-audit-log"
     ),
+    path("operator/settings", tenants_api.OperatorSettingsApi.as_view(), name="operator-settings"),
     path("", include("wallets.api_urls")),
     path("", include("sandbox.events.api_urls")),
     path("", include("sandbox.banknet.api_urls")),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -18,6 +19,7 @@ from sandbox.tenants.models import (
     Invitation,
     Membership,
     Node,
+    PlatformSettings,
     Tenant,
     User,
 )
@@ -294,6 +296,40 @@ class InvitationRevokeApi(TenantScopedView):
         return Response(InvitationOutput(invitation).data)
 
 
+class InvitationAcceptApi(APIView):
+    """Join a tenant with an invitation's token: the account is created for the invited
+    e-mail, exactly as the invitation link in the browser does. The token is the only
+    credential, so no key or session is needed. No API key is issued: keys act as
+    developers, and the new member may be a viewer; log in to the dashboard to get one."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    class InputSerializer(serializers.Serializer):
+        password = serializers.CharField(write_only=True)
+        full_name = serializers.CharField(max_length=150, required=False, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "InvitationAccepted", {"tenant": TenantOutput(), "member": MemberOutput()}
+            )
+        },
+    )
+    def post(self, request, token):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.invitation_accept(
+            token=token, **data.validated_data, ip_address=client_ip(request)
+        )
+        body = {
+            "tenant": TenantOutput(membership.tenant).data,
+            "member": MemberOutput(membership).data,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
 class AuditLogApi(TenantScopedListView):
     model = AuditLogEntry
     serializer_class = AuditLogOutput
@@ -350,7 +386,57 @@ class OperatorTenantActionApi(APIView):
         return Response(OperatorTenantOutput(selectors.operator_tenant_get(tenant.pk)).data)
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "tenant",
+            OpenApiTypes.UUID,
+            required=False,
+            description="Only this tenant's entries (400 if malformed, 404 if unknown).",
+        )
+    ]
+)
 class OperatorAuditLogApi(ListAPIView):
     permission_classes = [IsOperator]
     serializer_class = AuditLogOutput
-    queryset = AuditLogEntry.objects.all()
+
+    class FilterSerializer(serializers.Serializer):
+        tenant = serializers.UUIDField(required=False)
+
+    def get_queryset(self):
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        entries = AuditLogEntry.objects.all()
+        if tenant_id := filters.validated_data.get("tenant"):
+            entries = entries.filter(tenant=selectors.operator_tenant_get(tenant_id))
+        return entries
+
+
+class PlatformSettingsOutput(serializers.ModelSerializer):
+    class Meta:
+        model = PlatformSettings
+        fields = ["new_tenant_status", "updated_at"]
+
+
+class OperatorSettingsApi(APIView):
+    """The operators' settings: whether new tenants start active or pending approval."""
+
+    permission_classes = [IsOperator]
+
+    class InputSerializer(serializers.Serializer):
+        new_tenant_status = serializers.ChoiceField(
+            choices=PlatformSettings._meta.get_field("new_tenant_status").choices
+        )
+
+    @extend_schema(responses=PlatformSettingsOutput)
+    def get(self, request):
+        return Response(PlatformSettingsOutput(PlatformSettings.load()).data)
+
+    @extend_schema(request=InputSerializer, responses=PlatformSettingsOutput)
+    def put(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        platform = services.platform_settings_update(
+            actor=actor_for(request), **data.validated_data
+        )
+        return Response(PlatformSettingsOutput(platform).data)

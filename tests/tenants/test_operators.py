@@ -1,12 +1,13 @@
 """Operators see who is in the sandbox and let them in or out; everything is audited."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from sandbox.tenants.models import AuditLogEntry, Tenant
+from sandbox.tenants.models import AuditLogEntry, PlatformSettings, Tenant
 from tests.factories import NodeFactory, TenantFactory
 from tests.helpers import api_as, error_code
 
@@ -158,6 +159,75 @@ def test_the_operator_audit_log_filters_by_tenant(client, operator, alice, outsi
     page = client.get(f"/operator/audit-log/?tenant={alice.tenant.pk}")
     assert {e.tenant_id for e in page.context["entries"]} == {alice.tenant.pk}
     assert client.get("/operator/audit-log/?tenant=nonsense").status_code == 404
+
+
+def test_the_operator_audit_log_api_filters_by_tenant(alice, outsider, operator_api):
+    suspend(operator_api, outsider.tenant)
+
+    response = operator_api.get(f"/api/v1/operator/audit_log?tenant={alice.tenant.pk}")
+
+    assert response.status_code == 200
+    ids = {e["id"] for e in response.json()["results"]}
+    assert ids == set(
+        AuditLogEntry.objects.filter(tenant=alice.tenant).values_list("id", flat=True)
+    )
+
+
+def test_a_malformed_or_unknown_tenant_filter_is_a_clear_error(operator_api):
+    malformed = operator_api.get("/api/v1/operator/audit_log?tenant=nonsense")
+    assert malformed.status_code == 400
+    assert error_code(malformed) == "validation_error"
+    assert set(malformed.json()["error"]["fields"]) == {"tenant"}
+
+    unknown = operator_api.get(f"/api/v1/operator/audit_log?tenant={uuid.uuid4()}")
+    assert unknown.status_code == 404
+    assert error_code(unknown) == "tenant_not_found"
+
+
+# --- Platform settings -----------------------------------------------------------------------
+
+
+def test_operators_read_and_change_the_new_tenant_status_through_the_api(operator, operator_api):
+    assert operator_api.get("/api/v1/operator/settings").json()["new_tenant_status"] == "active"
+
+    response = operator_api.put(
+        "/api/v1/operator/settings",
+        {"new_tenant_status": "pending"},
+        format="json",
+        REMOTE_ADDR="10.4.5.6",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["new_tenant_status"] == "pending"
+    assert PlatformSettings.load().new_tenant_status == Tenant.Status.PENDING
+    entry = AuditLogEntry.objects.get(action="platform.settings_changed")
+    assert (entry.actor_user, entry.is_operator_action, entry.ip_address, entry.data) == (
+        operator,
+        True,
+        "10.4.5.6",
+        {"new_tenant_status": "pending"},
+    )
+
+
+@pytest.mark.parametrize("body", [{"new_tenant_status": "suspended"}, {}])
+def test_a_bad_new_tenant_status_is_a_400_and_changes_nothing(operator_api, body):
+    response = operator_api.put("/api/v1/operator/settings", body, format="json")
+
+    assert response.status_code == 400
+    assert error_code(response) == "validation_error"
+    assert set(response.json()["error"]["fields"]) == {"new_tenant_status"}
+    assert PlatformSettings.load().new_tenant_status == Tenant.Status.ACTIVE
+    assert not AuditLogEntry.objects.filter(action="platform.settings_changed").exists()
+
+
+def test_tenants_cannot_read_or_change_the_platform_settings(alice):
+    for client in (alice.api, api_as(alice.owner)):
+        assert error_code(client.get("/api/v1/operator/settings")) == "operator_only"
+        refused = client.put(
+            "/api/v1/operator/settings", {"new_tenant_status": "pending"}, format="json"
+        )
+        assert refused.status_code == 403
+    assert PlatformSettings.load().new_tenant_status == Tenant.Status.ACTIVE
 
 
 # --- Last activity -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from sandbox.tenants.models import (
     ApiKey,
@@ -167,6 +168,75 @@ def test_an_owner_invites_a_viewer_who_joins_and_can_only_read(
     assert refused.json()["error"]["code"] == "read_only_role"
 
     assert client.get(path).status_code == 404  # an invitation works once
+
+
+def invite(alice, *, email: str = "dev@alice.example", role: str = "developer") -> str:
+    """An invitation's token, as its link carries it."""
+    created = api_as(alice.owner).post(
+        "/api/v1/invitations", {"email": email, "role": role}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    return created.json()["link"].rstrip("/").rsplit("/", 1)[-1]
+
+
+def test_an_invited_person_joins_through_the_api_as_in_the_browser(alice, anonymous, client):
+    token = invite(alice, email="viewer@alice.example", role="viewer")
+
+    response = anonymous.post(
+        f"/api/v1/invitations/{token}/accept",
+        {"password": "viewer-passphrase-9", "full_name": "Vee Ewer"},
+        format="json",
+        REMOTE_ADDR="192.0.2.9",
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["tenant"]["id"] == str(alice.tenant.pk)
+    assert (body["member"]["email"], body["member"]["role"]) == ("viewer@alice.example", "viewer")
+    viewer = Membership.objects.select_related("user").get(user__email="viewer@alice.example")
+    assert (viewer.tenant, viewer.role, viewer.user.full_name) == (
+        alice.tenant,
+        "viewer",
+        "Vee Ewer",
+    )
+    entry = AuditLogEntry.objects.get(action="invitation.accepted")
+    assert (entry.actor_user, entry.ip_address) == (viewer.user, "192.0.2.9")
+    login = {"username": "viewer@alice.example", "password": "viewer-passphrase-9"}
+    assert client.post("/login/", login).status_code == 302
+
+    again = anonymous.post(
+        f"/api/v1/invitations/{token}/accept", {"password": "viewer-passphrase-9"}, format="json"
+    )
+    assert again.status_code == 404
+    assert again.json()["error"]["code"] == "invitation_invalid"
+
+
+def test_accepting_through_the_api_keeps_the_browser_rules(alice, anonymous):
+    def accept(token, password="a-long-passphrase-7"):
+        body = {} if password is None else {"password": password}
+        return anonymous.post(f"/api/v1/invitations/{token}/accept", body, format="json")
+
+    token = invite(alice, email="new@alice.example")
+    missing = accept(token, password=None)
+    assert missing.status_code == 400 and set(missing.json()["error"]["fields"]) == {"password"}
+    weak = accept(token, password="12345678")
+    assert weak.status_code == 400 and weak.json()["error"]["code"] == "weak_password"
+    assert not User.objects.filter(email="new@alice.example").exists()
+
+    revoked = Invitation.objects.get(email="new@alice.example")
+    api_as(alice.owner).post(f"/api/v1/invitations/{revoked.pk}/revoke")
+    expired_token = invite(alice, email="late@alice.example")
+    Invitation.objects.filter(email="late@alice.example").update(expires_at=timezone.now())
+    for closed in (token, expired_token, "no-such-token"):
+        refused = accept(closed)
+        assert refused.status_code == 404
+        assert refused.json()["error"]["code"] == "invitation_invalid"
+
+    taken_token = invite(alice, email="taken@alice.example")
+    MembershipFactory(user__email="taken@alice.example")
+    taken = accept(taken_token)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "email_taken"
+    assert not User.objects.filter(email__in=["new@alice.example", "late@alice.example"]).exists()
 
 
 def test_only_owners_invite(alice):
