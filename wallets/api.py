@@ -3,7 +3,8 @@ reversals and the transaction history. Every money-moving POST needs an
 ``Idempotency-Key`` (``sandbox.api.idempotency``).
 
 Views are thin: parse (``wallets.inputs``), call a service, present
-(``wallets.presenters``). The serializers below document those shapes for OpenAPI.
+(``wallets.presenters``). The serializers below document those shapes for OpenAPI; the
+paginated lists render through them, and they through the presenters.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from rest_framework.response import Response
 
 from sandbox.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from sandbox.api.idempotency import idempotent
+from sandbox.api.pagination import OldestFirstCursorPagination
 from sandbox.errors import ApplicationError
-from sandbox.tenants.api import TenantScopedView
+from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from wallets import exports, inputs, presenters, selectors, services
 from wallets.banks import BANKS, DEFAULT_BANK_CODE
 from wallets.currencies import CurrencyCode
@@ -55,6 +57,9 @@ class AccountOutput(serializers.Serializer):
     lock_version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, instance):
+        return presenters.account_data(instance)
 
 
 class CurrencyBalanceOutput(BalancesSerializer):
@@ -99,6 +104,9 @@ class HoldOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     resolved_at = serializers.DateTimeField(allow_null=True)
     capture_transaction_id = serializers.UUIDField(allow_null=True)
+
+    def to_representation(self, instance):
+        return presenters.hold_data(instance)
 
 
 class ErrorDetail(serializers.Serializer):
@@ -189,7 +197,10 @@ class BalancesApi(TenantScopedView):
         )
 
 
-class AccountListApi(TenantScopedView):
+class AccountListApi(TenantScopedListView):
+    serializer_class = AccountOutput
+    pagination_class = OldestFirstCursorPagination
+
     class InputSerializer(serializers.Serializer):
         node_id = serializers.UUIDField()
         currency = serializers.CharField(max_length=8)
@@ -207,19 +218,20 @@ class AccountListApi(TenantScopedView):
             OpenApiParameter("currency", OpenApiTypes.STR, required=False),
             OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=["open", "closed"]),
         ],
-        responses=inline_serializer("AccountList", {"results": AccountOutput(many=True)}),
         operation_id="accounts_list",
     )
-    def get(self, request):
-        """The tenant's virtual accounts (up to 1,000; filter by node to see more)."""
-        params = request.query_params
-        accounts = selectors.account_list(
+    def get(self, request, *args, **kwargs):
+        """The tenant's virtual accounts, oldest first, a page at a time (follow ``next``)."""
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.account_list(
             tenant=self.tenant,
             node_id=params.get("node"),
             currency=params.get("currency"),
             status=params.get("status"),
-        ).order_by("created_at", "id")[:1000]
-        return Response({"results": [presenters.account_data(a) for a in accounts]})
+        )
 
     @extend_schema(request=InputSerializer, responses={201: AccountOutput})
     def post(self, request):
@@ -376,7 +388,9 @@ class TransferBulkApi(TenantScopedView):
 # --- Holds -------------------------------------------------------------------------------------
 
 
-class HoldListApi(TenantScopedView):
+class HoldListApi(TenantScopedListView):
+    serializer_class = HoldOutput
+
     class InputSerializer(serializers.Serializer):
         account_id = serializers.UUIDField()
         counterparty_account_id = serializers.UUIDField(help_text="Who a capture pays.")
@@ -391,21 +405,23 @@ class HoldListApi(TenantScopedView):
             OpenApiParameter("account", OpenApiTypes.UUID, required=False),
             OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=Hold.Status.values),
         ],
-        responses=inline_serializer("HoldList", {"results": HoldOutput(many=True)}),
         operation_id="holds_list",
     )
-    def get(self, request):
-        """The latest 200 holds, newest first."""
+    def get(self, request, *args, **kwargs):
+        """The holds, newest first, a page at a time (follow ``next``)."""
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
         holds = Hold.objects.for_tenant(self.tenant).select_related("capture_transaction")
-        if account_id := request.query_params.get("account"):
+        if account_id := params.get("account"):
             account = selectors.account_get(
                 tenant=self.tenant, account_id=account_id, field="account"
             )
             holds = holds.filter(account=account)
-        if hold_status := request.query_params.get("status"):
+        if hold_status := params.get("status"):
             holds = holds.filter(status=hold_status)
-        holds = holds.order_by("-created_at")[:200]
-        return Response({"results": [presenters.hold_data(h) for h in holds]})
+        return holds
 
     @extend_schema(
         request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses={201: HoldOutput}

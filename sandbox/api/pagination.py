@@ -8,3 +8,9 @@ class CreatedCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+
+
+class OldestFirstCursorPagination(CreatedCursorPagination):
+    """The same keyset, oldest first: for lists read in the order their rows were made."""
+
+    ordering = ("created_at", "pk")

@@ -368,6 +368,67 @@ def test_it_places_captures_and_voids_holds(alice, books):
     assert [h["id"] for h in listed] == [hold["id"]]
 
 
+def follow_pages(party, url) -> tuple[list[str], int]:
+    """Every id a list shows by following ``next`` from ``url``, and how many pages."""
+    ids, pages = [], 0
+    while url:
+        page = party.api.get(url)
+        assert page.status_code == 200, page.content
+        ids += [row["id"] for row in page.json()["results"]]
+        url, pages = page.json()["next"], pages + 1
+    return ids, pages
+
+
+def test_it_pages_accounts_oldest_first_so_every_one_is_reachable(alice, books):
+    node, main, _usd, savings = books
+    more = [AccountFactory(node=node, name=f"Extra {i}") for i in range(3)]
+    NodeFactory(tenant=alice.tenant)  # another node's Main account: filtered out
+    krw = Account.objects.filter(pk__in=[main.pk, savings.pk, *(a.pk for a in more)])
+    expected = [str(pk) for pk in krw.order_by("created_at", "pk").values_list("pk", flat=True)]
+
+    ids, pages = follow_pages(alice, f"/api/v1/accounts?node={node.pk}&currency=KRW&limit=2")
+    assert (ids, pages) == (expected, 3)
+    everything, _ = follow_pages(alice, "/api/v1/accounts?limit=3")
+    assert len(everything) == len(set(everything)) == 7
+    more[0].status = Account.Status.CLOSED
+    more[0].save(update_fields=["status"])
+    closed, _ = follow_pages(alice, "/api/v1/accounts?status=closed&limit=1")
+    assert closed == [str(more[0].pk)]
+
+
+def test_it_pages_holds_newest_first_so_every_one_is_reachable(alice, books):
+    _, main, usd, savings = books
+
+    def place(account, counterparty, amount):
+        response = alice.api.post(
+            "/api/v1/holds",
+            {
+                "account_id": str(account.pk),
+                "counterparty_account_id": str(counterparty.pk),
+                "amount": amount,
+                "currency": account.currency,
+            },
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key(),
+        )
+        assert response.status_code == 201, response.content
+        return response.json()["id"]
+
+    placed = [place(main, savings, str(100 + i)) for i in range(5)]
+    place(usd, AccountFactory(node=books[0], currency="USD"), "1.00")  # another account
+    voided = alice.api.post(
+        f"/api/v1/holds/{placed[0]}/void", format="json", HTTP_IDEMPOTENCY_KEY=key()
+    )
+    assert voided.status_code == 200
+
+    ids, pages = follow_pages(alice, f"/api/v1/holds?account={main.pk}&limit=2")
+    assert (ids, pages) == (list(reversed(placed)), 3)
+    pending, _ = follow_pages(alice, f"/api/v1/holds?account={main.pk}&status=pending&limit=3")
+    assert pending == list(reversed(placed[1:]))
+    everything, _ = follow_pages(alice, "/api/v1/holds?limit=4")
+    assert len(everything) == len(set(everything)) == 6
+
+
 def test_it_reverses_a_transfer_once(alice, books):
     _, main, _, savings = books
     txn = post_transfer(alice, a_transfer(main, savings, "5000")).json()
