@@ -28,6 +28,24 @@ def error_code(response) -> str:
     return response.json()["error"]["code"]
 
 
+def ledger_state() -> tuple:
+    """What a refused request must leave as it was: ledger rows, holds, idempotency keys and
+    every account's balances and lock_version. Compare a snapshot before and after."""
+    from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
+
+    return (
+        LedgerTransaction.objects.count(),
+        Entry.objects.count(),
+        Hold.objects.count(),
+        IdempotencyKey.objects.count(),
+        list(
+            Account.objects.order_by("pk").values_list(
+                "pk", "posted_balance", "pending_balance", "held_balance", "lock_version"
+            )
+        ),
+    )
+
+
 def run_in_threads(target: Callable[[int], Any], count: int) -> list:
     """``target(i)`` in ``count`` threads released together; each one's result, or the
     exception it raised (for the test's assertions). Each thread has its own database

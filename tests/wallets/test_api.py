@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import AccountFactory, NodeFactory, fund
+from tests.helpers import ledger_state
 from wallets.models import Account, Entry, IdempotencyKey, LedgerTransaction
 from wallets.tasks import purge_idempotency_keys
 from wallets.verification import verify_ledger
@@ -223,10 +224,13 @@ def test_it_refuses_bad_amounts_and_writes_nothing(alice, books, amount, currenc
     assert not IdempotencyKey.objects.exists()
 
 
-def test_it_refuses_a_transfer_to_the_same_account(alice, books):
+def test_it_refuses_a_transfer_to_the_same_account_and_writes_nothing(alice, books):
     _, main, *_ = books
+    before = ledger_state()
     response = post_transfer(alice, a_transfer(main, main))
     assert response.status_code == 400 and error_code(response) == "same_account"
+    assert ledger_state() == before
+    assert not IdempotencyKey.objects.exists()
 
 
 def test_it_refuses_another_tenants_account_as_if_it_did_not_exist(alice, outsider, books):
@@ -238,12 +242,16 @@ def test_it_refuses_another_tenants_account_as_if_it_did_not_exist(alice, outsid
     assert not LedgerTransaction.objects.filter(kind="transfer").exists()
 
 
-def test_it_refuses_a_closed_account(alice, books):
+def test_it_refuses_a_closed_account_and_writes_nothing(alice, books):
     _, main, _, _ = books
     closed = AccountFactory(node=books[0])
     assert alice.api.post(f"/api/v1/accounts/{closed.pk}/close").status_code == 200
-    response = post_transfer(alice, a_transfer(main, closed))
-    assert response.status_code == 409 and error_code(response) == "account_closed"
+    before = ledger_state()
+    for body in (a_transfer(main, closed), a_transfer(closed, main)):
+        response = post_transfer(alice, body)
+        assert response.status_code == 409 and error_code(response) == "account_closed"
+    assert ledger_state() == before
+    assert not IdempotencyKey.objects.exists()
 
 
 def test_it_refuses_mismatched_currency_unknown_fields_and_json_that_is_not_an_object(alice, books):
@@ -317,6 +325,51 @@ def test_it_posts_bulk_transfers_all_or_nothing(alice, books):
         HTTP_IDEMPOTENCY_KEY=key(),
     )
     assert ok.status_code == 201 and ok.json()["posted"] == 2
+
+
+@pytest.mark.parametrize("mode", ["atomic", "independent"])
+def test_another_tenants_key_cannot_bulk_transfer_from_or_to_these_accounts(
+    alice, outsider, books, mode
+):
+    _, main, _, savings = books
+    theirs = NodeFactory(tenant=outsider.tenant).wallet.accounts.get()
+    fund(theirs, 1_000)
+    items = [
+        a_transfer(main, savings, "10"),  # both alice's
+        a_transfer(main, theirs, "10"),  # from alice's
+        a_transfer(theirs, savings, "10"),  # to alice's
+    ]
+    before = ledger_state()
+    response = outsider.api.post(
+        "/api/v1/transfers/bulk",
+        {"mode": mode, "transfers": items},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key(),
+    )
+    not_found = {
+        "code": "account_not_found",
+        "message": f"No account with id {main.pk}.",
+        "fields": {"source_account_id": ["No such account."]},
+    }
+    if mode == "atomic":
+        # The first refusal answers for the batch; nothing is written, not even the key.
+        assert response.status_code == 404, response.content
+        assert error_code(response) == "account_not_found"
+        problems = response.json()["error"]["fields"]["items"]
+        assert set(problems) == {"0", "1", "2"}
+        assert problems["0"] == {"code": not_found["code"], "message": not_found["message"]}
+        assert ledger_state() == before
+    else:
+        # Each item fails as if the account did not exist; the answer (200, nothing
+        # posted) is kept with the outsider's key, and the books do not move.
+        assert response.status_code == 200, response.content
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["failed"] * 3
+        assert {r["error"]["code"] for r in results} == {"account_not_found"}
+        assert results[0]["error"] == not_found
+        assert ledger_state()[:3] == before[:3] and ledger_state()[4] == before[4]
+        assert not IdempotencyKey.objects.filter(tenant=alice.tenant).exists()
+    assert not LedgerTransaction.objects.filter(kind="transfer").exists()
 
 
 def test_it_refuses_more_than_8000_bulk_transfers(alice, books):

@@ -8,8 +8,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from tests.factories import AccountFactory, NodeFactory, fund
-from tests.helpers import error_code
-from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
+from tests.helpers import error_code, ledger_state
 
 pytestmark = pytest.mark.django_db
 
@@ -21,21 +20,6 @@ def accounts(alice):
     savings = AccountFactory(node=node, name="Savings")
     fund(main, 1_000_000)
     return main, savings
-
-
-def books_state() -> tuple:
-    """Everything a refused request must leave as it was."""
-    return (
-        LedgerTransaction.objects.count(),
-        Entry.objects.count(),
-        Hold.objects.count(),
-        IdempotencyKey.objects.count(),
-        list(
-            Account.objects.order_by("pk").values_list(
-                "pk", "posted_balance", "pending_balance", "held_balance", "lock_version"
-            )
-        ),
-    )
 
 
 def post(party, path, body):
@@ -115,12 +99,12 @@ def test_the_dashboard_history_shows_impossible_dates_as_a_form_error(
 )
 def test_a_hold_refuses_an_impossible_expiry_and_writes_nothing(alice, accounts, expires_at):
     main, savings = accounts
-    before = books_state()
+    before = ledger_state()
     response = post(alice, "/api/v1/holds", a_hold(main, savings, expires_at=expires_at))
     assert response.status_code == 400, response.content
     assert error_code(response) == "validation_error"
     assert list(response.json()["error"]["fields"]) == ["expires_at"]
-    assert books_state() == before
+    assert ledger_state() == before
 
 
 # --- NUL characters --------------------------------------------------------------------------
@@ -143,31 +127,31 @@ def assert_refused_for_nul(response, field):
 @pytest.mark.parametrize("field,extra", NUL_FIELDS)
 def test_a_transfer_refuses_nul_characters_and_writes_nothing(alice, accounts, field, extra):
     main, savings = accounts
-    before = books_state()
+    before = ledger_state()
     response = post(alice, "/api/v1/transfers", a_transfer(main, savings, **extra))
     assert_refused_for_nul(response, field)
-    assert books_state() == before
+    assert ledger_state() == before
 
 
 @pytest.mark.parametrize("field,extra", NUL_FIELDS)
 def test_a_hold_refuses_nul_characters_and_writes_nothing(alice, accounts, field, extra):
     main, savings = accounts
-    before = books_state()
+    before = ledger_state()
     assert_refused_for_nul(post(alice, "/api/v1/holds", a_hold(main, savings, **extra)), field)
-    assert books_state() == before
+    assert ledger_state() == before
 
 
 def test_captures_and_reversals_refuse_nul_characters(alice, accounts):
     main, savings = accounts
     hold = post(alice, "/api/v1/holds", a_hold(main, savings)).json()
     txn = post(alice, "/api/v1/transfers", a_transfer(main, savings)).json()
-    before = books_state()
+    before = ledger_state()
     capture = post(alice, f"/api/v1/holds/{hold['id']}/capture", {"memo": "\x00"})
     assert_refused_for_nul(capture, "memo")
     path = f"/api/v1/transactions/{txn['id']}/reverse"
     assert_refused_for_nul(post(alice, path, {"memo": "oops\x00"}), "memo")
     assert_refused_for_nul(post(alice, path, {"metadata": {"\x00": 1}}), "metadata")
-    assert books_state() == before
+    assert ledger_state() == before
 
 
 def test_a_bulk_item_with_a_nul_character_fails_alone_or_refuses_the_batch(alice, accounts):
@@ -177,12 +161,12 @@ def test_a_bulk_item_with_a_nul_character_fails_alone_or_refuses_the_batch(alice
         a_transfer(main, savings, memo="\x00"),
         a_transfer(main, savings),
     ]
-    before = books_state()
+    before = ledger_state()
     atomic = post(alice, "/api/v1/transfers/bulk", {"mode": "atomic", "transfers": items})
     assert atomic.status_code == 400, atomic.content
     assert error_code(atomic) == "null_characters_not_allowed"
     assert atomic.json()["error"]["fields"]["items"]["1"]["code"] == "null_characters_not_allowed"
-    assert books_state() == before
+    assert ledger_state() == before
 
     independent = post(alice, "/api/v1/transfers/bulk", {"mode": "independent", "transfers": items})
     assert independent.status_code == 201, independent.content
@@ -197,10 +181,10 @@ def test_nul_characters_are_refused_before_postgresql_sees_them(alice, accounts)
     """PostgreSQL refuses NUL in text ("cannot contain NUL") and in jsonb (\\u0000): the
     check must come first, or these requests fail as 500s."""
     main, savings = accounts
-    before = books_state()
+    before = ledger_state()
     for field, extra in NUL_FIELDS:
         assert_refused_for_nul(
             post(alice, "/api/v1/transfers", a_transfer(main, savings, **extra)), field
         )
         assert_refused_for_nul(post(alice, "/api/v1/holds", a_hold(main, savings, **extra)), field)
-    assert books_state() == before
+    assert ledger_state() == before
