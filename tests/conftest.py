@@ -60,3 +60,14 @@ def operator_api(operator) -> APIClient:
     client = APIClient()
     client.force_login(operator)
     return client
+
+
+@pytest.fixture
+def celery_eager():
+    """Celery runs tasks in this process, at once (restored afterwards): the app."""
+    from sandbox.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

@@ -13,7 +13,7 @@ from sandbox.banknet.models import Bank
 from sandbox.banknet.seed import seed_banks
 from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
-from tests.events.conftest import _webhook_settings, celery_eager, receiver  # noqa: F401
+from tests.events.conftest import _eager_celery, _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory
 from wallets.models import Account
 from wallets.verification import verify_ledger

@@ -12,7 +12,6 @@ import pytest
 from clearing.models import ClockClose
 from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
-from tests.events.conftest import celery_eager  # noqa: F401
 from tests.factories import DEFAULT_PASSWORD, NodeFactory, fund
 from tests.helpers import verify_offline
 
@@ -29,7 +28,7 @@ def log_in(page, user) -> None:
     page.wait_for_url(lambda url: "/login/" not in url)
 
 
-def test_a_tester_ends_the_day_and_verifies_a_proof_offline(page, alice, tmp_path, celery_eager):  # noqa: F811
+def test_a_tester_ends_the_day_and_verifies_a_proof_offline(page, alice, tmp_path, celery_eager):
     node = NodeFactory(tenant=alice.tenant, name="Seoul")
     clock = clocks.test_clock_create(
         tenant=alice.tenant,

@@ -15,7 +15,7 @@ from clearing.models import ClockClose, Job
 from sandbox.events.models import TestClock
 from sandbox.tenants.models import Membership
 from tests.clearing.conftest import DAY, at
-from tests.events.conftest import celery_eager  # noqa: F401
+from tests.events.conftest import _eager_celery  # noqa: F401
 from tests.factories import MembershipFactory
 from tests.helpers import api_as, error_code, verify_offline
 

@@ -98,10 +98,6 @@ def _webhook_settings(settings):
 
 
 @pytest.fixture(autouse=True)
-def celery_eager():
-    from sandbox.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield app
-    app.conf.task_always_eager = previous
+def _eager_celery(celery_eager):
+    """Every test here runs Celery tasks in-process (``celery_eager``, tests/conftest.py)."""
+    yield celery_eager
