@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clearing import closing, selectors, tasks
+from clearing import closing, records, selectors, settlement, tasks
 from clearing.clock_closing import clock_end_day
 from clearing.models import AnchorThreshold, ClockClose, DayClose, Job
 from sandbox.errors import ApplicationError, NotFound
@@ -250,7 +250,19 @@ class OperatorCloseApi(APIView):
         day = data.validated_data.get("date") or closing.today() - timedelta(days=1)
         if day >= closing.today():
             raise ApplicationError(f"{day} has not ended yet.", code="day_not_ended")
-        job = tasks.enqueue_close(day=day, triggered_by=actor_for(request).label)
+        job = tasks.enqueue_close(day=day, actor=actor_for(request))
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OperatorVerifyApi(APIView):
+    """Check every closed day and test clock close against the chain now (as the daily
+    check does at 00:30): a job, whose result shows in the jobs list."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(request=None, responses={202: JobOutput})
+    def post(self, request):
+        job = tasks.enqueue_job(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -260,7 +272,16 @@ class OperatorJobListApi(ListAPIView):
     pagination_class = None
 
     def get_queryset(self):
-        return Job.objects.all()[:200]
+        return selectors.jobs_visible(operator=True)
+
+
+class JobListApi(TenantScopedView):
+    """The clearing jobs your dashboard shows: the platform's closes, checks and
+    settlements, and your own test clock closes (newest first, at most 200)."""
+
+    @extend_schema(responses=JobOutput(many=True))
+    def get(self, request):
+        return Response(JobOutput(selectors.jobs_visible(tenant=self.tenant), many=True).data)
 
 
 class OperatorJobRetryApi(APIView):
@@ -271,7 +292,7 @@ class OperatorJobRetryApi(APIView):
         job = Job.objects.filter(pk=job_id if str(job_id).isdigit() else None).first()
         if job is None:
             raise NotFound(f"No job with id {job_id}.", code="job_not_found")
-        job = tasks.job_retry(job=job, triggered_by=actor_for(request).label)
+        job = tasks.job_retry(job=job, actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -319,7 +340,6 @@ class TransactionRecordApi(TenantScopedView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, transaction_id):
-        from clearing import records
         from clearing.models import AnchoredRecord
 
         record = (
@@ -343,7 +363,6 @@ class NodeRecordKeyApi(TenantScopedView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, node_id):
-        from clearing import records
         from sandbox.tenants.models import Node
 
         node = Node.objects.get_for_tenant(self.tenant, node_id)
@@ -356,7 +375,6 @@ class OperatorRecordApi(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, transaction_id):
-        from clearing import records
         from clearing.models import AnchoredRecord
 
         record = (
@@ -398,16 +416,13 @@ class OperatorThresholdApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         currency, amount = data.validated_data["currency"], data.validated_data["min_amount"]
-        if amount is None:
-            AnchorThreshold.objects.filter(currency=currency).delete()
-        else:
+        minor = None
+        if amount is not None:
             try:
                 minor = to_minor_units(amount, currency)
             except AmountError as exc:
                 raise ApplicationError(exc.message, code=exc.code) from None
-            AnchorThreshold.objects.update_or_create(
-                currency=currency, defaults={"min_amount": minor}
-            )
+        records.threshold_set(currency=currency, min_amount=minor, actor=actor_for(request))
         return Response(self._list())
 
 
@@ -568,12 +583,9 @@ class OperatorSettleApi(APIView):
 
     @extend_schema(request=None, responses={202: JobOutput})
     def post(self, request):
-        job = closing.job_create(
-            kind=Job.Kind.SETTLEMENT, label="due windows", triggered_by=actor_for(request).label
+        job = tasks.enqueue_job(
+            kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request)
         )
-        from django.db import transaction as db_transaction
-
-        db_transaction.on_commit(lambda: tasks.settle_due_windows.delay(job.pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -585,12 +597,12 @@ class OperatorWindowAbortApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, window_id):
-        from clearing import settlement
-
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         window = settlement.window_abort(
-            window=_window_get(window_id), reason=data.validated_data["reason"]
+            window=_window_get(window_id),
+            reason=data.validated_data["reason"],
+            actor=actor_for(request),
         )
         return Response(_window_body(window))
 
@@ -631,7 +643,6 @@ class OperatorContractApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT})
     def put(self, request, node_id):
-        from clearing.models import NetDebitCap, SettlementContract
 
         node = self._node(node_id)
         data = self.InputSerializer(data=request.data)
@@ -644,13 +655,10 @@ class OperatorContractApi(APIView):
                 caps[currency] = to_minor_units(amount, currency, allow_zero=True)
             except AmountError as exc:
                 raise ApplicationError(exc.message, code=exc.code) from None
-        SettlementContract.objects.update_or_create(
-            node=node, defaults={"cycle": data.validated_data["cycle"]}
+        settlement.contract_set(
+            node=node,
+            cycle=data.validated_data["cycle"],
+            caps=caps if "net_debit_caps" in data.validated_data else None,
+            actor=actor_for(request),
         )
-        if "net_debit_caps" in data.validated_data:
-            NetDebitCap.objects.filter(node=node).exclude(currency__in=caps).delete()
-            for currency, amount in caps.items():
-                NetDebitCap.objects.update_or_create(
-                    node=node, currency=currency, defaults={"amount": amount}
-                )
         return Response(self._body(node))

@@ -52,7 +52,9 @@ urlpatterns = [
         api.SettlementReportCsvApi.as_view(),
         name="settlement-report",
     ),
+    path("clearing/jobs", api.JobListApi.as_view(), name="clearing-jobs"),
     path("operator/clearing/settle", api.OperatorSettleApi.as_view(), name="operator-settle"),
+    path("operator/clearing/verify", api.OperatorVerifyApi.as_view(), name="operator-verify"),
     path(
         "operator/clearing/settlements/<str:window_id>/abort",
         api.OperatorWindowAbortApi.as_view(),

@@ -197,8 +197,16 @@ def close_through(*, day: date, job: Job | None = None) -> list[CloseOutcome]:
         return [CloseOutcome(day, "already_closed", DayClose.objects.get(day=day))]
     start = first_day_to_close()
     anything_closed = DayClose.objects.filter(status=DayClose.Status.CLOSED).exists()
-    if start is None or (not anything_closed and day < start):
-        start = day  # the first close may begin with an empty day
+    if not anything_closed and start is not None and day < start:
+        # The first close starts the close log for good: every later day must close after
+        # it, in order, each with its own block. Before the ledger's first day it would
+        # only add empty days (and their settlement windows) that nobody can undo.
+        raise ApplicationError(
+            f"The first close cannot be before the ledger's first day, {start}.",
+            code="day_before_ledger",
+        )
+    if start is None:
+        start = day  # an empty ledger: the first close is an empty day
     if day < start:
         raise ApplicationError(
             f"{day} is before the first closed day and can no longer be closed.",

@@ -131,6 +131,13 @@ class Job(models.Model):
         return f"{self.kind} {self.label} ({self.status})"
 
     @property
+    def unit(self) -> str:
+        """What ``progress_*`` and ``count`` count."""
+        return {self.Kind.VERIFY: "days", self.Kind.SETTLEMENT: "windows"}.get(
+            self.kind, "transactions"
+        )
+
+    @property
     def duration(self):
         if self.started_at is None:
             return None

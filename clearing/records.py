@@ -49,6 +49,7 @@ from clearing.encoding import leaf_for
 from clearing.models import AnchorBlock, AnchorCursor, AnchoredRecord, AnchorThreshold, RecordKey
 from sandbox import clock
 from sandbox.tenants.models import Node
+from sandbox.tenants.services import Actor, audit_record
 from wallets.models import Entry, LedgerTransaction
 
 MAGIC = b"FSBXREC1"
@@ -260,3 +261,21 @@ def anchor_large_transactions(*, limit: int = SCAN_BATCH) -> list[AnchoredRecord
         last_transaction_id=through
     )
     return done
+
+
+@transaction.atomic
+def threshold_set(*, currency: str, min_amount: int | None, actor: Actor) -> None:
+    """Anchor inter-node transactions of at least ``min_amount`` (minor units) of
+    ``currency`` at once; None removes the threshold. Audited."""
+    if min_amount is None:
+        AnchorThreshold.objects.filter(currency=currency).delete()
+    else:
+        AnchorThreshold.objects.update_or_create(
+            currency=currency, defaults={"min_amount": min_amount}
+        )
+    audit_record(
+        actor=actor,
+        action="clearing.threshold_set",
+        tenant=None,
+        data={"currency": currency, "min_amount": min_amount},
+    )

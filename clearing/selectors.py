@@ -6,11 +6,13 @@ import struct
 from datetime import date
 from typing import Any
 
+from django.db.models import Q
+
 from clearing.chain import get_chain
 from clearing.closing import close_log_leaf, close_log_tree
 from clearing.encoding import day_of, leaf_for
 from clearing.merkle import MerkleTree, ProofError, leaf_hash
-from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayClose
+from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayClose, Job
 from clearing.ots import build_ots
 from clearing.proofs import proof_document
 from clearing.storage import StoredTree, leaf_index
@@ -264,3 +266,12 @@ def clock_close_proof(
             "close_sequence": close.sequence,
         },
     )
+
+
+def jobs_visible(*, tenant=None, operator: bool = False, limit: int = 200) -> list[Job]:
+    """The newest jobs someone may see: operators all; a tenant the platform's jobs and its
+    own (its test clock closes), never another tenant's."""
+    jobs = Job.objects.select_related("retry_of")
+    if not operator:
+        jobs = jobs.filter(Q(tenant__isnull=True) | Q(tenant=tenant))
+    return list(jobs[:limit])

@@ -44,6 +44,7 @@ from clearing.models import (
 )
 from clearing.verification import Report, verify_day
 from sandbox.errors import ApplicationError, Unprocessable
+from sandbox.tenants.services import Actor, audit_record
 from wallets.banks import DEFAULT_BANK_CODE
 from wallets.currencies import to_decimal_string
 from wallets.models import Account, Entry
@@ -329,14 +330,42 @@ def settle_due_now(*, triggered_by: str) -> Job:
     return job
 
 
-def window_abort(*, window: SettlementWindow, reason: str) -> SettlementWindow:
+@transaction.atomic
+def window_abort(*, window: SettlementWindow, reason: str, actor: Actor) -> SettlementWindow:
     updated = SettlementWindow.objects.filter(
         pk=window.pk, status__in=[SettlementWindow.Status.OPEN, SettlementWindow.Status.CLOSED]
     ).update(status=SettlementWindow.Status.ABORTED, note=reason[:300])
     if updated != 1:
         raise SettlementError("Only open or closed windows can be aborted.", status_code=409)
     window.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="clearing.window_aborted",
+        tenant=None,
+        target=window,
+        data={"cycle": window.cycle, "start_day": window.start_day.isoformat(), "reason": reason},
+    )
     return window
+
+
+@transaction.atomic
+def contract_set(*, node, cycle: str, caps: dict[str, int] | None, actor: Actor) -> None:
+    """Set ``node``'s settlement cycle and, unless ``caps`` is None, replace its net debit
+    caps (minor units per currency; a currency left out has none). Audited."""
+    SettlementContract.objects.update_or_create(node=node, defaults={"cycle": cycle})
+    if caps is not None:
+        NetDebitCap.objects.filter(node=node).exclude(currency__in=caps).delete()
+        for currency, amount in caps.items():
+            NetDebitCap.objects.update_or_create(
+                node=node, currency=currency, defaults={"amount": amount}
+            )
+    audit_record(
+        actor=actor,
+        action="clearing.contract_set",
+        tenant=node.tenant,
+        target=node,
+        data={"cycle": cycle, "net_debit_caps": caps},
+    )
 
 
 # --- Net debit caps ----------------------------------------------------------------------------

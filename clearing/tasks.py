@@ -6,24 +6,31 @@ from datetime import date, timedelta
 
 from celery import shared_task
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from clearing import closing, verification
 from clearing.models import DayClose, Job
 from sandbox.errors import Conflict
+from sandbox.events.queue import enqueue
+from sandbox.tenants.services import Actor, audit_record
 
 
 @shared_task(name="clearing.tasks.close_day", bind=True, max_retries=12)
 def close_day_task(self, job_id: int, day: str) -> str:
     """Close ``day`` for ``job_id``. If another worker holds the day's lease (or held it and
     died), come back when the lease runs out: the close then resumes here."""
-    job = Job.objects.get(pk=job_id)
+    job = _start(job_id)
+    if job is None:
+        return "skipped: the job already ran"
     outcome = closing.close_day(day=date.fromisoformat(day), triggered_by=job.triggered_by, job=job)
     if outcome.result == "busy" and outcome.close.lease_until is not None:
         wait = (outcome.close.lease_until - timezone.now()).total_seconds() + 5
         Job.objects.filter(pk=job.pk).update(
             status=Job.Status.QUEUED,
             finished_at=None,
+            # "Sent" for resume_queued_jobs: the retry below is the sending.
+            heartbeat_at=timezone.now() + timedelta(seconds=max(5, wait)),
             note=f"Waiting for another worker's lease on {outcome.day} to end.",
         )
         raise self.retry(countdown=max(5, wait))
@@ -39,14 +46,89 @@ def close_due_days() -> str:
     return close_day_task.run(job.pk, day.isoformat())
 
 
-def enqueue_close(*, day: date, triggered_by: str, retry_of: Job | None = None) -> Job:
-    """Record a queued close job and send it to a worker once the caller's transaction
-    commits."""
-    job = closing.job_create(
-        kind=Job.Kind.CLOSE, label=day.isoformat(), triggered_by=triggered_by, retry_of=retry_of
-    )
-    transaction.on_commit(lambda: close_day_task.delay(job.pk, day.isoformat()))
+# --- Queueing jobs: the row first, the broker after ------------------------------------------
+#
+# A job is a row before it is a message: ``queue_job`` sends it once the caller's transaction
+# commits, through ``sandbox.events.queue.enqueue``, which never raises when the broker is
+# down. ``resume_queued_jobs`` (every minute) sends again what is still queued a while after
+# its last sending. Every job is safe to run twice, and a task starts a job only once
+# (``_start``), so a second message for it does nothing.
+
+RESEND_AFTER = timedelta(minutes=2)
+
+
+def _task_for(job: Job):
+    """The task that runs ``job``, and its arguments."""
+    if job.kind == Job.Kind.CLOSE:
+        return close_day_task, (job.pk, job.label)
+    if job.kind == Job.Kind.VERIFY:
+        return verify_anchors_task, (job.pk,)
+    if job.kind == Job.Kind.SETTLEMENT:
+        return settle_due_windows, (job.pk,)
+    if job.kind == Job.Kind.ANCHOR:
+        return anchor_transaction_task, (job.pk,)
+    if job.kind == Job.Kind.CLOCK_CLOSE:
+        # The label is the close's anchor label, "<day>/<close id>".
+        return clock_close_task, (job.pk, int(job.label.rpartition("/")[2]))
+    raise ValueError(f"No task runs {job.kind} jobs.")
+
+
+def dispatch(job: Job) -> bool:
+    """Send ``job`` to a worker now; False when the broker cannot be reached (the job stays
+    queued, and ``resume_queued_jobs`` sends it later). ``heartbeat_at`` of a queued job
+    is when it was last sent."""
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+    task, args = _task_for(job)
+    return enqueue(task, *args)
+
+
+def queue_job(job: Job, *, actor: Actor | None = None) -> Job:
+    """Send ``job`` to a worker once the caller's transaction commits. With ``actor`` (an
+    operator's trigger, not the schedule's), the trigger goes to the audit log."""
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action=f"clearing.{job.kind}_queued",
+            tenant=job.tenant,
+            target=job,
+            data={"label": job.label, "retry_of": job.retry_of_id},
+        )
+    transaction.on_commit(lambda: dispatch(job), robust=True)
     return job
+
+
+def _start(job_id: int) -> Job | None:
+    """The queued job ``job_id``, now running; None if it already ran or runs elsewhere
+    (a job sent twice)."""
+    started = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    return Job.objects.get(pk=job_id) if started == 1 else None
+
+
+@shared_task(name="clearing.tasks.resume_queued_jobs")
+def resume_queued_jobs() -> int:
+    """Every minute (migration 0010): send again the jobs still queued ``RESEND_AFTER``
+    after they were last sent (the broker was down, or a message was lost)."""
+    stale = timezone.now() - RESEND_AFTER
+    jobs = Job.objects.filter(status=Job.Status.QUEUED).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale)
+    )
+    return sum(1 for job in jobs.order_by("pk")[:100] if dispatch(job))
+
+
+def enqueue_close(*, day: date, actor: Actor) -> Job:
+    """An operator's close of ``day``: a queued job, sent to a worker once the caller's
+    transaction commits."""
+    job = closing.job_create(kind=Job.Kind.CLOSE, label=day.isoformat(), triggered_by=actor.label)
+    return queue_job(job, actor=actor)
+
+
+def enqueue_job(*, kind: str, label: str, actor: Actor) -> Job:
+    """An operator's run of a verification or settlement job, queued likewise."""
+    return queue_job(
+        closing.job_create(kind=kind, label=label, triggered_by=actor.label), actor=actor
+    )
 
 
 @shared_task(name="clearing.tasks.anchor_large_transactions")
@@ -88,7 +170,9 @@ def anchor_transaction_task(job_id: int) -> None:
     from clearing import records
     from wallets.models import LedgerTransaction
 
-    job = Job.objects.get(pk=job_id)
+    job = _start(job_id)
+    if job is None:
+        return
     closing.job_start(job, total=1)
     with closing.failure_recorded(job):
         txn = LedgerTransaction.objects.get(uuid=job.label)
@@ -98,54 +182,30 @@ def anchor_transaction_task(job_id: int) -> None:
     )
 
 
-def job_retry(*, job: Job, triggered_by: str) -> Job:
+def job_retry(*, job: Job, actor: Actor) -> Job:
     """Queue a new run of a failed job (the failed one stays in the history)."""
     if job.status != Job.Status.FAILED:
         raise Conflict("Only failed jobs can be retried.", code="job_not_failed")
-    if job.kind == Job.Kind.CLOSE:
-        return enqueue_close(
-            day=date.fromisoformat(job.label), triggered_by=triggered_by, retry_of=job
-        )
-    if job.kind == Job.Kind.VERIFY:
+    if job.kind == Job.Kind.ANCHOR and job.label == "scan":
         retry = closing.job_create(
-            kind=Job.Kind.VERIFY, label=job.label, triggered_by=triggered_by, retry_of=job
+            kind=job.kind, label=job.label, triggered_by=actor.label, retry_of=job
         )
-        transaction.on_commit(lambda: verify_anchors_task.delay(retry.pk))
+        transaction.on_commit(lambda: enqueue(anchor_large_transactions), robust=True)
+        closing.job_finish(retry, note="Scan queued.")
         return retry
-    if job.kind == Job.Kind.SETTLEMENT:
-        retry = closing.job_create(
-            kind=Job.Kind.SETTLEMENT, label=job.label, triggered_by=triggered_by, retry_of=job
-        )
-        transaction.on_commit(lambda: settle_due_windows.delay(retry.pk))
-        return retry
-    if job.kind == Job.Kind.ANCHOR:
-        retry = closing.job_create(
-            kind=Job.Kind.ANCHOR, label=job.label, triggered_by=triggered_by, retry_of=job
-        )
-        if job.label == "scan":
-            transaction.on_commit(lambda: anchor_large_transactions.delay())
-            closing.job_finish(retry, note="Scan queued.")
-        else:
-            transaction.on_commit(lambda: anchor_transaction_task.delay(retry.pk))
-        return retry
+    tenant = None
     if job.kind == Job.Kind.CLOCK_CLOSE:
         from clearing.models import ClockClose
 
-        # The label is the close's anchor label, "<day>/<close id>".
         close_id = job.label.rpartition("/")[2]
         close = ClockClose.objects.filter(pk=close_id if close_id.isdigit() else None).first()
         if close is None:
             raise Conflict("The test clock close of this job no longer exists.")
-        retry = closing.job_create(
-            kind=Job.Kind.CLOCK_CLOSE,
-            label=job.label,
-            triggered_by=triggered_by,
-            retry_of=job,
-            tenant=close.tenant,
-        )
-        transaction.on_commit(lambda: clock_close_task.delay(retry.pk, close.pk))
-        return retry
-    raise Conflict(f"{job.get_kind_display()} jobs are retried by their own service.")
+        tenant = close.tenant
+    retry = closing.job_create(
+        kind=job.kind, label=job.label, triggered_by=actor.label, retry_of=job, tenant=tenant
+    )
+    return queue_job(retry, actor=actor)
 
 
 @shared_task(name="clearing.tasks.clock_close")
@@ -155,7 +215,9 @@ def clock_close_task(job_id: int, close_id: int) -> str:
     from clearing import clock_closing
     from clearing.models import ClockClose
 
-    job = Job.objects.get(pk=job_id)
+    job = _start(job_id)
+    if job is None:
+        return "skipped: the job already ran"
     close = ClockClose.objects.get(pk=close_id)
     clock_closing.clock_close_finish(close=close, triggered_by=job.triggered_by, job=job)
     return "closed"
@@ -165,10 +227,12 @@ def clock_close_task(job_id: int, close_id: int) -> str:
 def verify_anchors_task(job_id: int | None = None) -> int:
     """The daily check of every closed day against the chain (00:30 by default)."""
     job = (
-        Job.objects.get(pk=job_id)
+        _start(job_id)
         if job_id is not None
         else closing.job_create(kind=Job.Kind.VERIFY, label="all days", triggered_by="schedule")
     )
+    if job is None:
+        return 0
     closing.job_start(job, total=DayClose.objects.filter(status=DayClose.Status.CLOSED).count())
     report = verification.verify_anchors(progress=lambda n: closing.job_progress(job, n))
     if report.ok:
@@ -191,10 +255,12 @@ def settle_due_windows(job_id: int | None = None) -> int:
     from clearing import settlement
 
     job = (
-        Job.objects.get(pk=job_id)
+        _start(job_id)
         if job_id is not None
         else closing.job_create(
             kind=Job.Kind.SETTLEMENT, label="due windows", triggered_by="schedule"
         )
     )
+    if job is None:
+        return 0
     return settlement.settle_due(job=job)["settled"]

@@ -8,7 +8,6 @@ from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -45,12 +44,10 @@ def operator_only(view):
 
 
 def _jobs_context(request) -> dict:
-    jobs = Job.objects.select_related("retry_of")
-    if not request.user.is_staff:
-        # A tenant's own jobs (its test clock closes) are for that tenant alone.
-        tenant = request.tenant_access.tenant
-        jobs = jobs.filter(Q(tenant__isnull=True) | Q(tenant=tenant))
-    jobs = list(jobs[:30])
+    access = request.tenant_access
+    jobs = selectors.jobs_visible(
+        tenant=access.tenant if access else None, operator=request.user.is_staff, limit=30
+    )
     from django.utils import timezone
 
     now = timezone.now()
@@ -106,7 +103,7 @@ def close_now(request):
     if day >= closing.today():
         messages.error(request, f"{day} has not ended yet on the platform clock.")
         return redirect("clearing:overview")
-    tasks.enqueue_close(day=day, triggered_by=actor_for(request).label)
+    tasks.enqueue_close(day=day, actor=actor_for(request))
     messages.success(request, f"The close of {day} is queued.")
     return redirect("clearing:overview")
 
@@ -114,12 +111,7 @@ def close_now(request):
 @require_POST
 @operator_only
 def verify_now(request):
-    job = closing.job_create(
-        kind=Job.Kind.VERIFY, label="all days", triggered_by=actor_for(request).label
-    )
-    from django.db import transaction
-
-    transaction.on_commit(lambda: tasks.verify_anchors_task.delay(job.pk))
+    tasks.enqueue_job(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
     messages.success(request, "The anchor check is queued.")
     return redirect("clearing:overview")
 
@@ -132,7 +124,7 @@ def job_retry(request, job_id):
         messages.error(request, "No such job.")
     else:
         try:
-            tasks.job_retry(job=job, triggered_by=actor_for(request).label)
+            tasks.job_retry(job=job, actor=actor_for(request))
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
@@ -220,11 +212,6 @@ def settlement_window(request, window_id):
 @require_POST
 @operator_only
 def settle_now(request):
-    from django.db import transaction
-
-    job = closing.job_create(
-        kind=Job.Kind.SETTLEMENT, label="due windows", triggered_by=actor_for(request).label
-    )
-    transaction.on_commit(lambda: tasks.settle_due_windows.delay(job.pk))
+    tasks.enqueue_job(kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request))
     messages.success(request, "Settlement of due windows is queued.")
     return redirect("clearing:overview")

@@ -10,7 +10,7 @@ from bitcoin.core import CBlock
 from bitcoinutils.block import Block as UtilsBlock
 from rest_framework.test import APIClient
 
-from clearing import closing, tasks, verify_proof
+from clearing import closing, verify_proof
 from clearing.chain import EmbeddedChain
 from clearing.merkle import verify_consistency
 from clearing.models import DayClose, Job
@@ -129,12 +129,9 @@ def test_only_operators_close_and_see_jobs(ledger, alice):
 
 
 def test_an_operator_closes_now_and_retries_a_failed_job(
-    ledger, operator_api, monkeypatch, django_capture_on_commit_callbacks
+    ledger, operator_api, celery_eager, django_capture_on_commit_callbacks
 ):
     ledger.post(DAY, 2)
-    monkeypatch.setattr(
-        tasks.close_day_task, "delay", lambda *args: tasks.close_day_task.apply(args)
-    )
     with django_capture_on_commit_callbacks(execute=True):
         response = operator_api.post("/api/v1/operator/clearing/close", {}, format="json")
     assert response.status_code == 202, response.content

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from clearing import closing, settlement, tasks
+from clearing import closing, settlement
 from clearing.models import Job, SettlementWindow
 from tests.clearing.conftest import DAY, noon
 from tests.factories import MembershipFactory, fund
@@ -70,12 +70,9 @@ def test_a_tester_sees_the_proof_path_of_a_transaction(ledger, member, outsider)
 
 
 def test_operators_close_now_and_retry(
-    ledger, staff, monkeypatch, django_capture_on_commit_callbacks
+    ledger, staff, celery_eager, django_capture_on_commit_callbacks
 ):
     ledger.post(DAY, 2)
-    monkeypatch.setattr(
-        tasks.close_day_task, "delay", lambda *args: tasks.close_day_task.apply(args)
-    )
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post("/clearing/close/", {"date": "2025-03-10"})
     assert response.status_code == 302

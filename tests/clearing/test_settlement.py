@@ -25,6 +25,7 @@ from clearing.models import (
     SettlementWindow,
 )
 from sandbox.errors import ApplicationError
+from sandbox.tenants.services import SYSTEM
 from tests.clearing.conftest import DAY, KST
 from tests.factories import AccountFactory, NodeFactory, api_key_for, fund
 from tests.helpers import run_in_threads
@@ -168,11 +169,11 @@ def test_a_window_whose_day_no_longer_matches_its_anchor_does_not_settle(settled
 
 def test_operators_abort_a_window_and_later_ones_still_wait_their_turn(settled_day):
     window = SettlementWindow.objects.get(cycle="daily", start_day=DAY)
-    settlement.window_abort(window=window, reason="dispute")
+    settlement.window_abort(window=window, reason="dispute", actor=SYSTEM)
     window.refresh_from_db()
     assert window.status == "aborted" and window.note == "dispute"
     with pytest.raises(ApplicationError):
-        settlement.window_abort(window=window, reason="again")
+        settlement.window_abort(window=window, reason="again", actor=SYSTEM)
     assert settlement.settle_window(window.pk) == "skipped"
 
 
