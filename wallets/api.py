@@ -226,6 +226,7 @@ class AccountListApi(TenantScopedListView):
 
     def get_queryset(self):
         params = self.request.query_params
+        selectors.refuse_null_characters_in_params(params)
         return selectors.account_list(
             tenant=self.tenant,
             node_id=params.get("node"),
@@ -413,6 +414,7 @@ class HoldListApi(TenantScopedListView):
 
     def get_queryset(self):
         params = self.request.query_params
+        selectors.refuse_null_characters_in_params(params)
         holds = Hold.objects.for_tenant(self.tenant).select_related("capture_transaction")
         if account_id := params.get("account"):
             account = selectors.account_get(

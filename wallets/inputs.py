@@ -75,9 +75,6 @@ def parse_amount(value: Any, currency: str, field: str = "amount", *, allow_zero
         raise invalid(field, error.message, code=error.code) from None
 
 
-NULL_CHARACTERS = "Null characters are not allowed."
-
-
 def refuse_null_characters(value: Any, field: str) -> None:
     """Refuse NUL anywhere in ``value``: in a string, or in a key or a string of nested
     objects and lists. PostgreSQL stores it neither in text nor (as ``\\u0000``) in jsonb,
@@ -92,7 +89,7 @@ def refuse_null_characters(value: Any, field: str) -> None:
         elif isinstance(item, list):
             pending.extend(item)
         elif isinstance(item, str) and "\x00" in item:
-            raise invalid(field, NULL_CHARACTERS, code="null_characters_not_allowed")
+            raise invalid(field, selectors.NULL_CHARACTERS, code="null_characters_not_allowed")
 
 
 def parse_string(data: Mapping[str, Any], field: str, *, max_length: int, required=False) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -140,15 +140,24 @@ def _bad(field: str, message: str, code: str = "invalid_filter") -> ApplicationE
     return ApplicationError(message, code=code, fields={field: [message]})
 
 
+NULL_CHARACTERS = "Null characters are not allowed."
+
+
+def refuse_null_characters_in_params(params: Mapping[str, str]) -> None:
+    """Query parameters filter text columns, and PostgreSQL cannot compare text with NUL:
+    refuse it (400) instead of failing in the query (500)."""
+    for name, value in params.items():
+        if "\x00" in name or "\x00" in value:
+            raise _bad(name, NULL_CHARACTERS, code="null_characters_not_allowed")
+
+
 def _parse_moment(value: str, field: str, *, end: bool) -> datetime:
     try:
         moment = parse_datetime(value) if "T" in value or " " in value else None
         if moment is None:
             day = parse_date(value) if len(value) == 10 else None
             if day is None:
-                raise _bad(
-                    field, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time."
-                )
+                raise _bad(field, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time.")
             # A date "to" includes the whole day.
             moment = datetime.combine(day, time.min)
             if end:
@@ -178,6 +187,7 @@ def impossible_moment_message(value: str) -> str:
 def history_filters(*, tenant: Tenant, params: dict[str, str]) -> HistoryFilters:
     """Parse query parameters: account, counterparty (id or bank-account number), kind,
     currency, from, to, min_amount, max_amount."""
+    refuse_null_characters_in_params(params)
     account = counterparty = None
     if params.get("account"):
         account = account_get(tenant=tenant, account_id=params["account"], field="account")

@@ -84,6 +84,10 @@ def check_key(key: str | None) -> str:
         raise ApplicationError(
             f"'{HEADER}' has at most {MAX_KEY_LENGTH} characters.", code="invalid_idempotency_key"
         )
+    if "\x00" in key:  # PostgreSQL stores no NUL in text
+        raise ApplicationError(
+            f"'{HEADER}' cannot contain null characters.", code="invalid_idempotency_key"
+        )
     return key
 
 

@@ -188,3 +188,41 @@ def test_nul_characters_are_refused_before_postgresql_sees_them(alice, accounts)
         )
         assert_refused_for_nul(post(alice, "/api/v1/holds", a_hold(main, savings, **extra)), field)
     assert ledger_state() == before
+
+
+NUL_QUERIES = [
+    ("/api/v1/transactions", "kind"),
+    ("/api/v1/transactions/export.csv", "kind"),
+    ("/api/v1/holds", "status"),
+    ("/api/v1/accounts", "currency"),
+    ("/api/v1/accounts", "status"),
+]
+
+
+@pytest.mark.parametrize("path,param", NUL_QUERIES)
+def test_list_filters_refuse_nul_characters(alice, accounts, path, param):
+    response = alice.api.get(path, {param: "pending\x00"})
+    assert_refused_for_nul(response, param)
+
+
+def test_the_dashboard_history_refuses_nul_characters(alice, accounts):
+    browser = Client()
+    browser.force_login(alice.owner)
+    page = browser.get("/wallets/transactions/", {"kind": "transfer\x00"})
+    assert page.status_code == 400 and "Null characters are not allowed." in page.content.decode()
+
+
+def test_an_idempotency_key_with_a_nul_character_is_refused(alice, accounts):
+    main, savings = accounts
+    before = ledger_state()
+    response = alice.api.post(
+        "/api/v1/transfers", a_transfer(main, savings), format="json", HTTP_IDEMPOTENCY_KEY="k\x00"
+    )
+    assert response.status_code == 400 and error_code(response) == "invalid_idempotency_key"
+    assert ledger_state() == before
+
+
+@pytest.mark.postgres
+def test_nul_characters_in_filters_are_refused_before_postgresql_sees_them(alice, accounts):
+    for path, param in NUL_QUERIES:
+        assert_refused_for_nul(alice.api.get(path, {param: "\x00"}), param)
