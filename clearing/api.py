@@ -527,6 +527,17 @@ class SettlementWindowListApi(APIView):
         return Response(list(windows.values(*fields)))
 
 
+class ContractListApi(APIView):
+    """Settlement contracts: each of your nodes' cycle and net debit caps (operators: every
+    node's). Operators change them with PUT /operator/clearing/contracts/<node>."""
+
+    permission_classes = [IsTenantOrOperator]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        return Response(selectors.contracts_visible(tenant=_tenant_or_none(request)))
+
+
 class SettlementWindowApi(APIView):
     """A window's gross, bilateral and multilateral positions and its instructions."""
 
@@ -616,19 +627,6 @@ class OperatorContractApi(APIView):
         cycle = serializers.ChoiceField(choices=["daily", "t_plus_1", "weekly"])
         net_debit_caps = serializers.DictField(child=serializers.CharField(), required=False)
 
-    def _body(self, node):
-        from clearing.models import NetDebitCap, SettlementContract
-
-        contract = SettlementContract.objects.filter(node=node).first()
-        return {
-            "node": str(node.pk),
-            "cycle": contract.cycle if contract else "daily",
-            "net_debit_caps": {
-                c.currency: to_decimal_string(c.amount, c.currency)
-                for c in NetDebitCap.objects.filter(node=node).order_by("currency")
-            },
-        }
-
     def _node(self, node_id):
         from sandbox.tenants.models import Node
 
@@ -639,7 +637,7 @@ class OperatorContractApi(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, node_id):
-        return Response(self._body(self._node(node_id)))
+        return Response(selectors.contract_of(self._node(node_id)))
 
     @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT})
     def put(self, request, node_id):
@@ -647,18 +645,11 @@ class OperatorContractApi(APIView):
         node = self._node(node_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        caps = {}
-        for currency, amount in data.validated_data.get("net_debit_caps", {}).items():
-            if currency not in CurrencyCode.values:
-                raise ApplicationError(f"Unknown currency {currency!r}.", code="unknown_currency")
-            try:
-                caps[currency] = to_minor_units(amount, currency, allow_zero=True)
-            except AmountError as exc:
-                raise ApplicationError(exc.message, code=exc.code) from None
+        caps = settlement.parse_caps(data.validated_data.get("net_debit_caps", {}))
         settlement.contract_set(
             node=node,
             cycle=data.validated_data["cycle"],
             caps=caps if "net_debit_caps" in data.validated_data else None,
             actor=actor_for(request),
         )
-        return Response(self._body(node))
+        return Response(selectors.contract_of(node))

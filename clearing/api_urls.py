@@ -53,6 +53,7 @@ urlpatterns = [
         name="settlement-report",
     ),
     path("clearing/jobs", api.JobListApi.as_view(), name="clearing-jobs"),
+    path("clearing/contracts", api.ContractListApi.as_view(), name="clearing-contracts"),
     path("operator/clearing/settle", api.OperatorSettleApi.as_view(), name="operator-settle"),
     path("operator/clearing/verify", api.OperatorVerifyApi.as_view(), name="operator-verify"),
     path(

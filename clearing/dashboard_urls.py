@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/retry/", views.job_retry, name="job-retry"),
     path("chain/", views.chain, name="chain"),
     path("settle/", views.settle_now, name="settle-now"),
+    path("contracts/<str:node_id>/", views.contract_set, name="contract-set"),
     path("settlements/<str:window_id>/", views.settlement_window, name="window"),
     path("proof/", views.proof_lookup, name="proof-lookup"),
     path("proof/<str:transaction_id>/", views.proof, name="proof"),

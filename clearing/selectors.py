@@ -275,3 +275,35 @@ def jobs_visible(*, tenant=None, operator: bool = False, limit: int = 200) -> li
     if not operator:
         jobs = jobs.filter(Q(tenant__isnull=True) | Q(tenant=tenant))
     return list(jobs[:limit])
+
+
+def contract_of(node) -> dict[str, Any]:
+    """``node``'s settlement contract as the API shows it: cycle and caps (decimal strings)."""
+    from clearing.models import NetDebitCap, SettlementContract
+    from wallets.currencies import to_decimal_string
+
+    contract = SettlementContract.objects.filter(node=node).first()
+    return {
+        "node": str(node.pk),
+        "node_name": node.name,
+        "cycle": contract.cycle if contract else "daily",
+        "net_debit_caps": {
+            c.currency: to_decimal_string(c.amount, c.currency)
+            for c in NetDebitCap.objects.filter(node=node).order_by("currency")
+        },
+    }
+
+
+def contracts_visible(*, tenant=None) -> list[dict[str, Any]]:
+    """Every active node's contract for operators (``tenant`` None), else the tenant's."""
+    from sandbox.tenants.models import Node
+
+    nodes = Node.objects.filter(is_active=True).select_related("tenant").order_by("name", "pk")
+    if tenant is not None:
+        nodes = nodes.filter(tenant=tenant)
+    from clearing.models import SettlementCycle
+
+    rows = [{**contract_of(node), "tenant_name": node.tenant.name} for node in nodes[:500]]
+    for row in rows:
+        row["cycle_label"] = SettlementCycle(row["cycle"]).label
+    return rows

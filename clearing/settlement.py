@@ -348,6 +348,22 @@ def window_abort(*, window: SettlementWindow, reason: str, actor: Actor) -> Sett
     return window
 
 
+def parse_caps(caps: dict[str, str]) -> dict[str, int]:
+    """Net debit caps given as decimal strings per currency, in minor units (400 on a bad
+    currency or amount; zero is allowed: no inter-node debit at all)."""
+    from wallets.currencies import AmountError, CurrencyCode, to_minor_units
+
+    parsed = {}
+    for currency, amount in caps.items():
+        if currency not in CurrencyCode.values:
+            raise ApplicationError(f"Unknown currency {currency!r}.", code="unknown_currency")
+        try:
+            parsed[currency] = to_minor_units(amount, currency, allow_zero=True)
+        except AmountError as exc:
+            raise ApplicationError(exc.message, code=exc.code) from None
+    return parsed
+
+
 @transaction.atomic
 def contract_set(*, node, cycle: str, caps: dict[str, int] | None, actor: Actor) -> None:
     """Set ``node``'s settlement cycle and, unless ``caps`` is None, replace its net debit

@@ -12,11 +12,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from clearing import closing, selectors, tasks
+from clearing.api import _uuid_or_none
 from clearing.merkle import node_hash
-from clearing.models import AnchorBlock, DayClose, Job
+from clearing.models import AnchorBlock, DayClose, Job, SettlementCycle
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.views import tenant_page
+from wallets.currencies import CurrencyCode
 
 STALLED_AFTER = timedelta(minutes=2)
 
@@ -73,9 +75,15 @@ def overview(request):
     windows = SettlementWindow.objects.exclude(status=SettlementWindow.Status.OPEN).order_by(
         "-end_day", "cycle"
     )[:20]
+    access = request.tenant_access
     context = {
         "closes": closes,
         "windows": windows,
+        "contracts": selectors.contracts_visible(
+            tenant=None if request.user.is_staff else access.tenant
+        ),
+        "cycles": SettlementCycle.choices,
+        "currencies": CurrencyCode.values,
         "last_check": last_check,
         "yesterday": closing.today() - timedelta(days=1),
         "log": selectors.close_log_head(),
@@ -207,6 +215,36 @@ def settlement_window(request, window_id):
         "clearing/window.html",
         {"w": _window_body(window, tenant=tenant), "window": window},
     )
+
+
+@require_POST
+@operator_only
+def contract_set(request, node_id):
+    """An operator sets a node's cycle and caps (a blank cap: none), as the API's PUT."""
+    from clearing import settlement
+    from sandbox.tenants.models import Node
+
+    node = Node.objects.filter(pk=_uuid_or_none(node_id)).first()
+    if node is None:
+        messages.error(request, f"No node with id {node_id}.")
+        return redirect("clearing:overview")
+    cycle = request.POST.get("cycle", "")
+    caps = {
+        c: request.POST[f"cap_{c}"].strip()
+        for c in CurrencyCode.values
+        if request.POST.get(f"cap_{c}", "").strip()
+    }
+    try:
+        if cycle not in SettlementCycle.values:
+            raise ApplicationError(f"Unknown settlement cycle {cycle!r}.", code="invalid_cycle")
+        settlement.contract_set(
+            node=node, cycle=cycle, caps=settlement.parse_caps(caps), actor=actor_for(request)
+        )
+    except ApplicationError as error:
+        messages.error(request, f"{node.name}: {error.message}")
+    else:
+        messages.success(request, f"{node.name}: settlement contract saved.")
+    return redirect("clearing:overview")
 
 
 @require_POST

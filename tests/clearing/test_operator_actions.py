@@ -101,3 +101,33 @@ def test_the_api_refuses_a_first_close_before_the_ledger(
     assert response.status_code == 202
     job = Job.objects.get(pk=response.json()["id"])
     assert job.status == "failed" and "ledger's first day" in job.error
+
+
+def test_tenants_see_their_nodes_contracts_and_operators_set_them_in_the_dashboard(
+    alice, outsider, operator, client
+):
+    mine, theirs = NodeFactory(tenant=alice.tenant), NodeFactory(tenant=outsider.tenant)
+    client.force_login(operator)
+
+    saved = client.post(
+        f"/clearing/contracts/{mine.pk}/", {"cycle": "weekly", "cap_KRW": "5000000", "cap_USD": ""}
+    )
+    refused = client.post(f"/clearing/contracts/{theirs.pk}/", {"cycle": "daily", "cap_KRW": "1.5"})
+
+    assert saved.status_code == 302 and refused.status_code == 302
+    listed = {row["node"]: row for row in alice.api.get("/api/v1/clearing/contracts").json()}
+    assert set(listed) == {str(mine.pk)}
+    assert (listed[str(mine.pk)]["cycle"], listed[str(mine.pk)]["net_debit_caps"]) == (
+        "weekly",
+        {"KRW": "5000000"},
+    )
+    assert len(audited("clearing.contract_set")) == 1  # the refused one changed nothing
+    page = client.get("/clearing/").content.decode()
+    assert "Settlement contracts" in page and theirs.name in page
+
+
+def test_only_operators_set_contracts_in_the_dashboard(alice, client):
+    node = NodeFactory(tenant=alice.tenant)
+    client.force_login(alice.owner)
+    assert client.post(f"/clearing/contracts/{node.pk}/", {"cycle": "weekly"}).status_code == 403
+    assert "Weekly" not in client.get("/clearing/").content.decode()
