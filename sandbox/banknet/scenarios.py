@@ -5,8 +5,10 @@ synchronously and reports which steps worked and which expectations held.
 
     name: A deposit, a failed transfer, a return
     start: "2025-03-04T10:00:00+09:00"      # the test clock's start (default: now)
+    banks:                                   # optional: see docs/scenarios/README.md
+      - {bank: "088", offline: true}         # for this tenant, like the tester control
     nodes:
-      - {ref: shop, name: Seoul shop, currency: KRW}
+      - {ref: shop, name: Seoul shop, currency: KRW, balance: "20000"}  # opening balance
     bank_accounts:
       - {ref: kim, bank: "004", number: "123456789012", holder: Kim Minjun}
     steps:
@@ -31,6 +33,12 @@ Steps: ``deposit``, ``transfer``, ``withdraw`` (to a verified ``link``), ``link`
 ``fail_withdrawals``, ``delay_withdrawals``, ``return``, ``bank_offline``,
 ``bank_online``, ``close_bank_account``, ``advance`` (``30s``, ``5m``, ``2h``, ``3d``,
 ``1h30m``). Any step may carry ``expect_error: <code>``.
+
+``banks`` items set ``offline`` (the tester control, for the tenant) and, when an operator
+runs the scenario, what Operator → Banks edits (``processing_delay_seconds``,
+``daily_withdrawal_limit``, the maintenance window, hours, ``business_days``,
+``is_online``), through the same services. A node's ``balance`` is posted before the steps
+as a deposit from its bank (``services.opening_balance_post``).
 """
 
 from __future__ import annotations
@@ -44,12 +52,14 @@ from typing import Any
 
 import yaml
 from django.db.models import Sum
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_datetime, parse_time
 
 from sandbox.banknet import cards, services
 from sandbox.banknet.models import (
     AccountLink,
+    Bank,
     BankAccount,
+    BankOutage,
     CardPayment,
     Deposit,
     ScenarioRun,
@@ -68,7 +78,10 @@ from wallets.models import Account
 from wallets.verification import verify_ledger
 
 MAX_STEPS = 500
-TOP_LEVEL = {"name", "start", "nodes", "bank_accounts", "steps", "expect"}
+TOP_LEVEL = {"name", "start", "banks", "nodes", "bank_accounts", "steps", "expect"}
+# What a scenario may set on a bank: the tester control (``offline``, for the tenant only)
+# and, for operators, what Operator → Banks edits (for everyone, like saving that form).
+BANK_KEYS = {"bank", "offline", *services.BANK_EDITABLE_FIELDS}
 
 
 class ScenarioError(ApplicationError):
@@ -91,12 +104,115 @@ def scenario_parse(source: str) -> dict[str, Any]:
     unknown = set(spec) - TOP_LEVEL
     if unknown:
         raise ScenarioError(f"Unknown top-level keys: {', '.join(sorted(unknown))}.")
-    for key in ("nodes", "bank_accounts", "steps", "expect"):
+    for key in ("banks", "nodes", "bank_accounts", "steps", "expect"):
         if not isinstance(spec.get(key, []), list):
             raise ScenarioError(f"'{key}' is a list.")
     if len(spec.get("steps", [])) > MAX_STEPS:
         raise ScenarioError(f"At most {MAX_STEPS} steps.")
     return spec
+
+
+def _bank_entry(index: int, item: Any) -> tuple[Bank, dict[str, Any], bool | None]:
+    """One item of ``banks``: the bank, the operator settings it changes (as
+    ``services.bank_update`` takes them) and ``offline`` (None: left as it is)."""
+    where = f"banks[{index}]"
+    if not isinstance(item, dict):
+        raise ScenarioError(f'{where} is a mapping such as {{bank: "004", offline: true}}.')
+    unknown = set(item) - BANK_KEYS
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}; a bank takes "
+            f"{', '.join(sorted(BANK_KEYS))}."
+        )
+    try:
+        bank = services.bank_get(item.get("bank"), "bank")
+    except ApplicationError as error:
+        raise ScenarioError(f"{where}: {error.message}") from None
+    where = f"{where} ({bank.code})"
+    changes: dict[str, Any] = {}
+    for key in ("offline", "is_online"):
+        if key in item and not isinstance(item[key], bool):
+            raise ScenarioError(f"{where}.{key} is true or false, not {item[key]!r}.")
+    if "is_online" in item:
+        changes["is_online"] = item["is_online"]
+    for key in ("opens_at", "closes_at", "maintenance_starts_at", "maintenance_ends_at"):
+        if key not in item:
+            continue
+        value = item[key]
+        if value is None and key.startswith("maintenance_"):
+            changes[key] = None
+            continue
+        try:
+            moment = parse_time(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ScenarioError(
+                f'{where}.{key} is a quoted local time such as "02:00", not {value!r}.'
+            )
+        changes[key] = moment
+    if ("maintenance_starts_at" in item) != ("maintenance_ends_at" in item):
+        raise ScenarioError(
+            f"{where}: set maintenance_starts_at and maintenance_ends_at together "
+            "(both null: no maintenance)."
+        )
+    if "processing_delay_seconds" in item:
+        value = item["processing_delay_seconds"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86400:
+            raise ScenarioError(
+                f"{where}.processing_delay_seconds is 0 to 86400 (seconds), not {value!r}."
+            )
+        changes["processing_delay_seconds"] = value
+    if "daily_withdrawal_limit" in item:
+        value = item["daily_withdrawal_limit"]
+        try:
+            changes["daily_withdrawal_limit"] = to_minor_units(value, bank.currency)
+        except AmountError as error:
+            raise ScenarioError(
+                f"{where}.daily_withdrawal_limit, in {bank.currency}: {error.message}"
+            ) from None
+    if "business_days" in item:
+        value = item["business_days"]
+        if not isinstance(value, str) or not value or set(value) - set("0123456"):
+            raise ScenarioError(
+                f'{where}.business_days are quoted digits, 0 (Monday) to 6 (Sunday): "01234".'
+            )
+        changes["business_days"] = value
+    offline = item.get("offline")
+    if not changes and offline is None:
+        raise ScenarioError(f"{where} sets nothing.")
+    return bank, changes, offline
+
+
+def _opening_balance(index: int, item: Any) -> int | None:
+    """A node's ``balance``: a decimal string in the node's currency (minor units)."""
+    if not isinstance(item, dict) or "balance" not in item:
+        return None
+    value = item["balance"]
+    currency = str(item.get("currency") or "KRW")
+    try:
+        return to_minor_units(value, currency)
+    except AmountError as error:
+        raise ScenarioError(
+            f"nodes[{index}] ({item.get('ref')}).balance, in {currency}: {error.message}"
+        ) from None
+
+
+def scenario_validate(spec: dict[str, Any], actor: Actor) -> None:
+    """What can be checked before anything runs: the banks' settings and who may set them,
+    and the nodes' opening balances."""
+    for index, item in enumerate(spec.get("banks", [])):
+        bank, changes, _ = _bank_entry(index, item)
+        if changes and not actor.is_operator:
+            raise ScenarioError(
+                f"banks[{index}] ({bank.code}): only operators change "
+                f"{', '.join(sorted(changes))}, for every organization; a tester sets "
+                "offline (for theirs).",
+                code="operator_only",
+                status_code=403,
+            )
+    for index, item in enumerate(spec.get("nodes", [])):
+        _opening_balance(index, item)
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -133,7 +249,9 @@ class Runner:
         self.clock = clocks.test_clock_create(
             tenant=self.tenant, actor=self.actor, name=f"Scenario: {name}", frozen_time=frozen
         )
-        for item in self.spec.get("nodes", []):
+        for index, item in enumerate(self.spec.get("banks", [])):
+            self.set_bank(*_bank_entry(index, item))
+        for index, item in enumerate(self.spec.get("nodes", [])):
             ref = self._ref(item)
             node = tenant_services.node_create(
                 tenant=self.tenant,
@@ -146,6 +264,11 @@ class Runner:
             clocks.test_clock_attach(clock=self.clock, node=node, actor=self.actor)
             self.nodes[ref] = node
             self.node_ids.append(node.pk)
+            opening = _opening_balance(index, item)
+            if opening is not None:
+                services.opening_balance_post(
+                    account=self.account(ref), amount=opening, actor=self.actor
+                )
         for item in self.spec.get("bank_accounts", []):
             ref = self._ref(item)
             bank = services.bank_get(item.get("bank"), "bank")
@@ -165,6 +288,18 @@ class Runner:
                 holder_type=str(item.get("holder_type") or "person"),
                 currency=item.get("currency"),
             )
+
+    def set_bank(self, bank: Bank, changes: dict[str, Any], offline: bool | None) -> None:
+        """Through the services Operator → Banks and the tester controls use."""
+        if changes:
+            services.bank_update(bank=bank, actor=self.actor, **changes)
+        is_offline = BankOutage.objects.filter(
+            tenant=self.tenant, bank=bank, ended_at__isnull=True
+        ).exists()
+        if offline and not is_offline:
+            services.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
+        elif offline is False and is_offline:
+            services.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
 
     def _ref(self, item: Any) -> str:
         if not isinstance(item, dict) or not item.get("ref"):
@@ -496,6 +631,7 @@ def scenario_run(*, tenant: Tenant, actor: Actor, source: str) -> ScenarioRun:
     """Play a scenario in ``tenant`` on a new test clock and store its report. Setup
     problems (an unknown bank, a bad ref) end the run early and are reported too."""
     spec = scenario_parse(source)
+    scenario_validate(spec, actor)
     runner = Runner(tenant=tenant, actor=actor, spec=spec)
     report: dict[str, Any] = {
         "name": spec.get("name") or "Scenario",

@@ -637,6 +637,42 @@ def _reschedule(
     )
 
 
+@retrying
+def opening_balance_post(
+    *, account: Account, amount: int, actor: Actor, memo: str = "Opening balance"
+) -> LedgerTransaction:
+    """Give a virtual account money to start from, as a deposit the ledger posts at once:
+    the issuing bank's settlement account pays the account, one balanced transaction (no
+    balance is edited by hand). For scenarios: no Deposit row, no bank delay, no webhook."""
+    if account.kind != Account.Kind.CUSTOMER:
+        raise NotFound(f"No account with id {account.pk}.", code="account_not_found")
+    if not account.is_open:
+        raise Conflict("The account is closed.", code="account_closed")
+    if amount <= 0:
+        raise ApplicationError("The amount must be greater than zero.", code="invalid_amount")
+    bank = Bank.objects.get(ledger_code=account.bank_code)
+    transaction_ = post_one(
+        Posting(
+            kind=LedgerTransaction.Kind.DEPOSIT,
+            legs=[
+                Leg(bank_settlement_account(bank, account.currency).pk, -amount, account.currency),
+                Leg(account.pk, amount, account.currency),
+            ],
+            tenant_id=account.tenant_id,
+            memo=memo[:500],
+            metadata={"opening_balance": True},
+        )
+    ).transaction
+    audit_record(
+        actor=actor,
+        action="test_helper.opening_balance",
+        tenant=account.tenant,
+        target=account,
+        data={"amount": to_decimal_string(amount, account.currency), "currency": account.currency},
+    )
+    return transaction_
+
+
 # --- Withdrawals and transfers ---------------------------------------------------------------
 
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from sandbox.banknet.models import ScenarioRun
+from sandbox.banknet.models import Bank, BankOutage, ScenarioRun
 from sandbox.banknet.scenarios import report_text, scenario_run
 from sandbox.errors import ApplicationError
-from sandbox.tenants.models import Tenant
-from sandbox.tenants.services import SYSTEM
+from sandbox.tenants.models import AuditLogEntry, Tenant
+from sandbox.tenants.services import SYSTEM, Actor
+from wallets.models import Account, Entry, LedgerTransaction
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLE = (
-    Path(__file__).resolve().parents[2] / "docs" / "scenarios" / "deposit_transfer_return.yaml"
-)
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
+EXAMPLE = DOCS / "deposit_transfer_return.yaml"
 
 SMALL = """
 name: small
@@ -106,3 +106,130 @@ def test_the_api_runs_a_scenario_and_answers_its_report(alice):
         "/api/v1/test_helpers/scenarios", {"scenario": SMALL % "1"}, format="json"
     )
     assert failing.status_code == 422 and failing.json()["passed"] is False
+
+
+# --- Banks and opening balances --------------------------------------------------------------
+
+BALANCED = """
+name: balances
+start: "2025-03-04T10:00:00+09:00"
+nodes: [{ref: shop, currency: KRW, balance: "%s"}]
+expect:
+  - balance: {node: shop, posted: "500000", available: "500000"}
+"""
+
+
+def test_the_outage_example_plays_through_from_an_opening_balance(alice):
+    run = scenario_run(
+        tenant=alice.tenant,
+        actor=SYSTEM,
+        source=(DOCS / "opening_balance_and_outage.yaml").read_text(),
+    )
+    assert run.passed, report_text(run)
+    assert BankOutage.objects.filter(tenant=alice.tenant, bank_id="088").count() == 1
+
+
+def test_an_opening_balance_is_a_balanced_deposit_from_the_nodes_bank(alice):
+    # given a node with an opening balance
+    run = scenario_run(tenant=alice.tenant, actor=SYSTEM, source=BALANCED % "500000")
+
+    # then the balance was posted, not written
+    assert run.passed, report_text(run)
+    shop = Account.objects.get(wallet__node_id=run.report["nodes"]["shop"])
+    [opening] = LedgerTransaction.objects.filter(entries__account=shop).distinct()
+    assert opening.kind == "deposit" and opening.metadata == {"opening_balance": True}
+    legs = {(e.account.purpose, e.amount) for e in Entry.objects.filter(transaction=opening)}
+    assert legs == {(Account.Purpose.SETTLEMENT, -500_000), (shop.purpose, 500_000)}
+    assert AuditLogEntry.objects.filter(
+        tenant=alice.tenant, action="test_helper.opening_balance"
+    ).exists()
+    assert run.report["ledger"]["consistent"]
+
+
+def test_an_operator_sets_a_banks_delay_limit_and_maintenance(alice, operator):
+    source = """
+name: operator banks
+start: "2025-03-04T10:00:00+09:00"
+banks:
+  - bank: "021000021"
+    processing_delay_seconds: 10
+    daily_withdrawal_limit: "10000.00"
+    maintenance_starts_at: "04:00"
+    maintenance_ends_at: "05:00"
+  - {bank: "004", offline: true}
+nodes: [{ref: shop}]
+"""
+    run = scenario_run(tenant=alice.tenant, actor=Actor(user=operator), source=source)
+    assert run.passed, report_text(run)
+    chase = Bank.objects.get(pk="021000021")
+    assert (
+        chase.processing_delay_seconds,
+        chase.daily_withdrawal_limit,
+        chase.maintenance_starts_at.hour,
+        chase.maintenance_ends_at.hour,
+    ) == (10, 10_000_00, 4, 5)
+    assert AuditLogEntry.objects.filter(action="bank.updated").count() == 1
+    assert BankOutage.objects.filter(tenant=alice.tenant, bank_id="004").exists()
+
+
+def test_a_tester_cannot_change_a_bank_for_everyone(alice):
+    source = 'banks: [{bank: "004", processing_delay_seconds: 1}]\nnodes: [{ref: shop}]'
+    with pytest.raises(ApplicationError) as refused:
+        scenario_run(tenant=alice.tenant, actor=SYSTEM, source=source)
+    assert (refused.value.code, refused.value.status_code) == ("operator_only", 403)
+    assert Bank.objects.get(pk="004").processing_delay_seconds == 5
+    assert not ScenarioRun.objects.exists()
+    response = alice.api.post("/api/v1/test_helpers/scenarios", {"scenario": source}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "operator_only"
+
+
+@pytest.mark.parametrize(
+    "banks,nodes,fragment",
+    [
+        ("[]", "[{ref: shop, balance: 500000}]", "not numbers"),
+        ("[]", '[{ref: shop, balance: "12.5"}]', "decimal places"),
+        ("[]", '[{ref: shop, balance: "0"}]', "greater than zero"),
+        ("[]", '[{ref: shop, currency: USD, balance: "1.234"}]', "in USD"),
+        ("{bank: '004'}", "[]", "'banks' is a list"),
+        ('["004"]', "[]", "banks[0] is a mapping"),
+        ('[{bank: "999", offline: true}]', "[]", "Unknown bank code"),
+        ('[{bank: "004", colour: red}]', "[]", "unknown keys colour"),
+        ('[{bank: "004"}]', "[]", "sets nothing"),
+        ('[{bank: "004", offline: "yes"}]', "[]", "true or false"),
+        (
+            '[{bank: "004", maintenance_starts_at: 2:00, maintenance_ends_at: "03:00"}]',
+            "[]",
+            "quoted local time",
+        ),
+        ('[{bank: "004", maintenance_starts_at: "02:00"}]', "[]", "together"),
+        ('[{bank: "004", processing_delay_seconds: -1}]', "[]", "0 to 86400"),
+        ('[{bank: "004", daily_withdrawal_limit: 1000}]', "[]", "not numbers"),
+        ('[{bank: "004", business_days: 12345}]', "[]", "quoted digits"),
+    ],
+)
+def test_bad_banks_and_balances_are_refused_before_anything_runs(
+    alice, operator, banks, nodes, fragment
+):
+    source = f"name: bad\nbanks: {banks}\nnodes: {nodes}"
+    for actor in (SYSTEM, Actor(user=operator)):
+        with pytest.raises(ApplicationError) as refused:
+            scenario_run(tenant=alice.tenant, actor=actor, source=source)
+        assert refused.value.code == "invalid_scenario"
+        assert fragment in refused.value.message, refused.value.message
+    assert not ScenarioRun.objects.exists()
+    assert not AuditLogEntry.objects.filter(
+        action__in=["bank.updated", "test_helper.opening_balance", "test_helper.bank_offline"]
+    ).exists()
+    assert not LedgerTransaction.objects.filter(kind="deposit").exists()
+
+
+def test_the_command_runs_operator_settings_as_the_operator_it_is_told(tmp_path, operator):
+    path = tmp_path / "slow_chase.yaml"
+    path.write_text('banks: [{bank: "021000021", processing_delay_seconds: 120}]\n')
+    with pytest.raises(CommandError, match="operator_only"):
+        call_command("run_scenario", str(path))
+    with pytest.raises(CommandError, match="No staff user"):
+        call_command("run_scenario", str(path), "--operator", "nobody@example.com")
+    call_command("run_scenario", str(path), "--operator", operator.email)
+    assert Bank.objects.get(pk="021000021").processing_delay_seconds == 120

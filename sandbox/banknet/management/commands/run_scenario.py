@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from sandbox.banknet.scenarios import report_text, scenario_run
 from sandbox.errors import ApplicationError
-from sandbox.tenants.models import Tenant
+from sandbox.tenants.models import Tenant, User
 from sandbox.tenants.services import Actor
 
 
@@ -23,6 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("file", help="The scenario file (.yaml, .yml or .json).")
         parser.add_argument("--tenant", help="Run in this tenant (its id) instead of a new one.")
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        parser.add_argument(
+            "--operator",
+            metavar="EMAIL",
+            help="Run as this staff user, so the scenario's 'banks' may change operator "
+            "settings (delay, limit, maintenance, hours) for everyone.",
+        )
 
     def handle(self, *args, **options):
         path = Path(options["file"])
@@ -38,8 +44,14 @@ class Command(BaseCommand):
             tenant = Tenant.objects.create(
                 name=f"Scenario {path.stem}"[:120], status=Tenant.Status.ACTIVE
             )
+        actor = Actor()
+        if options["operator"]:
+            user = User.objects.filter(email__iexact=options["operator"], is_staff=True).first()
+            if user is None:
+                raise CommandError(f"No staff user with email {options['operator']}.")
+            actor = Actor(user=user)
         try:
-            run = scenario_run(tenant=tenant, actor=Actor(), source=source)
+            run = scenario_run(tenant=tenant, actor=actor, source=source)
         except ApplicationError as error:
             raise CommandError(f"{error.code}: {error.message}") from error
         if options["json"]:
