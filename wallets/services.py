@@ -4,6 +4,10 @@ Every balance change goes through ``wallets.posting.post``; every write runs in 
 transaction that ``wallets.locking.retrying`` retries on the rare conflict. Services take
 model instances the caller has already scoped to its tenant (``selectors``), and check
 again what a client could get wrong, so that the refusal is clear.
+
+Every change records its event in the same transaction (``wallets.events``), for the
+webhooks of the nodes it touches. The Main account opened with a node is part of the
+node's creation and records none.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sandbox.events import scheduling
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import SYSTEM, Actor, audit_record
 from wallets import banks
+from wallets import events as ledger_events
 from wallets.currencies import AmountError, get_currency, to_decimal_string
 from wallets.locking import lock_accounts, retrying
 from wallets.models import Account, Hold, LedgerTransaction, Wallet
@@ -135,6 +140,7 @@ def account_create(
             "account_number": account.account_number,
         },
     )
+    ledger_events.account_recorded(ledger_events.ACCOUNT_CREATED, account)
     return account
 
 
@@ -153,6 +159,7 @@ def account_close(*, account: Account, actor: Actor) -> Account:
     Account.objects.filter(pk=account.pk).update(status=Account.Status.CLOSED, closed_at=now)
     account.refresh_from_db()
     audit_record(actor=actor, action="account.closed", tenant=account.tenant, target=account)
+    ledger_events.account_recorded(ledger_events.ACCOUNT_CLOSED, account)
     return account
 
 
@@ -273,7 +280,9 @@ def _transfer_posting(tenant: Tenant | None, request: TransferRequest) -> Postin
 @retrying
 def transfer_create(*, tenant: Tenant | None, request: TransferRequest) -> Result:
     """Move money between two accounts of one tenant (inter-node when the wallets differ)."""
-    return post_one(_transfer_posting(tenant, request))
+    result = post_one(_transfer_posting(tenant, request))
+    ledger_events.transaction_recorded(ledger_events.TRANSFER_POSTED, result)
+    return result
 
 
 @retrying
@@ -308,8 +317,13 @@ def transfer_bulk_create(
     ready = [(i, p) for i, p in enumerate(postings) if p is not None]
     posted = post([p for _, p in ready], mode=mode) if ready else []
     results = [Result(error=early.get(i)) for i in range(len(requests))]
+    pairs = []
     for (index, _), result in zip(ready, posted, strict=True):
         results[index] = result
+        request = requests[index]
+        assert isinstance(request, TransferRequest)
+        pairs.append((request.source, request.destination))
+    ledger_events.transfers_recorded(pairs, posted)
     return results
 
 
@@ -388,6 +402,7 @@ def hold_place(
         post_one(Posting(kind="hold", legs=[], tenant_id=account.tenant_id, held=change))
     else:
         post_one(Posting(kind="hold", legs=[], tenant_id=account.tenant_id, pending=change))
+    ledger_events.hold_recorded(ledger_events.HOLD_PLACED, hold)
     return hold
 
 
@@ -468,6 +483,7 @@ def hold_capture(*, hold: Hold, amount: int | None = None, memo: str = "") -> Ho
     )
     Hold.objects.filter(pk=hold.pk).update(capture_transaction=result.transaction)
     hold.capture_transaction = result.transaction
+    ledger_events.hold_recorded(ledger_events.HOLD_CAPTURED, hold)
     return hold
 
 
@@ -479,6 +495,7 @@ def _wallet_of(account_id: UUID) -> UUID | None:
 def hold_void(*, hold: Hold) -> Hold:
     hold = _hold_claim(hold, status=Hold.Status.VOIDED)
     post_one(Posting(kind="hold", legs=[], tenant_id=hold.tenant_id, **_release(hold)))
+    ledger_events.hold_recorded(ledger_events.HOLD_VOIDED, hold)
     return hold
 
 
@@ -495,6 +512,7 @@ def hold_expire(*, hold_id: UUID) -> bool:
     except Conflict:
         return False
     post_one(Posting(kind="hold", legs=[], tenant_id=hold.tenant_id, **_release(hold)))
+    ledger_events.hold_recorded(ledger_events.HOLD_EXPIRED, hold)
     return True
 
 
@@ -560,6 +578,7 @@ def transaction_reverse(
     except IntegrityError:
         # Another request reversed it first: the unique index on reverses_id decided.
         raise Conflict("This transaction is already reversed.", code="already_reversed") from None
+    ledger_events.transaction_recorded(ledger_events.TRANSACTION_REVERSED, result)
     audit_record(
         actor=actor,
         action="transaction.reversed",
