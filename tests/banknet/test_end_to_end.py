@@ -307,3 +307,63 @@ def test_a_test_clock_advanced_by_the_worker_credits_a_deposit(shop, receiver):
     [hook] = delivered(receiver, "deposit.credited")
     assert hook.json["occurred_at"].startswith("2025-03-04T01:00:01")
     assert WebhookDelivery.objects.filter(status="succeeded").exists()
+
+
+def test_a_withdrawal_to_a_link_verified_with_one_won_is_paid(shop, receiver):
+    shop.fund(50_000)
+    link = shop.post(
+        f"/api/v1/nodes/{shop.node.pk}/account_links",
+        {"bank_code": "004", "account_number": "123456789012", "holder_name": "Kim Minjun"},
+    ).json()
+    # The bank sent Kim 1 won whose memo carries the code, as a real bank's statement would.
+    statement = shop.api.get(f"/api/v1/bank_accounts/{shop.kim['id']}").json()["statement"]
+    code = next(line for line in statement if line["amount"] == "1")["memo"].split()[-1]
+    confirmed = shop.post(f"/api/v1/account_links/{link['id']}/confirm", {"code": code}).json()
+    assert confirmed["status"] == "verified"
+
+    withdrawal = shop.post(
+        "/api/v1/withdrawals",
+        {
+            "account_id": str(shop.account.pk),
+            "link_id": link["id"],
+            "amount": "15000",
+            "currency": "KRW",
+        },
+        money=True,
+    ).json()
+
+    assert shop.settled(Withdrawal, withdrawal["id"]).status == "succeeded"
+    assert shop.balances() == (35_000, 0, 0)  # the 1 won came from the platform, not the node
+    delivered(receiver, "account_link.verified")
+    delivered(receiver, "withdrawal.succeeded")
+
+
+def test_a_deposit_to_a_closed_virtual_account_goes_back(shop, receiver):
+    spare = shop.post(
+        "/api/v1/accounts", {"node_id": str(shop.node.pk), "currency": "KRW", "name": "Spare"}
+    ).json()
+    shop.post(f"/api/v1/accounts/{spare['id']}/close")
+    deposit = shop.deposit(9_000, number=spare["account_number"])
+    row = shop.settled(Deposit, deposit["id"])
+    assert (row.status, row.return_reason) == ("returned", "account_closed")
+    [hook] = delivered(receiver, "deposit.returned")
+    assert hook.json["data"]["return_reason"] == "account_closed"
+
+
+def test_a_card_payment_that_needs_a_challenge(shop, receiver):
+    body = {
+        "account_id": str(shop.account.pk),
+        "amount": "12000",
+        "currency": "KRW",
+        "card_number": "4000000000003220",
+        "exp_month": 12,
+        "exp_year": 2099,
+        "cvc": "123",
+    }
+    payment = shop.post("/api/v1/card_payments", body, money=True).json()
+    assert payment["status"] == "requires_challenge"
+    passed = shop.post(
+        f"/api/v1/card_payments/{payment['id']}/challenge", {"passed": True}, money=True
+    ).json()
+    assert passed["status"] == "authorized"
+    delivered(receiver, "card_payment.authorized")
