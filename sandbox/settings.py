@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "sandbox.api.limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,6 +168,8 @@ if env_bool("BEHIND_TLS_PROXY", default=False):
 # make 83.3 MB; 100 MiB leaves 25% for whitespace. tests/wallets/test_request_size.py
 # recomputes it from those limits. A larger body gets 413 request_too_large.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 100 * 1024 * 1024
+# Every other path: Django's own default (sandbox.api.limits).
+SANDBOX_MAX_BODY_BYTES = env_int("SANDBOX_MAX_BODY_BYTES", 2_621_440, minimum=1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "sandbox.tenants.authentication.ApiKeyAuthentication",

@@ -115,3 +115,21 @@ def test_a_disallowed_host_under_api_answers_json(alice):
     response = alice.api.get("/api/v1/accounts", HTTP_HOST="evil.example")
     assert response.status_code == 400
     assert error_code(response) == "bad_request"
+
+
+@pytest.mark.django_db
+@override_settings(SANDBOX_MAX_BODY_BYTES=2048)
+def test_only_the_bulk_endpoint_takes_large_bodies(alice, client):
+    big = {"memo": "x" * 4096}
+    api = alice.api.post("/api/v1/transfers", big, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    login = client.post("/login/", {"username": "a@example.com", "password": "x" * 4096})
+    bulk = alice.api.post(
+        "/api/v1/transfers/bulk",
+        {"mode": "atomic", "transfers": [big]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k2",
+    )
+    assert (api.status_code, error_code(api)) == (413, "request_too_large")
+    assert login.status_code == 413
+    assert bulk.status_code == 400  # read and judged on its merits: the items are invalid
+    assert not IdempotencyKey.objects.exists()
