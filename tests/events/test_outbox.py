@@ -124,3 +124,21 @@ def test_a_real_worker_and_beat_deliver_what_piled_up_while_the_broker_was_down(
     assert sorted(receiver.event_ids) == sorted(str(e.pk) for e in events)
     assert all(r.verified for r in receiver.requests)
     assert not Event.objects.filter(relayed_at__isnull=True).exists()
+
+
+def test_a_busy_process_nudges_the_relay_at_most_twice_a_second(monkeypatch, celery_eager):
+    from types import SimpleNamespace
+
+    from sandbox.events import queue, services
+
+    sent = []
+    monkeypatch.setattr(queue, "enqueue", lambda task, *args: sent.append(task.name) or True)
+    monkeypatch.setattr(services, "_last_nudge", -services.NUDGE_INTERVAL)
+    celery_eager.conf.task_always_eager = False  # restored by the fixture
+    clock = iter([100.0, 100.1, 100.4, 100.6])
+    monkeypatch.setattr(services, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+
+    for _ in range(4):
+        services._nudge_relay()
+
+    assert sent == ["events.relay_outbox", "events.relay_outbox"]  # at 100.0 and at 100.6
