@@ -96,8 +96,11 @@ def to_minor_units(amount: str | Decimal, currency_code: str, *, allow_zero: boo
 
 def to_decimal_string(minor_units: int, currency_code: str) -> str:
     """Format minor units as the exact decimal string the API returns ("12.34")."""
-    currency = get_currency(currency_code)
-    if currency.exponent == 0:
+    exponent = get_currency(currency_code).exponent
+    if exponent == 0:
         return str(minor_units)
-    value = Decimal(minor_units).scaleb(-currency.exponent)
-    return f"{value:.{currency.exponent}f}"
+    # Integer arithmetic: the same digits as Decimal formatting, at a fraction of the cost
+    # (a bulk's events format tens of thousands of amounts).
+    whole, fraction = divmod(abs(minor_units), 10**exponent)
+    sign = "-" if minor_units < 0 else ""
+    return f"{sign}{whole}.{fraction:0{exponent}d}"
