@@ -137,9 +137,26 @@ class SignupApi(APIView):
 
 
 class TenantApi(TenantScopedView):
+    """Your organization; owners rename it with PATCH (audited)."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120)
+
+    def get_permissions(self):
+        return [IsOwner()] if self.request.method == "PATCH" else super().get_permissions()
+
     @extend_schema(responses=TenantOutput)
     def get(self, request):
         return Response(TenantOutput(self.tenant).data)
+
+    @extend_schema(request=InputSerializer, responses=TenantOutput)
+    def patch(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tenant = services.tenant_rename(
+            tenant=self.tenant, name=data.validated_data["name"], actor=self.actor
+        )
+        return Response(TenantOutput(tenant).data)
 
 
 # --- Nodes -----------------------------------------------------------------------------------

@@ -38,6 +38,10 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=80, initial="Default key")
 
 
+class RenameForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Organization name")
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField(max_length=EMAIL_MAX_LENGTH)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.DEVELOPER)

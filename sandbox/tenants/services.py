@@ -167,6 +167,29 @@ TENANT_STATUS_TRANSITIONS = {
 
 
 @transaction.atomic
+@transaction.atomic
+def tenant_rename(*, tenant: Tenant, name: str, actor: Actor) -> Tenant:
+    """Give the organization a new name (owners; audited with the old and the new one)."""
+    name = name.strip()
+    if not name:
+        raise ApplicationError(
+            "The organization needs a name.",
+            code="name_required",
+            fields={"name": ["This field may not be blank."]},
+        )
+    previous = tenant.name
+    tenant.name = name
+    tenant.save(update_fields=["name"])
+    audit_record(
+        actor=actor,
+        action="tenant.renamed",
+        tenant=tenant,
+        target=tenant,
+        data={"from": previous, "to": name},
+    )
+    return tenant
+
+
 def tenant_change_status(*, tenant: Tenant, action: str, actor: Actor, reason: str = "") -> Tenant:
     """Approve, suspend or reactivate a tenant. Suspension cuts keys and sessions at once,
     because both are checked against the tenant's status on every request."""

@@ -219,6 +219,8 @@ def api_key_revoke(request, key_id):
 @tenant_page()
 def team(request):
     access = request.tenant_access
+    if request.method == "POST" and "rename" in request.POST:
+        return _rename(request, access)
     form = forms.InvitationForm(request.POST or None)
     issued = None
     if request.method == "POST":
@@ -241,9 +243,28 @@ def team(request):
         .filter(accepted_at__isnull=True, revoked_at__isnull=True)
         .order_by("-created_at"),
         "form": form,
+        "rename_form": forms.RenameForm(initial={"name": access.tenant.name}),
         "issued_link": request.build_absolute_uri(issued.path) if issued else None,
     }
     return render(request, "tenants/team.html", context)
+
+
+def _rename(request, access):
+    if not (access.is_owner and access.tenant.is_active):
+        raise PermissionDenied
+    form = forms.RenameForm(request.POST)
+    if form.is_valid():
+        try:
+            services.tenant_rename(
+                tenant=access.tenant, name=form.cleaned_data["name"], actor=access.actor
+            )
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "The organization is renamed.")
+    else:
+        messages.error(request, "The organization needs a name of at most 120 characters.")
+    return redirect("dashboard:team")
 
 
 @require_POST
