@@ -135,3 +135,25 @@ def test_the_extra_delay_of_a_simulated_deposit_is_honoured(world):
     assert Deposit.objects.get(pk=deposit.pk).status == "pending"
     world.advance(timedelta(minutes=2))
     assert Deposit.objects.get(pk=deposit.pk).status == "credited"
+
+
+def test_a_credited_deposit_tells_the_node_of_the_payment_and_of_the_balance(world):
+    # docs/webhooks.md: bank events follow the payment, ledger events the balance.
+    deposit = world.deposit(50_000)
+    world.advance(timedelta(seconds=6))
+    deposit.refresh_from_db()
+    assert deposit.status == "credited"
+
+    types = Event.objects.filter(node=world.node, type__regex=r"^(deposit|hold)\.")
+    assert sorted(types.values_list("type", flat=True)) == [
+        "deposit.created",
+        "deposit.credited",
+        "hold.captured",
+        "hold.placed",
+    ]
+    placed = Event.objects.get(node=world.node, type="hold.placed")
+    captured = Event.objects.get(node=world.node, type="hold.captured")
+    assert placed.object_id == captured.object_id == str(deposit.hold_id)
+    assert placed.data["direction"] == "credit"
+    assert captured.data["capture_transaction_id"] == str(deposit.transaction.uuid)
+    assert placed.created_at < captured.created_at
