@@ -167,7 +167,6 @@ TENANT_STATUS_TRANSITIONS = {
 
 
 @transaction.atomic
-@transaction.atomic
 def tenant_rename(*, tenant: Tenant, name: str, actor: Actor) -> Tenant:
     """Give the organization a new name (owners; audited with the old and the new one)."""
     name = name.strip()
@@ -190,6 +189,7 @@ def tenant_rename(*, tenant: Tenant, name: str, actor: Actor) -> Tenant:
     return tenant
 
 
+@transaction.atomic
 def tenant_change_status(*, tenant: Tenant, action: str, actor: Actor, reason: str = "") -> Tenant:
     """Approve, suspend or reactivate a tenant. Suspension cuts keys and sessions at once,
     because both are checked against the tenant's status on every request."""

@@ -264,3 +264,14 @@ def test_a_tenant_without_activity_has_no_last_activity(operator_api):
     tenant = TenantFactory()
     rows = operator_api.get("/api/v1/operator/tenants").json()["results"]
     assert [row["last_activity_at"] for row in rows if row["id"] == str(tenant.pk)] == [None]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_change_commits_with_its_audit_entry_outside_a_test_transaction(
+    alice, operator_api
+):
+    # The service locks the tenant row: it must open its own transaction (autocommit here).
+    assert suspend(operator_api, alice.tenant).status_code == 200
+    alice.tenant.refresh_from_db()
+    assert alice.tenant.status == Tenant.Status.SUSPENDED
+    assert AuditLogEntry.objects.filter(tenant=alice.tenant, action__contains="suspend").exists()
