@@ -876,10 +876,6 @@ def _bank_verdict(withdrawal: Withdrawal, now: datetime) -> tuple[str, date | No
         return Withdrawal.FailureReason.HOLDER_NAME_MISMATCH, None
     limiting = _limit_bank(withdrawal)
     local_date = calendar.local(limiting, now).date()
-    if limiting.currency != withdrawal.currency:  # cannot happen: banks keep one currency
-        raise RuntimeError(
-            f"No daily limit in {withdrawal.currency} for withdrawal {withdrawal.pk}"
-        )
     if _spent_today(withdrawal, local_date) + withdrawal.amount > limiting.daily_withdrawal_limit:
         return Withdrawal.FailureReason.DAILY_LIMIT, None
     return "", local_date

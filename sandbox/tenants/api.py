@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from sandbox.tenants import selectors, services
 from sandbox.tenants.access import actor_for, client_ip
+from sandbox.tenants.forms import EMAIL_MAX_LENGTH
 from sandbox.tenants.models import (
     ApiKey,
     AuditLogEntry,
@@ -21,13 +22,11 @@ from sandbox.tenants.models import (
     Node,
     PlatformSettings,
     Tenant,
-    User,
 )
 from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
 from wallets.currencies import CurrencyCode
 
 # Longer addresses pass the e-mail validator but could never be stored: a clear 400 instead.
-EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 class TenantOutput(serializers.ModelSerializer):
