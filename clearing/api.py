@@ -186,7 +186,9 @@ class ClockCloseListApi(TenantScopedListView):
 
     def get_queryset(self):
         clock = TestClock.objects.get_for_tenant(self.tenant, self.kwargs["clock_id"])
-        return ClockClose.objects.for_tenant(self.tenant).filter(clock=clock)
+        return (
+            ClockClose.objects.for_tenant(self.tenant).filter(clock=clock).select_related("anchor")
+        )
 
 
 class ClockCloseDetailApi(_ClockView):

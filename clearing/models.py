@@ -131,11 +131,16 @@ class Job(models.Model):
         return f"{self.kind} {self.label} ({self.status})"
 
     @property
-    def unit(self) -> str:
-        """What ``progress_*`` and ``count`` count."""
+    def progress_unit(self) -> str:
+        """What ``progress_*`` counts: a check goes day by day, a settlement window by window."""
         return {self.Kind.VERIFY: "days", self.Kind.SETTLEMENT: "windows"}.get(
             self.kind, "transactions"
         )
+
+    @property
+    def count_unit(self) -> str:
+        """What ``count`` counts: a check reports the transactions it recomputed."""
+        return "windows" if self.kind == self.Kind.SETTLEMENT else "transactions"
 
     @property
     def duration(self):

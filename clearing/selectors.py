@@ -278,19 +278,21 @@ def jobs_visible(*, tenant=None, operator: bool = False, limit: int = 200) -> li
 
 
 def contract_of(node) -> dict[str, Any]:
-    """``node``'s settlement contract as the API shows it: cycle and caps (decimal strings)."""
-    from clearing.models import NetDebitCap, SettlementContract
-    from wallets.currencies import to_decimal_string
+    """``node``'s settlement contract as the API shows it: cycle and caps (decimal strings).
+    Reads ``node.settlement_contract`` and ``node.net_debit_caps``: select and prefetch
+    them for many nodes."""
+    from clearing.models import SettlementContract
 
-    contract = SettlementContract.objects.filter(node=node).first()
+    try:
+        cycle = node.settlement_contract.cycle
+    except SettlementContract.DoesNotExist:
+        cycle = "daily"
+    caps = sorted(node.net_debit_caps.all(), key=lambda cap: cap.currency)
     return {
         "node": str(node.pk),
         "node_name": node.name,
-        "cycle": contract.cycle if contract else "daily",
-        "net_debit_caps": {
-            c.currency: to_decimal_string(c.amount, c.currency)
-            for c in NetDebitCap.objects.filter(node=node).order_by("currency")
-        },
+        "cycle": cycle,
+        "net_debit_caps": {c.currency: to_decimal_string(c.amount, c.currency) for c in caps},
     }
 
 
@@ -298,7 +300,12 @@ def contracts_visible(*, tenant=None) -> list[dict[str, Any]]:
     """Every active node's contract for operators (``tenant`` None), else the tenant's."""
     from sandbox.tenants.models import Node
 
-    nodes = Node.objects.filter(is_active=True).select_related("tenant").order_by("name", "pk")
+    nodes = (
+        Node.objects.filter(is_active=True)
+        .select_related("tenant", "settlement_contract")
+        .prefetch_related("net_debit_caps")
+        .order_by("name", "pk")
+    )
     if tenant is not None:
         nodes = nodes.filter(tenant=tenant)
     from clearing.models import SettlementCycle

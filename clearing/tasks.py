@@ -193,17 +193,9 @@ def job_retry(*, job: Job, actor: Actor) -> Job:
         transaction.on_commit(lambda: enqueue(anchor_large_transactions), robust=True)
         closing.job_finish(retry, note="Scan queued.")
         return retry
-    tenant = None
-    if job.kind == Job.Kind.CLOCK_CLOSE:
-        from clearing.models import ClockClose
-
-        close_id = job.label.rpartition("/")[2]
-        close = ClockClose.objects.filter(pk=close_id if close_id.isdigit() else None).first()
-        if close is None:
-            raise Conflict("The test clock close of this job no longer exists.")
-        tenant = close.tenant
+    # A tenant's job (its test clock close) stays that tenant's.
     retry = closing.job_create(
-        kind=job.kind, label=job.label, triggered_by=actor.label, retry_of=job, tenant=tenant
+        kind=job.kind, label=job.label, triggered_by=actor.label, retry_of=job, tenant=job.tenant
     )
     return queue_job(retry, actor=actor)
 
