@@ -18,13 +18,13 @@ from rest_framework.views import APIView
 from clearing import closing, records, selectors, settlement, tasks
 from clearing.clock_closing import clock_end_day
 from clearing.models import AnchorThreshold, ClockClose, DayClose, Job
+from sandbox.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.events.api import ClockDetailOutput
 from sandbox.events.models import TestClock
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
-from wallets.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
 
 
 class IsTenantOrOperator(BasePermission):

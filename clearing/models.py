@@ -6,9 +6,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Node
 from sandbox.tenants.scoping import TenantQuerySet, scoped_queryset
-from wallets.currencies import CurrencyCode
 
 
 class AnchorBlock(models.Model):

@@ -16,10 +16,10 @@ from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayC
 from clearing.ots import build_ots
 from clearing.proofs import proof_document
 from clearing.storage import StoredTree, leaf_index
+from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events.models import TestClock
 from wallets import selectors as wallet_selectors
-from wallets.currencies import to_decimal_string
 
 REGTEST_MAGIC = bytes.fromhex("fabfb5da")
 LEAF_FORMAT = "ledger-transaction/1"

@@ -43,10 +43,10 @@ from clearing.models import (
     SettlementWindow,
 )
 from clearing.verification import Report, verify_day
+from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Unprocessable
 from sandbox.tenants.services import Actor, audit_record
 from wallets.banks import DEFAULT_BANK_CODE
-from wallets.currencies import to_decimal_string
 from wallets.models import Account, Entry
 from wallets.posting import Posting
 
@@ -351,7 +351,7 @@ def window_abort(*, window: SettlementWindow, reason: str, actor: Actor) -> Sett
 def parse_caps(caps: dict[str, str]) -> dict[str, int]:
     """Net debit caps given as decimal strings per currency, in minor units (400 on a bad
     currency or amount; zero is allowed: no inter-node debit at all)."""
-    from wallets.currencies import AmountError, CurrencyCode, to_minor_units
+    from sandbox.currencies import AmountError, CurrencyCode, to_minor_units
 
     parsed = {}
     for currency, amount in caps.items():

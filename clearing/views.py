@@ -15,10 +15,10 @@ from clearing import closing, selectors, tasks
 from clearing.api import _uuid_or_none
 from clearing.merkle import node_hash
 from clearing.models import AnchorBlock, DayClose, Job, SettlementCycle
+from sandbox.currencies import CurrencyCode
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.views import tenant_page
-from wallets.currencies import CurrencyCode
 
 STALLED_AFTER = timedelta(minutes=2)
 

@@ -48,7 +48,7 @@ INSTALLED_APPS = [
     "wallets",
     "clearing",
     "sandbox.events",
-    "sandbox.banknet",
+    "wallets.banknet",
 ]
 
 MIDDLEWARE = [
@@ -196,14 +196,14 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Many models have a nested ``Status``; name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
-        "CurrencyEnum": "wallets.currencies.CurrencyCode",
+        "CurrencyEnum": "sandbox.currencies.CurrencyCode",
         **{
             f"{model}StatusEnum": f"{module}.{model}.Status"
             for module, models_ in {
                 "sandbox.tenants.models": ["Tenant"],
                 "sandbox.events.models": ["WebhookDelivery", "ScheduledAction", "TestClock"],
                 # BankAccount.Status is the same open/closed set as Account.Status.
-                "sandbox.banknet.models": ["AccountLink", "Deposit", "Withdrawal", "CardPayment"],
+                "wallets.banknet.models": ["AccountLink", "Deposit", "Withdrawal", "CardPayment"],
                 "wallets.models": ["Account", "Hold"],
                 "clearing.models": ["Job", "DayClose", "SettlementWindow"],
             }.items()

@@ -23,7 +23,7 @@ urlpatterns = [
     path("wallets/", include("wallets.dashboard_urls")),
     path("clearing/", include("clearing.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
-    path("", include("sandbox.banknet.dashboard_urls")),
+    path("", include("wallets.banknet.dashboard_urls")),
     path("", include("sandbox.tenants.dashboard_urls")),
 ]
 

@@ -1,6 +1,6 @@
 """Wallet API: wallets, virtual accounts, balances, transfers (single and bulk), holds,
 reversals and the transaction history. Every money-moving POST needs an
-``Idempotency-Key`` (``sandbox.api.idempotency``).
+``Idempotency-Key`` (``wallets.idempotency``).
 
 Views are thin: parse (``wallets.inputs``), call a service, present
 (``wallets.presenters``). The serializers below document those shapes for OpenAPI; the
@@ -14,14 +14,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from sandbox.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from sandbox.api.idempotency import idempotent
 from sandbox.api.pagination import OldestFirstCursorPagination
+from sandbox.currencies import CurrencyCode
 from sandbox.errors import ApplicationError
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from wallets import exports, inputs, presenters, selectors, services
 from wallets.banks import BANKS, DEFAULT_BANK_CODE
-from wallets.currencies import CurrencyCode
+from wallets.idempotency import HEADER as IDEMPOTENCY_HEADER
+from wallets.idempotency import idempotent
 from wallets.models import Hold, LedgerTransaction
 from wallets.posting import Result
 

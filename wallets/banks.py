@@ -21,7 +21,7 @@ BANKS: dict[str, str] = {
     "011": "NH NongHyup Bank (sandbox)",
     "003": "IBK Industrial Bank of Korea (sandbox)",
 }
-# Participants of the simulated bank network (``sandbox.banknet``) that hold platform
+# Participants of the simulated bank network (``wallets.banknet``) that hold platform
 # settlement accounts but issue no virtual accounts: foreign banks and the card network.
 # The ledger's bank codes have three characters; their real identifiers live in banknet.
 SETTLEMENT_ONLY: dict[str, str] = {

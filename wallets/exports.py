@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from django.http import StreamingHttpResponse
 
 from sandbox import clock
+from sandbox.currencies import to_decimal_string
 from sandbox.tenants.models import Tenant
-from wallets.currencies import to_decimal_string
 from wallets.selectors import HistoryFilters, history_iter
 
 COLUMNS = [

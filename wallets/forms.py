@@ -7,8 +7,8 @@ import uuid
 
 from django import forms
 
+from sandbox.currencies import CurrencyCode
 from wallets.banks import BANKS, DEFAULT_BANK_CODE
-from wallets.currencies import CurrencyCode
 
 
 class AccountForm(forms.Form):
@@ -27,7 +27,7 @@ class TransferForm(forms.Form):
     destination = forms.ChoiceField(label="To")
     amount = forms.CharField(max_length=40, help_text='A decimal such as "12.34".')
     memo = forms.CharField(max_length=500, required=False)
-    # A new key per rendered form: a double submit posts once (sandbox.api.idempotency).
+    # A new key per rendered form: a double submit posts once (wallets.idempotency).
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
 
     def __init__(self, *args, accounts=(), **kwargs):

@@ -17,9 +17,9 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from sandbox.currencies import AmountError, get_currency, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
 from wallets import selectors
-from wallets.currencies import AmountError, get_currency, to_minor_units
 from wallets.models import Account
 from wallets.services import TransferRequest
 

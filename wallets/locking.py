@@ -79,7 +79,7 @@ def retrying(function: Callable[..., T]) -> Callable[..., T]:
 
     Only the outermost transaction can retry (after an error PostgreSQL refuses every
     statement until rollback). Called inside an ``atomic`` block that ``run_retrying``
-    owns (``sandbox.api.idempotency`` does), it just runs: that owner rolls everything back
+    owns (``wallets.idempotency`` does), it just runs: that owner rolls everything back
     on any error and retries. Inside someone else's block it runs in a savepoint, so a
     refusal undoes its own writes and the caller may carry on.
     """

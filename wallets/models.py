@@ -1,6 +1,6 @@
 """Wallets, virtual accounts and the double-entry ledger.
 
-Amounts are integers of minor units (``wallets.currencies``). Balances are stored on the
+Amounts are integers of minor units (``sandbox.currencies``). Balances are stored on the
 account row and only ever changed by ``wallets.posting`` (the one posting primitive), in
 the same database transaction as the entries that explain them; ``verify_ledger`` checks
 that they still agree. On PostgreSQL the database refuses what Python must never do
@@ -15,9 +15,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import F, Q
 
+from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.scoping import TenantQuerySet
-from wallets.currencies import CurrencyCode
 
 
 class Wallet(models.Model):

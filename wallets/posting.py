@@ -30,8 +30,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
 from sandbox import clock
+from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
-from wallets.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
 from wallets.locking import apply_deltas, lock_accounts
 from wallets.models import Entry, LedgerTransaction
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
 from wallets import banks
-from wallets.currencies import to_decimal_string
 from wallets.models import Account, Entry, Hold, LedgerTransaction
 from wallets.selectors import CurrencyBalance
 

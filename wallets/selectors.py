@@ -16,10 +16,10 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from sandbox.currencies import CURRENCIES, AmountError, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Node, Tenant
 from wallets import banks
-from wallets.currencies import CURRENCIES, AmountError, to_minor_units
 from wallets.models import Account, Entry, Hold, LedgerTransaction, Wallet
 
 

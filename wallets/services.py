@@ -22,13 +22,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from sandbox import clock
+from sandbox.currencies import AmountError, get_currency, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.events import scheduling
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import SYSTEM, Actor, audit_record
 from wallets import banks
 from wallets import events as ledger_events
-from wallets.currencies import AmountError, get_currency, to_decimal_string
 from wallets.locking import lock_accounts, retrying
 from wallets.models import Account, Hold, LedgerTransaction, Wallet
 from wallets.posting import Condition, Leg, Mode, Posting, Result, post, post_one

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from sandbox.api.idempotency import purge_expired_keys
 from wallets import services
+from wallets.idempotency import purge_expired_keys
 
 
 @shared_task(name="wallets.tasks.expire_due_holds")

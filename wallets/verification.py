@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Q, Sum
 
-from wallets.currencies import to_decimal_string
+from sandbox.currencies import to_decimal_string
 from wallets.models import Account, Entry, Hold, LedgerTransaction
 
 

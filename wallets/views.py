@@ -11,11 +11,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from sandbox.api.idempotency import request_fingerprint, run_idempotent
 from sandbox.errors import ApplicationError
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import exports, forms, inputs, presenters, selectors, services
+from wallets.idempotency import request_fingerprint, run_idempotent
 from wallets.models import Account, LedgerTransaction
 
 

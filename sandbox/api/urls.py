@@ -43,6 +43,6 @@ urlpatterns = [
     path("operator/settings", tenants_api.OperatorSettingsApi.as_view(), name="operator-settings"),
     path("", include("wallets.api_urls")),
     path("", include("sandbox.events.api_urls")),
-    path("", include("sandbox.banknet.api_urls")),
+    path("", include("wallets.banknet.api_urls")),
     path("", include("clearing.api_urls")),
 ]

@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sandbox.currencies import CurrencyCode
 from sandbox.tenants import selectors, services
 from sandbox.tenants.access import actor_for, client_ip
 from sandbox.tenants.forms import EMAIL_MAX_LENGTH
@@ -24,7 +25,6 @@ from sandbox.tenants.models import (
     Tenant,
 )
 from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
-from wallets.currencies import CurrencyCode
 
 # Longer addresses pass the e-mail validator but could never be stored: a clear 400 instead.
 

@@ -2,8 +2,8 @@ from django import forms
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
+from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Membership, Tenant, User
-from wallets.currencies import CurrencyCode
 
 # Longer addresses pass the e-mail validator but could never be stored: a clear error instead.
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length

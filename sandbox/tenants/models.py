@@ -11,8 +11,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.fields import CountryField
 
+from sandbox.currencies import CurrencyCode
 from sandbox.tenants.scoping import TenantQuerySet
-from wallets.currencies import CurrencyCode
 
 
 class UserManager(BaseUserManager["User"]):

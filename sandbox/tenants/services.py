@@ -484,7 +484,7 @@ def node_create(
     from wallets.services import wallet_create  # wallets build on tenants: imported late
 
     wallet_create(node=node)  # same transaction: a node never exists without its wallet
-    from sandbox.banknet.endofday import end_of_day_start
+    from wallets.banknet.endofday import end_of_day_start
 
     end_of_day_start(node=node)  # its daily statement, at each midnight of its time
     audit_record(

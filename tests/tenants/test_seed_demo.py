@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import call_command
 
-from sandbox.banknet.models import Deposit
 from sandbox.tenants.models import Node, Tenant, User
+from wallets.banknet.models import Deposit
 
 pytestmark = pytest.mark.django_db
 

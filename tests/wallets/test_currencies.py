@@ -5,7 +5,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wallets.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string, to_minor_units
+from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string, to_minor_units
 
 
 @given(

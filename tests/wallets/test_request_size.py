@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.test import RequestFactory, override_settings
 
+from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import error_code
-from wallets.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
 from wallets.models import IdempotencyKey, LedgerTransaction
 from wallets.services import MAX_BULK_TRANSFERS, MAX_METADATA_BYTES
 

@@ -1,6 +1,6 @@
 from django import template
 
-from wallets.currencies import to_decimal_string
+from sandbox.currencies import to_decimal_string
 
 register = template.Library()
 

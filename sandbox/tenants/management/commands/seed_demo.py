@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from sandbox.banknet import services as banknet
-from sandbox.banknet.models import BankAccount
 from sandbox.tenants import services
 from sandbox.tenants.models import Membership, Node, Tenant, User
+from wallets.banknet import services as banknet
+from wallets.banknet.models import BankAccount
 from wallets.models import Account
 
 DEMO_PASSWORD = "sandbox-demo-2026"

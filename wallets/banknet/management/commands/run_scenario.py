@@ -7,10 +7,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sandbox.banknet.scenarios import report_text, scenario_run
 from sandbox.errors import ApplicationError
 from sandbox.tenants.models import Tenant, User
 from sandbox.tenants.services import Actor
+from wallets.banknet.scenarios import report_text, scenario_run
 
 
 class Command(BaseCommand):

@@ -28,12 +28,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sandbox import clock
-from sandbox.banknet.models import EndOfDay
+from sandbox.currencies import to_decimal_string
 from sandbox.events import scheduling
 from sandbox.events.models import ClockAttachment, ScheduledAction
 from sandbox.events.services import event_record
 from sandbox.tenants.models import Node
-from wallets.currencies import to_decimal_string
+from wallets.banknet.models import EndOfDay
 from wallets.models import Account, Entry
 
 KIND = "banknet.end_of_day"

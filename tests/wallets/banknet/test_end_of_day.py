@@ -7,17 +7,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from sandbox.banknet import endofday
-from sandbox.banknet.models import EndOfDay
 from sandbox.events import clocks, scheduling
 from sandbox.events.models import Event, PlatformClock, ScheduledAction
 from sandbox.events.services import webhook_secret_current
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import SYSTEM, Actor
-from tests.banknet.conftest import SEOUL
 from tests.events.helpers import pump
 from tests.factories import AccountFactory, NodeFactory, fund
+from tests.wallets.banknet.conftest import SEOUL
 from wallets import services as ledger
+from wallets.banknet import endofday
+from wallets.banknet.models import EndOfDay
 from wallets.services import TransferRequest
 from wallets.verification import verify_ledger
 

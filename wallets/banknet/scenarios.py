@@ -54,8 +54,16 @@ import yaml
 from django.db.models import Sum
 from django.utils.dateparse import parse_datetime, parse_time
 
-from sandbox.banknet import cards, services
-from sandbox.banknet.models import (
+from sandbox.currencies import AmountError, to_decimal_string, to_minor_units
+from sandbox.errors import ApplicationError
+from sandbox.events import clocks, scheduling
+from sandbox.events.models import Event, TestClock
+from sandbox.events.services import outbox_relay
+from sandbox.tenants import services as tenant_services
+from sandbox.tenants.models import Node, Tenant
+from sandbox.tenants.services import Actor, audit_record
+from wallets.banknet import cards, services
+from wallets.banknet.models import (
     AccountLink,
     Bank,
     BankAccount,
@@ -66,14 +74,6 @@ from sandbox.banknet.models import (
     StatementLine,
     Withdrawal,
 )
-from sandbox.errors import ApplicationError
-from sandbox.events import clocks, scheduling
-from sandbox.events.models import Event, TestClock
-from sandbox.events.services import outbox_relay
-from sandbox.tenants import services as tenant_services
-from sandbox.tenants.models import Node, Tenant
-from sandbox.tenants.services import Actor, audit_record
-from wallets.currencies import AmountError, to_decimal_string, to_minor_units
 from wallets.models import Account
 from wallets.verification import verify_ledger
 

@@ -15,9 +15,14 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from sandbox.api.idempotency import request_fingerprint, run_idempotent
-from sandbox.banknet import cards, forms, scenarios, services
-from sandbox.banknet.models import (
+from sandbox.currencies import to_decimal_string
+from sandbox.errors import ApplicationError
+from sandbox.tenants.access import actor_for
+from sandbox.tenants.models import AuditLogEntry, Node
+from sandbox.tenants.views import apply_form_errors, tenant_page
+from wallets import inputs
+from wallets.banknet import cards, forms, scenarios, services
+from wallets.banknet.models import (
     AccountLink,
     Bank,
     BankAccount,
@@ -28,12 +33,7 @@ from sandbox.banknet.models import (
     Withdrawal,
     WithdrawalRule,
 )
-from sandbox.errors import ApplicationError
-from sandbox.tenants.access import actor_for
-from sandbox.tenants.models import AuditLogEntry, Node
-from sandbox.tenants.views import apply_form_errors, tenant_page
-from wallets import inputs
-from wallets.currencies import to_decimal_string
+from wallets.idempotency import request_fingerprint, run_idempotent
 from wallets.models import Account
 from wallets.selectors import account_get
 

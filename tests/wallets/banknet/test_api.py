@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.banknet.models import (
+from sandbox.tenants.models import AuditLogEntry
+from wallets.banknet.models import (
     AccountLink,
     BankAccount,
     CardPayment,
@@ -15,7 +16,6 @@ from sandbox.banknet.models import (
     StatementLine,
     Withdrawal,
 )
-from sandbox.tenants.models import AuditLogEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
 

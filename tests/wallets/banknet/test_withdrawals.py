@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sandbox.banknet import services
-from sandbox.banknet.models import Bank, StatementLine, Withdrawal
 from sandbox.errors import ApplicationError, Conflict, Unprocessable
 from sandbox.events.models import Event
 from sandbox.tenants.services import SYSTEM
-from tests.banknet.conftest import SEOUL, World
+from tests.wallets.banknet.conftest import SEOUL, World
 from wallets import services as ledger
+from wallets.banknet import services
+from wallets.banknet.models import Bank, StatementLine, Withdrawal
 from wallets.models import Account, Hold
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]

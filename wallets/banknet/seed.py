@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import importlib
 
-_migration = importlib.import_module("sandbox.banknet.migrations.0002_seed_banks")
+_migration = importlib.import_module("wallets.banknet.migrations.0002_seed_banks")
 BANKS = _migration.BANKS
 
 
 def seed_banks(bank_model=None) -> int:
     """Create the banks that do not exist; returns how many were created."""
     if bank_model is None:
-        from sandbox.banknet.models import Bank as bank_model
+        from wallets.banknet.models import Bank as bank_model
     created = 0
     for code, ledger_code, name, defaults in BANKS:
         _, made = bank_model.objects.get_or_create(

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.banknet import cards
-from sandbox.banknet.cards import TEST_CARDS
-from sandbox.banknet.models import CardPayment
 from sandbox.errors import ApplicationError, Conflict, Unprocessable
 from sandbox.events.models import Event
 from sandbox.tenants.services import SYSTEM
+from wallets.banknet import cards
+from wallets.banknet.cards import TEST_CARDS
+from wallets.banknet.models import CardPayment
 from wallets.models import Hold
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.banknet import services
-from sandbox.banknet.models import AccountLink, StatementLine
 from sandbox.errors import Conflict, NotFound, Unprocessable
 from sandbox.events.models import Event
 from sandbox.tenants.services import SYSTEM
+from wallets.banknet import services
+from wallets.banknet.models import AccountLink, StatementLine
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
 

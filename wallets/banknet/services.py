@@ -24,8 +24,16 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from sandbox import clock
-from sandbox.banknet import calendar
-from sandbox.banknet.models import (
+from sandbox.currencies import to_decimal_string
+from sandbox.errors import ApplicationError, Conflict, Forbidden, NotFound, Unprocessable
+from sandbox.events import scheduling
+from sandbox.events.services import event_record
+from sandbox.tenants.models import Node, Tenant
+from sandbox.tenants.services import Actor, audit_record
+from wallets import banks as wallet_banks
+from wallets import services as ledger
+from wallets.banknet import calendar
+from wallets.banknet.models import (
     AccountLink,
     Bank,
     BankAccount,
@@ -35,14 +43,6 @@ from sandbox.banknet.models import (
     Withdrawal,
     WithdrawalRule,
 )
-from sandbox.errors import ApplicationError, Conflict, Forbidden, NotFound, Unprocessable
-from sandbox.events import scheduling
-from sandbox.events.services import event_record
-from sandbox.tenants.models import Node, Tenant
-from sandbox.tenants.services import Actor, audit_record
-from wallets import banks as wallet_banks
-from wallets import services as ledger
-from wallets.currencies import to_decimal_string
 from wallets.locking import retrying
 from wallets.models import Account, Hold, LedgerTransaction
 from wallets.posting import Leg, Posting, post_one

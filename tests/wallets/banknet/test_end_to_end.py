@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from sandbox.banknet.models import Bank, Deposit, Withdrawal
 from sandbox.events.models import Event, WebhookDelivery
 from sandbox.events.queue import enqueue
 from sandbox.events.services import webhook_secret_current
@@ -32,6 +31,7 @@ from tests.events.worker import (
     wait_for,
 )
 from tests.factories import NodeFactory
+from wallets.banknet.models import Bank, Deposit, Withdrawal
 from wallets.banks import new_account_number
 from wallets.models import Account
 

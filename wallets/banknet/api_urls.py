@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from sandbox.banknet import api
+from wallets.banknet import api
 
 urlpatterns = [
     path("banks", api.BankListApi.as_view(), name="banks"),

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from sandbox.banknet.models import Bank, BankOutage, ScenarioRun
-from sandbox.banknet.scenarios import report_text, scenario_run
 from sandbox.errors import ApplicationError
 from sandbox.tenants.models import AuditLogEntry, Tenant
 from sandbox.tenants.services import SYSTEM, Actor
+from wallets.banknet.models import Bank, BankOutage, ScenarioRun
+from wallets.banknet.scenarios import report_text, scenario_run
 from wallets.models import Account, Entry, LedgerTransaction
 
 pytestmark = pytest.mark.django_db

@@ -12,14 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 from sandbox import clock
-from sandbox.banknet.models import CardPayment, CardRefund
+from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events import scheduling
 from sandbox.events.services import event_record
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
 from wallets import services as ledger
-from wallets.currencies import to_decimal_string
+from wallets.banknet.models import CardPayment, CardRefund
 from wallets.locking import retrying
 from wallets.models import Account, Hold
 from wallets.posting import Leg, Posting, post_one

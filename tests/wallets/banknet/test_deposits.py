@@ -7,16 +7,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from sandbox.banknet import services
-from sandbox.banknet.models import Deposit, StatementLine
 from sandbox.errors import ApplicationError
 from sandbox.events import scheduling
 from sandbox.events.models import Event
 from sandbox.tenants.services import SYSTEM
-from tests.banknet.conftest import SEOUL
 from tests.factories import NodeFactory
+from tests.wallets.banknet.conftest import SEOUL
 from wallets import banks
 from wallets import services as ledger
+from wallets.banknet import services
+from wallets.banknet.models import Deposit, StatementLine
 from wallets.models import Account, Entry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
@@ -106,7 +106,7 @@ def test_bad_deposits_are_refused_and_change_nothing(world, change, code):
 
 
 def test_a_deposit_during_the_nightly_maintenance_waits_for_its_end(alice):
-    from tests.banknet.conftest import World
+    from tests.wallets.banknet.conftest import World
 
     world = World(alice, start=datetime(2025, 3, 4, 23, 40, tzinfo=SEOUL))
     deposit = world.deposit(7_000)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from sandbox.banknet import cards, endofday, services
 from sandbox.events import clocks, scheduling
+from wallets.banknet import cards, endofday, services
 
 
 @scheduling.handler("banknet.deposit_settle")

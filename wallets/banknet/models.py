@@ -16,9 +16,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.scoping import TenantQuerySet
-from wallets.currencies import CurrencyCode
 from wallets.models import Account, Hold, LedgerTransaction
 
 

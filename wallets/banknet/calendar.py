@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sandbox.banknet.models import Bank
+from wallets.banknet.models import Bank
 
 
 def local(bank: Bank, when: datetime) -> datetime:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.banknet.models import (
+from sandbox.currencies import to_decimal_string
+from wallets.banknet.models import (
     AccountLink,
     Bank,
     BankAccount,
@@ -13,7 +14,6 @@ from sandbox.banknet.models import (
     StatementLine,
     Withdrawal,
 )
-from wallets.currencies import to_decimal_string
 
 
 def _iso(moment) -> str | None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sandbox.banknet import views
+from wallets.banknet import views
 
 app_name = "banknet"
 

@@ -8,8 +8,8 @@ import uuid
 
 from django import forms
 
-from sandbox.banknet.cards import TEST_CARDS
-from sandbox.banknet.models import Bank, BankAccount, Withdrawal
+from wallets.banknet.cards import TEST_CARDS
+from wallets.banknet.models import Bank, BankAccount, Withdrawal
 from wallets.banks import BANKS as VIRTUAL_ACCOUNT_BANKS
 from wallets.banks import DEFAULT_BANK_CODE
 

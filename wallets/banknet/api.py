@@ -12,9 +12,14 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sandbox.api.idempotency import idempotent
-from sandbox.banknet import cards, presenters, scenarios, services
-from sandbox.banknet.models import (
+from sandbox.tenants.access import actor_for
+from sandbox.tenants.api import AuditLogOutput, TenantScopedListView, TenantScopedView
+from sandbox.tenants.models import AuditLogEntry, Node
+from sandbox.tenants.permissions import IsOperator
+from wallets import inputs
+from wallets.api import IDEMPOTENCY_PARAMETER
+from wallets.banknet import cards, presenters, scenarios, services
+from wallets.banknet.models import (
     AccountLink,
     Bank,
     BankAccount,
@@ -24,12 +29,7 @@ from sandbox.banknet.models import (
     Withdrawal,
     WithdrawalRule,
 )
-from sandbox.tenants.access import actor_for
-from sandbox.tenants.api import AuditLogOutput, TenantScopedListView, TenantScopedView
-from sandbox.tenants.models import AuditLogEntry, Node
-from sandbox.tenants.permissions import IsOperator
-from wallets import inputs
-from wallets.api import IDEMPOTENCY_PARAMETER
+from wallets.idempotency import idempotent
 from wallets.selectors import account_get
 
 

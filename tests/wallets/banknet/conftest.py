@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sandbox.banknet import services
-from sandbox.banknet.models import Bank
-from sandbox.banknet.seed import seed_banks
 from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
 from tests.events.conftest import _eager_celery, _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory
+from wallets.banknet import services
+from wallets.banknet.models import Bank
+from wallets.banknet.seed import seed_banks
 from wallets.models import Account
 from wallets.verification import verify_ledger
 

@@ -9,7 +9,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from sandbox.banknet.models import (
+from sandbox.events import scheduling
+from sandbox.tenants.models import AuditLogEntry, Membership
+from sandbox.tenants.services import SYSTEM
+from tests.factories import MembershipFactory, NodeFactory
+from wallets import banks
+from wallets import services as ledger
+from wallets.banknet.models import (
     AccountLink,
     Bank,
     BankAccount,
@@ -20,12 +26,6 @@ from sandbox.banknet.models import (
     StatementLine,
     Withdrawal,
 )
-from sandbox.events import scheduling
-from sandbox.tenants.models import AuditLogEntry, Membership
-from sandbox.tenants.services import SYSTEM
-from tests.factories import MembershipFactory, NodeFactory
-from wallets import banks
-from wallets import services as ledger
 from wallets.models import Account
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
