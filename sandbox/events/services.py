@@ -78,6 +78,27 @@ def event_record(
     return event
 
 
+def action_record(
+    *,
+    actor: Actor,
+    action: str,
+    tenant: Tenant | None,
+    obj: models.Model,
+    data: dict[str, Any],
+    node: Node | None = None,
+    event_type: str | None = None,
+    audit_data: dict[str, Any] | None = None,
+) -> Event:
+    """Someone did something to ``obj``: the audit entry (who, from where) and the event
+    (what webhooks carry), written together in the caller's transaction.
+
+    ``data`` is the object as the API shows it (its presenter's output); ``event_type``
+    defaults to ``action``; ``audit_data`` is what the audit log keeps (nothing by default:
+    the event already holds the object)."""
+    audit_record(actor=actor, action=action, tenant=tenant, target=obj, data=audit_data)
+    return event_record(tenant=tenant, node=node, type=event_type or action, obj=obj, data=data)
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """One event for ``events_record``: what ``event_record`` takes, for a node."""
