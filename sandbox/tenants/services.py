@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -460,6 +461,19 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
 
 NODE_EDITABLE_FIELDS = ("name", "country", "webhook_url")
 
+# Called as ``func(node=...)`` by ``node_create``, inside its transaction, right after the
+# node is saved, in registration order (AppConfig.ready(), so INSTALLED_APPS order). Higher
+# floors give a new node what it needs without this module importing them.
+_ON_NODE_CREATED: list[Callable[..., object]] = []
+
+
+def on_node_created(func: Callable[..., object]) -> Callable[..., object]:
+    """Register ``func(node=...)``; register in your AppConfig.ready(). Registering twice is
+    a no-op."""
+    if func not in _ON_NODE_CREATED:
+        _ON_NODE_CREATED.append(func)
+    return func
+
 
 @transaction.atomic
 def node_create(
@@ -481,12 +495,10 @@ def node_create(
     _validate_model(node)
     validate_webhook_url(node.webhook_url)
     node.save()
-    from wallets.services import wallet_create  # wallets build on tenants: imported late
-
-    wallet_create(node=node)  # same transaction: a node never exists without its wallet
-    from wallets.banknet.endofday import end_of_day_start
-
-    end_of_day_start(node=node)  # its daily statement, at each midnight of its time
+    # Same transaction: a node never exists without its wallet (wallets registers that) nor
+    # its end-of-day schedule (the bank network does).
+    for func in _ON_NODE_CREATED:
+        func(node=node)
     audit_record(
         actor=actor,
         action="node.created",
