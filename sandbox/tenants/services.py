@@ -18,7 +18,6 @@ from django.db.models import Model
 from django.utils import timezone
 
 from sandbox.errors import ApplicationError, Conflict, Forbidden, NotFound
-from sandbox.events.urlguard import validate_webhook_url
 from sandbox.tenants.models import (
     ApiKey,
     AuditLogEntry,
@@ -29,6 +28,7 @@ from sandbox.tenants.models import (
     Tenant,
     User,
 )
+from sandbox.urlguard import validate_webhook_url
 
 API_KEY_PREFIX = "sk_test_"
 INVITATION_LIFETIME = timedelta(days=7)
