@@ -8,6 +8,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sandbox.clock import now as clock_now
 from sandbox.events import clocks, selectors, services
 from sandbox.events.models import (
     Event,
@@ -330,7 +331,7 @@ def platform_clock_state() -> dict:
 
     row = PlatformClock.objects.filter(pk=1).first() or PlatformClock()
     return {
-        "now": clocks.platform_now(),
+        "now": clock_now(),
         "real_time": timezone.now(),
         "offset_seconds": row.offset_seconds,
         "frozen_time": row.frozen_time,
