@@ -22,6 +22,7 @@ from wallets import presenters
 from wallets.models import Account, Hold, LedgerTransaction
 from wallets.posting import Result
 
+# An account's events go with their audit entry (``wallets.services``, ``action_record``).
 ACCOUNT_CREATED = "account.created"
 ACCOUNT_CLOSED = "account.closed"
 TRANSFER_POSTED = "ledger_transfer.posted"
@@ -56,11 +57,6 @@ def _record(
 ) -> None:
     for node in nodes:
         event_record(tenant=None, node=node, type=type, obj=obj, data=data, object_id=object_id)
-
-
-def account_recorded(type: str, account: Account) -> None:
-    """``account.created`` or ``account.closed``, for the account's node."""
-    _record(_nodes_of_accounts([account.pk]), type, account, presenters.account_data(account))
 
 
 def hold_recorded(type: str, hold: Hold) -> None:

@@ -25,9 +25,10 @@ from sandbox import clock
 from sandbox.currencies import AmountError, get_currency, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.events import scheduling
+from sandbox.events.services import action_record
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import SYSTEM, Actor, audit_record
-from wallets import banks
+from wallets import banks, presenters
 from wallets import events as ledger_events
 from wallets.locking import lock_accounts, retrying
 from wallets.models import Account, Hold, LedgerTransaction, Wallet
@@ -129,18 +130,19 @@ def account_create(
         customer_reference=customer_reference,
         bank_code=bank_code,
     )
-    audit_record(
+    action_record(
         actor=actor,
-        action="account.created",
+        action=ledger_events.ACCOUNT_CREATED,
         tenant=wallet.tenant,
-        target=account,
-        data={
+        obj=account,
+        node=Node.objects.get(pk=wallet.node_id),
+        data=presenters.account_data(account),
+        audit_data={
             "currency": currency,
             "bank_code": bank_code,
             "account_number": account.account_number,
         },
     )
-    ledger_events.account_recorded(ledger_events.ACCOUNT_CREATED, account)
     return account
 
 
@@ -158,8 +160,14 @@ def account_close(*, account: Account, actor: Actor) -> Account:
     now = clock.now()
     Account.objects.filter(pk=account.pk).update(status=Account.Status.CLOSED, closed_at=now)
     account.refresh_from_db()
-    audit_record(actor=actor, action="account.closed", tenant=account.tenant, target=account)
-    ledger_events.account_recorded(ledger_events.ACCOUNT_CLOSED, account)
+    action_record(
+        actor=actor,
+        action=ledger_events.ACCOUNT_CLOSED,
+        tenant=account.tenant,
+        obj=account,
+        node=Node.objects.get(wallet=account.wallet_id),
+        data=presenters.account_data(account),
+    )
     return account
 
 

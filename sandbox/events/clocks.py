@@ -19,7 +19,7 @@ from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict, Forbidden
 from sandbox.events import queue, scheduling
 from sandbox.events.models import ClockAttachment, PlatformClock, ScheduledAction, TestClock
-from sandbox.events.services import event_record, outbox_relay
+from sandbox.events.services import action_record, event_record, outbox_relay
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 
@@ -128,15 +128,13 @@ def test_clock_create(
     clock = TestClock.objects.create(
         tenant=tenant, name=name[:80], frozen_time=frozen_time or clock_now()
     )
-    audit_record(
+    action_record(
         actor=actor,
         action="test_clock.created",
         tenant=tenant,
-        target=clock,
+        obj=clock,
         data=_clock_data(clock),
-    )
-    event_record(
-        tenant=tenant, node=None, type="test_clock.created", obj=clock, data=_clock_data(clock)
+        audit_data=_clock_data(clock),
     )
     return clock
 
@@ -159,19 +157,14 @@ def test_clock_attach(*, clock: TestClock, node: Node, actor: Actor) -> ClockAtt
     if clock.attachments.count() >= MAX_NODES_PER_CLOCK:
         raise Conflict(f"A clock takes at most {MAX_NODES_PER_CLOCK} nodes.", code="clock_full")
     attachment = ClockAttachment.objects.create(node=node, clock=clock)
-    audit_record(
+    action_record(
         actor=actor,
         action="test_clock.node_attached",
         tenant=clock.tenant,
-        target=clock,
-        data={"node": str(node.pk)},
-    )
-    event_record(
-        tenant=clock.tenant,
-        node=node,
-        type="test_clock.node_attached",
         obj=clock,
+        node=node,
         data=_clock_data(clock),
+        audit_data={"node": str(node.pk)},
     )
     _node_clock_changed(node)
     return attachment
@@ -185,19 +178,14 @@ def test_clock_detach(*, clock: TestClock, node: Node, actor: Actor) -> None:
     deleted, _ = ClockAttachment.objects.filter(node=node, clock=clock).delete()
     if not deleted:
         raise Conflict("The node does not follow this clock.", code="node_not_on_clock")
-    audit_record(
+    action_record(
         actor=actor,
         action="test_clock.node_detached",
         tenant=clock.tenant,
-        target=clock,
-        data={"node": str(node.pk)},
-    )
-    event_record(
-        tenant=clock.tenant,
-        node=node,
-        type="test_clock.node_detached",
         obj=clock,
+        node=node,
         data=_clock_data(clock),
+        audit_data={"node": str(node.pk)},
     )
     _node_clock_changed(node)
 
@@ -208,10 +196,14 @@ def test_clock_delete(*, clock: TestClock, actor: Actor) -> None:
     clock = _lock(clock)
     _require_ready(clock)
     data = {**_clock_data(clock), "nodes": [str(a.node_id) for a in clock.attachments.all()]}
-    audit_record(
-        actor=actor, action="test_clock.deleted", tenant=clock.tenant, target=clock, data=data
+    action_record(
+        actor=actor,
+        action="test_clock.deleted",
+        tenant=clock.tenant,
+        obj=clock,
+        data=data,
+        audit_data=data,
     )
-    event_record(tenant=clock.tenant, node=None, type="test_clock.deleted", obj=clock, data=data)
     nodes = list(Node.objects.filter(clock_attachment__clock=clock))
     clock.delete()
     for node in nodes:
@@ -242,10 +234,15 @@ def test_clock_advance(*, clock: TestClock, to: datetime, actor: Actor) -> TestC
     clock.last_error = ""
     clock.save(update_fields=["status", "advance_to", "last_error", "updated_at"])
     data = {**_clock_data(clock), "advance_to": to.isoformat()}
-    audit_record(
-        actor=actor, action="test_clock.advanced", tenant=clock.tenant, target=clock, data=data
+    action_record(
+        actor=actor,
+        action="test_clock.advanced",
+        event_type="test_clock.advancing",
+        tenant=clock.tenant,
+        obj=clock,
+        data=data,
+        audit_data=data,
     )
-    event_record(tenant=clock.tenant, node=None, type="test_clock.advancing", obj=clock, data=data)
     clock_id = str(clock.pk)
     transaction.on_commit(lambda: queue.enqueue(ADVANCE_TASK, clock_id), robust=True)
     return clock
