@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -81,8 +82,6 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
 
 def env_time_zone(name: str, default: str) -> str:
     """An IANA time zone name (``Asia/Seoul``), checked against the zone database."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     value = env_str(name) or default
     try:
         ZoneInfo(value)

@@ -12,6 +12,7 @@ node's creation and records none.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +33,16 @@ from wallets import banks, presenters
 from wallets import events as ledger_events
 from wallets.locking import lock_accounts, retrying
 from wallets.models import Account, Hold, LedgerTransaction, Wallet
-from wallets.posting import Condition, Leg, Mode, Posting, Result, post, post_one
+from wallets.posting import (
+    Condition,
+    Leg,
+    Mode,
+    Posting,
+    PostingRefused,
+    Result,
+    post,
+    post_one,
+)
 
 DEFAULT_HOLD_LIFETIME = timedelta(days=7)
 MAX_HOLD_LIFETIME = timedelta(days=30)
@@ -221,8 +231,6 @@ class TransferRequest:
 
 
 def _check_metadata(metadata: Any) -> dict[str, Any]:
-    import json
-
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
@@ -318,8 +326,6 @@ def transfer_bulk_create(
             early[index] = error
             postings.append(None)
     if early and mode == "atomic":
-        from wallets.posting import PostingRefused
-
         first = min(early)
         raise PostingRefused(early[first], first, early)
     ready = [(i, p) for i, p in enumerate(postings) if p is not None]

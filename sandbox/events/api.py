@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
@@ -327,8 +328,6 @@ class ClockDetachApi(_ClockNodeApi):
 
 
 def platform_clock_state() -> dict:
-    from django.utils import timezone
-
     row = PlatformClock.objects.filter(pk=1).first() or PlatformClock()
     return {
         "now": clock_now(),

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -410,8 +410,6 @@ def _api_key_with_tenant(secret_hash: str) -> ApiKey | None:
     """The key with this hash and its tenant, in one query. Every API request asks, so on
     PostgreSQL the SQL is written once rather than rebuilt by the ORM each time (which cost
     more CPU than the query itself); the rows become the same model instances."""
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         return ApiKey.objects.select_related("tenant").filter(secret_hash=secret_hash).first()
     key_fields, tenant_fields = _API_KEY_FIELDS
