@@ -273,6 +273,7 @@ def test_clock_run_advance(*, clock_id) -> bool:
     if claimed != 1:
         return False
     target, frozen = TestClock.objects.values_list("advance_to", "frozen_time").get(pk=clock_id)
+    assert target is not None  # an advancing clock has one (test_clock_advance sets both)
     steps, errors = 0, []
     while True:
         # Events written by the previous step get their webhook deliveries (and first

@@ -32,6 +32,13 @@ class TenantQuerySet(models.QuerySet[_M]):
             ) from None
 
 
-def scoped_queryset(tenant_path: str) -> type[TenantQuerySet]:
-    """A TenantQuerySet for models whose tenant sits behind a relation."""
+class NodeScopedQuerySet(TenantQuerySet[_M]):
+    """For models that reach their tenant through their node."""
+
+    tenant_path = "node__tenant"
+
+
+def scoped_queryset(tenant_path: str) -> type[TenantQuerySet[Any]]:
+    """A TenantQuerySet for models whose tenant sits behind another relation. (A named
+    subclass, like ``NodeScopedQuerySet``, lets mypy's Django plugin type the manager.)"""
     return type(f"TenantQuerySet_{tenant_path}", (TenantQuerySet,), {"tenant_path": tenant_path})

@@ -79,7 +79,7 @@ def audit_record(
         actor_label=actor.label,
         is_operator_action=actor.is_operator,
         action=action,
-        target_type=target._meta.model_name if target is not None else "",
+        target_type=(target._meta.model_name or "") if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_label=str(target)[:200] if target is not None else "",
         data=data or {},
