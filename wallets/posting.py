@@ -356,17 +356,18 @@ def _insert(postings: Sequence[Posting], results: list[Result], now: datetime) -
     for result, posting in todo:
         amount, currency = _gross(posting)
         result.entries = posting.legs
+        # Positional, in the order of the fields: keywords cost twice as much, 8,000 times.
         result.row = row = TransactionRow(
-            uuid=uuid.uuid4(),
-            tenant_id=posting.tenant_id,
-            kind=posting.kind,
-            memo=posting.memo,
-            metadata=dict(posting.metadata),
-            amount=amount,
-            currency=currency,
-            reverses_id=posting.reverses_id,
-            is_inter_node=posting.is_inter_node,
-            posted_at=now,
+            uuid.uuid4(),
+            posting.tenant_id,
+            posting.kind,
+            posting.memo,
+            dict(posting.metadata),
+            amount,
+            currency,
+            posting.reverses_id,
+            posting.is_inter_node,
+            now,
         )
         rows.append(row)
     if connection.vendor == "postgresql":
