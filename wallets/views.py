@@ -98,7 +98,7 @@ def transfer_create(request: _HtmxTenantRequest, node_id: str) -> HttpResponseBa
     wallet = selectors.wallet_get_for_node(tenant=access.tenant, node_id=node_id)
     open_accounts = Account.objects.for_tenant(access.tenant).filter(status="open").order_by("name")
     form = forms.TransferForm(request.POST, accounts=open_accounts)
-    result: Any = None  # the transaction as the API shows it
+    result: dict[str, Any] | None = None  # the transaction as the API shows it
     if form.is_valid():
         data = form.cleaned_data
         body = {
