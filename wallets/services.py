@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -270,7 +270,7 @@ def _transfer_posting(tenant: Tenant | None, request: TransferRequest) -> Postin
             )
     if len(request.memo) > 500:
         raise ApplicationError("The memo has at most 500 characters.", code="invalid_memo")
-    conditions = ()
+    conditions: tuple[Condition, ...] = ()
     if request.available_at_least is not None or request.lock_version is not None:
         conditions = (
             Condition(
@@ -454,7 +454,14 @@ def _hold_claim(
     return hold
 
 
-def _release(hold: Hold) -> dict[str, dict[UUID, int]]:
+class _Release(TypedDict, total=False):
+    """``Posting`` arguments that release what a hold reserved."""
+
+    held: Mapping[UUID, int]
+    pending: Mapping[UUID, int]
+
+
+def _release(hold: Hold) -> _Release:
     if hold.direction == Hold.Direction.DEBIT:
         return {"held": {hold.account_id: -hold.amount}}
     return {"pending": {hold.account_id: -hold.amount}}

@@ -119,7 +119,7 @@ class WebhookDelivery(models.Model):
         return f"Delivery {self.pk} of {self.event_id}"
 
 
-class AttemptQuerySet(TenantQuerySet["WebhookAttempt"]):
+class WebhookAttemptQuerySet(TenantQuerySet["WebhookAttempt"]):
     tenant_path = "delivery__tenant"
 
 
@@ -138,7 +138,7 @@ class WebhookAttempt(models.Model):
     response_excerpt = models.TextField(blank=True)
     error = models.CharField(max_length=300, blank=True)
 
-    objects = AttemptQuerySet.as_manager()
+    objects = WebhookAttemptQuerySet.as_manager()
 
     class Meta:
         constraints = [

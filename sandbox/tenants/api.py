@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import models
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants import selectors, services
-from sandbox.tenants.access import actor_for, client_ip
+from sandbox.tenants.access import TenantApiRequest, actor_for, client_ip
 from sandbox.tenants.forms import EMAIL_MAX_LENGTH
 from sandbox.tenants.models import (
     ApiKey,
@@ -80,6 +81,7 @@ class TenantScopedView(APIView):
     place that resolves access (the permission class)."""
 
     permission_classes = [IsActiveTenantMember]
+    request: TenantApiRequest  # the permission class sets ``tenant_access`` before handlers
 
     @property
     def tenant(self) -> Tenant:
@@ -91,7 +93,7 @@ class TenantScopedView(APIView):
 
 
 class TenantScopedListView(TenantScopedView, ListAPIView):
-    model = None
+    model: type[models.Model] | None = None  # a model whose manager is a TenantQuerySet's
 
     def get_queryset(self):
         return self.model.objects.for_tenant(self.tenant)

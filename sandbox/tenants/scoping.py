@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
@@ -14,11 +14,15 @@ _M = TypeVar("_M", bound=models.Model)
 
 class TenantQuerySet(models.QuerySet[_M]):
     """Models reach their tenant through ``tenant_path``. Looking up another tenant's id
-    answers 404, the same as an id that does not exist, so nothing leaks."""
+    answers 404, the same as an id that does not exist, so nothing leaks.
+
+    A model whose tenant sits behind a relation declares a subclass with that path
+    (``tenant_path = "node__tenant"``) and uses its ``as_manager()``: a class written out,
+    not made at run time, so that type checkers know the model's manager."""
 
     tenant_path = "tenant"
 
-    def for_tenant(self, tenant: Any) -> models.QuerySet[_M]:
+    def for_tenant(self, tenant: Any) -> Self:
         return self.filter(**{self.tenant_path: tenant})
 
     def get_for_tenant(self, tenant: Any, pk: Any) -> _M:
@@ -26,6 +30,7 @@ class TenantQuerySet(models.QuerySet[_M]):
         try:
             return self.for_tenant(tenant).get(pk=pk)
         except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
+            # ``get`` raises the model's DoesNotExist, a subclass of ObjectDoesNotExist.
             # Malformed ids (not a UUID, say) are just as absent as unknown ones.
             raise NotFound(
                 f"No {self.model._meta.verbose_name} with id {pk}.", code=f"{model_name}_not_found"
@@ -33,12 +38,6 @@ class TenantQuerySet(models.QuerySet[_M]):
 
 
 class NodeScopedQuerySet(TenantQuerySet[_M]):
-    """For models that reach their tenant through their node."""
+    """For models that belong to a node, and through it to a tenant."""
 
     tenant_path = "node__tenant"
-
-
-def scoped_queryset(tenant_path: str) -> type[TenantQuerySet[Any]]:
-    """A TenantQuerySet for models whose tenant sits behind another relation. (A named
-    subclass, like ``NodeScopedQuerySet``, lets mypy's Django plugin type the manager.)"""
-    return type(f"TenantQuerySet_{tenant_path}", (TenantQuerySet,), {"tenant_path": tenant_path})
