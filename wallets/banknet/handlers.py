@@ -6,22 +6,22 @@ from __future__ import annotations
 from datetime import date
 
 from sandbox.events import clocks, scheduling
-from wallets.banknet import cards, endofday, services
+from wallets.banknet import cards, deposits, endofday, withdrawals
 
 
 @scheduling.handler("banknet.deposit_settle")
 def _deposit_settle(action) -> None:
-    services.deposit_settle(deposit_id=action.payload["deposit"])
+    deposits.deposit_settle(deposit_id=action.payload["deposit"])
 
 
 @scheduling.handler("banknet.withdrawal_process")
 def _withdrawal_process(action) -> None:
-    services.withdrawal_process(withdrawal_id=action.payload["withdrawal"])
+    withdrawals.withdrawal_process(withdrawal_id=action.payload["withdrawal"])
 
 
 @scheduling.handler("banknet.withdrawal_deadline")
 def _withdrawal_deadline(action) -> None:
-    services.withdrawal_deadline(withdrawal_id=action.payload["withdrawal"])
+    withdrawals.withdrawal_deadline(withdrawal_id=action.payload["withdrawal"])
 
 
 @scheduling.handler("banknet.card_authorization_expiry")

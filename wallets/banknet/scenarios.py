@@ -38,7 +38,7 @@ Steps: ``deposit``, ``transfer``, ``withdraw`` (to a verified ``link``), ``link`
 runs the scenario, what Operator → Banks edits (``processing_delay_seconds``,
 ``daily_withdrawal_limit``, the maintenance window, hours, ``business_days``,
 ``is_online``), through the same services. A node's ``balance`` is posted before the steps
-as a deposit from its bank (``services.opening_balance_post``).
+as a deposit from its bank (``deposits.opening_balance_post``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from sandbox.events.services import outbox_relay
 from sandbox.tenants import services as tenant_services
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
-from wallets.banknet import cards, services
+from wallets.banknet import bank_accounts, cards, deposits, links, network_banks, withdrawals
 from wallets.banknet.models import (
     AccountLink,
     Bank,
@@ -81,7 +81,7 @@ MAX_STEPS = 500
 TOP_LEVEL = {"name", "start", "banks", "nodes", "bank_accounts", "steps", "expect"}
 # What a scenario may set on a bank: the tester control (``offline``, for the tenant only)
 # and, for operators, what Operator → Banks edits (for everyone, like saving that form).
-BANK_KEYS = {"bank", "offline", *services.BANK_EDITABLE_FIELDS}
+BANK_KEYS = {"bank", "offline", *network_banks.BANK_EDITABLE_FIELDS}
 
 
 class ScenarioError(ApplicationError):
@@ -114,7 +114,7 @@ def scenario_parse(source: str) -> dict[str, Any]:
 
 def _bank_entry(index: int, item: Any) -> tuple[Bank, dict[str, Any], bool | None]:
     """One item of ``banks``: the bank, the operator settings it changes (as
-    ``services.bank_update`` takes them) and ``offline`` (None: left as it is)."""
+    ``network_banks.bank_update`` takes them) and ``offline`` (None: left as it is)."""
     where = f"banks[{index}]"
     if not isinstance(item, dict):
         raise ScenarioError(f'{where} is a mapping such as {{bank: "004", offline: true}}.')
@@ -125,7 +125,7 @@ def _bank_entry(index: int, item: Any) -> tuple[Bank, dict[str, Any], bool | Non
             f"{', '.join(sorted(BANK_KEYS))}."
         )
     try:
-        bank = services.bank_get(item.get("bank"), "bank")
+        bank = network_banks.bank_get(item.get("bank"), "bank")
     except ApplicationError as error:
         raise ScenarioError(f"{where}: {error.message}") from None
     where = f"{where} ({bank.code})"
@@ -266,20 +266,20 @@ class Runner:
             self.node_ids.append(node.pk)
             opening = _opening_balance(index, item)
             if opening is not None:
-                services.opening_balance_post(
+                deposits.opening_balance_post(
                     account=self.account(ref), amount=opening, actor=self.actor
                 )
         for item in self.spec.get("bank_accounts", []):
             ref = self._ref(item)
-            bank = services.bank_get(item.get("bank"), "bank")
-            number = services.normalize_account_number(bank, item.get("number"), "number")
+            bank = network_banks.bank_get(item.get("bank"), "bank")
+            number = network_banks.normalize_account_number(bank, item.get("number"), "number")
             existing = BankAccount.objects.filter(
                 tenant=self.tenant, bank=bank, account_number=number
             ).first()
             if existing is not None and existing.holder_name == item.get("holder"):
                 self.bank_accounts[ref] = existing
                 continue
-            self.bank_accounts[ref] = services.bank_account_create(
+            self.bank_accounts[ref] = bank_accounts.bank_account_create(
                 tenant=self.tenant,
                 actor=self.actor,
                 bank_code=bank.code,
@@ -292,14 +292,14 @@ class Runner:
     def set_bank(self, bank: Bank, changes: dict[str, Any], offline: bool | None) -> None:
         """Through the services Operator → Banks and the tester controls use."""
         if changes:
-            services.bank_update(bank=bank, actor=self.actor, **changes)
+            network_banks.bank_update(bank=bank, actor=self.actor, **changes)
         is_offline = BankOutage.objects.filter(
             tenant=self.tenant, bank=bank, ended_at__isnull=True
         ).exists()
         if offline and not is_offline:
-            services.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
+            network_banks.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
         elif offline is False and is_offline:
-            services.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
+            network_banks.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
 
     def _ref(self, item: Any) -> str:
         if not isinstance(item, dict) or not item.get("ref"):
@@ -418,7 +418,7 @@ class Runner:
         else:
             bank_code, number = str(args.get("bank", "004")), str(args.get("number", ""))
         currency = str(args.get("currency") or sender.currency)
-        deposit = services.tester_deposit(
+        deposit = deposits.tester_deposit(
             tenant=self.tenant,
             actor=self.actor,
             sender=sender,
@@ -435,7 +435,7 @@ class Runner:
     def step_transfer(self, args: dict) -> str:
         account = self.account(args.get("from"), args.get("currency"))
         target = self.bank_account(args.get("to"))
-        withdrawal = services.withdrawal_create(
+        withdrawal = withdrawals.withdrawal_create(
             actor=self.actor,
             account=account,
             amount=self.amount(args.get("amount"), account.currency),
@@ -451,7 +451,7 @@ class Runner:
     def step_withdraw(self, args: dict) -> str:
         account = self.account(args.get("from"), args.get("currency"))
         link = self.obj(args.get("link"), AccountLink)
-        withdrawal = services.withdrawal_create(
+        withdrawal = withdrawals.withdrawal_create(
             actor=self.actor,
             account=account,
             link=link,
@@ -463,7 +463,7 @@ class Runner:
 
     def step_link(self, args: dict) -> str:
         target = self.bank_account(args.get("account"))
-        link = services.account_link_start(
+        link = links.account_link_start(
             node=self.node(args.get("node")),
             actor=self.actor,
             bank_code=target.bank_id,
@@ -479,7 +479,7 @@ class Runner:
         if code is None:
             line = StatementLine.objects.filter(reference=str(link.pk)).latest("id")
             code = line.memo.split()[-1]
-        link = services.account_link_confirm(link=link, code=str(code), actor=self.actor)
+        link = links.account_link_confirm(link=link, code=str(code), actor=self.actor)
         return f"link {link.status}"
 
     def step_card(self, args: dict) -> str:
@@ -514,7 +514,7 @@ class Runner:
         return f"refunded {to_decimal_string(refund.amount, payment.currency)}"
 
     def step_fail_withdrawals(self, args: dict) -> str:
-        rule = services.tester_withdrawal_rule(
+        rule = withdrawals.tester_withdrawal_rule(
             node=self.node(args.get("node")),
             actor=self.actor,
             action="fail",
@@ -525,7 +525,7 @@ class Runner:
 
     def step_delay_withdrawals(self, args: dict) -> str:
         delay = parse_duration(args.get("by", "1h"))
-        rule = services.tester_withdrawal_rule(
+        rule = withdrawals.tester_withdrawal_rule(
             node=self.node(args.get("node")),
             actor=self.actor,
             action="delay",
@@ -536,7 +536,7 @@ class Runner:
 
     def step_return(self, args: dict) -> str:
         withdrawal = self.obj(args.get("transfer") or args.get("withdrawal"), Withdrawal)
-        withdrawal = services.withdrawal_return(
+        withdrawal = withdrawals.withdrawal_return(
             withdrawal=withdrawal,
             actor=self.actor,
             reason=str(args.get("reason", "account_closed")),
@@ -544,18 +544,18 @@ class Runner:
         return f"returned ({withdrawal.return_reason})"
 
     def step_bank_offline(self, args: dict) -> str:
-        bank = services.bank_get(args.get("bank"), "bank")
-        services.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
+        bank = network_banks.bank_get(args.get("bank"), "bank")
+        network_banks.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
         return f"{bank.name} offline"
 
     def step_bank_online(self, args: dict) -> str:
-        bank = services.bank_get(args.get("bank"), "bank")
-        woken = services.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
+        bank = network_banks.bank_get(args.get("bank"), "bank")
+        woken = network_banks.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
         return f"{bank.name} online; {woken} waiting transfer(s) resumed"
 
     def step_close_bank_account(self, args: Any) -> str:
         ref = args.get("account") if isinstance(args, dict) else args
-        services.bank_account_close(bank_account=self.bank_account(ref), actor=self.actor)
+        bank_accounts.bank_account_close(bank_account=self.bank_account(ref), actor=self.actor)
         return "closed"
 
     # --- expectations ------------------------------------------------------------------------

@@ -21,7 +21,16 @@ from sandbox.tenants.access import actor_for
 from sandbox.tenants.models import AuditLogEntry, Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import inputs
-from wallets.banknet import cards, forms, scenarios, services
+from wallets.banknet import (
+    bank_accounts,
+    cards,
+    deposits,
+    forms,
+    links,
+    network_banks,
+    scenarios,
+    withdrawals,
+)
 from wallets.banknet.models import (
     AccountLink,
     Bank,
@@ -79,7 +88,7 @@ def home(request):
         _writer(request)
         if form.is_valid():
             try:
-                services.bank_account_create(
+                bank_accounts.bank_account_create(
                     tenant=tenant, actor=request.tenant_access.actor, **form.cleaned_data
                 )
             except ApplicationError as error:
@@ -129,7 +138,7 @@ def bank_account_detail(request, bank_account_id):
         _writer(request)
         _flash(
             request,
-            lambda: services.bank_account_close(
+            lambda: bank_accounts.bank_account_close(
                 bank_account=account, actor=request.tenant_access.actor
             ),
             "Account closed.",
@@ -144,13 +153,13 @@ def bank_account_detail(request, bank_account_id):
 def bank_toggle(request, code, action):
     access = request.tenant_access
     try:
-        bank = services.bank_get(code, "code")
+        bank = network_banks.bank_get(code, "code")
     except ApplicationError:
         raise Http404(f"No bank with code {code}.") from None
     if action == "offline":
         _flash(
             request,
-            lambda: services.tester_bank_offline(
+            lambda: network_banks.tester_bank_offline(
                 tenant=access.tenant, bank=bank, actor=access.actor
             ),
             f"{bank.name} is offline for your organization.",
@@ -158,7 +167,7 @@ def bank_toggle(request, code, action):
     elif action == "online":
         _flash(
             request,
-            lambda: services.tester_bank_online(
+            lambda: network_banks.tester_bank_online(
                 tenant=access.tenant, bank=bank, actor=access.actor
             ),
             f"{bank.name} is back; what waited for it goes through now.",
@@ -301,7 +310,7 @@ def _act_deposit(request, node):
             data["idempotency_key"],
             {k: str(v) for k, v in data.items()},
             lambda: str(
-                services.tester_deposit(
+                deposits.tester_deposit(
                     tenant=tenant,
                     actor=actor,
                     sender=sender,
@@ -328,7 +337,7 @@ def _act_transfer(request, node):
     form = forms.TransferForm(request.POST, accounts=_accounts(request, node))
 
     def move(account, amount, data):
-        return services.withdrawal_create(
+        return withdrawals.withdrawal_create(
             actor=request.tenant_access.actor,
             account=account,
             amount=amount,
@@ -349,9 +358,7 @@ def _act_link(request, node):
     if not form.is_valid():
         return form
     try:
-        services.account_link_start(
-            node=node, actor=request.tenant_access.actor, **form.cleaned_data
-        )
+        links.account_link_start(node=node, actor=request.tenant_access.actor, **form.cleaned_data)
     except ApplicationError as error:
         apply_form_errors(form, error)
         return form
@@ -367,7 +374,7 @@ def _act_confirm(request, node):
         )
         _flash(
             request,
-            lambda: services.account_link_confirm(
+            lambda: links.account_link_confirm(
                 link=link, code=form.cleaned_data["code"], actor=request.tenant_access.actor
             ),
             "Account verified.",
@@ -384,7 +391,7 @@ def _act_withdraw(request, node):
         link = AccountLink.objects.select_related("bank_account__bank").get(
             pk=AccountLink.objects.get_for_tenant(tenant, data["link"]).pk
         )
-        return services.withdrawal_create(
+        return withdrawals.withdrawal_create(
             actor=request.tenant_access.actor,
             account=account,
             amount=amount,
@@ -427,7 +434,7 @@ def _act_rule(request, node, action):
         return form
     data = form.cleaned_data
     try:
-        services.tester_withdrawal_rule(
+        withdrawals.tester_withdrawal_rule(
             node=node,
             actor=request.tenant_access.actor,
             action=action,
@@ -462,7 +469,7 @@ def withdrawal_return(request, withdrawal_id):
     reason = request.POST.get("reason") or Withdrawal.FailureReason.ACCOUNT_CLOSED
     _flash(
         request,
-        lambda: services.withdrawal_return(
+        lambda: withdrawals.withdrawal_return(
             withdrawal=withdrawal, actor=access.actor, reason=reason
         ),
         "The bank sent it back; the ledger reversed the payment.",
@@ -539,7 +546,7 @@ def scenario_detail(request, run_id):
 def operator_banks(request):
     if request.method == "POST":
         try:
-            bank = services.bank_get(request.POST.get("code"), "code")
+            bank = network_banks.bank_get(request.POST.get("code"), "code")
         except ApplicationError as error:
             messages.error(request, error.message)
             return redirect("banknet:operator-banks")
@@ -550,7 +557,7 @@ def operator_banks(request):
                 changes["daily_withdrawal_limit"] = inputs.parse_amount(
                     changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
                 )
-                services.bank_update(bank=bank, actor=actor_for(request), **changes)
+                network_banks.bank_update(bank=bank, actor=actor_for(request), **changes)
             except ApplicationError as error:
                 messages.error(request, f"{bank.name}: {error.message}")
             else:

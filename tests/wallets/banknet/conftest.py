@@ -12,7 +12,7 @@ from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
 from tests.events.conftest import _eager_celery, _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory
-from wallets.banknet import services
+from wallets.banknet import bank_accounts, deposits, withdrawals
 from wallets.banknet.models import Bank
 from wallets.banknet.seed import seed_banks
 from wallets.models import Account
@@ -36,7 +36,7 @@ class World:
         )
         clocks.test_clock_attach(clock=self.clock, node=self.node, actor=SYSTEM)
         self.kb = Bank.objects.get(pk="004")
-        self.kim = services.bank_account_create(
+        self.kim = bank_accounts.bank_account_create(
             tenant=self.tenant,
             actor=SYSTEM,
             bank_code="004",
@@ -61,7 +61,7 @@ class World:
         return account.posted_balance, account.pending_balance, account.held_balance
 
     def deposit(self, amount: int, *, number: str | None = None, sender=None, **extra):
-        return services.deposit_create(
+        return deposits.deposit_create(
             tenant=self.tenant,
             actor=SYSTEM,
             sender=sender or self.kim,
@@ -84,7 +84,7 @@ class World:
         number: str = "123456789012",
         bank: str = "004",
     ):
-        return services.withdrawal_create(
+        return withdrawals.withdrawal_create(
             actor=SYSTEM,
             account=self.account,
             amount=amount,
