@@ -20,11 +20,11 @@ from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
 from wallets import services as ledger
 from wallets.banknet.models import CardPayment, CardRefund
+from wallets.banks import CARD_NETWORK_LEDGER_CODE
 from wallets.locking import retrying
 from wallets.models import Account, Hold
 from wallets.posting import Leg, Posting, post_one
 
-CARD_NETWORK_LEDGER_CODE = "CRD"
 AUTHORIZATION_LIFETIME = timedelta(days=7)
 
 

@@ -13,6 +13,7 @@ from sandbox.errors import ApplicationError, Conflict, Forbidden
 from sandbox.events.services import event_record
 from sandbox.tenants.models import Tenant
 from sandbox.tenants.services import Actor, audit_record
+from wallets import banks as static_banks
 from wallets import services as ledger
 from wallets.banknet.common import wake_waiting
 from wallets.banknet.models import (
@@ -20,6 +21,16 @@ from wallets.banknet.models import (
     BankOutage,
 )
 from wallets.models import Account
+
+
+def seed_banks() -> int:
+    """Create the banks of the static table (``wallets.banks``) that have no row (after a
+    test database flush, say), leaving edited ones alone; returns how many were created."""
+    created = 0
+    for bank in static_banks.NETWORK_BANKS:
+        _, made = Bank.objects.get_or_create(code=bank.code, defaults=bank.row())
+        created += made
+    return created
 
 
 def bank_get(code: Any, field: str = "bank_code") -> Bank:

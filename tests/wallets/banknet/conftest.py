@@ -12,9 +12,8 @@ from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
 from tests.events.conftest import _eager_celery, _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory
-from wallets.banknet import bank_accounts, deposits, withdrawals
+from wallets.banknet import bank_accounts, deposits, network_banks, withdrawals
 from wallets.banknet.models import Bank
-from wallets.banknet.seed import seed_banks
 from wallets.models import Account
 from wallets.verification import verify_ledger
 
@@ -99,7 +98,7 @@ class World:
 def _banks(django_db_blocker):
     """The migrated banks, again if a transactional test elsewhere flushed them."""
     with django_db_blocker.unblock():
-        seed_banks()
+        network_banks.seed_banks()
 
 
 @pytest.fixture
