@@ -3,8 +3,6 @@ open, then closed."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,6 +10,7 @@ from sandbox.errors import ApplicationError, Conflict
 from sandbox.events.services import event_record
 from sandbox.tenants.models import Tenant
 from sandbox.tenants.services import Actor, audit_record
+from wallets.banknet import presenters
 from wallets.banknet.models import (
     BankAccount,
 )
@@ -58,7 +57,7 @@ def bank_account_create(
         node=None,
         type="bank_account.created",
         obj=account,
-        data=bank_account_data(account),
+        data=presenters.bank_account_json(account),
     )
     return account
 
@@ -79,16 +78,6 @@ def bank_account_close(*, bank_account: BankAccount, actor: Actor) -> BankAccoun
         node=None,
         type="bank_account.closed",
         obj=bank_account,
-        data=bank_account_data(bank_account),
+        data=presenters.bank_account_json(bank_account),
     )
     return bank_account
-
-
-def bank_account_data(account: BankAccount) -> dict[str, Any]:
-    return {
-        "bank_code": account.bank_id,
-        "account_number": account.account_number,
-        "holder_name": account.holder_name,
-        "currency": account.currency,
-        "status": account.status,
-    }

@@ -19,6 +19,7 @@ from sandbox.events.services import event_record
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
 from wallets import services as ledger
+from wallets.banknet import presenters
 from wallets.banknet.models import CardPayment, CardRefund
 from wallets.banks import CARD_NETWORK_LEDGER_CODE
 from wallets.locking import retrying
@@ -105,19 +106,6 @@ def _settlement(currency: str) -> Account:
     )
 
 
-def payment_data(payment: CardPayment) -> dict[str, Any]:
-    return {
-        "amount": to_decimal_string(payment.amount, payment.currency),
-        "currency": payment.currency,
-        "captured_amount": to_decimal_string(payment.captured_amount, payment.currency),
-        "refunded_amount": to_decimal_string(payment.refunded_amount, payment.currency),
-        "status": payment.status,
-        "decline_code": payment.decline_code or None,
-        "card": {"brand": payment.card_brand, "last4": payment.card_last4},
-        "account_id": str(payment.account_id),
-    }
-
-
 def _changed(payment: CardPayment, actor: Actor | None = None) -> CardPayment:
     payment.save()
     if actor is not None:
@@ -132,7 +120,7 @@ def _changed(payment: CardPayment, actor: Actor | None = None) -> CardPayment:
         node=payment.node,
         type=f"card_payment.{payment.status}",
         obj=payment,
-        data=payment_data(payment),
+        data=presenters.card_payment_json(payment),
     )
     return payment
 

@@ -21,7 +21,7 @@ from sandbox.tenants.models import Tenant
 from sandbox.tenants.services import Actor, audit_record
 from wallets import banks as wallet_banks
 from wallets import services as ledger
-from wallets.banknet import calendar
+from wallets.banknet import calendar, presenters
 from wallets.banknet.common import MAX_TEST_DELAY, node_now, reschedule, statement_add
 from wallets.banknet.models import (
     Bank,
@@ -145,7 +145,11 @@ def deposit_create(
         key=f"deposit:{deposit.pk}:0",
     )
     event_record(
-        tenant=tenant, node=node, type="deposit.created", obj=deposit, data=deposit_data(deposit)
+        tenant=tenant,
+        node=node,
+        type="deposit.created",
+        obj=deposit,
+        data=presenters.deposit_json(deposit),
     )
     return deposit
 
@@ -165,21 +169,6 @@ def tester_deposit(*, tenant: Tenant, actor: Actor, **arguments: Any) -> Deposit
             },
         )
     return deposit
-
-
-def deposit_data(deposit: Deposit) -> dict[str, Any]:
-    return {
-        "amount": to_decimal_string(deposit.amount, deposit.currency),
-        "currency": deposit.currency,
-        "status": deposit.status,
-        "bank_code": deposit.bank_id,
-        "account_number": deposit.account_number,
-        "account_id": str(deposit.account_id) if deposit.account_id else None,
-        "sender": {"bank_code": deposit.sender.bank_id, "holder_name": deposit.sender.holder_name},
-        "memo": deposit.memo,
-        "return_reason": deposit.return_reason or None,
-        "transaction_id": str(deposit.transaction.uuid) if deposit.transaction_id else None,
-    }
 
 
 @retrying
@@ -225,7 +214,11 @@ def deposit_settle(*, deposit_id) -> Deposit | None:
     deposit.resolved_at = now  # the node's time, like due_at and the event's occurred_at
     deposit.save(update_fields=["status", "transaction", "resolved_at"])
     event_record(
-        tenant=deposit.tenant, node=node, type=event_type, obj=deposit, data=deposit_data(deposit)
+        tenant=deposit.tenant,
+        node=node,
+        type=event_type,
+        obj=deposit,
+        data=presenters.deposit_json(deposit),
     )
     return deposit
 

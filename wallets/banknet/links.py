@@ -8,7 +8,6 @@ import hmac
 import secrets
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +17,7 @@ from sandbox.events.services import event_record
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
 from wallets import services as ledger
+from wallets.banknet import presenters
 from wallets.banknet.common import external_account, node_now, same_name, statement_add
 from wallets.banknet.models import (
     AccountLink,
@@ -91,20 +91,13 @@ def account_link_start(
     statement_add(external, 1, f"SANDBOX {code}", reference=str(link.pk))
     audit_record(actor=actor, action="account_link.started", tenant=node.tenant, target=link)
     event_record(
-        tenant=node.tenant, node=node, type="account_link.code_sent", obj=link, data=link_data(link)
+        tenant=node.tenant,
+        node=node,
+        type="account_link.code_sent",
+        obj=link,
+        data=presenters.link_json(link),
     )
     return link
-
-
-def link_data(link: AccountLink) -> dict[str, Any]:
-    # Never the code: the node is the party that must learn it from the holder.
-    return {
-        "status": link.status,
-        "bank_code": link.bank_account.bank_id,
-        "account_number": link.bank_account.account_number,
-        "failed_attempts": link.failed_attempts,
-        "attempts_left": AccountLink.MAX_ATTEMPTS - link.failed_attempts,
-    }
 
 
 def account_link_confirm(*, link: AccountLink, code: str, actor: Actor) -> AccountLink:
@@ -140,7 +133,7 @@ def _link_confirm(*, link: AccountLink, code: str) -> tuple[AccountLink, Applica
             node=link.node,
             type="account_link.expired",
             obj=link,
-            data=link_data(link),
+            data=presenters.link_json(link),
         )
         return link, Conflict("The code expired. Start a new verification.", code="code_expired")
     if hmac.compare_digest(code.encode(), link.code.encode()):
@@ -152,7 +145,7 @@ def _link_confirm(*, link: AccountLink, code: str) -> tuple[AccountLink, Applica
             node=link.node,
             type="account_link.verified",
             obj=link,
-            data=link_data(link),
+            data=presenters.link_json(link),
         )
         return link, None
     link.failed_attempts += 1
@@ -165,7 +158,7 @@ def _link_confirm(*, link: AccountLink, code: str) -> tuple[AccountLink, Applica
         node=link.node,
         type="account_link.locked" if locked else "account_link.code_rejected",
         obj=link,
-        data=link_data(link),
+        data=presenters.link_json(link),
     )
     if locked:
         return link, Conflict(

@@ -15,6 +15,7 @@ from sandbox.tenants.models import Tenant
 from sandbox.tenants.services import Actor, audit_record
 from wallets import banks as static_banks
 from wallets import services as ledger
+from wallets.banknet import presenters
 from wallets.banknet.common import wake_waiting
 from wallets.banknet.models import (
     Bank,
@@ -134,7 +135,11 @@ def tester_bank_offline(*, tenant: Tenant, bank: Bank, actor: Actor) -> BankOuta
     outage = BankOutage.objects.create(tenant=tenant, bank=bank, started_by=actor.label)
     audit_record(actor=actor, action="test_helper.bank_offline", tenant=tenant, target=bank)
     event_record(
-        tenant=tenant, node=None, type="bank.offline", obj=bank, data={"bank_code": bank.code}
+        tenant=tenant,
+        node=None,
+        type="bank.offline",
+        obj=bank,
+        data=presenters.bank_json(bank, offline_for_tenant=True),
     )
     return outage
 
@@ -149,6 +154,10 @@ def tester_bank_online(*, tenant: Tenant, bank: Bank, actor: Actor) -> int:
         raise Conflict(f"{bank.name} is not offline.", code="bank_online")
     audit_record(actor=actor, action="test_helper.bank_online", tenant=tenant, target=bank)
     event_record(
-        tenant=tenant, node=None, type="bank.online", obj=bank, data={"bank_code": bank.code}
+        tenant=tenant,
+        node=None,
+        type="bank.online",
+        obj=bank,
+        data=presenters.bank_json(bank, offline_for_tenant=False),
     )
     return wake_waiting(bank=bank, tenant=tenant)

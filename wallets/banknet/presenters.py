@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sandbox.currencies import to_decimal_string
@@ -16,15 +17,17 @@ from wallets.banknet.models import (
 )
 
 
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _iso(moment: datetime | None) -> str | None:
+    # In UTC, as the database gives it back: an object just changed in memory (whose times may
+    # carry a node's zone) looks the same in its event as in a later GET.
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
 
 
 def _money(minor: int, currency: str) -> dict[str, str]:
     return {"amount": to_decimal_string(minor, currency), "currency": currency}
 
 
-def _time(value) -> str | None:
+def _time(value: time | None) -> str | None:
     return value.strftime("%H:%M") if value is not None else None
 
 

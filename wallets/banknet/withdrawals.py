@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Sum
 
-from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events import scheduling
 from sandbox.events.services import event_record
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
 from wallets import services as ledger
-from wallets.banknet import calendar
+from wallets.banknet import calendar, presenters
 from wallets.banknet.common import (
     MAX_TEST_DELAY,
     external_account,
@@ -167,7 +165,7 @@ def withdrawal_create(
         node=node,
         type=f"{kind}.created",
         obj=withdrawal,
-        data=withdrawal_data(withdrawal),
+        data=presenters.withdrawal_json(withdrawal),
     )
     return withdrawal
 
@@ -180,22 +178,6 @@ def _next_business_time(bank: Bank, when: datetime) -> datetime:
             return when
         when = calendar.next_processing_time(bank, when)
     return when
-
-
-def withdrawal_data(withdrawal: Withdrawal) -> dict[str, Any]:
-    return {
-        "kind": withdrawal.kind,
-        "amount": to_decimal_string(withdrawal.amount, withdrawal.currency),
-        "currency": withdrawal.currency,
-        "status": withdrawal.status,
-        "account_id": str(withdrawal.account_id),
-        "bank_code": withdrawal.bank_id,
-        "account_number": withdrawal.account_number,
-        "holder_name": withdrawal.holder_name,
-        "failure_reason": withdrawal.failure_reason or None,
-        "return_reason": withdrawal.return_reason or None,
-        "transaction_id": str(withdrawal.transaction.uuid) if withdrawal.transaction_id else None,
-    }
 
 
 def _lock_pending_withdrawal(withdrawal_id) -> Withdrawal | None:
@@ -297,7 +279,7 @@ def withdrawal_process(*, withdrawal_id) -> Withdrawal | None:
         node=node,
         type=f"{withdrawal.kind}.succeeded",
         obj=withdrawal,
-        data=withdrawal_data(withdrawal),
+        data=presenters.withdrawal_json(withdrawal),
     )
     return withdrawal
 
@@ -313,7 +295,7 @@ def _withdrawal_fail(withdrawal: Withdrawal, reason: str) -> Withdrawal:
         node=withdrawal.node,
         type=f"{withdrawal.kind}.failed",
         obj=withdrawal,
-        data=withdrawal_data(withdrawal),
+        data=presenters.withdrawal_json(withdrawal),
     )
     return withdrawal
 
@@ -395,7 +377,7 @@ def withdrawal_return(
         node=withdrawal.node,
         type=f"{withdrawal.kind}.returned",
         obj=withdrawal,
-        data=withdrawal_data(withdrawal),
+        data=presenters.withdrawal_json(withdrawal),
     )
     return withdrawal
 
