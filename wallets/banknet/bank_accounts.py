@@ -7,9 +7,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from sandbox.errors import ApplicationError, Conflict
-from sandbox.events.services import event_record
+from sandbox.events.services import action_record
 from sandbox.tenants.models import Tenant
-from sandbox.tenants.services import Actor, audit_record
+from sandbox.tenants.services import Actor
 from wallets.banknet import presenters
 from wallets.banknet.models import (
     BankAccount,
@@ -51,11 +51,10 @@ def bank_account_create(
         holder_type=holder_type,
         currency=currency,
     )
-    audit_record(actor=actor, action="bank_account.created", tenant=tenant, target=account)
-    event_record(
+    action_record(
+        actor=actor,
+        action="bank_account.created",
         tenant=tenant,
-        node=None,
-        type="bank_account.created",
         obj=account,
         data=presenters.bank_account_json(account),
     )
@@ -70,13 +69,10 @@ def bank_account_close(*, bank_account: BankAccount, actor: Actor) -> BankAccoun
     if updated != 1:
         raise Conflict("This account is already closed.", code="bank_account_closed")
     bank_account.refresh_from_db()
-    audit_record(
-        actor=actor, action="bank_account.closed", tenant=bank_account.tenant, target=bank_account
-    )
-    event_record(
+    action_record(
+        actor=actor,
+        action="bank_account.closed",
         tenant=bank_account.tenant,
-        node=None,
-        type="bank_account.closed",
         obj=bank_account,
         data=presenters.bank_account_json(bank_account),
     )

@@ -15,9 +15,9 @@ from sandbox import clock
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events import scheduling
-from sandbox.events.services import event_record
+from sandbox.events.services import action_record, event_record
 from sandbox.tenants.models import Node
-from sandbox.tenants.services import Actor, audit_record
+from sandbox.tenants.services import Actor
 from wallets import services as ledger
 from wallets.banknet import presenters
 from wallets.banknet.models import CardPayment, CardRefund
@@ -107,21 +107,24 @@ def _settlement(currency: str) -> Account:
 
 
 def _changed(payment: CardPayment, actor: Actor | None = None) -> CardPayment:
+    """Save the payment and record its new status: an action of ``actor``, or (without one)
+    the network's own doing, an event alone."""
     payment.save()
-    if actor is not None:
-        audit_record(
-            actor=actor,
-            action=f"card_payment.{payment.status}",
-            tenant=payment.tenant,
-            target=payment,
+    data = presenters.card_payment_json(payment)
+    event_type = f"card_payment.{payment.status}"
+    if actor is None:
+        event_record(
+            tenant=payment.tenant, node=payment.node, type=event_type, obj=payment, data=data
         )
-    event_record(
-        tenant=payment.tenant,
-        node=payment.node,
-        type=f"card_payment.{payment.status}",
-        obj=payment,
-        data=presenters.card_payment_json(payment),
-    )
+    else:
+        action_record(
+            actor=actor,
+            action=event_type,
+            tenant=payment.tenant,
+            node=payment.node,
+            obj=payment,
+            data=data,
+        )
     return payment
 
 

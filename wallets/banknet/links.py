@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
-from sandbox.events.services import event_record
+from sandbox.events.services import action_record, event_record
 from sandbox.tenants.models import Node
-from sandbox.tenants.services import Actor, audit_record
+from sandbox.tenants.services import Actor
 from wallets import services as ledger
 from wallets.banknet import presenters
 from wallets.banknet.common import external_account, node_now, same_name, statement_add
@@ -89,11 +89,12 @@ def account_link_start(
         verification_transaction=result.transaction,
     )
     statement_add(external, 1, f"SANDBOX {code}", reference=str(link.pk))
-    audit_record(actor=actor, action="account_link.started", tenant=node.tenant, target=link)
-    event_record(
+    action_record(
+        actor=actor,
+        action="account_link.started",
+        event_type="account_link.code_sent",
         tenant=node.tenant,
         node=node,
-        type="account_link.code_sent",
         obj=link,
         data=presenters.link_json(link),
     )

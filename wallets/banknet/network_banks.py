@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sandbox.errors import ApplicationError, Conflict, Forbidden
-from sandbox.events.services import event_record
+from sandbox.events.services import action_record
 from sandbox.tenants.models import Tenant
 from sandbox.tenants.services import Actor, audit_record
 from wallets import banks as static_banks
@@ -133,11 +133,11 @@ def tester_bank_offline(*, tenant: Tenant, bank: Bank, actor: Actor) -> BankOuta
     if BankOutage.objects.filter(tenant=tenant, bank=bank, ended_at__isnull=True).exists():
         raise Conflict(f"{bank.name} is already offline.", code="bank_offline")
     outage = BankOutage.objects.create(tenant=tenant, bank=bank, started_by=actor.label)
-    audit_record(actor=actor, action="test_helper.bank_offline", tenant=tenant, target=bank)
-    event_record(
+    action_record(
+        actor=actor,
+        action="test_helper.bank_offline",
+        event_type="bank.offline",
         tenant=tenant,
-        node=None,
-        type="bank.offline",
         obj=bank,
         data=presenters.bank_json(bank, offline_for_tenant=True),
     )
@@ -152,11 +152,11 @@ def tester_bank_online(*, tenant: Tenant, bank: Bank, actor: Actor) -> int:
     )
     if not ended:
         raise Conflict(f"{bank.name} is not offline.", code="bank_online")
-    audit_record(actor=actor, action="test_helper.bank_online", tenant=tenant, target=bank)
-    event_record(
+    action_record(
+        actor=actor,
+        action="test_helper.bank_online",
+        event_type="bank.online",
         tenant=tenant,
-        node=None,
-        type="bank.online",
         obj=bank,
         data=presenters.bank_json(bank, offline_for_tenant=False),
     )

@@ -15,7 +15,7 @@ from django.db.models import F, Sum
 
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events import scheduling
-from sandbox.events.services import event_record
+from sandbox.events.services import action_record, event_record
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
 from wallets import services as ledger
@@ -159,11 +159,11 @@ def withdrawal_create(
         payload=payload,
         key=f"withdrawal:{withdrawal.pk}:deadline",
     )
-    audit_record(actor=actor, action=f"{kind}.created", tenant=node.tenant, target=withdrawal)
-    event_record(
+    action_record(
+        actor=actor,
+        action=f"{kind}.created",
         tenant=node.tenant,
         node=node,
-        type=f"{kind}.created",
         obj=withdrawal,
         data=presenters.withdrawal_json(withdrawal),
     )
@@ -365,19 +365,15 @@ def withdrawal_return(
             f"Returned: {reason.replace('_', ' ')}",
             str(withdrawal.pk),
         )
-    audit_record(
+    action_record(
         actor=actor,
         action="test_helper.return",
-        tenant=withdrawal.tenant,
-        target=withdrawal,
-        data={"reason": reason},
-    )
-    event_record(
+        event_type=f"{withdrawal.kind}.returned",
         tenant=withdrawal.tenant,
         node=withdrawal.node,
-        type=f"{withdrawal.kind}.returned",
         obj=withdrawal,
         data=presenters.withdrawal_json(withdrawal),
+        audit_data={"reason": reason},
     )
     return withdrawal
 
