@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from sandbox import clock
 from sandbox.currencies import to_decimal_string
@@ -20,6 +21,7 @@ from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor
 from wallets import services as ledger
 from wallets.banknet import presenters
+from wallets.banknet.common import posted
 from wallets.banknet.models import CardPayment, CardRefund
 from wallets.banks import CARD_NETWORK_LEDGER_CODE
 from wallets.locking import retrying
@@ -301,7 +303,7 @@ def card_refund(*, payment: CardPayment, actor: Actor, amount: int | None = None
         )
     )
     refund = CardRefund.objects.create(
-        tenant=payment.tenant, payment=payment, amount=amount, transaction=result.transaction
+        tenant=payment.tenant, payment=payment, amount=amount, transaction=posted(result)
     )
     payment.refunded_amount += amount
     payment.status = (
@@ -336,7 +338,7 @@ def _expire(payment: CardPayment) -> None:
 
 
 @retrying
-def card_authorization_expire(*, payment_id) -> bool:
+def card_authorization_expire(*, payment_id: UUID | str) -> bool:
     """Seven days (node time) after authorisation an uncaptured payment lapses."""
     locked = (
         CardPayment.objects.select_for_update()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Q
@@ -21,6 +22,8 @@ from wallets.banknet.models import (
     StatementLine,
     Withdrawal,
 )
+from wallets.models import Hold, LedgerTransaction
+from wallets.posting import Result
 
 MAX_TEST_DELAY = timedelta(days=3)
 
@@ -43,8 +46,23 @@ def statement_add(account: BankAccount, amount: int, memo: str, reference: str =
     )
 
 
-def external_account(tenant_id, bank: Bank, number: str) -> BankAccount | None:
+def external_account(tenant_id: UUID, bank: Bank, number: str) -> BankAccount | None:
     return BankAccount.objects.filter(tenant_id=tenant_id, bank=bank, account_number=number).first()
+
+
+def posted(result: Result) -> LedgerTransaction:
+    """The ledger transaction of a posting that moved money (only balance-only postings,
+    such as placing a hold, make none)."""
+    if result.transaction is None:
+        raise ValueError("This posting moved no money.")
+    return result.transaction
+
+
+def captured(hold: Hold) -> LedgerTransaction:
+    """The ledger transaction that settled a captured hold."""
+    if hold.capture_transaction is None:
+        raise ValueError(f"Hold {hold.pk} has not been captured.")
+    return hold.capture_transaction
 
 
 def node_now(node: Node | None) -> datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 
@@ -22,7 +23,14 @@ from sandbox.tenants.services import Actor, audit_record
 from wallets import banks as wallet_banks
 from wallets import services as ledger
 from wallets.banknet import calendar, presenters
-from wallets.banknet.common import MAX_TEST_DELAY, node_now, reschedule, statement_add
+from wallets.banknet.common import (
+    MAX_TEST_DELAY,
+    captured,
+    node_now,
+    posted,
+    reschedule,
+    statement_add,
+)
 from wallets.banknet.models import (
     Bank,
     BankAccount,
@@ -87,7 +95,8 @@ def deposit_create(
         .select_related("wallet__node")
         .first()
     )
-    node = account.wallet.node if account is not None else None
+    wallet = account.wallet if account is not None else None  # customer accounts have one
+    node = wallet.node if wallet is not None else None
     return_reason = ""
     if account is None:
         return_reason = "account_not_found"
@@ -172,7 +181,7 @@ def tester_deposit(*, tenant: Tenant, actor: Actor, **arguments: Any) -> Deposit
 
 
 @retrying
-def deposit_settle(*, deposit_id) -> Deposit | None:
+def deposit_settle(*, deposit_id: UUID | str) -> Deposit | None:
     """The bank's answer on a deposit: credit it or send it back. Safe to run twice: the
     deposit row is locked and only a pending one is settled."""
     deposit = (
@@ -199,7 +208,7 @@ def deposit_settle(*, deposit_id) -> Deposit | None:
         )
         return None
     if deposit.hold is not None:
-        deposit.transaction = _credit(deposit)
+        deposit.transaction = _credit(deposit, deposit.hold)
         deposit.status = Deposit.Status.CREDITED
         event_type = "deposit.credited"
     else:
@@ -223,28 +232,29 @@ def deposit_settle(*, deposit_id) -> Deposit | None:
     return deposit
 
 
-def _credit(deposit: Deposit) -> LedgerTransaction:
+def _credit(deposit: Deposit, hold: Hold) -> LedgerTransaction:
     try:
-        hold = ledger.hold_capture(hold=deposit.hold, memo=f"Deposit {deposit.pk}")
-        return hold.capture_transaction
+        return captured(ledger.hold_capture(hold=hold, memo=f"Deposit {deposit.pk}"))
     except Conflict:
         # The announcement ran out (the ledger expired the hold): the money still arrives.
-        return post_one(
-            Posting(
-                kind=LedgerTransaction.Kind.DEPOSIT,
-                legs=[
-                    Leg(
-                        bank_settlement_account(deposit.bank, deposit.currency).pk,
-                        -deposit.amount,
-                        deposit.currency,
-                    ),
-                    Leg(deposit.account_id, deposit.amount, deposit.currency),
-                ],
-                tenant_id=deposit.tenant_id,
-                memo=f"Deposit {deposit.pk}",
-                metadata={"deposit": str(deposit.pk)},
+        return posted(
+            post_one(
+                Posting(
+                    kind=LedgerTransaction.Kind.DEPOSIT,
+                    legs=[
+                        Leg(
+                            bank_settlement_account(deposit.bank, deposit.currency).pk,
+                            -deposit.amount,
+                            deposit.currency,
+                        ),
+                        Leg(hold.account_id, deposit.amount, deposit.currency),
+                    ],
+                    tenant_id=deposit.tenant_id,
+                    memo=f"Deposit {deposit.pk}",
+                    metadata={"deposit": str(deposit.pk)},
+                )
             )
-        ).transaction
+        )
 
 
 @retrying
@@ -261,18 +271,24 @@ def opening_balance_post(
     if amount <= 0:
         raise ApplicationError("The amount must be greater than zero.", code="invalid_amount")
     bank = Bank.objects.get(ledger_code=account.bank_code)
-    transaction_ = post_one(
-        Posting(
-            kind=LedgerTransaction.Kind.DEPOSIT,
-            legs=[
-                Leg(bank_settlement_account(bank, account.currency).pk, -amount, account.currency),
-                Leg(account.pk, amount, account.currency),
-            ],
-            tenant_id=account.tenant_id,
-            memo=memo[:500],
-            metadata={"opening_balance": True},
+    transaction_ = posted(
+        post_one(
+            Posting(
+                kind=LedgerTransaction.Kind.DEPOSIT,
+                legs=[
+                    Leg(
+                        bank_settlement_account(bank, account.currency).pk,
+                        -amount,
+                        account.currency,
+                    ),
+                    Leg(account.pk, amount, account.currency),
+                ],
+                tenant_id=account.tenant_id,
+                memo=memo[:500],
+                metadata={"opening_balance": True},
+            )
         )
-    ).transaction
+    )
     audit_record(
         actor=actor,
         action="test_helper.opening_balance",

@@ -18,7 +18,7 @@ from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor
 from wallets import services as ledger
 from wallets.banknet import presenters
-from wallets.banknet.common import external_account, node_now, same_name, statement_add
+from wallets.banknet.common import external_account, node_now, posted, same_name, statement_add
 from wallets.banknet.models import (
     AccountLink,
 )
@@ -86,7 +86,7 @@ def account_link_start(
         bank_account=external,
         code=code,
         code_expires_at=node_now(node) + CODE_LIFETIME,
-        verification_transaction=result.transaction,
+        verification_transaction=posted(result),
     )
     statement_add(external, 1, f"SANDBOX {code}", reference=str(link.pk))
     action_record(

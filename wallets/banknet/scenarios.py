@@ -48,10 +48,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from django.db.models import Sum
+from django.db.models import Model, Sum
 from django.utils.dateparse import parse_datetime, parse_time
 
 from sandbox.currencies import AmountError, to_decimal_string, to_minor_units
@@ -82,6 +82,8 @@ TOP_LEVEL = {"name", "start", "banks", "nodes", "bank_accounts", "steps", "expec
 # What a scenario may set on a bank: the tester control (``offline``, for the tenant only)
 # and, for operators, what Operator → Banks edits (for everyone, like saving that form).
 BANK_KEYS = {"bank", "offline", *network_banks.BANK_EDITABLE_FIELDS}
+
+M = TypeVar("M", bound=Model)
 
 
 class ScenarioError(ApplicationError):
@@ -332,7 +334,7 @@ class Runner:
         account.refresh_from_db()
         return account
 
-    def obj(self, ref: Any, model):
+    def obj(self, ref: Any, model: type[M]) -> M:
         found = self.objects.get(str(ref))
         if not isinstance(found, model):
             raise ScenarioError(f"No {model._meta.verbose_name} with ref {ref!r}.")
@@ -355,19 +357,24 @@ class Runner:
         ):
             scheduling.action_run(action_id=action_id)
 
+    def test_clock(self) -> TestClock:
+        """The scenario's clock (``setup`` makes it)."""
+        if self.clock is None:
+            raise ScenarioError("The scenario has no clock yet.")
+        return self.clock
+
     def advance(self, delta: timedelta) -> None:
-        self.clock.refresh_from_db()
-        clocks.test_clock_advance(
-            clock=self.clock, to=self.clock.frozen_time + delta, actor=self.actor
-        )
-        if not clocks.test_clock_run_advance(clock_id=self.clock.pk):
+        clock = self.test_clock()
+        clock.refresh_from_db()
+        clocks.test_clock_advance(clock=clock, to=clock.frozen_time + delta, actor=self.actor)
+        if not clocks.test_clock_run_advance(clock_id=clock.pk):
             # A worker took the advance first: wait for it.
             deadline = time.monotonic() + 120
-            while TestClock.objects.filter(pk=self.clock.pk, status="advancing").exists():
+            while TestClock.objects.filter(pk=clock.pk, status="advancing").exists():
                 if time.monotonic() > deadline:
                     raise ScenarioError("The clock's advance did not finish within two minutes.")
                 time.sleep(0.2)
-        self.clock.refresh_from_db()
+        clock.refresh_from_db()
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -408,7 +415,7 @@ class Runner:
     def step_advance(self, args: Any) -> str:
         delta = parse_duration(args)
         self.advance(delta)
-        return f"clock at {self.clock.frozen_time.isoformat()}"
+        return f"clock at {self.test_clock().frozen_time.isoformat()}"
 
     def step_deposit(self, args: dict) -> str:
         sender = self.bank_account(args.get("from"))

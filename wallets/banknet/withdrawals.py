@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
+from uuid import UUID
 
 from django.db import transaction
 from django.db.models import F, Sum
@@ -22,8 +23,10 @@ from wallets import services as ledger
 from wallets.banknet import calendar, presenters
 from wallets.banknet.common import (
     MAX_TEST_DELAY,
+    captured,
     external_account,
     node_now,
+    posted,
     reschedule,
     same_name,
     statement_add,
@@ -180,7 +183,7 @@ def _next_business_time(bank: Bank, when: datetime) -> datetime:
     return when
 
 
-def _lock_pending_withdrawal(withdrawal_id) -> Withdrawal | None:
+def _lock_pending_withdrawal(withdrawal_id: UUID | str) -> Withdrawal | None:
     locked = (
         Withdrawal.objects.select_for_update()
         .filter(pk=withdrawal_id, status=Withdrawal.Status.PENDING)
@@ -238,7 +241,7 @@ def _bank_verdict(withdrawal: Withdrawal, now: datetime) -> tuple[str, date | No
 
 
 @retrying
-def withdrawal_process(*, withdrawal_id) -> Withdrawal | None:
+def withdrawal_process(*, withdrawal_id: UUID | str) -> Withdrawal | None:
     """The bank answers: pay (capture the hold) or refuse (release it). Safe to run twice."""
     withdrawal = _lock_pending_withdrawal(withdrawal_id)
     if withdrawal is None:
@@ -262,18 +265,19 @@ def withdrawal_process(*, withdrawal_id) -> Withdrawal | None:
     hold = ledger.hold_capture(
         hold=withdrawal.hold, memo=f"{withdrawal.kind.title()} {withdrawal.pk}"
     )
-    withdrawal.transaction = hold.capture_transaction
+    withdrawal.transaction = captured(hold)
     withdrawal.status = Withdrawal.Status.SUCCEEDED
     withdrawal.local_date = local_date
     withdrawal.resolved_at = now
     withdrawal.save(update_fields=["transaction", "status", "local_date", "resolved_at"])
     external = external_account(withdrawal.tenant_id, bank, withdrawal.account_number)
-    statement_add(
-        external,
-        withdrawal.amount,
-        f"From {node.name} {withdrawal.memo}".strip(),
-        reference=str(withdrawal.pk),
-    )
+    if external is not None:  # it was there for the verdict, under the same transaction
+        statement_add(
+            external,
+            withdrawal.amount,
+            f"From {node.name} {withdrawal.memo}".strip(),
+            reference=str(withdrawal.pk),
+        )
     event_record(
         tenant=withdrawal.tenant,
         node=node,
@@ -301,7 +305,7 @@ def _withdrawal_fail(withdrawal: Withdrawal, reason: str) -> Withdrawal:
 
 
 @retrying
-def withdrawal_deadline(*, withdrawal_id) -> Withdrawal | None:
+def withdrawal_deadline(*, withdrawal_id: UUID | str) -> Withdrawal | None:
     """Three days without an answer (the bank stayed offline): fail and release."""
     withdrawal = _lock_pending_withdrawal(withdrawal_id)
     if withdrawal is None:
@@ -355,7 +359,7 @@ def withdrawal_return(
         )
     withdrawal.status = Withdrawal.Status.RETURNED
     withdrawal.return_reason = reason
-    withdrawal.return_transaction = result.transaction
+    withdrawal.return_transaction = posted(result)
     withdrawal.save(update_fields=["status", "return_reason", "return_transaction"])
     external = external_account(withdrawal.tenant_id, withdrawal.bank, withdrawal.account_number)
     if external is not None:
