@@ -12,12 +12,10 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
-
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events import scheduling
-from sandbox.events.services import event_record
+from sandbox.events.services import action_record, event_record
 from sandbox.tenants.models import Tenant
 from sandbox.tenants.services import Actor, audit_record
 from wallets import banks as wallet_banks
@@ -62,10 +60,12 @@ def deposit_create(
     currency: str,
     memo: str = "",
     delay_seconds: int = 0,
+    tester_control: bool = False,
 ) -> Deposit:
     """Send money from a simulated bank account to a virtual account number. The wallet
     sees it as pending at once and gets it after the bank's delay; an unknown or closed
-    virtual account, or one in another currency, sends it back instead."""
+    virtual account, or one in another currency, sends it back instead. A
+    ``tester_control`` deposit is also recorded in the audit log, with who sent it."""
     if sender.tenant_id != tenant.pk:
         raise NotFound(f"No bank account with id {sender.pk}.", code="bankaccount_not_found")
     bank = bank_get(bank_code)
@@ -153,31 +153,26 @@ def deposit_create(
         payload={"deposit": str(deposit.pk)},
         key=f"deposit:{deposit.pk}:0",
     )
-    event_record(
-        tenant=tenant,
-        node=node,
-        type="deposit.created",
-        obj=deposit,
-        data=presenters.deposit_json(deposit),
-    )
+    data = presenters.deposit_json(deposit)
+    if tester_control:
+        action_record(
+            actor=actor,
+            action="test_helper.deposit",
+            event_type="deposit.created",
+            tenant=tenant,
+            node=node,
+            obj=deposit,
+            data=data,
+            audit_data={"amount": to_decimal_string(amount, currency), "currency": currency},
+        )
+    else:
+        event_record(tenant=tenant, node=node, type="deposit.created", obj=deposit, data=data)
     return deposit
 
 
 def tester_deposit(*, tenant: Tenant, actor: Actor, **arguments: Any) -> Deposit:
     """The tester control "simulate an inbound deposit", recorded with who used it."""
-    with transaction.atomic():
-        deposit = deposit_create(tenant=tenant, actor=actor, **arguments)
-        audit_record(
-            actor=actor,
-            action="test_helper.deposit",
-            tenant=tenant,
-            target=deposit,
-            data={
-                "amount": to_decimal_string(deposit.amount, deposit.currency),
-                "currency": deposit.currency,
-            },
-        )
-    return deposit
+    return deposit_create(tenant=tenant, actor=actor, tester_control=True, **arguments)
 
 
 @retrying
