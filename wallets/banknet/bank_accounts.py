@@ -11,9 +11,7 @@ from sandbox.events.services import action_record
 from sandbox.tenants.models import Tenant
 from sandbox.tenants.services import Actor
 from wallets.banknet import presenters
-from wallets.banknet.models import (
-    BankAccount,
-)
+from wallets.banknet.models import BankAccount
 from wallets.banknet.network_banks import bank_get, check_currency, normalize_account_number
 
 

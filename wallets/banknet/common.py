@@ -1,6 +1,7 @@
 """What the bank network's aggregates share: the node's clock, statement lines of the
-simulated bank accounts, finding an account by its number, and putting waiting work (pending
-deposits and withdrawals at a bank) back on the schedule."""
+simulated bank accounts, finding an account by its number, the ledger transaction a posting
+or a capture made, and putting waiting work (pending deposits and withdrawals at a bank)
+back on the schedule."""
 
 from __future__ import annotations
 
@@ -15,13 +16,7 @@ from django.db.models import Q
 from sandbox import clock
 from sandbox.events import scheduling
 from sandbox.tenants.models import Node, Tenant
-from wallets.banknet.models import (
-    Bank,
-    BankAccount,
-    Deposit,
-    StatementLine,
-    Withdrawal,
-)
+from wallets.banknet.models import Bank, BankAccount, Deposit, StatementLine, Withdrawal
 from wallets.models import Hold, LedgerTransaction
 from wallets.posting import Result
 
@@ -70,7 +65,7 @@ def node_now(node: Node | None) -> datetime:
 
 
 def reschedule(
-    kind: str, node: Node | None, tenant: Tenant, due_at: datetime, payload: dict
+    kind: str, node: Node | None, tenant: Tenant, due_at: datetime, payload: dict[str, str]
 ) -> None:
     scheduling.schedule(
         kind=kind,

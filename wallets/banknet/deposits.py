@@ -29,11 +29,7 @@ from wallets.banknet.common import (
     reschedule,
     statement_add,
 )
-from wallets.banknet.models import (
-    Bank,
-    BankAccount,
-    Deposit,
-)
+from wallets.banknet.models import Bank, BankAccount, Deposit
 from wallets.banknet.network_banks import bank_get, bank_is_offline, bank_settlement_account
 from wallets.locking import retrying
 from wallets.models import Account, Hold, LedgerTransaction

@@ -19,9 +19,7 @@ from sandbox.tenants.services import Actor
 from wallets import services as ledger
 from wallets.banknet import presenters
 from wallets.banknet.common import external_account, node_now, posted, same_name, statement_add
-from wallets.banknet.models import (
-    AccountLink,
-)
+from wallets.banknet.models import AccountLink
 from wallets.banknet.network_banks import (
     bank_get,
     bank_is_offline,

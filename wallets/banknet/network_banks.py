@@ -17,10 +17,7 @@ from wallets import banks as static_banks
 from wallets import services as ledger
 from wallets.banknet import presenters
 from wallets.banknet.common import wake_waiting
-from wallets.banknet.models import (
-    Bank,
-    BankOutage,
-)
+from wallets.banknet.models import Bank, BankOutage
 from wallets.models import Account
 
 

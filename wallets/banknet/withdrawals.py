@@ -31,12 +31,7 @@ from wallets.banknet.common import (
     same_name,
     statement_add,
 )
-from wallets.banknet.models import (
-    AccountLink,
-    Bank,
-    Withdrawal,
-    WithdrawalRule,
-)
+from wallets.banknet.models import AccountLink, Bank, Withdrawal, WithdrawalRule
 from wallets.banknet.network_banks import (
     bank_get,
     bank_is_offline,
