@@ -18,7 +18,16 @@ from sandbox.tenants.models import AuditLogEntry, Node
 from sandbox.tenants.permissions import IsOperator
 from wallets import inputs
 from wallets.api import IDEMPOTENCY_PARAMETER
-from wallets.banknet import cards, presenters, scenarios, services
+from wallets.banknet import (
+    bank_accounts,
+    cards,
+    deposits,
+    links,
+    network_banks,
+    presenters,
+    scenarios,
+    withdrawals,
+)
 from wallets.banknet.models import (
     AccountLink,
     Bank,
@@ -116,11 +125,11 @@ class OperatorBankApi(APIView):
 
     @extend_schema(responses=BankOutput)
     def get(self, request, code):
-        return Response(presenters.bank_json(services.bank_get(code, "code")))
+        return Response(presenters.bank_json(network_banks.bank_get(code, "code")))
 
     @extend_schema(request=InputSerializer, responses=BankOutput)
     def patch(self, request, code):
-        bank = services.bank_get(code, "code")
+        bank = network_banks.bank_get(code, "code")
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
@@ -128,7 +137,7 @@ class OperatorBankApi(APIView):
             changes["daily_withdrawal_limit"] = inputs.parse_amount(
                 changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
             )
-        bank = services.bank_update(bank=bank, actor=actor_for(request), **changes)
+        bank = network_banks.bank_update(bank=bank, actor=actor_for(request), **changes)
         return Response(presenters.bank_json(bank))
 
 
@@ -153,7 +162,7 @@ class BankAccountListApi(TenantScopedListView):
         """Open an account for a simulated person or company at a bank."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        account = services.bank_account_create(
+        account = bank_accounts.bank_account_create(
             tenant=self.tenant, actor=self.actor, **data.validated_data
         )
         return Response(presenters.bank_account_json(account), status=status.HTTP_201_CREATED)
@@ -171,7 +180,7 @@ class BankAccountCloseApi(TenantScopedView):
     @extend_schema(request=None, responses=BankAccountOutput)
     def post(self, request, bank_account_id):
         account = BankAccount.objects.get_for_tenant(self.tenant, bank_account_id)
-        account = services.bank_account_close(bank_account=account, actor=self.actor)
+        account = bank_accounts.bank_account_close(bank_account=account, actor=self.actor)
         return Response(presenters.bank_account_json(account))
 
 
@@ -198,7 +207,7 @@ class NodeAccountLinkApi(TenantScopedView):
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        link = services.account_link_start(node=node, actor=self.actor, **data.validated_data)
+        link = links.account_link_start(node=node, actor=self.actor, **data.validated_data)
         return Response(presenters.link_json(link), status=status.HTTP_201_CREATED)
 
 
@@ -220,7 +229,7 @@ class AccountLinkConfirmApi(TenantScopedView):
         link = AccountLink.objects.get_for_tenant(self.tenant, link_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        link = services.account_link_confirm(
+        link = links.account_link_confirm(
             link=link, code=data.validated_data["code"], actor=self.actor
         )
         return Response(presenters.link_json(link))
@@ -300,7 +309,7 @@ class WithdrawalListApi(TenantScopedListView):
             pk=AccountLink.objects.get_for_tenant(self.tenant, values["link_id"]).pk
         )
         amount, currency = _money(values)
-        withdrawal = services.withdrawal_create(
+        withdrawal = withdrawals.withdrawal_create(
             actor=self.actor,
             account=account,
             amount=amount,
@@ -334,7 +343,7 @@ class BankTransferApi(TenantScopedView):
         values = data.validated_data
         account = account_get(tenant=self.tenant, account_id=values["account_id"])
         amount, currency = _money(values)
-        withdrawal = services.withdrawal_create(
+        withdrawal = withdrawals.withdrawal_create(
             actor=self.actor,
             account=account,
             amount=amount,
@@ -476,7 +485,7 @@ class TestHelperDepositApi(TenantScopedView):
         values = data.validated_data
         sender = BankAccount.objects.get_for_tenant(self.tenant, values["from_bank_account_id"])
         amount, currency = _money(values)
-        deposit = services.tester_deposit(
+        deposit = deposits.tester_deposit(
             tenant=self.tenant,
             actor=self.actor,
             sender=sender,
@@ -508,7 +517,7 @@ class TestHelperWithdrawalRuleApi(TenantScopedView):
         rule_action = {"fail_withdrawals": "fail", "delay_withdrawals": "delay"}.get(action)
         if rule_action is None:
             raise inputs.invalid("action", f"Unknown action {action!r}.", code="unknown_action")
-        rule = services.tester_withdrawal_rule(
+        rule = withdrawals.tester_withdrawal_rule(
             node=node,
             actor=self.actor,
             action=rule_action,
@@ -543,7 +552,7 @@ class TestHelperReturnApi(TenantScopedView):
         withdrawal = Withdrawal.objects.get_for_tenant(self.tenant, withdrawal_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        withdrawal = services.withdrawal_return(
+        withdrawal = withdrawals.withdrawal_return(
             withdrawal=withdrawal, actor=self.actor, reason=data.validated_data["reason"]
         )
         return Response(presenters.withdrawal_json(withdrawal))
@@ -554,16 +563,17 @@ class TestHelperBankApi(TenantScopedView):
 
     @extend_schema(request=None, responses=BankOutput)
     def post(self, request, code, action):
-        bank = services.bank_get(code, "code")
+        bank = network_banks.bank_get(code, "code")
         if action == "offline":
-            services.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
+            network_banks.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
         elif action == "online":
-            services.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
+            network_banks.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
         else:
             raise inputs.invalid("action", f"Unknown action {action!r}.", code="unknown_action")
         return Response(
             presenters.bank_json(
-                bank, offline_for_tenant=services.bank_is_offline(tenant=self.tenant, bank=bank)
+                bank,
+                offline_for_tenant=network_banks.bank_is_offline(tenant=self.tenant, bank=bank),
             )
         )
 

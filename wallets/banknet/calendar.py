@@ -23,7 +23,7 @@ def _within(start: time, end: time, moment: time) -> bool:
 
 
 def in_maintenance(bank: Bank, when: datetime) -> bool:
-    if bank.maintenance_starts_at is None:
+    if bank.maintenance_starts_at is None or bank.maintenance_ends_at is None:
         return False
     moment = local(bank, when).time()
     return _within(bank.maintenance_starts_at, bank.maintenance_ends_at, moment)

@@ -10,21 +10,24 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from sandbox import clock
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events import scheduling
-from sandbox.events.services import event_record
+from sandbox.events.services import action_record, event_record
 from sandbox.tenants.models import Node
-from sandbox.tenants.services import Actor, audit_record
+from sandbox.tenants.services import Actor
 from wallets import services as ledger
+from wallets.banknet import presenters
+from wallets.banknet.common import posted
 from wallets.banknet.models import CardPayment, CardRefund
+from wallets.banks import CARD_NETWORK_LEDGER_CODE
 from wallets.locking import retrying
 from wallets.models import Account, Hold
 from wallets.posting import Leg, Posting, post_one
 
-CARD_NETWORK_LEDGER_CODE = "CRD"
 AUTHORIZATION_LIFETIME = timedelta(days=7)
 
 
@@ -105,35 +108,25 @@ def _settlement(currency: str) -> Account:
     )
 
 
-def payment_data(payment: CardPayment) -> dict[str, Any]:
-    return {
-        "amount": to_decimal_string(payment.amount, payment.currency),
-        "currency": payment.currency,
-        "captured_amount": to_decimal_string(payment.captured_amount, payment.currency),
-        "refunded_amount": to_decimal_string(payment.refunded_amount, payment.currency),
-        "status": payment.status,
-        "decline_code": payment.decline_code or None,
-        "card": {"brand": payment.card_brand, "last4": payment.card_last4},
-        "account_id": str(payment.account_id),
-    }
-
-
 def _changed(payment: CardPayment, actor: Actor | None = None) -> CardPayment:
+    """Save the payment and record its new status: an action of ``actor``, or (without one)
+    the network's own doing, an event alone."""
     payment.save()
-    if actor is not None:
-        audit_record(
-            actor=actor,
-            action=f"card_payment.{payment.status}",
-            tenant=payment.tenant,
-            target=payment,
+    data = presenters.card_payment_json(payment)
+    event_type = f"card_payment.{payment.status}"
+    if actor is None:
+        event_record(
+            tenant=payment.tenant, node=payment.node, type=event_type, obj=payment, data=data
         )
-    event_record(
-        tenant=payment.tenant,
-        node=payment.node,
-        type=f"card_payment.{payment.status}",
-        obj=payment,
-        data=payment_data(payment),
-    )
+    else:
+        action_record(
+            actor=actor,
+            action=event_type,
+            tenant=payment.tenant,
+            node=payment.node,
+            obj=payment,
+            data=data,
+        )
     return payment
 
 
@@ -310,7 +303,7 @@ def card_refund(*, payment: CardPayment, actor: Actor, amount: int | None = None
         )
     )
     refund = CardRefund.objects.create(
-        tenant=payment.tenant, payment=payment, amount=amount, transaction=result.transaction
+        tenant=payment.tenant, payment=payment, amount=amount, transaction=posted(result)
     )
     payment.refunded_amount += amount
     payment.status = (
@@ -345,7 +338,7 @@ def _expire(payment: CardPayment) -> None:
 
 
 @retrying
-def card_authorization_expire(*, payment_id) -> bool:
+def card_authorization_expire(*, payment_id: UUID | str) -> bool:
     """Seven days (node time) after authorisation an uncaptured payment lapses."""
     locked = (
         CardPayment.objects.select_for_update()

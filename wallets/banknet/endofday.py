@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
@@ -171,7 +172,7 @@ def _statement(
 
 
 @transaction.atomic
-def end_of_day_close(*, node_id, day: date) -> EndOfDay | None:
+def end_of_day_close(*, node_id: UUID | str, day: date) -> EndOfDay | None:
     """Close ``day`` for the node: record its statement and event once, then schedule the
     next close. Safe to run twice (one statement per node-day: a unique constraint). Does
     nothing for a deactivated node, or for a day its clock has not finished (a clock that

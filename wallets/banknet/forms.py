@@ -5,13 +5,16 @@ they are rendered, so a double submit moves money once."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from django import forms
 
 from wallets.banknet.cards import TEST_CARDS
-from wallets.banknet.models import Bank, BankAccount, Withdrawal
+from wallets.banknet.models import AccountLink, Bank, BankAccount, Withdrawal
 from wallets.banks import BANKS as VIRTUAL_ACCOUNT_BANKS
 from wallets.banks import DEFAULT_BANK_CODE
+from wallets.models import Account
 
 
 def _key() -> str:
@@ -22,7 +25,22 @@ class MoneyForm(forms.Form):
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255, initial=_key)
 
 
-def bank_choices():
+Choices = list[tuple[str, str]]
+
+
+def set_choices(form: forms.Form, name: str, choices: Choices) -> None:
+    """Fill a choice field when the form is made (the options depend on the tenant)."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ChoiceField):
+        raise TypeError(f"{name} is not a choice field.")
+    field.choices = choices
+
+
+def _account_choices(accounts: Iterable[Account]) -> Choices:
+    return [(str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts]
+
+
+def bank_choices() -> Choices:
     return [(b.code, f"{b.code} · {b.name}") for b in Bank.objects.all()]
 
 
@@ -32,9 +50,9 @@ class BankAccountForm(forms.Form):
     holder_name = forms.CharField(max_length=120, label="Holder's name")
     holder_type = forms.ChoiceField(choices=BankAccount.HolderType.choices)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["bank_code"].choices = bank_choices()
+        set_choices(self, "bank_code", bank_choices())
 
 
 class DepositForm(MoneyForm):
@@ -55,21 +73,37 @@ class DepositForm(MoneyForm):
     memo = forms.CharField(max_length=200, required=False)
     delay_seconds = forms.IntegerField(min_value=0, initial=0, label="Extra delay (seconds)")
 
-    def __init__(self, *args, senders=(), accounts=(), **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        senders: Iterable[BankAccount] = (),
+        accounts: Iterable[Account] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sender"].choices = [(str(s.pk), str(s)) for s in senders]
-        self.fields["account"].choices = [("", "— a number typed below —")] + [
-            (str(a.pk), f"{a.name} · {a.currency} · {a.bank_code}-{a.account_number}")
-            for a in accounts
-        ]
-        self.fields["bank_code"].choices = [
-            (b.code, f"{b.code} · {b.name}")
-            for b in Bank.objects.filter(ledger_code__in=VIRTUAL_ACCOUNT_BANKS)
-        ]
+        set_choices(self, "sender", [(str(s.pk), str(s)) for s in senders])
+        set_choices(
+            self,
+            "account",
+            [("", "— a number typed below —")]
+            + [
+                (str(a.pk), f"{a.name} · {a.currency} · {a.bank_code}-{a.account_number}")
+                for a in accounts
+            ],
+        )
+        set_choices(
+            self,
+            "bank_code",
+            [
+                (b.code, f"{b.code} · {b.name}")
+                for b in Bank.objects.filter(ledger_code__in=VIRTUAL_ACCOUNT_BANKS)
+            ],
+        )
         self.fields["bank_code"].initial = DEFAULT_BANK_CODE
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         picked, typed = data.get("account"), (data.get("account_number") or "").strip()
         if picked and typed:
             self.add_error("account_number", "Pick one of your accounts or type a number.")
@@ -88,12 +122,10 @@ class TransferForm(MoneyForm):
     amount = forms.CharField(max_length=40)
     memo = forms.CharField(max_length=200, required=False)
 
-    def __init__(self, *args, accounts=(), **kwargs):
+    def __init__(self, *args: Any, accounts: Iterable[Account] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [
-            (str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts
-        ]
-        self.fields["bank_code"].choices = bank_choices()
+        set_choices(self, "account", _account_choices(accounts))
+        set_choices(self, "bank_code", bank_choices())
 
 
 class LinkForm(forms.Form):
@@ -101,9 +133,9 @@ class LinkForm(forms.Form):
     account_number = forms.CharField(max_length=30)
     holder_name = forms.CharField(max_length=120, label="Holder's name")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["bank_code"].choices = bank_choices()
+        set_choices(self, "bank_code", bank_choices())
 
 
 class ConfirmForm(forms.Form):
@@ -116,12 +148,16 @@ class WithdrawForm(MoneyForm):
     link = forms.ChoiceField(label="To (verified account)")
     amount = forms.CharField(max_length=40)
 
-    def __init__(self, *args, accounts=(), links=(), **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        accounts: Iterable[Account] = (),
+        links: Iterable[AccountLink] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [
-            (str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts
-        ]
-        self.fields["link"].choices = [(str(link.pk), str(link.bank_account)) for link in links]
+        set_choices(self, "account", _account_choices(accounts))
+        set_choices(self, "link", [(str(link.pk), str(link.bank_account)) for link in links])
 
 
 class CardForm(MoneyForm):
@@ -135,11 +171,9 @@ class CardForm(MoneyForm):
     exp_year = forms.IntegerField(min_value=2000, max_value=2100, initial=2030)
     cvc = forms.CharField(max_length=4, initial="123", help_text="Four digits for Amex (3782…).")
 
-    def __init__(self, *args, accounts=(), **kwargs):
+    def __init__(self, *args: Any, accounts: Iterable[Account] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [
-            (str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts
-        ]
+        set_choices(self, "account", _account_choices(accounts))
 
 
 class FailNextForm(forms.Form):
@@ -158,8 +192,9 @@ class ScenarioForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 12}), required=False, label="…or paste it"
     )
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("file")
         if upload is not None:
             if upload.size > 200_000:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sandbox.currencies import to_decimal_string
@@ -14,17 +15,25 @@ from wallets.banknet.models import (
     StatementLine,
     Withdrawal,
 )
+from wallets.models import LedgerTransaction
 
 
-def _iso(moment) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _iso(moment: datetime | None) -> str | None:
+    # In UTC, as the database gives it back: an object just changed in memory (whose times may
+    # carry a node's zone) looks the same in its event as in a later GET.
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
 
 
 def _money(minor: int, currency: str) -> dict[str, str]:
     return {"amount": to_decimal_string(minor, currency), "currency": currency}
 
 
-def _time(value) -> str | None:
+def _uuid(transaction: LedgerTransaction | None) -> str | None:
+    """A ledger transaction's public id (its ``uuid``; the row id stays inside)."""
+    return str(transaction.uuid) if transaction is not None else None
+
+
+def _time(value: time | None) -> str | None:
     return value.strftime("%H:%M") if value is not None else None
 
 
@@ -67,7 +76,7 @@ def statement_line_json(line: StatementLine) -> dict[str, Any]:
 
 
 def bank_account_json(account: BankAccount, *, with_statement: bool = False) -> dict[str, Any]:
-    body = {
+    body: dict[str, Any] = {
         "id": str(account.pk),
         "bank_code": account.bank_id,
         "account_number": account.account_number,
@@ -113,7 +122,7 @@ def deposit_json(deposit: Deposit) -> dict[str, Any]:
         "memo": deposit.memo,
         "status": deposit.status,
         "return_reason": deposit.return_reason or None,
-        "transaction_id": str(deposit.transaction.uuid) if deposit.transaction_id else None,
+        "transaction_id": _uuid(deposit.transaction),
         "due_at": _iso(deposit.due_at),
         "triggered_by": deposit.triggered_by,
         "created_at": _iso(deposit.created_at),
@@ -137,10 +146,8 @@ def withdrawal_json(withdrawal: Withdrawal) -> dict[str, Any]:
         "failure_reason": withdrawal.failure_reason or None,
         "return_reason": withdrawal.return_reason or None,
         "hold_id": str(withdrawal.hold_id),
-        "transaction_id": str(withdrawal.transaction.uuid) if withdrawal.transaction_id else None,
-        "return_transaction_id": (
-            str(withdrawal.return_transaction.uuid) if withdrawal.return_transaction_id else None
-        ),
+        "transaction_id": _uuid(withdrawal.transaction),
+        "return_transaction_id": _uuid(withdrawal.return_transaction),
         "due_at": _iso(withdrawal.due_at),
         "created_at": _iso(withdrawal.created_at),
         "resolved_at": _iso(withdrawal.resolved_at),
@@ -160,9 +167,7 @@ def card_payment_json(payment: CardPayment) -> dict[str, Any]:
         "decline_code": payment.decline_code or None,
         "description": payment.description,
         "hold_id": str(payment.hold_id) if payment.hold_id else None,
-        "capture_transaction_id": (
-            str(payment.capture_transaction.uuid) if payment.capture_transaction_id else None
-        ),
+        "capture_transaction_id": _uuid(payment.capture_transaction),
         "authorization_expires_at": _iso(payment.authorization_expires_at),
         "created_at": _iso(payment.created_at),
     }

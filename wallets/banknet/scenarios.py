@@ -38,7 +38,7 @@ Steps: ``deposit``, ``transfer``, ``withdraw`` (to a verified ``link``), ``link`
 runs the scenario, what Operator → Banks edits (``processing_delay_seconds``,
 ``daily_withdrawal_limit``, the maintenance window, hours, ``business_days``,
 ``is_online``), through the same services. A node's ``balance`` is posted before the steps
-as a deposit from its bank (``services.opening_balance_post``).
+as a deposit from its bank (``deposits.opening_balance_post``).
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from django.db.models import Sum
+from django.db.models import Model, Sum
 from django.utils.dateparse import parse_datetime, parse_time
 
 from sandbox.currencies import AmountError, to_decimal_string, to_minor_units
@@ -62,7 +62,7 @@ from sandbox.events.services import outbox_relay
 from sandbox.tenants import services as tenant_services
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
-from wallets.banknet import cards, services
+from wallets.banknet import bank_accounts, cards, deposits, links, network_banks, withdrawals
 from wallets.banknet.models import (
     AccountLink,
     Bank,
@@ -81,7 +81,9 @@ MAX_STEPS = 500
 TOP_LEVEL = {"name", "start", "banks", "nodes", "bank_accounts", "steps", "expect"}
 # What a scenario may set on a bank: the tester control (``offline``, for the tenant only)
 # and, for operators, what Operator → Banks edits (for everyone, like saving that form).
-BANK_KEYS = {"bank", "offline", *services.BANK_EDITABLE_FIELDS}
+BANK_KEYS = {"bank", "offline", *network_banks.BANK_EDITABLE_FIELDS}
+
+M = TypeVar("M", bound=Model)
 
 
 class ScenarioError(ApplicationError):
@@ -114,7 +116,7 @@ def scenario_parse(source: str) -> dict[str, Any]:
 
 def _bank_entry(index: int, item: Any) -> tuple[Bank, dict[str, Any], bool | None]:
     """One item of ``banks``: the bank, the operator settings it changes (as
-    ``services.bank_update`` takes them) and ``offline`` (None: left as it is)."""
+    ``network_banks.bank_update`` takes them) and ``offline`` (None: left as it is)."""
     where = f"banks[{index}]"
     if not isinstance(item, dict):
         raise ScenarioError(f'{where} is a mapping such as {{bank: "004", offline: true}}.')
@@ -125,7 +127,7 @@ def _bank_entry(index: int, item: Any) -> tuple[Bank, dict[str, Any], bool | Non
             f"{', '.join(sorted(BANK_KEYS))}."
         )
     try:
-        bank = services.bank_get(item.get("bank"), "bank")
+        bank = network_banks.bank_get(item.get("bank"), "bank")
     except ApplicationError as error:
         raise ScenarioError(f"{where}: {error.message}") from None
     where = f"{where} ({bank.code})"
@@ -266,20 +268,20 @@ class Runner:
             self.node_ids.append(node.pk)
             opening = _opening_balance(index, item)
             if opening is not None:
-                services.opening_balance_post(
+                deposits.opening_balance_post(
                     account=self.account(ref), amount=opening, actor=self.actor
                 )
         for item in self.spec.get("bank_accounts", []):
             ref = self._ref(item)
-            bank = services.bank_get(item.get("bank"), "bank")
-            number = services.normalize_account_number(bank, item.get("number"), "number")
+            bank = network_banks.bank_get(item.get("bank"), "bank")
+            number = network_banks.normalize_account_number(bank, item.get("number"), "number")
             existing = BankAccount.objects.filter(
                 tenant=self.tenant, bank=bank, account_number=number
             ).first()
             if existing is not None and existing.holder_name == item.get("holder"):
                 self.bank_accounts[ref] = existing
                 continue
-            self.bank_accounts[ref] = services.bank_account_create(
+            self.bank_accounts[ref] = bank_accounts.bank_account_create(
                 tenant=self.tenant,
                 actor=self.actor,
                 bank_code=bank.code,
@@ -292,14 +294,14 @@ class Runner:
     def set_bank(self, bank: Bank, changes: dict[str, Any], offline: bool | None) -> None:
         """Through the services Operator → Banks and the tester controls use."""
         if changes:
-            services.bank_update(bank=bank, actor=self.actor, **changes)
+            network_banks.bank_update(bank=bank, actor=self.actor, **changes)
         is_offline = BankOutage.objects.filter(
             tenant=self.tenant, bank=bank, ended_at__isnull=True
         ).exists()
         if offline and not is_offline:
-            services.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
+            network_banks.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
         elif offline is False and is_offline:
-            services.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
+            network_banks.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
 
     def _ref(self, item: Any) -> str:
         if not isinstance(item, dict) or not item.get("ref"):
@@ -332,7 +334,7 @@ class Runner:
         account.refresh_from_db()
         return account
 
-    def obj(self, ref: Any, model):
+    def obj(self, ref: Any, model: type[M]) -> M:
         found = self.objects.get(str(ref))
         if not isinstance(found, model):
             raise ScenarioError(f"No {model._meta.verbose_name} with ref {ref!r}.")
@@ -355,19 +357,24 @@ class Runner:
         ):
             scheduling.action_run(action_id=action_id)
 
+    def test_clock(self) -> TestClock:
+        """The scenario's clock (``setup`` makes it)."""
+        if self.clock is None:
+            raise ScenarioError("The scenario has no clock yet.")
+        return self.clock
+
     def advance(self, delta: timedelta) -> None:
-        self.clock.refresh_from_db()
-        clocks.test_clock_advance(
-            clock=self.clock, to=self.clock.frozen_time + delta, actor=self.actor
-        )
-        if not clocks.test_clock_run_advance(clock_id=self.clock.pk):
+        clock = self.test_clock()
+        clock.refresh_from_db()
+        clocks.test_clock_advance(clock=clock, to=clock.frozen_time + delta, actor=self.actor)
+        if not clocks.test_clock_run_advance(clock_id=clock.pk):
             # A worker took the advance first: wait for it.
             deadline = time.monotonic() + 120
-            while TestClock.objects.filter(pk=self.clock.pk, status="advancing").exists():
+            while TestClock.objects.filter(pk=clock.pk, status="advancing").exists():
                 if time.monotonic() > deadline:
                     raise ScenarioError("The clock's advance did not finish within two minutes.")
                 time.sleep(0.2)
-        self.clock.refresh_from_db()
+        clock.refresh_from_db()
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -408,7 +415,7 @@ class Runner:
     def step_advance(self, args: Any) -> str:
         delta = parse_duration(args)
         self.advance(delta)
-        return f"clock at {self.clock.frozen_time.isoformat()}"
+        return f"clock at {self.test_clock().frozen_time.isoformat()}"
 
     def step_deposit(self, args: dict) -> str:
         sender = self.bank_account(args.get("from"))
@@ -418,7 +425,7 @@ class Runner:
         else:
             bank_code, number = str(args.get("bank", "004")), str(args.get("number", ""))
         currency = str(args.get("currency") or sender.currency)
-        deposit = services.tester_deposit(
+        deposit = deposits.tester_deposit(
             tenant=self.tenant,
             actor=self.actor,
             sender=sender,
@@ -435,7 +442,7 @@ class Runner:
     def step_transfer(self, args: dict) -> str:
         account = self.account(args.get("from"), args.get("currency"))
         target = self.bank_account(args.get("to"))
-        withdrawal = services.withdrawal_create(
+        withdrawal = withdrawals.withdrawal_create(
             actor=self.actor,
             account=account,
             amount=self.amount(args.get("amount"), account.currency),
@@ -451,7 +458,7 @@ class Runner:
     def step_withdraw(self, args: dict) -> str:
         account = self.account(args.get("from"), args.get("currency"))
         link = self.obj(args.get("link"), AccountLink)
-        withdrawal = services.withdrawal_create(
+        withdrawal = withdrawals.withdrawal_create(
             actor=self.actor,
             account=account,
             link=link,
@@ -463,7 +470,7 @@ class Runner:
 
     def step_link(self, args: dict) -> str:
         target = self.bank_account(args.get("account"))
-        link = services.account_link_start(
+        link = links.account_link_start(
             node=self.node(args.get("node")),
             actor=self.actor,
             bank_code=target.bank_id,
@@ -479,7 +486,7 @@ class Runner:
         if code is None:
             line = StatementLine.objects.filter(reference=str(link.pk)).latest("id")
             code = line.memo.split()[-1]
-        link = services.account_link_confirm(link=link, code=str(code), actor=self.actor)
+        link = links.account_link_confirm(link=link, code=str(code), actor=self.actor)
         return f"link {link.status}"
 
     def step_card(self, args: dict) -> str:
@@ -514,7 +521,7 @@ class Runner:
         return f"refunded {to_decimal_string(refund.amount, payment.currency)}"
 
     def step_fail_withdrawals(self, args: dict) -> str:
-        rule = services.tester_withdrawal_rule(
+        rule = withdrawals.tester_withdrawal_rule(
             node=self.node(args.get("node")),
             actor=self.actor,
             action="fail",
@@ -525,7 +532,7 @@ class Runner:
 
     def step_delay_withdrawals(self, args: dict) -> str:
         delay = parse_duration(args.get("by", "1h"))
-        rule = services.tester_withdrawal_rule(
+        rule = withdrawals.tester_withdrawal_rule(
             node=self.node(args.get("node")),
             actor=self.actor,
             action="delay",
@@ -536,7 +543,7 @@ class Runner:
 
     def step_return(self, args: dict) -> str:
         withdrawal = self.obj(args.get("transfer") or args.get("withdrawal"), Withdrawal)
-        withdrawal = services.withdrawal_return(
+        withdrawal = withdrawals.withdrawal_return(
             withdrawal=withdrawal,
             actor=self.actor,
             reason=str(args.get("reason", "account_closed")),
@@ -544,18 +551,18 @@ class Runner:
         return f"returned ({withdrawal.return_reason})"
 
     def step_bank_offline(self, args: dict) -> str:
-        bank = services.bank_get(args.get("bank"), "bank")
-        services.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
+        bank = network_banks.bank_get(args.get("bank"), "bank")
+        network_banks.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
         return f"{bank.name} offline"
 
     def step_bank_online(self, args: dict) -> str:
-        bank = services.bank_get(args.get("bank"), "bank")
-        woken = services.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
+        bank = network_banks.bank_get(args.get("bank"), "bank")
+        woken = network_banks.tester_bank_online(tenant=self.tenant, bank=bank, actor=self.actor)
         return f"{bank.name} online; {woken} waiting transfer(s) resumed"
 
     def step_close_bank_account(self, args: Any) -> str:
         ref = args.get("account") if isinstance(args, dict) else args
-        services.bank_account_close(bank_account=self.bank_account(ref), actor=self.actor)
+        bank_accounts.bank_account_close(bank_account=self.bank_account(ref), actor=self.actor)
         return "closed"
 
     # --- expectations ------------------------------------------------------------------------

@@ -6,22 +6,34 @@ the services the API uses."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from django import forms as django_forms
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
-from django.http import Http404
+from django.db.models import Model, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
-from sandbox.tenants.access import actor_for
-from sandbox.tenants.models import AuditLogEntry, Node
+from sandbox.tenants.access import TenantAccess, actor_for
+from sandbox.tenants.models import AuditLogEntry, Node, Tenant
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import inputs
-from wallets.banknet import cards, forms, scenarios, services
+from wallets.banknet import (
+    bank_accounts,
+    cards,
+    deposits,
+    forms,
+    links,
+    network_banks,
+    scenarios,
+    withdrawals,
+)
 from wallets.banknet.models import (
     AccountLink,
     Bank,
@@ -38,13 +50,33 @@ from wallets.models import Account
 from wallets.selectors import account_get
 
 
-def _writer(request) -> None:
+class TenantRequest(HttpRequest):
+    """A dashboard request past ``tenant_page``: its middleware set who asks, for which
+    tenant."""
+
+    tenant_access: TenantAccess
+
+
+M = TypeVar("M", bound=Model)
+NodeAction = Callable[[TenantRequest, Node], django_forms.Form | None]
+
+
+def _as(model: type[M], found: Model) -> M:
+    """``get_for_tenant`` is typed for any model; this is the one that was asked for."""
+    if not isinstance(found, model):
+        raise TypeError(f"Expected a {model.__name__}, got {type(found).__name__}.")
+    return found
+
+
+def _writer(request: TenantRequest) -> None:
     access = request.tenant_access
     if not (access.can_write and access.tenant.is_active):
         raise PermissionDenied("Your role or your organization's status does not allow this.")
 
 
-def _once(request, key: str, body: dict, execute) -> None:
+def _once(
+    request: TenantRequest, key: str, body: dict[str, str], execute: Callable[[], str]
+) -> None:
     """Run a money-moving dashboard action once per form key (like the API's header)."""
     run_idempotent(
         tenant_id=request.tenant_access.tenant.pk,
@@ -58,7 +90,7 @@ def _once(request, key: str, body: dict, execute) -> None:
     )
 
 
-def _flash(request, action, success) -> bool:
+def _flash(request: TenantRequest, action: Callable[[], object], success: str) -> bool:
     try:
         action()
     except ApplicationError as error:
@@ -72,14 +104,14 @@ def _flash(request, action, success) -> bool:
 
 
 @tenant_page()
-def home(request):
+def home(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
     form = forms.BankAccountForm(request.POST or None)
     if request.method == "POST":
         _writer(request)
         if form.is_valid():
             try:
-                services.bank_account_create(
+                bank_accounts.bank_account_create(
                     tenant=tenant, actor=request.tenant_access.actor, **form.cleaned_data
                 )
             except ApplicationError as error:
@@ -104,7 +136,7 @@ def home(request):
     return render(request, "banknet/home.html", context)
 
 
-def _home_lists(tenant) -> dict:
+def _home_lists(tenant: Tenant) -> dict[str, Any]:
     return {
         "deposits": Deposit.objects.for_tenant(tenant)
         .select_related("sender")
@@ -116,20 +148,20 @@ def _home_lists(tenant) -> dict:
 
 
 @tenant_page()
-def home_live(request):
+def home_live(request: TenantRequest) -> HttpResponse:
     """The recent deposits and withdrawals alone: the page polls them (htmx)."""
     return render(request, "banknet/_home_live.html", _home_lists(request.tenant_access.tenant))
 
 
 @tenant_page()
-def bank_account_detail(request, bank_account_id):
+def bank_account_detail(request: TenantRequest, bank_account_id: str) -> HttpResponse:
     tenant = request.tenant_access.tenant
-    account = BankAccount.objects.get_for_tenant(tenant, bank_account_id)
+    account = _as(BankAccount, BankAccount.objects.get_for_tenant(tenant, bank_account_id))
     if request.method == "POST":
         _writer(request)
         _flash(
             request,
-            lambda: services.bank_account_close(
+            lambda: bank_accounts.bank_account_close(
                 bank_account=account, actor=request.tenant_access.actor
             ),
             "Account closed.",
@@ -141,16 +173,16 @@ def bank_account_detail(request, bank_account_id):
 
 @require_POST
 @tenant_page(write=True)
-def bank_toggle(request, code, action):
+def bank_toggle(request: TenantRequest, code: str, action: str) -> HttpResponse:
     access = request.tenant_access
     try:
-        bank = services.bank_get(code, "code")
+        bank = network_banks.bank_get(code, "code")
     except ApplicationError:
         raise Http404(f"No bank with code {code}.") from None
     if action == "offline":
         _flash(
             request,
-            lambda: services.tester_bank_offline(
+            lambda: network_banks.tester_bank_offline(
                 tenant=access.tenant, bank=bank, actor=access.actor
             ),
             f"{bank.name} is offline for your organization.",
@@ -158,7 +190,7 @@ def bank_toggle(request, code, action):
     elif action == "online":
         _flash(
             request,
-            lambda: services.tester_bank_online(
+            lambda: network_banks.tester_bank_online(
                 tenant=access.tenant, bank=bank, actor=access.actor
             ),
             f"{bank.name} is back; what waited for it goes through now.",
@@ -169,7 +201,7 @@ def bank_toggle(request, code, action):
 # --- A node's bank page ----------------------------------------------------------------------
 
 
-def _node_lists(tenant, node) -> dict:
+def _node_lists(tenant: Tenant, node: Node) -> dict[str, Any]:
     """What changes on its own on a node's bank page: balances, deposits, withdrawals."""
     accounts = (
         Account.objects.for_tenant(tenant)
@@ -189,7 +221,9 @@ def _node_lists(tenant, node) -> dict:
     }
 
 
-def _node_context(request, node, bound=None):
+def _node_context(
+    request: TenantRequest, node: Node, bound: dict[str, django_forms.Form] | None = None
+) -> dict[str, Any]:
     tenant = request.tenant_access.tenant
     lists = _node_lists(tenant, node)
     accounts = lists["accounts"]
@@ -217,9 +251,9 @@ def _node_context(request, node, bound=None):
 
 
 @tenant_page()
-def node_bank(request, node_id):
-    node = Node.objects.get_for_tenant(request.tenant_access.tenant, node_id)
-    bound = {}
+def node_bank(request: TenantRequest, node_id: str) -> HttpResponse:
+    node = _as(Node, Node.objects.get_for_tenant(request.tenant_access.tenant, node_id))
+    bound: dict[str, django_forms.Form] = {}
     if request.method == "POST":
         _writer(request)
         action = request.POST.get("action", "")
@@ -235,22 +269,27 @@ def node_bank(request, node_id):
 
 
 @tenant_page()
-def node_live(request, node_id):
+def node_live(request: TenantRequest, node_id: str) -> HttpResponse:
     """A node's deposits and withdrawals, and its balances (swapped out of band): the
     node's bank page polls them (htmx)."""
     tenant = request.tenant_access.tenant
-    node = Node.objects.get_for_tenant(tenant, node_id)
+    node = _as(Node, Node.objects.get_for_tenant(tenant, node_id))
     context = {**_node_lists(tenant, node), "out_of_band": True}
     return render(request, "banknet/_node_live.html", context)
 
 
-def _accounts(request, node):
+def _accounts(request: TenantRequest, node: Node) -> QuerySet[Account]:
     return Account.objects.for_tenant(request.tenant_access.tenant).filter(
         wallet__node=node, status="open"
     )
 
 
-def _money_action(request, form, move, success: str = ""):
+def _money_action(
+    request: TenantRequest,
+    form: django_forms.Form,
+    move: Callable[[Account, int, dict[str, Any]], Model],
+    success: str = "",
+) -> django_forms.Form | None:
     """What every money-moving form of a node's page does: a valid form gives an account
     and an amount; ``move(account, amount, data)`` runs once per the form's idempotency
     key (like the API's header) and returns what it made; a refusal shows on the form."""
@@ -274,7 +313,7 @@ def _money_action(request, form, move, success: str = ""):
     return None
 
 
-def _act_deposit(request, node):
+def _act_deposit(request: TenantRequest, node: Node) -> django_forms.Form | None:
     """Like ``POST /api/v1/test_helpers/deposits``: to one of the node's accounts (in its
     currency) or to any virtual account number (in the sender's currency); the service
     decides, and an unknown or closed account sends the money back."""
@@ -285,7 +324,7 @@ def _act_deposit(request, node):
         return form
     data = form.cleaned_data
     try:
-        sender = BankAccount.objects.get_for_tenant(tenant, data["sender"])
+        sender = _as(BankAccount, BankAccount.objects.get_for_tenant(tenant, data["sender"]))
         if data["account"]:
             account = account_get(tenant=tenant, account_id=data["account"])
             bank_code, number, currency = (
@@ -301,7 +340,7 @@ def _act_deposit(request, node):
             data["idempotency_key"],
             {k: str(v) for k, v in data.items()},
             lambda: str(
-                services.tester_deposit(
+                deposits.tester_deposit(
                     tenant=tenant,
                     actor=actor,
                     sender=sender,
@@ -324,11 +363,11 @@ def _act_deposit(request, node):
     return None
 
 
-def _act_transfer(request, node):
+def _act_transfer(request: TenantRequest, node: Node) -> django_forms.Form | None:
     form = forms.TransferForm(request.POST, accounts=_accounts(request, node))
 
-    def move(account, amount, data):
-        return services.withdrawal_create(
+    def move(account: Account, amount: int, data: dict[str, Any]) -> Withdrawal:
+        return withdrawals.withdrawal_create(
             actor=request.tenant_access.actor,
             account=account,
             amount=amount,
@@ -344,14 +383,12 @@ def _act_transfer(request, node):
     )
 
 
-def _act_link(request, node):
+def _act_link(request: TenantRequest, node: Node) -> django_forms.Form | None:
     form = forms.LinkForm(request.POST)
     if not form.is_valid():
         return form
     try:
-        services.account_link_start(
-            node=node, actor=request.tenant_access.actor, **form.cleaned_data
-        )
+        links.account_link_start(node=node, actor=request.tenant_access.actor, **form.cleaned_data)
     except ApplicationError as error:
         apply_form_errors(form, error)
         return form
@@ -359,15 +396,18 @@ def _act_link(request, node):
     return None
 
 
-def _act_confirm(request, node):
+def _act_confirm(request: TenantRequest, node: Node) -> django_forms.Form | None:
     form = forms.ConfirmForm(request.POST)
     if form.is_valid():
-        link = AccountLink.objects.get_for_tenant(
-            request.tenant_access.tenant, form.cleaned_data["link"]
+        link = _as(
+            AccountLink,
+            AccountLink.objects.get_for_tenant(
+                request.tenant_access.tenant, form.cleaned_data["link"]
+            ),
         )
         _flash(
             request,
-            lambda: services.account_link_confirm(
+            lambda: links.account_link_confirm(
                 link=link, code=form.cleaned_data["code"], actor=request.tenant_access.actor
             ),
             "Account verified.",
@@ -375,16 +415,16 @@ def _act_confirm(request, node):
     return None
 
 
-def _act_withdraw(request, node):
+def _act_withdraw(request: TenantRequest, node: Node) -> django_forms.Form | None:
     tenant = request.tenant_access.tenant
     links = AccountLink.objects.for_tenant(tenant).filter(node=node, status="verified")
     form = forms.WithdrawForm(request.POST, accounts=_accounts(request, node), links=links)
 
-    def move(account, amount, data):
+    def move(account: Account, amount: int, data: dict[str, Any]) -> Withdrawal:
         link = AccountLink.objects.select_related("bank_account__bank").get(
             pk=AccountLink.objects.get_for_tenant(tenant, data["link"]).pk
         )
-        return services.withdrawal_create(
+        return withdrawals.withdrawal_create(
             actor=request.tenant_access.actor,
             account=account,
             amount=amount,
@@ -395,11 +435,11 @@ def _act_withdraw(request, node):
     return _money_action(request, form, move, "Withdrawal sent.")
 
 
-def _act_card(request, node):
+def _act_card(request: TenantRequest, node: Node) -> django_forms.Form | None:
     form = forms.CardForm(request.POST, accounts=_accounts(request, node))
-    outcome = {}
+    outcome: dict[str, CardPayment] = {}
 
-    def move(account, amount, data):
+    def move(account: Account, amount: int, data: dict[str, Any]) -> CardPayment:
         outcome["payment"] = cards.card_authorize(
             actor=request.tenant_access.actor,
             account=account,
@@ -421,13 +461,13 @@ def _act_card(request, node):
     return refused
 
 
-def _act_rule(request, node, action):
+def _act_rule(request: TenantRequest, node: Node, action: str) -> django_forms.Form | None:
     form = (forms.FailNextForm if action == "fail" else forms.DelayNextForm)(request.POST)
     if not form.is_valid():
         return form
     data = form.cleaned_data
     try:
-        services.tester_withdrawal_rule(
+        withdrawals.tester_withdrawal_rule(
             node=node,
             actor=request.tenant_access.actor,
             action=action,
@@ -442,7 +482,7 @@ def _act_rule(request, node, action):
     return None
 
 
-NODE_ACTIONS = {
+NODE_ACTIONS: dict[str, NodeAction] = {
     "deposit": _act_deposit,
     "transfer": _act_transfer,
     "link": _act_link,
@@ -456,13 +496,13 @@ NODE_ACTIONS = {
 
 @require_POST
 @tenant_page(write=True)
-def withdrawal_return(request, withdrawal_id):
+def withdrawal_return(request: TenantRequest, withdrawal_id: str) -> HttpResponse:
     access = request.tenant_access
-    withdrawal = Withdrawal.objects.get_for_tenant(access.tenant, withdrawal_id)
+    withdrawal = _as(Withdrawal, Withdrawal.objects.get_for_tenant(access.tenant, withdrawal_id))
     reason = request.POST.get("reason") or Withdrawal.FailureReason.ACCOUNT_CLOSED
     _flash(
         request,
-        lambda: services.withdrawal_return(
+        lambda: withdrawals.withdrawal_return(
             withdrawal=withdrawal, actor=access.actor, reason=reason
         ),
         "The bank sent it back; the ledger reversed the payment.",
@@ -472,9 +512,9 @@ def withdrawal_return(request, withdrawal_id):
 
 @require_POST
 @tenant_page(write=True)
-def card_action(request, payment_id, action):
+def card_action(request: TenantRequest, payment_id: str, action: str) -> HttpResponse:
     access = request.tenant_access
-    payment = CardPayment.objects.get_for_tenant(access.tenant, payment_id)
+    payment = _as(CardPayment, CardPayment.objects.get_for_tenant(access.tenant, payment_id))
     amount = None
     if request.POST.get("amount"):
         try:
@@ -500,7 +540,7 @@ def card_action(request, payment_id, action):
 
 
 @tenant_page()
-def scenario_list(request):
+def scenario_list(request: TenantRequest) -> HttpResponse:
     access = request.tenant_access
     form = forms.ScenarioForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
@@ -525,8 +565,8 @@ def scenario_list(request):
 
 
 @tenant_page()
-def scenario_detail(request, run_id):
-    run = ScenarioRun.objects.get_for_tenant(request.tenant_access.tenant, run_id)
+def scenario_detail(request: TenantRequest, run_id: str) -> HttpResponse:
+    run = _as(ScenarioRun, ScenarioRun.objects.get_for_tenant(request.tenant_access.tenant, run_id))
     return render(
         request, "banknet/scenario.html", {"run": run, "text": scenarios.report_text(run)}
     )
@@ -536,10 +576,10 @@ def scenario_detail(request, run_id):
 
 
 @staff_member_required(login_url="login")
-def operator_banks(request):
+def operator_banks(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            bank = services.bank_get(request.POST.get("code"), "code")
+            bank = network_banks.bank_get(request.POST.get("code"), "code")
         except ApplicationError as error:
             messages.error(request, error.message)
             return redirect("banknet:operator-banks")
@@ -550,7 +590,7 @@ def operator_banks(request):
                 changes["daily_withdrawal_limit"] = inputs.parse_amount(
                     changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
                 )
-                services.bank_update(bank=bank, actor=actor_for(request), **changes)
+                network_banks.bank_update(bank=bank, actor=actor_for(request), **changes)
             except ApplicationError as error:
                 messages.error(request, f"{bank.name}: {error.message}")
             else:

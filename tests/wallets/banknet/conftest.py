@@ -12,9 +12,8 @@ from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
 from tests.events.conftest import _eager_celery, _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory
-from wallets.banknet import services
+from wallets.banknet import bank_accounts, deposits, network_banks, withdrawals
 from wallets.banknet.models import Bank
-from wallets.banknet.seed import seed_banks
 from wallets.models import Account
 from wallets.verification import verify_ledger
 
@@ -36,7 +35,7 @@ class World:
         )
         clocks.test_clock_attach(clock=self.clock, node=self.node, actor=SYSTEM)
         self.kb = Bank.objects.get(pk="004")
-        self.kim = services.bank_account_create(
+        self.kim = bank_accounts.bank_account_create(
             tenant=self.tenant,
             actor=SYSTEM,
             bank_code="004",
@@ -61,7 +60,7 @@ class World:
         return account.posted_balance, account.pending_balance, account.held_balance
 
     def deposit(self, amount: int, *, number: str | None = None, sender=None, **extra):
-        return services.deposit_create(
+        return deposits.deposit_create(
             tenant=self.tenant,
             actor=SYSTEM,
             sender=sender or self.kim,
@@ -84,7 +83,7 @@ class World:
         number: str = "123456789012",
         bank: str = "004",
     ):
-        return services.withdrawal_create(
+        return withdrawals.withdrawal_create(
             actor=SYSTEM,
             account=self.account,
             amount=amount,
@@ -99,7 +98,7 @@ class World:
 def _banks(django_db_blocker):
     """The migrated banks, again if a transactional test elsewhere flushed them."""
     with django_db_blocker.unblock():
-        seed_banks()
+        network_banks.seed_banks()
 
 
 @pytest.fixture

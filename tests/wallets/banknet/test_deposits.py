@@ -15,7 +15,7 @@ from tests.factories import NodeFactory
 from tests.wallets.banknet.conftest import SEOUL
 from wallets import banks
 from wallets import services as ledger
-from wallets.banknet import services
+from wallets.banknet import network_banks
 from wallets.banknet.models import Deposit, StatementLine
 from wallets.models import Account, Entry
 
@@ -119,12 +119,12 @@ def test_a_deposit_during_the_nightly_maintenance_waits_for_its_end(alice):
 
 
 def test_a_deposit_waits_while_the_bank_is_offline_for_this_tenant(world):
-    services.tester_bank_offline(tenant=world.tenant, bank=world.kb, actor=SYSTEM)
+    network_banks.tester_bank_offline(tenant=world.tenant, bank=world.kb, actor=SYSTEM)
     deposit = world.deposit(3_000)
     world.advance(timedelta(hours=2))
     assert Deposit.objects.get(pk=deposit.pk).status == "pending"
 
-    assert services.tester_bank_online(tenant=world.tenant, bank=world.kb, actor=SYSTEM) == 1
+    assert network_banks.tester_bank_online(tenant=world.tenant, bank=world.kb, actor=SYSTEM) == 1
     world.advance(timedelta(seconds=1))
     assert Deposit.objects.get(pk=deposit.pk).status == "credited"
 

@@ -9,7 +9,7 @@ import pytest
 from sandbox.errors import Conflict, NotFound, Unprocessable
 from sandbox.events.models import Event
 from sandbox.tenants.services import SYSTEM
-from wallets.banknet import services
+from wallets.banknet import links, withdrawals
 from wallets.banknet.models import AccountLink, StatementLine
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
 
 def start(world, **overrides):
     args = {"bank_code": "004", "account_number": "123456789012", "holder_name": "Kim Minjun"}
-    return services.account_link_start(node=world.node, actor=SYSTEM, **{**args, **overrides})
+    return links.account_link_start(node=world.node, actor=SYSTEM, **{**args, **overrides})
 
 
 def code_on_statement(world) -> str:
@@ -32,7 +32,7 @@ def test_the_bank_sends_one_won_with_a_code_and_the_right_code_verifies(world):
     assert link.verification_transaction.amount == 1
     assert code not in str(Event.objects.get(type="account_link.code_sent").data)
 
-    link = services.account_link_confirm(link=link, code=code, actor=SYSTEM)
+    link = links.account_link_confirm(link=link, code=code, actor=SYSTEM)
 
     assert link.status == "verified"
     assert Event.objects.filter(type="account_link.verified").exists()
@@ -44,13 +44,13 @@ def test_five_wrong_codes_lock_the_link(world):
     wrong = "0000" if code != "0000" else "1111"
     for left in (4, 3, 2, 1):
         with pytest.raises(Unprocessable) as refused:
-            services.account_link_confirm(link=link, code=wrong, actor=SYSTEM)
+            links.account_link_confirm(link=link, code=wrong, actor=SYSTEM)
         assert refused.value.fields["attempts_left"] == left
     with pytest.raises(Conflict) as locked:
-        services.account_link_confirm(link=link, code=wrong, actor=SYSTEM)
+        links.account_link_confirm(link=link, code=wrong, actor=SYSTEM)
     assert locked.value.code == "link_locked"
     with pytest.raises(Conflict):  # even the right code is refused now
-        services.account_link_confirm(link=link, code=code, actor=SYSTEM)
+        links.account_link_confirm(link=link, code=code, actor=SYSTEM)
     link.refresh_from_db()
     assert (link.status, link.failed_attempts) == ("locked", 5)
     assert Event.objects.filter(type="account_link.code_rejected").count() == 4
@@ -61,7 +61,7 @@ def test_the_code_expires_after_ten_minutes_of_node_time(world):
     link = start(world)
     world.advance(timedelta(minutes=11))
     with pytest.raises(Conflict) as refused:
-        services.account_link_confirm(link=link, code=code_on_statement(world), actor=SYSTEM)
+        links.account_link_confirm(link=link, code=code_on_statement(world), actor=SYSTEM)
     assert refused.value.code == "code_expired"
     assert AccountLink.objects.get(pk=link.pk).status == "expired"
 
@@ -84,13 +84,13 @@ def test_a_withdrawal_goes_to_a_verified_link_only(world):
     world.fund(20_000)
     link = start(world)
     with pytest.raises(Conflict) as refused:
-        services.withdrawal_create(
+        withdrawals.withdrawal_create(
             actor=SYSTEM, account=world.account, amount=1_000, currency="KRW", link=link
         )
     assert refused.value.code == "link_not_verified"
-    link = services.account_link_confirm(link=link, code=code_on_statement(world), actor=SYSTEM)
+    link = links.account_link_confirm(link=link, code=code_on_statement(world), actor=SYSTEM)
 
-    w = services.withdrawal_create(
+    w = withdrawals.withdrawal_create(
         actor=SYSTEM, account=world.account, amount=1_000, currency="KRW", link=link
     )
     world.advance(timedelta(minutes=1))

@@ -13,7 +13,7 @@ from sandbox.events.models import Event
 from sandbox.tenants.services import SYSTEM
 from tests.wallets.banknet.conftest import SEOUL, World
 from wallets import services as ledger
-from wallets.banknet import services
+from wallets.banknet import bank_accounts, network_banks, withdrawals
 from wallets.banknet.models import Bank, StatementLine, Withdrawal
 from wallets.models import Account, Hold
 
@@ -53,7 +53,7 @@ def test_a_transfer_is_held_then_paid_when_the_bank_answers(funded):
         (lambda w: {"holder": "Lee Seoyeon"}, "holder_name_mismatch"),
         (lambda w: {"number": "999999999999"}, "account_not_found"),
         (
-            lambda w: services.bank_account_close(bank_account=w.kim, actor=SYSTEM) and {},
+            lambda w: bank_accounts.bank_account_close(bank_account=w.kim, actor=SYSTEM) and {},
             "account_closed",
         ),
     ],
@@ -131,7 +131,7 @@ def test_bad_transfers_are_refused_and_change_nothing(funded, kwargs, code):
 
 
 def test_the_next_n_withdrawals_fail_as_the_tester_asked_then_work_again(funded):
-    services.tester_withdrawal_rule(
+    withdrawals.tester_withdrawal_rule(
         node=funded.node, actor=SYSTEM, action="fail", count=2, reason="insufficient_funds"
     )
     transfers = [funded.transfer(1_000) for _ in range(3)]
@@ -143,7 +143,7 @@ def test_the_next_n_withdrawals_fail_as_the_tester_asked_then_work_again(funded)
 
 
 def test_a_delayed_withdrawal_waits_the_extra_time(funded):
-    services.tester_withdrawal_rule(
+    withdrawals.tester_withdrawal_rule(
         node=funded.node, actor=SYSTEM, action="delay", count=1, delay_seconds=7200
     )
     slow = funded.transfer(1_000)
@@ -156,19 +156,19 @@ def test_a_delayed_withdrawal_waits_the_extra_time(funded):
 
 
 def test_an_offline_bank_holds_withdrawals_until_it_is_back(funded):
-    services.tester_bank_offline(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
+    network_banks.tester_bank_offline(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
     w = funded.transfer(10_000)
     funded.advance(timedelta(hours=5))
     assert Withdrawal.objects.get(pk=w.pk).status == "pending"
     assert funded.balance() == (100_000, 0, 10_000)
 
-    services.tester_bank_online(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
+    network_banks.tester_bank_online(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
     funded.advance(timedelta(seconds=1))
     assert Withdrawal.objects.get(pk=w.pk).status == "succeeded"
 
 
 def test_a_bank_that_stays_offline_fails_the_withdrawal_after_three_days(funded):
-    services.tester_bank_offline(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
+    network_banks.tester_bank_offline(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
     w = funded.transfer(10_000)
     funded.advance(timedelta(days=3, minutes=1))
     w.refresh_from_db()
@@ -184,7 +184,7 @@ def test_a_us_bank_pays_at_its_next_business_hour(alice):
         wallet=world.account.wallet, actor=SYSTEM, currency="USD", name="USD", bank_code="004"
     )
     world.account = usd
-    chase = services.bank_account_create(
+    chase = bank_accounts.bank_account_create(
         tenant=world.tenant,
         actor=SYSTEM,
         bank_code="021000021",
@@ -195,7 +195,7 @@ def test_a_us_bank_pays_at_its_next_business_hour(alice):
     world.advance(timedelta(minutes=1))
     assert world.balance(usd) == (5_000_00, 0, 0)
 
-    w = services.withdrawal_create(
+    w = withdrawals.withdrawal_create(
         actor=SYSTEM,
         account=usd,
         amount=100_00,
@@ -221,7 +221,7 @@ def test_a_usd_transfer_meets_the_receiving_us_banks_limit_in_dollars(alice):
         wallet=world.account.wallet, actor=SYSTEM, currency="USD", name="USD", bank_code="004"
     )
     world.account = usd
-    services.bank_account_create(
+    bank_accounts.bank_account_create(
         tenant=world.tenant,
         actor=SYSTEM,
         bank_code="021000021",
@@ -232,7 +232,7 @@ def test_a_usd_transfer_meets_the_receiving_us_banks_limit_in_dollars(alice):
     world.advance(timedelta(minutes=1))
 
     def pay(cents):
-        return services.withdrawal_create(
+        return withdrawals.withdrawal_create(
             actor=SYSTEM,
             account=usd,
             amount=cents,
@@ -260,7 +260,7 @@ def test_a_usd_transfer_meets_the_receiving_us_banks_limit_in_dollars(alice):
 
 
 def _usd_sender(world):
-    return services.bank_account_create(
+    return bank_accounts.bank_account_create(
         tenant=world.tenant,
         actor=SYSTEM,
         bank_code="026009593",
@@ -273,14 +273,14 @@ def _usd_sender(world):
 def test_a_paid_transfer_can_come_back_and_is_reversed(funded):
     w = funded.transfer(30_000)
     funded.advance(timedelta(minutes=1))
-    services.withdrawal_return(withdrawal=Withdrawal.objects.get(pk=w.pk), actor=SYSTEM)
+    withdrawals.withdrawal_return(withdrawal=Withdrawal.objects.get(pk=w.pk), actor=SYSTEM)
     w.refresh_from_db()
     assert (w.status, w.return_reason) == ("returned", "account_closed")
     assert w.return_transaction.reverses_id == w.transaction_id
     assert funded.balance() == (100_000, 0, 0)
     assert Event.objects.filter(type="transfer.returned").exists()
     with pytest.raises(Conflict):
-        services.withdrawal_return(withdrawal=w, actor=SYSTEM)
+        withdrawals.withdrawal_return(withdrawal=w, actor=SYSTEM)
 
 
 def test_a_return_to_a_closed_virtual_account_waits_in_suspense(funded):
@@ -288,7 +288,7 @@ def test_a_return_to_a_closed_virtual_account_waits_in_suspense(funded):
     funded.advance(timedelta(minutes=1))
     ledger.account_close(account=funded.account, actor=SYSTEM)
 
-    services.withdrawal_return(withdrawal=Withdrawal.objects.get(pk=w.pk), actor=SYSTEM)
+    withdrawals.withdrawal_return(withdrawal=Withdrawal.objects.get(pk=w.pk), actor=SYSTEM)
 
     suspense = Account.objects.get(kind="platform", purpose="suspense", currency="KRW")
     assert suspense.posted_balance == 100_000
@@ -297,23 +297,23 @@ def test_a_return_to_a_closed_virtual_account_waits_in_suspense(funded):
 def test_a_failed_or_pending_transfer_cannot_come_back(funded):
     w = funded.transfer(1_000)
     with pytest.raises(Conflict):
-        services.withdrawal_return(withdrawal=w, actor=SYSTEM)
+        withdrawals.withdrawal_return(withdrawal=w, actor=SYSTEM)
 
 
 def test_processing_twice_pays_once(funded):
     w = funded.transfer(1_000)
     funded.advance(timedelta(minutes=1))
-    assert services.withdrawal_process(withdrawal_id=w.pk) is None
+    assert withdrawals.withdrawal_process(withdrawal_id=w.pk) is None
     assert funded.balance() == (99_000, 0, 0)
 
 
 def test_a_bank_coming_back_does_not_skip_a_testers_delay(funded):
-    services.tester_withdrawal_rule(
+    withdrawals.tester_withdrawal_rule(
         node=funded.node, actor=SYSTEM, action="delay", count=1, delay_seconds=7200
     )
-    services.tester_bank_offline(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
+    network_banks.tester_bank_offline(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
     w = funded.transfer(1_000)
-    services.tester_bank_online(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
+    network_banks.tester_bank_online(tenant=funded.tenant, bank=funded.kb, actor=SYSTEM)
     funded.advance(timedelta(hours=1))
     assert Withdrawal.objects.get(pk=w.pk).status == "pending"
     funded.advance(timedelta(hours=1, seconds=10))

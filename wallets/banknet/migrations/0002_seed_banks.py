@@ -1,6 +1,10 @@
 """The banks of the simulated network. Korean banks under their real three-digit codes
 (KFTC numbering); US banks under their ABA routing numbers; Japanese banks under their
-Zengin codes. Operators edit hours, windows, delays and limits afterwards."""
+Zengin codes. Operators edit hours, windows, delays and limits afterwards.
+
+A frozen copy of the static table ``wallets.banks.NETWORK_BANKS`` as it stood: a migration
+means the same thing forever, whatever the table becomes. tests/wallets/banknet/test_banks.py
+checks that the two agree; a change to the table comes with a data migration of its own."""
 
 from datetime import time
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.errors import ApplicationError
 from sandbox.tenants.models import Tenant, User
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         "its expectations held. By default in a new tenant of its own."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="The scenario file (.yaml, .yml or .json).")
         parser.add_argument("--tenant", help="Run in this tenant (its id) instead of a new one.")
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
@@ -30,7 +31,7 @@ class Command(BaseCommand):
             "settings (delay, limit, maintenance, hours) for everyone.",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
         try:
             source = path.read_text(encoding="utf-8")

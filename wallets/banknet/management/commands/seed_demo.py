@@ -7,7 +7,7 @@ from django.db import transaction
 
 from sandbox.tenants import services
 from sandbox.tenants.models import Membership, Node, Tenant, User
-from wallets.banknet import services as banknet
+from wallets.banknet import bank_accounts, deposits
 from wallets.banknet.models import BankAccount
 from wallets.models import Account
 
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         if BankAccount.objects.filter(tenant=tenant).exists():
             return
         bank_code, number, holder, currency, amount = DEMO_CUSTOMERS[tenant.name]
-        sender = banknet.bank_account_create(
+        sender = bank_accounts.bank_account_create(
             tenant=tenant,
             actor=actor,
             bank_code=bank_code,
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         )
         if account is None:
             raise CommandError(f"{node.name} has no {currency} account for the first deposit.")
-        banknet.deposit_create(
+        deposits.deposit_create(
             tenant=tenant,
             actor=actor,
             sender=sender,
