@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from django import forms as django_forms
 from django.contrib import messages
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
-from sandbox.tenants.access import TenantAccess, actor_for
+from sandbox.tenants.access import TenantRequest, actor_for
 from sandbox.tenants.models import AuditLogEntry, Node, Tenant
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import inputs
@@ -49,23 +49,7 @@ from wallets.idempotency import request_fingerprint, run_idempotent
 from wallets.models import Account
 from wallets.selectors import account_get
 
-
-class TenantRequest(HttpRequest):
-    """A dashboard request past ``tenant_page``: its middleware set who asks, for which
-    tenant."""
-
-    tenant_access: TenantAccess
-
-
-M = TypeVar("M", bound=Model)
 NodeAction = Callable[[TenantRequest, Node], django_forms.Form | None]
-
-
-def _as(model: type[M], found: Model) -> M:
-    """``get_for_tenant`` is typed for any model; this is the one that was asked for."""
-    if not isinstance(found, model):
-        raise TypeError(f"Expected a {model.__name__}, got {type(found).__name__}.")
-    return found
 
 
 def _writer(request: TenantRequest) -> None:
@@ -156,7 +140,7 @@ def home_live(request: TenantRequest) -> HttpResponse:
 @tenant_page()
 def bank_account_detail(request: TenantRequest, bank_account_id: str) -> HttpResponse:
     tenant = request.tenant_access.tenant
-    account = _as(BankAccount, BankAccount.objects.get_for_tenant(tenant, bank_account_id))
+    account = BankAccount.objects.get_for_tenant(tenant, bank_account_id)
     if request.method == "POST":
         _writer(request)
         _flash(
@@ -252,7 +236,7 @@ def _node_context(
 
 @tenant_page()
 def node_bank(request: TenantRequest, node_id: str) -> HttpResponse:
-    node = _as(Node, Node.objects.get_for_tenant(request.tenant_access.tenant, node_id))
+    node = Node.objects.get_for_tenant(request.tenant_access.tenant, node_id)
     bound: dict[str, django_forms.Form] = {}
     if request.method == "POST":
         _writer(request)
@@ -273,7 +257,7 @@ def node_live(request: TenantRequest, node_id: str) -> HttpResponse:
     """A node's deposits and withdrawals, and its balances (swapped out of band): the
     node's bank page polls them (htmx)."""
     tenant = request.tenant_access.tenant
-    node = _as(Node, Node.objects.get_for_tenant(tenant, node_id))
+    node = Node.objects.get_for_tenant(tenant, node_id)
     context = {**_node_lists(tenant, node), "out_of_band": True}
     return render(request, "banknet/_node_live.html", context)
 
@@ -324,7 +308,7 @@ def _act_deposit(request: TenantRequest, node: Node) -> django_forms.Form | None
         return form
     data = form.cleaned_data
     try:
-        sender = _as(BankAccount, BankAccount.objects.get_for_tenant(tenant, data["sender"]))
+        sender = BankAccount.objects.get_for_tenant(tenant, data["sender"])
         if data["account"]:
             account = account_get(tenant=tenant, account_id=data["account"])
             bank_code, number, currency = (
@@ -399,11 +383,8 @@ def _act_link(request: TenantRequest, node: Node) -> django_forms.Form | None:
 def _act_confirm(request: TenantRequest, node: Node) -> django_forms.Form | None:
     form = forms.ConfirmForm(request.POST)
     if form.is_valid():
-        link = _as(
-            AccountLink,
-            AccountLink.objects.get_for_tenant(
-                request.tenant_access.tenant, form.cleaned_data["link"]
-            ),
+        link = AccountLink.objects.get_for_tenant(
+            request.tenant_access.tenant, form.cleaned_data["link"]
         )
         _flash(
             request,
@@ -498,7 +479,7 @@ NODE_ACTIONS: dict[str, NodeAction] = {
 @tenant_page(write=True)
 def withdrawal_return(request: TenantRequest, withdrawal_id: str) -> HttpResponse:
     access = request.tenant_access
-    withdrawal = _as(Withdrawal, Withdrawal.objects.get_for_tenant(access.tenant, withdrawal_id))
+    withdrawal = Withdrawal.objects.get_for_tenant(access.tenant, withdrawal_id)
     reason = request.POST.get("reason") or Withdrawal.FailureReason.ACCOUNT_CLOSED
     _flash(
         request,
@@ -514,7 +495,7 @@ def withdrawal_return(request: TenantRequest, withdrawal_id: str) -> HttpRespons
 @tenant_page(write=True)
 def card_action(request: TenantRequest, payment_id: str, action: str) -> HttpResponse:
     access = request.tenant_access
-    payment = _as(CardPayment, CardPayment.objects.get_for_tenant(access.tenant, payment_id))
+    payment = CardPayment.objects.get_for_tenant(access.tenant, payment_id)
     amount = None
     if request.POST.get("amount"):
         try:
@@ -566,7 +547,7 @@ def scenario_list(request: TenantRequest) -> HttpResponse:
 
 @tenant_page()
 def scenario_detail(request: TenantRequest, run_id: str) -> HttpResponse:
-    run = _as(ScenarioRun, ScenarioRun.objects.get_for_tenant(request.tenant_access.tenant, run_id))
+    run = ScenarioRun.objects.get_for_tenant(request.tenant_access.tenant, run_id)
     return render(
         request, "banknet/scenario.html", {"run": run, "text": scenarios.report_text(run)}
     )
