@@ -31,7 +31,7 @@ from wallets.models import Account
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
 
 EXAMPLE = (
-    Path(__file__).resolve().parents[2] / "docs" / "scenarios" / "deposit_transfer_return.yaml"
+    Path(__file__).resolve().parents[3] / "docs" / "scenarios" / "deposit_transfer_return.yaml"
 )
 
 

@@ -17,7 +17,7 @@ from wallets.models import Account, Entry, LedgerTransaction
 
 pytestmark = pytest.mark.django_db
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "scenarios"
 EXAMPLE = DOCS / "deposit_transfer_return.yaml"
 
 SMALL = """
