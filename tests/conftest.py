@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory, OperatorFactory, TenantFactory, api_key_for
@@ -21,6 +22,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+# Production hashes passwords with PBKDF2 (a million rounds, ~0.3 s of CPU each); every
+# fixture user would pay that. Tests use a fast hasher instead:
+# tests/tenants/test_passwords.py checks that production's hasher stays a strong one.
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        yield
 
 
 class Party:
