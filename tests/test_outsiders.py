@@ -18,16 +18,14 @@ from functools import cached_property
 
 import pytest
 from django.apps import apps
-from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from clearing import records
 from sandbox.events.models import WebhookDelivery
 from sandbox.tenants.models import ApiKey
 from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
-from tests.events.helpers import record
 from tests.factories import AccountFactory, NodeFactory, fund
-from tests.helpers import api_as
+from tests.helpers import api_as, record
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 API_METHODS = ("get", "put", "patch", "post", "delete")
@@ -162,9 +160,7 @@ class Alice:
     @cached_property
     def invitation(self) -> str:
         body = {"email": "new@alice.example", "role": "viewer"}
-        client = Client()
-        client.force_login(self.party.owner)
-        response = client.post("/api/v1/invitations", body, content_type="application/json")
+        response = self.party.web.post("/api/v1/invitations", body, content_type="application/json")
         assert response.status_code == 201, response.content
         invitation_id = response.json()["invitation"]["id"]
         self.keep(invitation_id)
@@ -675,7 +671,7 @@ def test_every_check_names_a_route_that_exists():
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.name in CHECKS], ids=str)
 def test_an_outsider_cannot_reach_alices_objects(
-    route, alice, outsider, operator_api, celery_eager, django_capture_on_commit_callbacks
+    route, alice, outsider, operator_api, banks, celery_eager, django_capture_on_commit_callbacks
 ):
     check = CHECKS[route.name]
     world = Alice(alice, operator_api, django_capture_on_commit_callbacks)
@@ -686,9 +682,7 @@ def test_an_outsider_cannot_reach_alices_objects(
     elif route.is_api:
         theirs, mine = outsider.api, alice.api
     else:
-        theirs, mine = Client(), Client()
-        theirs.force_login(outsider.owner)
-        mine.force_login(alice.owner)
+        theirs, mine = outsider.web, alice.web
     methods = methods_of(route, theirs)
     assert methods, f"{route.pattern} answers no method"
 
