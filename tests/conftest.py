@@ -13,10 +13,12 @@ from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
+from sandbox.celery import app as celery_app
 from sandbox.events.signing import SIGNATURE_HEADER, SignatureVerificationError, verify_signature
 from tests.factories import MembershipFactory, OperatorFactory, TenantFactory, api_key_for
 from tests.helpers import web_as
@@ -38,8 +40,6 @@ def pytest_collection_modifyitems(config, items):
     With pytest-xdist (``--dist loadgroup``), the browser tests share one worker (one
     chromium) and each real-worker module stays on one xdist worker (its Celery worker
     may be module-scoped)."""
-    from django.db import connection
-
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(pytest.mark.xdist_group("browser"))
@@ -126,8 +126,7 @@ def operator_web(operator) -> Client:
 @pytest.fixture
 def celery_eager():
     """Celery runs tasks in this process, at once (restored afterwards): the app."""
-    from sandbox.celery import app
-
+    app = celery_app
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield app

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from sandbox.events import scheduling
 from sandbox.events.services import event_record, outbox_relay
+from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
 
 VERIFIER = Path(__file__).resolve().parents[1] / "clearing" / "verify_proof.py"
 
@@ -42,8 +43,6 @@ def error_code(response) -> str:
 def ledger_state() -> tuple:
     """What a refused request must leave as it was: ledger rows, holds, idempotency keys and
     every account's balances and lock_version. Compare a snapshot before and after."""
-    from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
-
     return (
         LedgerTransaction.objects.count(),
         Entry.objects.count(),

@@ -21,11 +21,13 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from clearing import records
+from clearing.models import Job, SettlementWindow
 from sandbox.events.models import WebhookDelivery
 from sandbox.tenants.models import ApiKey
 from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
+from wallets.banknet.models import ScenarioRun
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 API_METHODS = ("get", "put", "patch", "post", "delete")
@@ -304,8 +306,6 @@ class Alice:
 
     @cached_property
     def scenario_run(self) -> str:
-        from wallets.banknet.models import ScenarioRun
-
         report = {
             "name": "alice's",
             "steps": [],
@@ -323,15 +323,11 @@ class Alice:
 
     @cached_property
     def job(self) -> str:
-        from clearing.models import Job
-
         job = Job.objects.create(kind=Job.Kind.CLOSE, label="2025-03-10", tenant=self.tenant)
         return str(job.pk)
 
     @cached_property
     def settlement_window(self) -> str:
-        from clearing.models import SettlementWindow
-
         window = SettlementWindow.objects.create(
             cycle=SettlementWindow._meta.get_field("cycle").choices[0][0],
             start_day=date(2025, 3, 10),
@@ -627,7 +623,7 @@ def changes(before: dict, after: dict) -> dict:
 # --- The walk -------------------------------------------------------------------------------
 
 
-def methods_of(route: Route, client) -> list[str]:
+def methods_of(route: Route) -> list[str]:
     view = getattr(route.view, "cls", None) or getattr(route.view, "view_class", None)
     if view is not None:
         return [m for m in API_METHODS if hasattr(view, m)]
@@ -683,7 +679,7 @@ def test_an_outsider_cannot_reach_alices_objects(
         theirs, mine = outsider.api, alice.api
     else:
         theirs, mine = outsider.web, alice.web
-    methods = methods_of(route, theirs)
+    methods = methods_of(route)
     assert methods, f"{route.pattern} answers no method"
 
     answered = []
