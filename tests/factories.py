@@ -6,6 +6,9 @@ import factory
 
 from sandbox.tenants import services
 from sandbox.tenants.models import Membership, Node, Tenant, User
+from wallets import services as wallet_services
+from wallets.locking import retrying
+from wallets.posting import Leg, Posting, post_one
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
@@ -85,18 +88,12 @@ class AccountFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, node, **kwargs):
-        from wallets import services as wallet_services
-
         return wallet_services.account_create(wallet=node.wallet, actor=services.SYSTEM, **kwargs)
 
 
 def fund(account, amount: int):
     """Put ``amount`` minor units on ``account`` from its bank's settlement account, the way
     a bank deposit arrives: the platform side goes negative, the books stay at zero."""
-    from wallets import services as wallet_services
-    from wallets.locking import retrying
-    from wallets.posting import Leg, Posting, post_one
-
     settlement = wallet_services.platform_account(
         purpose="settlement", currency=account.currency, bank_code=account.bank_code
     )

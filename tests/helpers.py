@@ -11,8 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
+from django.test import Client
 from rest_framework.test import APIClient
+
+from sandbox.events import scheduling
+from sandbox.events.services import event_record, outbox_relay
+from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
 
 VERIFIER = Path(__file__).resolve().parents[1] / "clearing" / "verify_proof.py"
 
@@ -24,6 +29,13 @@ def api_as(user) -> APIClient:
     return client
 
 
+def web_as(user) -> Client:
+    """A dashboard client logged in as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def error_code(response) -> str:
     return response.json()["error"]["code"]
 
@@ -31,8 +43,6 @@ def error_code(response) -> str:
 def ledger_state() -> tuple:
     """What a refused request must leave as it was: ledger rows, holds, idempotency keys and
     every account's balances and lock_version. Compare a snapshot before and after."""
-    from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
-
     return (
         LedgerTransaction.objects.count(),
         Entry.objects.count(),
@@ -44,6 +54,21 @@ def ledger_state() -> tuple:
             )
         ),
     )
+
+
+def record(node, type="payment.succeeded", data=None):
+    """An event as a feature would write it: inside the transaction of its change."""
+    with transaction.atomic():
+        return event_record(
+            tenant=node.tenant, node=node, type=type, obj=node, data=data or {"amount": "1000"}
+        )
+
+
+def pump(rounds: int = 3) -> None:
+    """What beat does every few seconds: relay the outbox, run what is due."""
+    for _ in range(rounds):
+        outbox_relay()
+        scheduling.sweep()
 
 
 def run_in_threads(target: Callable[[int], Any], count: int) -> list:

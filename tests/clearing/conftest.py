@@ -10,7 +10,6 @@ from clearing.merkle import MerkleTree
 from sandbox import clock
 from sandbox.events import clocks, scheduling
 from sandbox.tenants.services import SYSTEM
-from tests.events.conftest import _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory, TenantFactory, fund
 from wallets import services as wallet_services
 from wallets.models import Account
@@ -63,6 +62,11 @@ class Ledger:
                 txns.append(result.transaction)
         self.at(datetime.combine(day + timedelta(days=1), time(1), tzinfo=KST))
         return txns
+
+
+@pytest.fixture(autouse=True)
+def _webhooks(webhook_settings):
+    """Every test here may send webhooks to the receiver (tests/conftest.py)."""
 
 
 @pytest.fixture

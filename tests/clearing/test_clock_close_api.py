@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from pymerkle import InmemoryTree
 
 from clearing import verify_proof
@@ -15,11 +14,11 @@ from clearing.models import ClockClose, Job
 from sandbox.events.models import TestClock
 from sandbox.tenants.models import Membership
 from tests.clearing.conftest import DAY, at
-from tests.events.conftest import _eager_celery  # noqa: F401
 from tests.factories import MembershipFactory
 from tests.helpers import api_as, error_code, verify_offline
+from tests.helpers import web_as as browser
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 
 DAY2 = DAY + timedelta(days=1)
 
@@ -174,12 +173,6 @@ def test_end_day_refuses_a_clock_that_is_advancing(clocked):
 
 
 # --- The dashboard ------------------------------------------------------------------------------
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_clock_page_lists_closes_with_their_proofs(clocked, closed):

@@ -225,7 +225,7 @@ def test_the_next_close_of_the_clock_finishes_a_pending_one_first(clocked, monke
 def test_the_day_closed_event_reaches_each_node_signed(clocked, receiver):
     from sandbox.events.services import webhook_secret_current
     from sandbox.tenants.models import Node
-    from tests.events.helpers import pump
+    from tests.helpers import pump
 
     Node.objects.filter(pk=clocked.seoul.pk).update(webhook_url=receiver.url)
     receiver.secrets = [webhook_secret_current(node=clocked.seoul).secret]

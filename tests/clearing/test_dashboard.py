@@ -25,10 +25,8 @@ def member(ledger) -> Client:
 
 
 @pytest.fixture
-def staff(operator) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
+def staff(operator_web) -> Client:
+    return operator_web
 
 
 def test_a_tester_sees_the_day_close_and_its_job(ledger, member):

@@ -11,22 +11,6 @@ from django.utils import timezone
 from clearing import tasks
 from clearing.models import DayClose, Job
 from tests.clearing.conftest import DAY
-from tests.events.worker import point_celery_at
-
-UNREACHABLE_BROKER = "redis://127.0.0.1:1/5"  # nothing listens on port 1
-
-
-@pytest.fixture
-def broker_down(celery_eager):
-    app = celery_eager
-    saved = app.conf.broker_url
-    point_celery_at(app, UNREACHABLE_BROKER, eager=False)
-
-    def back_up():
-        point_celery_at(app, saved, eager=True)
-
-    yield back_up
-    point_celery_at(app, saved, eager=True)
 
 
 @pytest.mark.django_db(transaction=True)

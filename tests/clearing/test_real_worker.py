@@ -16,7 +16,7 @@ from clearing import tasks
 from clearing.models import AnchorBlock, DayClose, Job
 from sandbox.celery import app
 from tests.clearing.conftest import DAY
-from tests.events.worker import broker_url_or_skip
+from tests.worker import broker_url_or_skip
 
 
 @pytest.mark.postgres

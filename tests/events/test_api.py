@@ -11,8 +11,8 @@ from sandbox.events.models import TestClock, WebhookDelivery
 from sandbox.events.services import outbox_relay
 from sandbox.tenants.models import AuditLogEntry, Membership
 from sandbox.tenants.services import SYSTEM
-from tests.events.helpers import pump, record
 from tests.factories import MembershipFactory, NodeFactory
+from tests.helpers import pump, record
 
 pytestmark = pytest.mark.django_db
 

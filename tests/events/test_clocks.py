@@ -21,8 +21,8 @@ from sandbox.events.models import Event, ScheduledAction, TestClock, WebhookDeli
 from sandbox.events.services import outbox_relay, webhook_secret_current
 from sandbox.events.webhooks import MAX_BACKOFF_SECONDS
 from sandbox.tenants.services import SYSTEM, Actor
-from tests.events.helpers import record
 from tests.factories import NodeFactory
+from tests.helpers import record
 
 pytestmark = pytest.mark.django_db
 

@@ -12,18 +12,13 @@ from sandbox.events.models import ClockAttachment, TestClock, WebhookDelivery
 from sandbox.events.services import webhook_secret_current
 from sandbox.tenants.models import AuditLogEntry, Membership
 from sandbox.tenants.services import SYSTEM
-from tests.events.helpers import pump, record
 from tests.factories import MembershipFactory, NodeFactory
+from tests.helpers import pump, record
+from tests.helpers import web_as as browser
 
 pytestmark = pytest.mark.django_db
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -10,24 +10,9 @@ from sandbox.events import scheduling
 from sandbox.events.models import Event, ScheduledAction, WebhookDelivery
 from sandbox.events.services import event_record, outbox_relay, webhook_secret_current
 from sandbox.events.tasks import relay_outbox
-from tests.events.helpers import pump, record
-from tests.events.worker import point_celery_at, start_worker, wait_for  # noqa: F401
 from tests.factories import NodeFactory, TenantFactory
-
-UNREACHABLE_BROKER = "redis://127.0.0.1:1/5"  # nothing listens on port 1
-
-
-@pytest.fixture
-def broker_down(celery_eager):
-    app = celery_eager
-    saved = (app.conf.broker_url, app.conf.task_always_eager)
-    point_celery_at(app, UNREACHABLE_BROKER, eager=False)
-
-    def back_up():
-        point_celery_at(app, saved[0], eager=True)
-
-    yield back_up
-    point_celery_at(app, saved[0], eager=saved[1])
+from tests.helpers import pump, record
+from tests.worker import UNREACHABLE_BROKER, point_celery_at, wait_for
 
 
 @pytest.fixture
@@ -104,7 +89,7 @@ def test_a_real_worker_and_beat_deliver_what_piled_up_while_the_broker_was_down(
     hooked_node,
     receiver,
     celery_eager,
-    start_worker,  # noqa: F811
+    start_worker,
 ):
     app = celery_eager
     saved = app.conf.broker_url

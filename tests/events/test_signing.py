@@ -22,8 +22,8 @@ from sandbox.events.signing import (
     verify_signature,
 )
 from sandbox.tenants.services import SYSTEM
-from tests.events.helpers import pump, record
 from tests.factories import NodeFactory
+from tests.helpers import pump, record
 
 BODY = b'{"id":"evt_1","type":"payment.succeeded"}'
 NOW = 1_750_000_000

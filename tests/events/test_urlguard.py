@@ -11,8 +11,8 @@ from sandbox.events.models import WebhookAttempt
 from sandbox.tenants import services as tenant_services
 from sandbox.tenants.services import SYSTEM
 from sandbox.urlguard import resolve_for_delivery, validate_webhook_url
-from tests.events.helpers import pump, record
 from tests.factories import NodeFactory
+from tests.helpers import pump, record
 
 
 @pytest.mark.parametrize(

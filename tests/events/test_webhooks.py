@@ -9,8 +9,8 @@ from sandbox.events.models import ScheduledAction, WebhookAttempt, WebhookDelive
 from sandbox.events.services import event_resend, outbox_relay, webhook_secret_current
 from sandbox.events.webhooks import webhook_attempt
 from sandbox.tenants.services import SYSTEM
-from tests.events.helpers import pump, record
 from tests.factories import NodeFactory
+from tests.helpers import pump, record
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client, operator):
-    client.force_login(operator)
-    return client
+def admin_client(operator_web):
+    return operator_web
 
 
 def inline_management(prefix: str, total: int = 0, initial: int = 0) -> dict:

@@ -9,16 +9,12 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import AccountFactory, NodeFactory, fund
-from tests.helpers import ledger_state
+from tests.helpers import error_code, ledger_state
 from wallets.models import Account, Entry, IdempotencyKey, LedgerTransaction
 from wallets.tasks import purge_idempotency_keys
 from wallets.verification import verify_ledger
 
 pytestmark = pytest.mark.django_db
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 def key() -> str:

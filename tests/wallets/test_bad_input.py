@@ -7,19 +7,9 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import error_code, ledger_state
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def accounts(alice):
-    node = NodeFactory(tenant=alice.tenant)
-    main = node.wallet.accounts.get()
-    savings = AccountFactory(node=node, name="Savings")
-    fund(main, 1_000_000)
-    return main, savings
 
 
 def post(party, path, body):

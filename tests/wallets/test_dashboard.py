@@ -11,9 +11,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def browser(alice) -> Client:
-    client = Client()
-    client.force_login(alice.owner)
-    return client
+    return alice.web
 
 
 @pytest.fixture

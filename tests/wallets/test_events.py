@@ -14,9 +14,8 @@ from sandbox.errors import ApplicationError
 from sandbox.events.models import Event
 from sandbox.events.services import webhook_secret_current
 from sandbox.tenants.services import SYSTEM
-from tests.events.conftest import receiver  # noqa: F401  (a real HTTP webhook receiver)
-from tests.events.helpers import pump
 from tests.factories import AccountFactory, NodeFactory, TenantFactory, fund
+from tests.helpers import pump
 from wallets import events, presenters, services
 from wallets.models import Hold
 from wallets.posting import PostingRefused
@@ -312,7 +311,7 @@ def test_a_bulk_records_one_event_per_posted_transfer_with_a_bounded_number_of_q
 
 
 @pytest.fixture
-def hooked_node(settings, celery_eager, receiver):  # noqa: F811
+def hooked_node(settings, celery_eager, receiver):
     settings.SANDBOX_WEBHOOK_ALLOW_LOOPBACK = True
     settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS = 3
     node = NodeFactory(webhook_url=receiver.url)
@@ -320,7 +319,7 @@ def hooked_node(settings, celery_eager, receiver):  # noqa: F811
     return node
 
 
-def test_ledger_events_reach_the_nodes_webhook_through_the_outbox(hooked_node, receiver):  # noqa: F811
+def test_ledger_events_reach_the_nodes_webhook_through_the_outbox(hooked_node, receiver):
     # given
     source, destination = AccountFactory(node=hooked_node), AccountFactory(node=hooked_node)
     fund(source, 5_000)
@@ -346,7 +345,7 @@ def test_ledger_events_reach_the_nodes_webhook_through_the_outbox(hooked_node, r
     assert body["data"]["amount"] == {"amount": "1250", "currency": "KRW"}
 
 
-def test_bulk_events_reach_the_webhook_too(hooked_node, receiver):  # noqa: F811
+def test_bulk_events_reach_the_webhook_too(hooked_node, receiver):
     source, destination = AccountFactory(node=hooked_node), AccountFactory(node=hooked_node)
     fund(source, 5_000)
     Event.objects.all().delete()

@@ -10,7 +10,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.test import RequestFactory, override_settings
 
 from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
-from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import error_code
 from wallets.models import IdempotencyKey, LedgerTransaction
 from wallets.services import MAX_BULK_TRANSFERS, MAX_METADATA_BYTES
@@ -41,15 +40,6 @@ def largest_valid_bulk_size() -> int:
 def test_the_upload_limit_fits_the_largest_valid_bulk_with_room_to_spare():
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     assert limit >= 1.2 * largest_valid_bulk_size()
-
-
-@pytest.fixture
-def accounts(alice):
-    node = NodeFactory(tenant=alice.tenant)
-    main = node.wallet.accounts.get()
-    savings = AccountFactory(node=node, name="Savings")
-    fund(main, 1_000_000)
-    return main, savings
 
 
 def bulk(source, destination, count: int, memo: str) -> dict:

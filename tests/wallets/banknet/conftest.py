@@ -10,9 +10,8 @@ import pytest
 
 from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
-from tests.events.conftest import _eager_celery, _webhook_settings, receiver  # noqa: F401
 from tests.factories import NodeFactory
-from wallets.banknet import bank_accounts, deposits, network_banks, withdrawals
+from wallets.banknet import bank_accounts, deposits, withdrawals
 from wallets.banknet.models import Bank
 from wallets.models import Account
 from wallets.verification import verify_ledger
@@ -95,10 +94,10 @@ class World:
 
 
 @pytest.fixture(autouse=True)
-def _banks(django_db_blocker):
-    """The migrated banks, again if a transactional test elsewhere flushed them."""
-    with django_db_blocker.unblock():
-        network_banks.seed_banks()
+def _network(banks, webhook_settings, celery_eager):
+    """Every test here has the banks, may send webhooks to the receiver and runs Celery
+    tasks in its own process (tests/conftest.py)."""
+    yield celery_eager
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from sandbox.events import scheduling
 from sandbox.tenants.models import AuditLogEntry, Membership
 from sandbox.tenants.services import SYSTEM
 from tests.factories import MembershipFactory, NodeFactory
+from tests.helpers import web_as as browser
 from wallets import banks
 from wallets import services as ledger
 from wallets.banknet.models import (
@@ -33,12 +34,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("books_balance")]
 EXAMPLE = (
     Path(__file__).resolve().parents[3] / "docs" / "scenarios" / "deposit_transfer_return.yaml"
 )
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def node_post(client, world, action, **data):

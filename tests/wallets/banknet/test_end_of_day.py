@@ -12,8 +12,8 @@ from sandbox.events.models import Event, PlatformClock, ScheduledAction
 from sandbox.events.services import webhook_secret_current
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import SYSTEM, Actor
-from tests.events.helpers import pump
 from tests.factories import AccountFactory, NodeFactory, fund
+from tests.helpers import pump
 from tests.wallets.banknet.conftest import SEOUL
 from wallets import services as ledger
 from wallets.banknet import endofday

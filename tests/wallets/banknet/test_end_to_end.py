@@ -21,7 +21,8 @@ from sandbox.events.models import Event, WebhookDelivery
 from sandbox.events.queue import enqueue
 from sandbox.events.services import webhook_secret_current
 from sandbox.events.tasks import relay_outbox, sweep_due_actions
-from tests.events.worker import (
+from tests.factories import NodeFactory
+from tests.worker import (
     WorkerProcess,
     broker_url_or_skip,
     database_url,
@@ -30,7 +31,6 @@ from tests.events.worker import (
     use_key_prefix,
     wait_for,
 )
-from tests.factories import NodeFactory
 from wallets.banknet.models import Bank, Deposit, Withdrawal
 from wallets.banks import new_account_number
 from wallets.models import Account

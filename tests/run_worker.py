@@ -1,4 +1,4 @@
-"""``python -m tests.events.run_worker <celery worker arguments>``: the project's Celery
+"""``python -m tests.run_worker <celery worker arguments>``: the project's Celery
 worker, with the broker's keys under SANDBOX_TEST_BROKER_PREFIX so that test processes
 running side by side (pytest-xdist) never consume each other's tasks."""
 

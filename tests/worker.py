@@ -21,7 +21,7 @@ import pytest
 
 from sandbox.events.queue import reset_breaker
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+BASE_DIR = Path(__file__).resolve().parents[1]
 
 
 def broker_url_or_skip() -> str:
@@ -69,9 +69,21 @@ def use_key_prefix(app, prefix: str | None) -> None:
     app.amqp._producer_pool = None
 
 
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/5"  # nothing listens on port 1
+
+
 def point_celery_at(app, url: str, *, eager: bool) -> None:
     """Point this process's Celery app at ``url`` (a fresh connection pool). The write URL
-    is set too: Celery prefers the CELERY_BROKER_URL variable over ``broker_url``."""
+    is set too: Celery prefers the CELERY_BROKER_URL variable over ``broker_url``.
+
+    At UNREACHABLE_BROKER a publish fails at the first refused connection: kombu would
+    otherwise sleep through its reconnection attempts, about six seconds each time."""
+    options = {
+        k: v for k, v in (app.conf.broker_transport_options or {}).items() if k != "max_retries"
+    }
+    if url == UNREACHABLE_BROKER:
+        options["max_retries"] = 0
+    app.conf.broker_transport_options = options
     app.conf.broker_url = url
     app.conf.broker_write_url = url
     app.conf.task_always_eager = eager
@@ -95,7 +107,7 @@ class WorkerProcess:
             "SANDBOX_VAR_DIR": str(tmp_path / "var"),
         }
         command = [
-            sys.executable, "-m", "tests.events.run_worker", "-P", "solo",
+            sys.executable, "-m", "tests.run_worker", "-P", "solo",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             "-n", self.name, "-l", "info",
         ]  # fmt: skip
@@ -164,31 +176,6 @@ def wait_for(condition, *, timeout: float = 60, interval: float = 0.2, message: 
             return value
         time.sleep(interval)
     raise AssertionError(message or "Timed out waiting")
-
-
-@pytest.fixture
-def start_worker(tmp_path, celery_eager):
-    """``start_worker(beat=False)`` starts a worker on the real broker and points this
-    process's Celery there too (not eager); everything is restored afterwards."""
-    app = celery_eager
-    broker = broker_url_or_skip()
-    saved = (app.conf.broker_url, app.conf.task_always_eager)
-    prefix = new_prefix()
-    use_key_prefix(app, prefix)
-    point_celery_at(app, broker, eager=False)
-    workers: list[WorkerProcess] = []
-
-    def start(*, beat: bool = False) -> WorkerProcess:
-        worker = WorkerProcess(broker, beat=beat, tmp_path=tmp_path, prefix=prefix)
-        workers.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    use_key_prefix(app, None)
-    point_celery_at(app, saved[0], eager=saved[1])
 
 
 def new_prefix() -> str:
