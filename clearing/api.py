@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clearing import closing, records, selectors, settlement, tasks
+from clearing import closing, jobs, records, selectors, settlement
 from clearing.clock_closing import clock_end_day
 from clearing.models import AnchorThreshold, ClockClose, DayClose, Job
 from sandbox.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
@@ -252,7 +252,7 @@ class OperatorCloseApi(APIView):
         day = data.validated_data.get("date") or closing.today() - timedelta(days=1)
         if day >= closing.today():
             raise ApplicationError(f"{day} has not ended yet.", code="day_not_ended")
-        job = tasks.enqueue_close(day=day, actor=actor_for(request))
+        job = jobs.job_submit(kind=Job.Kind.CLOSE, label=day.isoformat(), actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -264,7 +264,7 @@ class OperatorVerifyApi(APIView):
 
     @extend_schema(request=None, responses={202: JobOutput})
     def post(self, request):
-        job = tasks.enqueue_job(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
+        job = jobs.job_submit(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -294,7 +294,7 @@ class OperatorJobRetryApi(APIView):
         job = Job.objects.filter(pk=job_id if str(job_id).isdigit() else None).first()
         if job is None:
             raise NotFound(f"No job with id {job_id}.", code="job_not_found")
-        job = tasks.job_retry(job=job, actor=actor_for(request))
+        job = jobs.job_retry(job=job, actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -596,7 +596,7 @@ class OperatorSettleApi(APIView):
 
     @extend_schema(request=None, responses={202: JobOutput})
     def post(self, request):
-        job = tasks.enqueue_job(
+        job = jobs.job_submit(
             kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request)
         )
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)

@@ -37,14 +37,8 @@ from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from clearing.chain import get_chain
-from clearing.closing import (
-    failure_recorded,
-    job_create,
-    job_finish,
-    job_progress,
-    job_start,
-)
 from clearing.encoding import day_bounds, day_of, iter_leaves
+from clearing.jobs import failure_recorded, job_create, job_finish, job_progress, job_start
 from clearing.merkle import MerkleTree, leaf_hash
 from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, Job
 from sandbox.errors import ApplicationError, Conflict, NotFound
@@ -187,6 +181,12 @@ def clock_close_finish(
         close = _compute_and_anchor(close, job)
     _job_done(job, close)
     return close
+
+
+def clock_close_job_run(*, job: Job, close_id: int) -> ClockClose:
+    """Run the claimed ``job`` that finishes the close ``close_id`` (an operator's retry)."""
+    close = ClockClose.objects.get(pk=close_id)
+    return clock_close_finish(close=close, triggered_by=job.triggered_by, job=job)
 
 
 def _job_done(job: Job, close: ClockClose, note: str = "") -> None:

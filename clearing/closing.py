@@ -22,8 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -33,12 +32,12 @@ from django.utils import timezone
 
 from clearing.chain import get_chain
 from clearing.encoding import day_of, day_transactions, iter_day_leaves
+from clearing.jobs import failure_recorded, job_create, job_finish, job_progress, job_start
 from clearing.merkle import MerkleTree
 from clearing.models import AnchorBlock, DayClose, Job
 from clearing.storage import store_tree
 from sandbox import clock
 from sandbox.errors import ApplicationError
-from sandbox.tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -56,63 +55,6 @@ class CloseOutcome:
     result: str  # "closed", "already_closed", "busy", "failed"
     close: DayClose
     note: str = ""
-
-
-# --- Jobs ------------------------------------------------------------------------------------
-
-
-def job_create(
-    *,
-    kind: str,
-    label: str,
-    triggered_by: str,
-    retry_of: Job | None = None,
-    tenant: Tenant | None = None,
-) -> Job:
-    """A queued job; with ``tenant``, one only that tenant (and operators) can see."""
-    return Job.objects.create(
-        kind=kind, label=label, triggered_by=triggered_by, retry_of=retry_of, tenant=tenant
-    )
-
-
-def job_start(job: Job, *, total: int | None = None) -> None:
-    now = timezone.now()
-    Job.objects.filter(pk=job.pk).update(
-        status=Job.Status.RUNNING, started_at=now, heartbeat_at=now, progress_total=total
-    )
-
-
-def job_progress(job: Job, done: int, total: int | None = None) -> None:
-    fields = {"progress_done": done, "heartbeat_at": timezone.now()}
-    if total is not None:
-        fields["progress_total"] = total
-    Job.objects.filter(pk=job.pk).update(**fields)
-
-
-def job_finish(job: Job, *, error: str = "", **fields) -> None:
-    now = timezone.now()
-    Job.objects.filter(pk=job.pk).update(
-        status=Job.Status.FAILED if error else Job.Status.DONE,
-        finished_at=now,
-        heartbeat_at=now,
-        error=error,
-        **fields,
-    )
-    Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
-
-
-@contextmanager
-def failure_recorded(job: Job) -> Iterator[None]:
-    """Whatever escapes the block fails ``job`` with its message, then goes on up: the
-    dashboard shows why, and the caller (a task, a command) still sees the error."""
-    try:
-        yield
-    except ApplicationError as exc:
-        job_finish(job, error=exc.message)
-        raise
-    except Exception as exc:
-        job_finish(job, error=f"{type(exc).__name__}: {exc}")
-        raise
 
 
 # --- The close log (heads of closed days, in day order) ------------------------------------

@@ -30,8 +30,9 @@ from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from clearing import netting
-from clearing.closing import job_create, job_finish, job_start, today
+from clearing.closing import today
 from clearing.encoding import day_bounds
+from clearing.jobs import job_create, job_finish, job_progress, job_start
 from clearing.models import (
     DayClose,
     Job,
@@ -310,8 +311,6 @@ def settle_due(*, job: Job | None = None) -> dict[str, int]:
             failed_cycles.add(window.cycle)
             errors.append(f"{window}: {exc.message}")
         if job is not None:
-            from clearing.closing import job_progress
-
             job_progress(job, done)
     if job is not None:
         job_finish(

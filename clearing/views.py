@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from clearing import closing, selectors, tasks
+from clearing import closing, jobs, selectors
 from clearing.api import _uuid_or_none
 from clearing.merkle import node_hash
 from clearing.models import AnchorBlock, DayClose, Job, SettlementCycle
@@ -111,7 +111,7 @@ def close_now(request):
     if day >= closing.today():
         messages.error(request, f"{day} has not ended yet on the platform clock.")
         return redirect("clearing:overview")
-    tasks.enqueue_close(day=day, actor=actor_for(request))
+    jobs.job_submit(kind=Job.Kind.CLOSE, label=day.isoformat(), actor=actor_for(request))
     messages.success(request, f"The close of {day} is queued.")
     return redirect("clearing:overview")
 
@@ -119,7 +119,7 @@ def close_now(request):
 @require_POST
 @operator_only
 def verify_now(request):
-    tasks.enqueue_job(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
+    jobs.job_submit(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
     messages.success(request, "The anchor check is queued.")
     return redirect("clearing:overview")
 
@@ -132,7 +132,7 @@ def job_retry(request, job_id):
         messages.error(request, "No such job.")
     else:
         try:
-            tasks.job_retry(job=job, actor=actor_for(request))
+            jobs.job_retry(job=job, actor=actor_for(request))
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
@@ -250,6 +250,6 @@ def contract_set(request, node_id):
 @require_POST
 @operator_only
 def settle_now(request):
-    tasks.enqueue_job(kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request))
+    jobs.job_submit(kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request))
     messages.success(request, "Settlement of due windows is queued.")
     return redirect("clearing:overview")

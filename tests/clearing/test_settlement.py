@@ -15,7 +15,7 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 from rest_framework.test import APIClient
 
-from clearing import closing, settlement
+from clearing import closing, jobs, settlement
 from clearing.models import (
     Job,
     NetDebitCap,
@@ -158,7 +158,7 @@ def test_a_window_whose_day_no_longer_matches_its_anchor_does_not_settle(settled
             cursor.execute(
                 "UPDATE wallets_entry SET amount = amount * 2 WHERE transaction_id = %s", [txn.pk]
             )
-        job = closing.job_create(kind=Job.Kind.SETTLEMENT, label="due", triggered_by="test")
+        job = jobs.job_create(kind=Job.Kind.SETTLEMENT, label="due", triggered_by="test")
         counts = settlement.settle_due(job=job)
         window = SettlementWindow.objects.get(cycle="daily", start_day=DAY)
         assert counts["settled"] == 0 and window.status == "closed"
