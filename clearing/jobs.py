@@ -56,7 +56,11 @@ ANCHOR_SCAN_LABEL = "scan"
 def send(task_name: str, *args: Any) -> bool:
     """Publish the task ``task_name`` with ``args``; False when the broker cannot be
     reached (logged by ``enqueue``, never raised)."""
-    return bool(enqueue(celery_app.signature(task_name), *args))
+    if task_name not in celery_app.tasks:
+        # Nothing here imports the task modules; Celery's autodiscovery (what a worker runs
+        # at start) registers them, so that an eager run executes the task itself.
+        celery_app.loader.import_default_modules()
+    return bool(enqueue(celery_app.tasks[task_name], *args))
 
 
 # --- Create ------------------------------------------------------------------------------------
