@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clearing import closing, jobs, records, selectors, settlement
+from clearing.caps import parse_caps
 from clearing.clock_closing import clock_end_day
 from clearing.models import AnchorThreshold, ClockClose, DayClose, Job
 from sandbox.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
@@ -647,7 +648,7 @@ class OperatorContractApi(APIView):
         node = self._node(node_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        caps = settlement.parse_caps(data.validated_data.get("net_debit_caps", {}))
+        caps = parse_caps(data.validated_data.get("net_debit_caps", {}))
         settlement.contract_set(
             node=node,
             cycle=data.validated_data["cycle"],

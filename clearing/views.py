@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from clearing import closing, jobs, selectors
 from clearing.api import _uuid_or_none
+from clearing.caps import parse_caps
 from clearing.merkle import node_hash
 from clearing.models import AnchorBlock, DayClose, Job, SettlementCycle
 from sandbox.currencies import CurrencyCode
@@ -238,7 +239,7 @@ def contract_set(request, node_id):
         if cycle not in SettlementCycle.values:
             raise ApplicationError(f"Unknown settlement cycle {cycle!r}.", code="invalid_cycle")
         settlement.contract_set(
-            node=node, cycle=cycle, caps=settlement.parse_caps(caps), actor=actor_for(request)
+            node=node, cycle=cycle, caps=parse_caps(caps), actor=actor_for(request)
         )
     except ApplicationError as error:
         messages.error(request, f"{node.name}: {error.message}")
