@@ -15,9 +15,11 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clearing import closing, jobs, records, selectors, settlement
+from clearing import jobs, records, selectors, settlement
 from clearing.caps import parse_caps
 from clearing.clock_closing import clock_end_day
+from clearing.closelog import close_log_tree
+from clearing.encoding import today
 from clearing.models import AnchorThreshold, ClockClose, DayClose, Job
 from sandbox.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
@@ -127,7 +129,7 @@ class CloseLogApi(APIView):
             return Response(selectors.close_log_head())
         try:
             first = int(request.query_params["first"])
-            second = int(request.query_params.get("second", closing.close_log_tree().size))
+            second = int(request.query_params.get("second", close_log_tree().size))
         except ValueError:
             raise ApplicationError(
                 "first and second are integers.", code="invalid_log_size"
@@ -250,8 +252,8 @@ class OperatorCloseApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        day = data.validated_data.get("date") or closing.today() - timedelta(days=1)
-        if day >= closing.today():
+        day = data.validated_data.get("date") or today() - timedelta(days=1)
+        if day >= today():
             raise ApplicationError(f"{day} has not ended yet.", code="day_not_ended")
         job = jobs.job_submit(kind=Job.Kind.CLOSE, label=day.isoformat(), actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)

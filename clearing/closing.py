@@ -31,13 +31,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from clearing.chain import get_chain
-from clearing.encoding import day_of, day_transactions, iter_day_leaves
+from clearing.closelog import close_log_leaf, close_log_leaves
+from clearing.encoding import day_of, day_transactions, iter_day_leaves, today
 from clearing.jobs import failure_recorded, job_create, job_finish, job_progress, job_start
 from clearing.merkle import MerkleTree
 from clearing.models import AnchorBlock, DayClose, Job
+from clearing.settlement import windows_sync
 from clearing.storage import store_tree
-from sandbox import clock
 from sandbox.errors import ApplicationError
+from wallets.models import LedgerTransaction
 
 logger = logging.getLogger(__name__)
 
@@ -55,32 +57,6 @@ class CloseOutcome:
     result: str  # "closed", "already_closed", "busy", "failed"
     close: DayClose
     note: str = ""
-
-
-# --- The close log (heads of closed days, in day order) ------------------------------------
-
-
-def close_log_leaf(day: date, leaf_count: int, root_hex: str) -> bytes:
-    """A close-log leaf: version 0x01, the day as ASCII YYYY-MM-DD, the leaf count (u64,
-    big-endian) and the day's root. Everything in it is anchored in the day's block, so
-    the whole close log can be rebuilt from the chain alone."""
-    return (
-        b"\x01" + day.isoformat().encode() + leaf_count.to_bytes(8, "big") + bytes.fromhex(root_hex)
-    )
-
-
-def close_log_leaves(*, through_sequence: int | None = None) -> list[bytes]:
-    closes = DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("sequence")
-    if through_sequence is not None:
-        closes = closes.filter(sequence__lte=through_sequence)
-    return [
-        close_log_leaf(c.day, c.leaf_count, c.root)
-        for c in closes.only("day", "leaf_count", "root")
-    ]
-
-
-def close_log_tree(*, through_sequence: int | None = None) -> MerkleTree:
-    return MerkleTree.from_leaves(close_log_leaves(through_sequence=through_sequence))
 
 
 # --- Computing a day's tree --------------------------------------------------------------------
@@ -108,10 +84,6 @@ def build_day_tree(day: date, *, progress: Callable[[int], None] | None = None) 
 # --- Closing -----------------------------------------------------------------------------------
 
 
-def today() -> date:
-    return day_of(clock.now())
-
-
 def first_day_to_close() -> date | None:
     last = DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("-day").first()
     if last is not None:
@@ -120,8 +92,6 @@ def first_day_to_close() -> date | None:
 
 
 def day_transactions_earliest() -> date | None:
-    from wallets.models import LedgerTransaction
-
     first = (
         LedgerTransaction.objects.order_by("posted_at").values_list("posted_at", flat=True).first()
     )
@@ -173,8 +143,6 @@ def close_day(*, day: date, triggered_by: str, job: Job | None = None) -> CloseO
         outcomes = close_through(day=day, job=job)
     last = outcomes[-1]
     if any(o.result == "closed" for o in outcomes):
-        from clearing.settlement import windows_sync
-
         windows_sync()  # the closed days' settlement windows close with them
     if last.result == "closed" or last.result == "already_closed":
         note = "" if last.result == "closed" else "Already closed."

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection
 
+from sandbox import clock
 from wallets.models import Entry, LedgerTransaction
 
 VERSION = 1
@@ -83,6 +84,11 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def day_of(moment: datetime) -> date:
     return moment.astimezone(clearing_time_zone()).date()
+
+
+def today() -> date:
+    """The clearing day it is now on the platform clock."""
+    return day_of(clock.now())
 
 
 def micros(moment: datetime) -> int:

@@ -23,6 +23,7 @@ import gc
 import hashlib
 import mmap
 import os
+import threading
 from collections.abc import Iterable, Sequence
 
 from sandbox.config import env_choice
@@ -119,8 +120,6 @@ def _level_counts(n: int, top: int) -> list[int]:
 def _can_fork() -> bool:
     """Fork only a single-threaded process on a machine with more than one core: the child
     of a threaded one (a threaded web server) could inherit a lock another thread held."""
-    import threading
-
     return hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and threading.active_count() == 1
 
 

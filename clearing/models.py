@@ -156,7 +156,7 @@ class DayClose(models.Model):
     both work on it; a lease that runs out (a killed worker) lets the next trigger resume.
     Closed days form the close log: ``sequence`` 0, 1, 2, … in day order, and
     ``log_root`` is the RFC 9162 root of the log's first ``sequence + 1`` heads
-    (``clearing.closing.close_log_leaf``).
+    (``clearing.closelog.close_log_leaf``).
     """
 
     class Status(models.TextChoices):

@@ -9,16 +9,25 @@ from typing import Any
 from django.db.models import Q
 
 from clearing.chain import get_chain
-from clearing.closing import close_log_leaf, close_log_tree
+from clearing.closelog import close_log_leaf, close_log_tree
 from clearing.encoding import day_of, leaf_for
 from clearing.merkle import MerkleTree, ProofError, leaf_hash
-from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayClose, Job
+from clearing.models import (
+    AnchorBlock,
+    ClockClose,
+    ClockCloseTransaction,
+    DayClose,
+    Job,
+    SettlementContract,
+    SettlementCycle,
+)
 from clearing.ots import build_ots
 from clearing.proofs import proof_document
 from clearing.storage import StoredTree, leaf_index
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events.models import TestClock
+from sandbox.tenants.models import Node
 from wallets import selectors as wallet_selectors
 
 REGTEST_MAGIC = bytes.fromhex("fabfb5da")
@@ -281,8 +290,6 @@ def contract_of(node) -> dict[str, Any]:
     """``node``'s settlement contract as the API shows it: cycle and caps (decimal strings).
     Reads ``node.settlement_contract`` and ``node.net_debit_caps``: select and prefetch
     them for many nodes."""
-    from clearing.models import SettlementContract
-
     try:
         cycle = node.settlement_contract.cycle
     except SettlementContract.DoesNotExist:
@@ -298,8 +305,6 @@ def contract_of(node) -> dict[str, Any]:
 
 def contracts_visible(*, tenant=None) -> list[dict[str, Any]]:
     """Every active node's contract for operators (``tenant`` None), else the tenant's."""
-    from sandbox.tenants.models import Node
-
     nodes = (
         Node.objects.filter(is_active=True)
         .select_related("tenant", "settlement_contract")
@@ -308,8 +313,6 @@ def contracts_visible(*, tenant=None) -> list[dict[str, Any]]:
     )
     if tenant is not None:
         nodes = nodes.filter(tenant=tenant)
-    from clearing.models import SettlementCycle
-
     rows = [{**contract_of(node), "tenant_name": node.tenant.name} for node in nodes[:500]]
     for row in rows:
         row["cycle_label"] = SettlementCycle(row["cycle"]).label

@@ -28,8 +28,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from clearing import netting
-from clearing.closing import today
-from clearing.encoding import day_bounds
+from clearing.encoding import day_bounds, today
 from clearing.jobs import job_create, job_finish, job_progress, job_start
 from clearing.models import (
     DayClose,
@@ -45,9 +44,10 @@ from clearing.verification import Report, verify_day
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
 from sandbox.tenants.services import Actor, audit_record
+from wallets import services as wallet_services
 from wallets.banks import DEFAULT_BANK_CODE
 from wallets.models import Account, Entry
-from wallets.posting import Posting
+from wallets.posting import Leg, Posting, post
 
 HUB_PURPOSE = Account.Purpose.SUSPENSE
 
@@ -205,9 +205,6 @@ def _check_anchored(window: SettlementWindow) -> None:
 
 def settle_window(window_id: int, *, job: Job | None = None) -> str:
     """Settle one CLOSED window: "settled", or "skipped" if it is not CLOSED (anymore)."""
-    from wallets import services as wallet_services
-    from wallets.posting import Leg, post
-
     with transaction.atomic():
         window = SettlementWindow.objects.select_for_update().get(pk=window_id)
         if window.status != SettlementWindow.Status.CLOSED:

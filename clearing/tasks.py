@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from celery import Task, shared_task
 
 from clearing import clock_closing, closing, jobs, records, settlement, verification
+from clearing.encoding import today
 from clearing.models import Job
 
 
@@ -35,7 +36,7 @@ def close_day_task(self: Task, job_id: int, day: str) -> str:
 def close_due_days() -> str:
     """The daily close (django-celery-beat, 00:05 Asia/Seoul by default; migration 0004).
     Closes yesterday, and any earlier day that is still open."""
-    day = closing.today() - timedelta(days=1)
+    day = today() - timedelta(days=1)
     job = jobs.job_create(kind=Job.Kind.CLOSE, label=day.isoformat(), triggered_by="schedule")
     result: str = close_day_task.run(job.pk, day.isoformat())
     return result

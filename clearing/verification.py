@@ -23,7 +23,7 @@ from datetime import date
 from clearing import records
 from clearing.chain import get_chain
 from clearing.clock_closing import leaf_hashes
-from clearing.closing import close_log_leaf
+from clearing.closelog import close_log_leaf
 from clearing.encoding import day_of, iter_day_leaves, leaf_for
 from clearing.jobs import job_finish, job_progress, job_start
 from clearing.merkle import HASH_SIZE, MerkleTree

@@ -11,9 +11,10 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from clearing import closing, jobs, selectors
+from clearing import jobs, selectors
 from clearing.api import _uuid_or_none
 from clearing.caps import parse_caps
+from clearing.encoding import today
 from clearing.merkle import node_hash
 from clearing.models import AnchorBlock, DayClose, Job, SettlementCycle
 from sandbox.currencies import CurrencyCode
@@ -86,7 +87,7 @@ def overview(request):
         "cycles": SettlementCycle.choices,
         "currencies": CurrencyCode.values,
         "last_check": last_check,
-        "yesterday": closing.today() - timedelta(days=1),
+        "yesterday": today() - timedelta(days=1),
         "log": selectors.close_log_head(),
         **_jobs_context(request),
     }
@@ -108,8 +109,8 @@ def close_now(request):
     except ValueError:
         messages.error(request, "Give the day as YYYY-MM-DD.")
         return redirect("clearing:overview")
-    day = day or closing.today() - timedelta(days=1)
-    if day >= closing.today():
+    day = day or today() - timedelta(days=1)
+    if day >= today():
         messages.error(request, f"{day} has not ended yet on the platform clock.")
         return redirect("clearing:overview")
     jobs.job_submit(kind=Job.Kind.CLOSE, label=day.isoformat(), actor=actor_for(request))

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from clearing import closing
+from clearing.encoding import today
 from sandbox.errors import ApplicationError
 
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--date", type=date.fromisoformat, help="The day, YYYY-MM-DD.")
 
     def handle(self, *args, **options):
-        day = options["date"] or closing.today() - timedelta(days=1)
+        day = options["date"] or today() - timedelta(days=1)
         try:
             outcome = closing.close_day(day=day, triggered_by="manage.py close_day")
         except ApplicationError as exc:
