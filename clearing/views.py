@@ -9,14 +9,14 @@ from functools import wraps
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from clearing import jobs, selectors
-from clearing.api import _uuid_or_none
+from clearing import jobs, selectors, settlement
 from clearing.caps import parse_caps
 from clearing.encoding import today
 from clearing.merkle import node_hash
-from clearing.models import AnchorBlock, DayClose, Job, SettlementCycle
+from clearing.models import Job, SettlementCycle
 from sandbox.currencies import CurrencyCode
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import actor_for
@@ -52,8 +52,6 @@ def _jobs_context(request) -> dict:
     jobs = selectors.jobs_visible(
         tenant=access.tenant if access else None, operator=request.user.is_staff, limit=30
     )
-    from django.utils import timezone
-
     now = timezone.now()
     for job in jobs:
         job.stalled = (
@@ -70,23 +68,16 @@ def _jobs_context(request) -> dict:
 
 @member_or_operator
 def overview(request):
-    closes = DayClose.objects.select_related("anchor").order_by("-day")[:30]
-    last_check = Job.objects.filter(kind=Job.Kind.VERIFY).exclude(status=Job.Status.QUEUED).first()
-    from clearing.models import SettlementWindow
-
-    windows = SettlementWindow.objects.exclude(status=SettlementWindow.Status.OPEN).order_by(
-        "-end_day", "cycle"
-    )[:20]
     access = request.tenant_access
     context = {
-        "closes": closes,
-        "windows": windows,
+        "closes": selectors.day_closes(limit=30),
+        "windows": selectors.windows_recent(limit=20),
         "contracts": selectors.contracts_visible(
             tenant=None if request.user.is_staff else access.tenant
         ),
         "cycles": SettlementCycle.choices,
         "currencies": CurrencyCode.values,
-        "last_check": last_check,
+        "last_check": selectors.last_check(),
         "yesterday": today() - timedelta(days=1),
         "log": selectors.close_log_head(),
         **_jobs_context(request),
@@ -129,18 +120,17 @@ def verify_now(request):
 @require_POST
 @operator_only
 def job_retry(request, job_id):
-    job = Job.objects.filter(pk=job_id if str(job_id).isdigit() else None).first()
-    if job is None:
+    try:
+        job = selectors.job_get(job_id)
+    except ApplicationError:
         messages.error(request, "No such job.")
+        return redirect("clearing:overview")
+    try:
+        jobs.job_retry(job=job, actor=actor_for(request))
+    except ApplicationError as error:
+        messages.error(request, error.message)
     else:
-        try:
-            jobs.job_retry(job=job, actor=actor_for(request))
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(
-                request, f"Retry of {job.get_kind_display().lower()} {job.label} queued."
-            )
+        messages.success(request, f"Retry of {job.get_kind_display().lower()} {job.label} queued.")
     return redirect("clearing:overview")
 
 
@@ -184,7 +174,7 @@ def proof(request, transaction_id):
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("clearing:overview")
-    block = AnchorBlock.objects.get(height=doc["anchor"]["height"])
+    block = selectors.block_get(doc["anchor"]["height"])
     context = {
         "doc": doc,
         "steps": proof_steps(doc),
@@ -204,10 +194,8 @@ def proof_lookup(request):
 
 @member_or_operator
 def settlement_window(request, window_id):
-    from clearing.api import _window_body, _window_get
-
     try:
-        window = _window_get(window_id)
+        window = selectors.window_get(window_id)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("clearing:overview")
@@ -215,7 +203,7 @@ def settlement_window(request, window_id):
     return render(
         request,
         "clearing/window.html",
-        {"w": _window_body(window, tenant=tenant), "window": window},
+        {"w": selectors.window_document(window, tenant=tenant), "window": window},
     )
 
 
@@ -223,12 +211,10 @@ def settlement_window(request, window_id):
 @operator_only
 def contract_set(request, node_id):
     """An operator sets a node's cycle and caps (a blank cap: none), as the API's PUT."""
-    from clearing import settlement
-    from sandbox.tenants.models import Node
-
-    node = Node.objects.filter(pk=_uuid_or_none(node_id)).first()
-    if node is None:
-        messages.error(request, f"No node with id {node_id}.")
+    try:
+        node = selectors.node_get(node_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
         return redirect("clearing:overview")
     cycle = request.POST.get("cycle", "")
     caps = {
