@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from clearing import selectors
+from clearing.api.days import ProofOutput
 from clearing.clock_closing import clock_end_day
 from clearing.models import ClockClose
 from sandbox.events.api import ClockDetailOutput
@@ -86,7 +86,7 @@ class ClockCloseProofApi(_ClockView):
     """The inclusion proof of one of the close's transactions, for ``verify_proof.py``:
     the same document as a day's proof, anchored in a block of kind "clock"."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=ProofOutput)
     def get(self, request, clock_id, day, transaction_id):
         return Response(
             selectors.clock_close_proof(

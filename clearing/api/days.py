@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -18,10 +18,56 @@ from sandbox.errors import ApplicationError
 from sandbox.tenants.api import TenantScopedView
 
 
-class TransactionProofApi(TenantScopedView):
-    """The whole inclusion proof of one of your transactions, for ``verify_proof.py``."""
+class ProofAnchorOutput(serializers.Serializer):
+    chain = serializers.CharField(help_text='"bitcoin-regtest".')
+    kind = serializers.CharField(help_text="The block's kind: day, clock or transaction.")
+    label = serializers.CharField(help_text="What the block anchors, e.g. the day.")
+    height = serializers.IntegerField()
+    block_hash = serializers.CharField()
+    block_header = serializers.CharField(help_text="The block's 80-byte header (hex).")
+    txid = serializers.CharField()
+    transaction = serializers.CharField(
+        help_text="The anchoring transaction, serialized (hex); its OP_RETURN holds the root."
+    )
+    tx_index = serializers.IntegerField(help_text="The transaction's place in its block.")
+    tx_merkle_branch = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Branch hashes to the header's merkle root (internal byte order, bottom up).",
+    )
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+
+class CloseLogEntryOutput(serializers.Serializer):
+    sequence = serializers.IntegerField(help_text="The day's entry in the close log, from 0.")
+    size = serializers.IntegerField()
+    leaf = serializers.CharField(help_text="The close-log leaf (hex).")
+    audit_path = serializers.ListField(child=serializers.CharField())
+    root = serializers.CharField()
+
+
+class ProofOutput(serializers.Serializer):
+    """An inclusion proof document (``format`` fsbx-inclusion-proof/1)."""
+
+    format = serializers.CharField()
+    subject = serializers.DictField(help_text="What the leaf is, in words (not needed to verify).")
+    leaf = serializers.CharField(help_text="The canonical leaf bytes (hex).")
+    leaf_hash = serializers.CharField(help_text="SHA-256(0x00 || leaf) (hex).")
+    leaf_index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    audit_path = serializers.ListField(
+        child=serializers.CharField(), help_text="RFC 9162 inclusion path, sibling first (hex)."
+    )
+    root = serializers.CharField()
+    anchor = ProofAnchorOutput()
+    close_log = CloseLogEntryOutput(
+        required=False, help_text="A platform day's place in the close log (day proofs only)."
+    )
+
+
+class TransactionProofApi(TenantScopedView):
+    """The whole inclusion proof of one of your transactions, to check offline with
+    ``clearing/verify_proof.py``."""
+
+    @extend_schema(responses=ProofOutput)
     def get(self, request, transaction_id):
         return Response(
             selectors.transaction_proof(tenant=self.tenant, transaction_id=transaction_id)
@@ -42,6 +88,8 @@ class DayCloseOutput(serializers.ModelSerializer):
 
 
 class DayCloseListApi(ListAPIView):
+    """The platform's daily closes, newest day first (at most 400)."""
+
     permission_classes = [IsTenantOrOperator]
     serializer_class = DayCloseOutput
     pagination_class = None
@@ -51,11 +99,43 @@ class DayCloseListApi(ListAPIView):
 
 
 class DayCloseDetailApi(APIView):
+    """One closed day (``day`` as YYYY-MM-DD): its root, count, close-log entry and block."""
+
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses=DayCloseOutput)
     def get(self, request, day):
         return Response(DayCloseOutput(selectors.closed_day_get(selectors.parse_day(day))).data)
+
+
+class BlockSummaryOutput(serializers.Serializer):
+    height = serializers.IntegerField()
+    block_hash = serializers.CharField()
+    prev_hash = serializers.CharField()
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    root = serializers.CharField()
+    transactions = serializers.IntegerField()
+    txid = serializers.CharField()
+    time = serializers.DateTimeField()
+
+
+class ChainSummaryOutput(serializers.Serializer):
+    chain = serializers.CharField()
+    blocks = BlockSummaryOutput(many=True)
+
+
+class CloseLogHeadOutput(serializers.Serializer):
+    size = serializers.IntegerField(help_text="Closed days in the log.")
+    root = serializers.CharField()
+
+
+class CloseLogConsistencyOutput(serializers.Serializer):
+    first = serializers.IntegerField()
+    second = serializers.IntegerField()
+    first_root = serializers.CharField()
+    second_root = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField())
 
 
 class DayCloseOtsApi(APIView):
@@ -81,7 +161,10 @@ class ChainApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["blk", "json"])],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (200, "application/json"): ChainSummaryOutput,
+        },
     )
     def get(self, request):
         if request.query_params.get("format") == "json":
@@ -100,7 +183,11 @@ class CloseLogApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses=PolymorphicProxySerializer(
+            component_name="CloseLog",
+            serializers=[CloseLogHeadOutput, CloseLogConsistencyOutput],
+            resource_type_field_name=None,
+        ),
     )
     def get(self, request):
         if "first" not in request.query_params:

@@ -40,6 +40,8 @@ class JobListApi(TenantScopedView):
 
 
 class OperatorJobListApi(ListAPIView):
+    """Every clearing job, every tenant's included (newest first, at most 200)."""
+
     permission_classes = [IsOperator]
     serializer_class = JobOutput
     pagination_class = None
@@ -49,6 +51,8 @@ class OperatorJobListApi(ListAPIView):
 
 
 class OperatorJobRetryApi(APIView):
+    """Run a failed job again: a new job, queued (the failed one stays in the history)."""
+
     permission_classes = [IsOperator]
 
     @extend_schema(request=None, responses={202: JobOutput})

@@ -20,7 +20,8 @@ from sandbox.tenants.permissions import IsOperator
 
 
 class OperatorCloseApi(APIView):
-    """Close a day now (yesterday by default); the work runs on a worker."""
+    """Close a day now (yesterday by default), and any earlier day still open. The close
+    runs in the background: the answer is its queued job, which the jobs list follows."""
 
     permission_classes = [IsOperator]
 

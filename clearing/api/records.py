@@ -3,7 +3,6 @@ and the operators' anchoring thresholds."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -17,11 +16,48 @@ from sandbox.tenants.api import TenantScopedView
 from sandbox.tenants.permissions import IsOperator, IsOwner
 
 
+class RecordAnchorOutput(serializers.Serializer):
+    height = serializers.IntegerField()
+    block_hash = serializers.CharField()
+    txid = serializers.CharField()
+    label = serializers.CharField()
+
+
+class RecordEntryOutput(serializers.Serializer):
+    account = serializers.UUIDField()
+    currency = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Minor units; negative on the paying side.")
+
+
+class RecordPlaintextOutput(serializers.Serializer):
+    leaf = serializers.CharField(help_text="The transaction's canonical leaf bytes (hex).")
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    currency = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Minor units.")
+    posted_at = serializers.DateTimeField()
+    entries = RecordEntryOutput(many=True)
+
+
+class RecordOutput(serializers.Serializer):
+    transaction = serializers.UUIDField()
+    digest = serializers.CharField(help_text="SHA-256 of the envelope (hex): what is anchored.")
+    envelope = serializers.CharField(help_text="The FSBXREC1 envelope (base64).")
+    nodes = serializers.ListField(child=serializers.UUIDField(), help_text="Its readers' nodes.")
+    anchor = RecordAnchorOutput(allow_null=True, help_text="Its block; null until anchored.")
+    record = RecordPlaintextOutput(allow_null=True, help_text="The envelope, opened.")
+
+
+class RecordKeyOutput(serializers.Serializer):
+    node = serializers.UUIDField()
+    key = serializers.CharField(help_text="AES-256 key (base64).")
+
+
 class TransactionRecordApi(TenantScopedView):
     """The encrypted, anchored record of a large inter-node transaction, opened with the key
     of your node it touches (either side may read it, nobody else)."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=RecordOutput)
     def get(self, request, transaction_id):
         return Response(
             selectors.transaction_record(tenant=self.tenant, transaction_id=transaction_id)
@@ -33,15 +69,18 @@ class NodeRecordKeyApi(TenantScopedView):
 
     permission_classes = [IsOwner]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=RecordKeyOutput)
     def get(self, request, node_id):
         return Response(selectors.node_record_key(tenant=self.tenant, node_id=node_id))
 
 
 class OperatorRecordApi(APIView):
+    """The encrypted, anchored record of any large inter-node transaction, opened with the
+    operators' key."""
+
     permission_classes = [IsOperator]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=RecordOutput)
     def get(self, request, transaction_id):
         return Response(selectors.operator_record(transaction_id=transaction_id))
 

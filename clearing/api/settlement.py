@@ -17,11 +17,72 @@ from sandbox.tenants.access import actor_for
 from sandbox.tenants.permissions import IsOperator
 
 
+class WindowSummaryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    cycle = serializers.CharField(help_text="daily, t_plus_1 or weekly")
+    start_day = serializers.DateField()
+    end_day = serializers.DateField()
+    settle_on = serializers.DateField(help_text="The first day the window may settle.")
+    status = serializers.CharField(help_text="open, closed, settled or aborted")
+    transactions = serializers.IntegerField(help_text="Inter-node transactions it settled.")
+
+
+class PositionOutput(serializers.Serializer):
+    node = serializers.UUIDField()
+    node_name = serializers.CharField()
+    currency = serializers.CharField()
+    gross_paid = serializers.CharField(help_text="Decimal string.")
+    gross_received = serializers.CharField(help_text="Decimal string.")
+    net = serializers.CharField(help_text="Decimal string; negative: the node pays.")
+
+
+class InstructionOutput(serializers.Serializer):
+    node = serializers.UUIDField()
+    node_name = serializers.CharField()
+    direction = serializers.CharField(help_text="pay or receive")
+    counterparty = serializers.CharField()
+    amount = serializers.CharField(help_text="Decimal string.")
+    currency = serializers.CharField()
+    bank_code = serializers.CharField()
+    transaction = serializers.UUIDField(help_text="The settlement's ledger transaction.")
+
+
+class BilateralOutput(serializers.Serializer):
+    debtor = serializers.UUIDField()
+    creditor = serializers.UUIDField()
+    currency = serializers.CharField()
+    amount = serializers.CharField(help_text="Decimal string.")
+
+
+class WindowOutput(WindowSummaryOutput):
+    settled_at = serializers.DateTimeField(allow_null=True)
+    note = serializers.CharField()
+    positions = PositionOutput(many=True)
+    instructions = InstructionOutput(many=True)
+    bilateral = BilateralOutput(many=True, required=False, help_text="Settled windows only.")
+
+
+class ContractOutput(serializers.Serializer):
+    node = serializers.UUIDField()
+    node_name = serializers.CharField()
+    cycle = serializers.CharField(help_text="daily, t_plus_1 or weekly")
+    net_debit_caps = serializers.DictField(
+        child=serializers.CharField(), help_text="Decimal strings per currency."
+    )
+
+
+class ContractListOutput(ContractOutput):
+    tenant_name = serializers.CharField()
+    cycle_label = serializers.CharField()
+
+
 class SettlementWindowListApi(APIView):
+    """The latest settlement windows (at most 200), newest first."""
+
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(
-        operation_id="v1_clearing_settlements_list", responses={200: OpenApiTypes.OBJECT}
+        operation_id="v1_clearing_settlements_list", responses=WindowSummaryOutput(many=True)
     )
     def get(self, request):
         return Response(selectors.windows_list())
@@ -33,7 +94,7 @@ class ContractListApi(APIView):
 
     permission_classes = [IsTenantOrOperator]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=ContractListOutput(many=True))
     def get(self, request):
         return Response(selectors.contracts_visible(tenant=tenant_or_none(request)))
 
@@ -43,13 +104,15 @@ class SettlementWindowApi(APIView):
 
     permission_classes = [IsTenantOrOperator]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=WindowOutput)
     def get(self, request, window_id):
         window = selectors.window_get(window_id)
         return Response(selectors.window_document(window, tenant=tenant_or_none(request)))
 
 
 class SettlementReportCsvApi(APIView):
+    """The window's positions, instructions and bilateral debts, one CSV row each."""
+
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
@@ -63,12 +126,14 @@ class SettlementReportCsvApi(APIView):
 
 
 class OperatorWindowAbortApi(APIView):
+    """Abort an open or closed window: it will not settle."""
+
     permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=300)
 
-    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=InputSerializer, responses=WindowOutput)
     def post(self, request, window_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -89,11 +154,11 @@ class OperatorContractApi(APIView):
         cycle = serializers.ChoiceField(choices=["daily", "t_plus_1", "weekly"])
         net_debit_caps = serializers.DictField(child=serializers.CharField(), required=False)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses=ContractOutput)
     def get(self, request, node_id):
         return Response(selectors.contract_of(selectors.node_get(node_id)))
 
-    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=InputSerializer, responses=ContractOutput)
     def put(self, request, node_id):
         node = selectors.node_get(node_id)
         data = self.InputSerializer(data=request.data)
