@@ -154,7 +154,7 @@ def close_day(*, day: date, triggered_by: str, job: Job | None = None) -> CloseO
             note=note,
             root=last.close.root,
             count=last.close.leaf_count,
-            block_height=last.close.anchor.height if last.close.anchor_id else None,
+            block_height=last.close.anchor.height if last.close.anchor is not None else None,
         )
     elif last.result == "busy":
         job_finish(job, note=f"{last.day} is being closed by another worker.")
@@ -260,7 +260,7 @@ def _compute_and_anchor(close: DayClose, token: str, job: Job | None) -> CloseOu
             raise ApplicationError(f"{day} is older than the last closed day {previous.day}.")
         if previous is not None and previous.day != day - timedelta(days=1):
             raise ApplicationError(f"{previous.day + timedelta(days=1)} must close before {day}.")
-        sequence = 0 if previous is None else previous.sequence + 1
+        sequence = 0 if previous is None or previous.sequence is None else previous.sequence + 1
         log_root = MerkleTree.from_leaves(
             [*close_log_leaves(), close_log_leaf(day, tree.size, tree.root.hex())]
         ).root

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Node
-from sandbox.tenants.scoping import TenantQuerySet, scoped_queryset
+from sandbox.tenants.scoping import TenantQuerySet
 
 
 class AnchorBlock(models.Model):
@@ -73,6 +75,10 @@ class AnchorBlock(models.Model):
         return f"#{self.height} {self.kind} {self.label}"
 
 
+# A running job reports progress at least this often; a quieter one is shown as stalled.
+STALLED_AFTER = timedelta(minutes=2)
+
+
 class Job(models.Model):
     """One run of a clearing job (a close, an anchoring, a settlement, a verification), as
     the dashboard shows it: queued, running with progress, done or failed, and its history.
@@ -133,9 +139,8 @@ class Job(models.Model):
     @property
     def progress_unit(self) -> str:
         """What ``progress_*`` counts: a check goes day by day, a settlement window by window."""
-        return {self.Kind.VERIFY: "days", self.Kind.SETTLEMENT: "windows"}.get(
-            self.kind, "transactions"
-        )
+        units: dict[str, str] = {self.Kind.VERIFY: "days", self.Kind.SETTLEMENT: "windows"}
+        return units.get(self.kind, "transactions")
 
     @property
     def count_unit(self) -> str:
@@ -143,7 +148,23 @@ class Job(models.Model):
         return "windows" if self.kind == self.Kind.SETTLEMENT else "transactions"
 
     @property
-    def duration(self):
+    def stalled(self) -> bool:
+        """Running, but silent for longer than ``STALLED_AFTER``: its worker may be gone."""
+        return (
+            self.status == self.Status.RUNNING
+            and self.heartbeat_at is not None
+            and timezone.now() - self.heartbeat_at > STALLED_AFTER
+        )
+
+    @property
+    def percent(self) -> int | None:
+        """How far it is, when it knows its total."""
+        if not self.progress_total:
+            return None
+        return int(100 * self.progress_done / self.progress_total)
+
+    @property
+    def duration(self) -> timedelta | None:
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
@@ -298,6 +319,12 @@ class ClockClose(models.Model):
         return f"{self.day.isoformat()}/{self.pk}"
 
 
+class ClockCloseTransactionQuerySet(TenantQuerySet):
+    """A close's members belong to the close's tenant."""
+
+    tenant_path = "close__tenant"
+
+
 class ClockCloseTransaction(models.Model):
     """A ledger transaction in a test clock close, at ``position`` among its leaves.
 
@@ -315,7 +342,7 @@ class ClockCloseTransaction(models.Model):
     position = models.PositiveIntegerField()
     leaf_hash = models.CharField(max_length=64, help_text="SHA-256(0x00 || leaf), hex.")
 
-    objects = scoped_queryset("close__tenant").as_manager()
+    objects = ClockCloseTransactionQuerySet.as_manager()
 
     class Meta:
         constraints = [

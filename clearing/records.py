@@ -78,7 +78,7 @@ def _hkdf(secret: bytes, info: bytes) -> bytes:
 
 
 def master_key() -> bytes:
-    secret = getattr(settings, "CLEARING_MASTER_KEY", "") or settings.SECRET_KEY
+    secret = str(getattr(settings, "CLEARING_MASTER_KEY", "") or settings.SECRET_KEY)
     return _hkdf(secret.encode(), b"master")
 
 
@@ -214,7 +214,8 @@ def anchor_transaction(txn: LedgerTransaction) -> AnchoredRecord:
                 record = AnchoredRecord.objects.create(
                     transaction=txn, envelope=envelope, digest=hashlib.sha256(envelope).hexdigest()
                 )
-                record.nodes.set(nodes)
+                # The stubs take ints for primary keys; nodes' are UUIDs, which Django takes.
+                record.nodes.set(nodes)  # type: ignore[arg-type]
         except IntegrityError:  # another worker sealed it first: theirs is the record
             record = AnchoredRecord.objects.get(transaction=txn)
     if record.anchor_id is None:

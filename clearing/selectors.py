@@ -8,10 +8,11 @@ import csv
 import io
 import struct
 import uuid
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from clearing import records
 from clearing.chain import get_chain
@@ -39,7 +40,7 @@ from clearing.storage import StoredTree, leaf_index
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events.models import TestClock
-from sandbox.tenants.models import Node
+from sandbox.tenants.models import Node, Tenant
 from wallets import selectors as wallet_selectors
 
 REGTEST_MAGIC = bytes.fromhex("fabfb5da")
@@ -69,7 +70,8 @@ def int_or_none(value: Any) -> int | None:
 
 def node_get(node_id: Any) -> Node:
     """Any node, for operators (404 when there is none)."""
-    node = Node.objects.filter(pk=uuid_or_none(node_id)).first()
+    node_uuid = uuid_or_none(node_id)
+    node = Node.objects.filter(pk=node_uuid).first() if node_uuid is not None else None
     if node is None:
         raise NotFound(f"No node with id {node_id}.", code="node_not_found")
     return node
@@ -78,9 +80,9 @@ def node_get(node_id: Any) -> Node:
 # --- Closed days -----------------------------------------------------------------------------
 
 
-def day_closes(*, limit: int = 400) -> list[DayClose]:
+def day_closes(*, limit: int = 400) -> QuerySet[DayClose]:
     """The latest closes, newest day first."""
-    return list(DayClose.objects.select_related("anchor").order_by("-day")[:limit])
+    return DayClose.objects.select_related("anchor").order_by("-day")[:limit]
 
 
 def closed_day_get(day: date) -> DayClose:
@@ -129,6 +131,7 @@ def transaction_proof(*, tenant: Any, transaction_id: Any) -> dict[str, Any]:
             "day": day.isoformat(),
         },
     )
+    assert close.sequence is not None  # a closed day has its place in the log (a constraint)
     log = close_log_tree(through_sequence=close.sequence)
     doc["close_log"] = {
         "sequence": close.sequence,
@@ -166,6 +169,7 @@ def close_log_head() -> dict[str, Any]:
 
 def ots_for_day(day: date) -> bytes:
     close = closed_day_get(day)
+    assert close.anchor is not None  # a closed day has its block (a database constraint)
     chain = get_chain()
     anchor = chain.get(close.anchor.height)
     return build_ots(anchor, chain.raw_block(anchor.height))
@@ -216,7 +220,14 @@ def chain_summary() -> list[dict[str, Any]]:
 # --- Test clock closes -----------------------------------------------------------------------
 
 
-def clock_closes(*, tenant: Any, clock: TestClock):
+def clock_get(*, tenant: Any, clock_id: Any) -> TestClock:
+    """One of ``tenant``'s test clocks (404 for anyone else's)."""
+    clock = TestClock.objects.get_for_tenant(tenant, clock_id)
+    assert isinstance(clock, TestClock)
+    return clock
+
+
+def clock_closes(*, tenant: Any, clock: TestClock) -> QuerySet[ClockClose]:
     """The clock's closes, newest first (the clock is already the tenant's)."""
     return (
         ClockClose.objects.for_tenant(tenant)
@@ -243,13 +254,28 @@ def clock_close_transaction_ids(close: ClockClose) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class ClockClosePage:
+    """A clock close as the test clock's page lists it: the close's own fields, ``rows``
+    (its first transactions in leaf order) and ``more`` (how many it leaves out)."""
+
+    day: date
+    status: str
+    sequence: int
+    leaf_count: int
+    root: str
+    anchor: AnchorBlock | None
+    closed_at: datetime | None
+    rows: list[dict[str, Any]]
+    more: int
+
+
 def clock_closes_for_page(
     *, tenant: Any, clock: TestClock, closes: int = 10, transactions: int = 50
-) -> list[ClockClose]:
-    """The clock's latest closes, each with ``rows``: its first transactions in leaf order
-    as the dashboard lists them, and ``more``: how many it leaves out."""
-    shown = list(clock_closes(tenant=tenant, clock=clock)[:closes])
-    for close in shown:
+) -> list[ClockClosePage]:
+    """The clock's latest closes, each with its first ``transactions`` in leaf order."""
+    shown = []
+    for close in clock_closes(tenant=tenant, clock=clock)[:closes]:
         members = (
             ClockCloseTransaction.objects.filter(close=close)
             .order_by("position")
@@ -261,7 +287,7 @@ def clock_closes_for_page(
                 "transaction__currency",
             )[:transactions]
         )
-        close.rows = [
+        rows = [
             {
                 "position": position,
                 "uuid": str(txn_uuid),
@@ -271,7 +297,19 @@ def clock_closes_for_page(
             }
             for position, txn_uuid, kind, amount, currency in members
         ]
-        close.more = max(0, close.leaf_count - len(close.rows))
+        shown.append(
+            ClockClosePage(
+                day=close.day,
+                status=close.status,
+                sequence=close.sequence,
+                leaf_count=close.leaf_count,
+                root=close.root,
+                anchor=close.anchor,
+                closed_at=close.closed_at,
+                rows=rows,
+                more=max(0, close.leaf_count - len(rows)),
+            )
+        )
     return shown
 
 
@@ -324,17 +362,20 @@ def clock_close_proof(
     )
 
 
-def jobs_visible(*, tenant=None, operator: bool = False, limit: int = 200) -> list[Job]:
+def jobs_visible(
+    *, tenant: Tenant | None = None, operator: bool = False, limit: int = 200
+) -> QuerySet[Job]:
     """The newest jobs someone may see: operators all; a tenant the platform's jobs and its
     own (its test clock closes), never another tenant's."""
     jobs = Job.objects.select_related("retry_of")
     if not operator:
         jobs = jobs.filter(Q(tenant__isnull=True) | Q(tenant=tenant))
-    return list(jobs[:limit])
+    return jobs[:limit]
 
 
 def job_get(job_id: Any) -> Job:
-    job = Job.objects.filter(pk=int_or_none(job_id)).first()
+    pk = int_or_none(job_id)
+    job = Job.objects.filter(pk=pk).first() if pk is not None else None
     if job is None:
         raise NotFound(f"No job with id {job_id}.", code="job_not_found")
     return job
@@ -384,11 +425,11 @@ def record_document(record: AnchoredRecord, plaintext: bytes | None) -> dict[str
 
 
 def _record_of(transaction_id: Any) -> AnchoredRecord | None:
-    return (
-        AnchoredRecord.objects.select_related("transaction", "anchor")
-        .filter(transaction__uuid=uuid_or_none(transaction_id))
-        .first()
-    )
+    txn_uuid = uuid_or_none(transaction_id)
+    if txn_uuid is None:
+        return None
+    records_ = AnchoredRecord.objects.select_related("transaction", "anchor")
+    return records_.filter(transaction__uuid=txn_uuid).first()
 
 
 def transaction_record(*, tenant: Any, transaction_id: Any) -> dict[str, Any]:
@@ -415,6 +456,7 @@ def operator_record(*, transaction_id: Any) -> dict[str, Any]:
 def node_record_key(*, tenant: Any, node_id: Any) -> dict[str, str]:
     """One of ``tenant``'s nodes' record key (base64), to open its envelopes offline."""
     node = Node.objects.get_for_tenant(tenant, node_id)
+    assert isinstance(node, Node)
     return {"node": str(node.pk), "key": base64.b64encode(records.node_key(node)).decode()}
 
 
@@ -448,7 +490,8 @@ def windows_recent(*, limit: int = 20) -> list[SettlementWindow]:
 
 
 def window_get(window_id: Any) -> SettlementWindow:
-    window = SettlementWindow.objects.filter(pk=int_or_none(window_id)).first()
+    pk = int_or_none(window_id)
+    window = SettlementWindow.objects.filter(pk=pk).first() if pk is not None else None
     if window is None:
         raise NotFound(f"No settlement window {window_id}.", code="window_not_found")
     return window
@@ -534,7 +577,7 @@ def window_report_csv(window: SettlementWindow, *, tenant: Any = None) -> str:
     return out.getvalue()
 
 
-def contract_of(node) -> dict[str, Any]:
+def contract_of(node: Node) -> dict[str, Any]:
     """``node``'s settlement contract as the API shows it: cycle and caps (decimal strings).
     Reads ``node.settlement_contract`` and ``node.net_debit_caps``: select and prefetch
     them for many nodes."""
@@ -551,7 +594,7 @@ def contract_of(node) -> dict[str, Any]:
     }
 
 
-def contracts_visible(*, tenant=None) -> list[dict[str, Any]]:
+def contracts_visible(*, tenant: Tenant | None = None) -> list[dict[str, Any]]:
     """Every active node's contract for operators (``tenant`` None), else the tenant's."""
     nodes = (
         Node.objects.filter(is_active=True)

@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from clearing import netting
@@ -43,6 +43,7 @@ from clearing.models import (
 from clearing.verification import Report, verify_day
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
+from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
 from wallets import services as wallet_services
 from wallets.banks import DEFAULT_BANK_CODE
@@ -75,12 +76,12 @@ def window_bounds(cycle: str, day: date) -> tuple[date, date, date]:
 def windows_sync() -> None:
     """Make the windows of every cycle from the first closed day through today, and close
     those whose days have all closed."""
-    first = DayClose.objects.filter(status=DayClose.Status.CLOSED).aggregate(d=Min("day"))["d"]
+    closed = DayClose.objects.filter(status=DayClose.Status.CLOSED).aggregate(
+        first=Min("day"), last=Max("day")
+    )
+    first, last_closed = closed["first"], closed["last"]
     if first is None:
         return
-    last_closed = (
-        DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("-day").first().day
-    )
     now_day = today()
     missing = []
     for cycle in SettlementCycle.values:
@@ -257,6 +258,8 @@ def settle_window(window_id: int, *, job: Job | None = None) -> str:
             planned.append((row["node"], currency, pays, amount, bank))
         results = post(postings, mode="atomic") if postings else []
         for (node, currency, pays, amount, bank), posted in zip(planned, results, strict=True):
+            if posted.transaction is None:  # an atomic batch either posts or raises
+                raise SettlementError(f"Window {window}'s settlement posted nothing.")
             SettlementInstruction.objects.create(
                 window=window,
                 node_id=node,
@@ -343,7 +346,7 @@ def window_abort(*, window: SettlementWindow, reason: str, actor: Actor) -> Sett
 
 
 @transaction.atomic
-def contract_set(*, node, cycle: str, caps: dict[str, int] | None, actor: Actor) -> None:
+def contract_set(*, node: Node, cycle: str, caps: dict[str, int] | None, actor: Actor) -> None:
     """Set ``node``'s settlement cycle and, unless ``caps`` is None, replace its net debit
     caps (minor units per currency; a currency left out has none). Audited."""
     SettlementContract.objects.update_or_create(node=node, defaults={"cycle": cycle})

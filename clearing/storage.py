@@ -24,7 +24,7 @@ def store_tree(close: DayClose, tree: MerkleTree, txn_ids: Sequence[int]) -> Non
     TreeChunk.objects.filter(close=close).delete()
     rows: list[TreeChunk] = []
     for level in range(tree.levels):
-        data = tree._levels[level]
+        data = tree.level_bytes(level)
         for index, offset in enumerate(range(0, len(data), _CHUNK_BYTES)):
             rows.append(
                 TreeChunk(

@@ -161,7 +161,7 @@ def verify_clock_close(close: ClockClose, report: Report) -> None:
     if anchor is None:
         problem("unanchored", "no block anchors this closed test clock close")
         return
-    if close.anchor_id is None or close.anchor.height != anchor.height:
+    if close.anchor is None or close.anchor.height != anchor.height:
         problem("close-record", "the close record points at another block than its anchor")
     members = list(
         ClockCloseTransaction.objects.filter(close=close)

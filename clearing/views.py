@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from clearing import jobs, selectors, settlement
@@ -19,15 +21,24 @@ from clearing.merkle import node_hash
 from clearing.models import Job, SettlementCycle
 from sandbox.currencies import CurrencyCode
 from sandbox.errors import ApplicationError
-from sandbox.tenants.access import actor_for
+from sandbox.tenants.access import TenantAccess, actor_for
+from sandbox.tenants.models import Tenant
 from sandbox.tenants.views import tenant_page
 
-STALLED_AFTER = timedelta(minutes=2)
+
+class DashboardRequest(HttpRequest):
+    """A dashboard request: the tenant middleware sets ``tenant_access`` on every one
+    (None for operators and strangers)."""
+
+    tenant_access: TenantAccess | None
 
 
-def member_or_operator(view):
+View = Callable[..., HttpResponseBase]
+
+
+def member_or_operator(view: View) -> View:
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: DashboardRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect(f"/login/?next={request.path}")
         if not request.user.is_staff and request.tenant_access is None:
@@ -37,9 +48,9 @@ def member_or_operator(view):
     return wrapper
 
 
-def operator_only(view):
+def operator_only(view: View) -> View:
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: DashboardRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated or not request.user.is_staff:
             raise PermissionDenied("Operators only.")
         return view(request, *args, **kwargs)
@@ -47,34 +58,33 @@ def operator_only(view):
     return wrapper
 
 
-def _jobs_context(request) -> dict:
+def _tenant(request: DashboardRequest) -> Tenant | None:
+    """The tenant whose rows the page shows; None for operators, who see every tenant's."""
     access = request.tenant_access
-    jobs = selectors.jobs_visible(
+    return None if request.user.is_staff or access is None else access.tenant
+
+
+def _member_tenant(request: DashboardRequest) -> Tenant:
+    """The tenant of a ``tenant_page`` (which lets no request without one through)."""
+    assert request.tenant_access is not None
+    return request.tenant_access.tenant
+
+
+def _jobs_context(request: DashboardRequest) -> dict[str, Any]:
+    access = request.tenant_access
+    shown = selectors.jobs_visible(
         tenant=access.tenant if access else None, operator=request.user.is_staff, limit=30
     )
-    now = timezone.now()
-    for job in jobs:
-        job.stalled = (
-            job.status == Job.Status.RUNNING
-            and job.heartbeat_at is not None
-            and now - job.heartbeat_at > STALLED_AFTER
-        )
-        job.percent = (
-            int(100 * job.progress_done / job.progress_total) if job.progress_total else None
-        )
-    active = any(j.status in (Job.Status.QUEUED, Job.Status.RUNNING) for j in jobs)
-    return {"jobs": jobs, "is_operator": request.user.is_staff, "active": active}
+    active = any(j.status in (Job.Status.QUEUED, Job.Status.RUNNING) for j in shown)
+    return {"jobs": shown, "is_operator": request.user.is_staff, "active": active}
 
 
 @member_or_operator
-def overview(request):
-    access = request.tenant_access
+def overview(request: DashboardRequest) -> HttpResponse:
     context = {
         "closes": selectors.day_closes(limit=30),
         "windows": selectors.windows_recent(limit=20),
-        "contracts": selectors.contracts_visible(
-            tenant=None if request.user.is_staff else access.tenant
-        ),
+        "contracts": selectors.contracts_visible(tenant=_tenant(request)),
         "cycles": SettlementCycle.choices,
         "currencies": CurrencyCode.values,
         "last_check": selectors.last_check(),
@@ -86,17 +96,16 @@ def overview(request):
 
 
 @member_or_operator
-def jobs_partial(request):
+def jobs_partial(request: DashboardRequest) -> HttpResponse:
     return render(request, "clearing/_jobs.html", _jobs_context(request))
 
 
 @require_POST
 @operator_only
-def close_now(request):
+def close_now(request: DashboardRequest) -> HttpResponseBase:
+    given = request.POST.get("date")
     try:
-        day = (
-            date.fromisoformat(request.POST.get("date") or "") if request.POST.get("date") else None
-        )
+        day = date.fromisoformat(given) if given else None
     except ValueError:
         messages.error(request, "Give the day as YYYY-MM-DD.")
         return redirect("clearing:overview")
@@ -111,7 +120,7 @@ def close_now(request):
 
 @require_POST
 @operator_only
-def verify_now(request):
+def verify_now(request: DashboardRequest) -> HttpResponseBase:
     jobs.job_submit(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
     messages.success(request, "The anchor check is queued.")
     return redirect("clearing:overview")
@@ -119,7 +128,7 @@ def verify_now(request):
 
 @require_POST
 @operator_only
-def job_retry(request, job_id):
+def job_retry(request: DashboardRequest, job_id: str) -> HttpResponseBase:
     try:
         job = selectors.job_get(job_id)
     except ApplicationError:
@@ -135,18 +144,18 @@ def job_retry(request, job_id):
 
 
 @member_or_operator
-def chain(request):
+def chain(request: DashboardRequest) -> HttpResponse:
     blocks = list(reversed(selectors.chain_summary()[-40:]))
     return render(request, "clearing/chain.html", {"blocks": blocks})
 
 
-def proof_steps(doc: dict) -> list[dict]:
+def proof_steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The audit path as a picture needs it: at each level, which side the sibling is on
     and the hash the two make (RFC 9162 §2.1.3.2, the same walk as the verifier)."""
     index, size = doc["leaf_index"], doc["tree_size"]
     fn, sn = index, size - 1
     current = bytes.fromhex(doc["leaf_hash"])
-    steps = []
+    steps: list[dict[str, Any]] = []
     for level, sibling_hex in enumerate(doc["audit_path"]):
         sibling = bytes.fromhex(sibling_hex)
         if fn & 1 or fn == sn:
@@ -166,10 +175,10 @@ def proof_steps(doc: dict) -> list[dict]:
 
 
 @tenant_page()
-def proof(request, transaction_id):
+def proof(request: DashboardRequest, transaction_id: str) -> HttpResponseBase:
     try:
         doc = selectors.transaction_proof(
-            tenant=request.tenant_access.tenant, transaction_id=transaction_id
+            tenant=_member_tenant(request), transaction_id=transaction_id
         )
     except ApplicationError as error:
         messages.error(request, error.message)
@@ -185,7 +194,7 @@ def proof(request, transaction_id):
 
 
 @tenant_page()
-def proof_lookup(request):
+def proof_lookup(request: DashboardRequest) -> HttpResponseBase:
     transaction_id = (request.GET.get("transaction") or "").strip()
     if not transaction_id:
         return redirect("clearing:overview")
@@ -193,13 +202,13 @@ def proof_lookup(request):
 
 
 @member_or_operator
-def settlement_window(request, window_id):
+def settlement_window(request: DashboardRequest, window_id: str) -> HttpResponseBase:
     try:
         window = selectors.window_get(window_id)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("clearing:overview")
-    tenant = None if request.user.is_staff else request.tenant_access.tenant
+    tenant = _tenant(request)
     return render(
         request,
         "clearing/window.html",
@@ -209,7 +218,7 @@ def settlement_window(request, window_id):
 
 @require_POST
 @operator_only
-def contract_set(request, node_id):
+def contract_set(request: DashboardRequest, node_id: str) -> HttpResponseBase:
     """An operator sets a node's cycle and caps (a blank cap: none), as the API's PUT."""
     try:
         node = selectors.node_get(node_id)
@@ -237,7 +246,7 @@ def contract_set(request, node_id):
 
 @require_POST
 @operator_only
-def settle_now(request):
+def settle_now(request: DashboardRequest) -> HttpResponseBase:
     jobs.job_submit(kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request))
     messages.success(request, "Settlement of due windows is queued.")
     return redirect("clearing:overview")

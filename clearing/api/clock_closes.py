@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clearing import selectors
@@ -45,8 +47,8 @@ class ClockCloseDetailOutput(ClockCloseOutput):
 class _ClockView(TenantScopedView):
     """Endpoints under one of your test clocks (another tenant's is a 404)."""
 
-    def clock(self, clock_id) -> TestClock:
-        return TestClock.objects.get_for_tenant(self.tenant, clock_id)
+    def clock(self, clock_id: str) -> TestClock:
+        return selectors.clock_get(tenant=self.tenant, clock_id=clock_id)
 
 
 class ClockEndDayApi(_ClockView):
@@ -55,7 +57,7 @@ class ClockEndDayApi(_ClockView):
     status "advancing"; poll the clock until "ready", then list its closes."""
 
     @extend_schema(request=None, responses={202: ClockDetailOutput})
-    def post(self, request, clock_id):
+    def post(self, request: Request, clock_id: str) -> Response:
         clock = clock_end_day(clock=self.clock(clock_id), actor=self.actor)
         clock.refresh_from_db()
         return Response(ClockDetailOutput(clock).data, status=status.HTTP_202_ACCEPTED)
@@ -66,8 +68,8 @@ class ClockCloseListApi(TenantScopedListView):
 
     serializer_class = ClockCloseOutput
 
-    def get_queryset(self):
-        clock = TestClock.objects.get_for_tenant(self.tenant, self.kwargs["clock_id"])
+    def get_queryset(self) -> QuerySet[ClockClose]:
+        clock = selectors.clock_get(tenant=self.tenant, clock_id=self.kwargs["clock_id"])
         return selectors.clock_closes(tenant=self.tenant, clock=clock)
 
 
@@ -75,7 +77,7 @@ class ClockCloseDetailApi(_ClockView):
     """One close of the clock (``day`` as YYYY-MM-DD) with its transactions, in leaf order."""
 
     @extend_schema(responses=ClockCloseDetailOutput)
-    def get(self, request, clock_id, day):
+    def get(self, request: Request, clock_id: str, day: str) -> Response:
         close = selectors.clock_close_get(
             tenant=self.tenant, clock=self.clock(clock_id), day=selectors.parse_day(day)
         )
@@ -87,7 +89,7 @@ class ClockCloseProofApi(_ClockView):
     the same document as a day's proof, anchored in a block of kind "clock"."""
 
     @extend_schema(responses=ProofOutput)
-    def get(self, request, clock_id, day, transaction_id):
+    def get(self, request: Request, clock_id: str, day: str, transaction_id: str) -> Response:
         return Response(
             selectors.clock_close_proof(
                 tenant=self.tenant,

@@ -26,5 +26,6 @@ def tenant_or_none(request: Request) -> Tenant | None:
     """The caller's tenant, or None for an operator (who sees every node's rows)."""
     if request.user.is_staff:
         return None
+    # The tenant middleware sets ``tenant_access`` on the request, which DRF's proxies.
     tenant: Tenant = request.tenant_access.tenant  # type: ignore[attr-defined]
     return tenant

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,11 +19,17 @@ from clearing.models import DayClose
 from sandbox.errors import ApplicationError
 from sandbox.tenants.api import TenantScopedView
 
+# Fields named ``label`` or ``root`` carry ``type: ignore[assignment]``: the stubs see them
+# override ``Field.label`` and ``Field.root``, but DRF's metaclass moves declared fields off
+# the class, so nothing is overridden at run time.
+
 
 class ProofAnchorOutput(serializers.Serializer):
     chain = serializers.CharField(help_text='"bitcoin-regtest".')
     kind = serializers.CharField(help_text="The block's kind: day, clock or transaction.")
-    label = serializers.CharField(help_text="What the block anchors, e.g. the day.")
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="What the block anchors, e.g. the day."
+    )
     height = serializers.IntegerField()
     block_hash = serializers.CharField()
     block_header = serializers.CharField(help_text="The block's 80-byte header (hex).")
@@ -41,7 +49,7 @@ class CloseLogEntryOutput(serializers.Serializer):
     size = serializers.IntegerField()
     leaf = serializers.CharField(help_text="The close-log leaf (hex).")
     audit_path = serializers.ListField(child=serializers.CharField())
-    root = serializers.CharField()
+    root = serializers.CharField()  # type: ignore[assignment]
 
 
 class ProofOutput(serializers.Serializer):
@@ -56,7 +64,7 @@ class ProofOutput(serializers.Serializer):
     audit_path = serializers.ListField(
         child=serializers.CharField(), help_text="RFC 9162 inclusion path, sibling first (hex)."
     )
-    root = serializers.CharField()
+    root = serializers.CharField()  # type: ignore[assignment]
     anchor = ProofAnchorOutput()
     close_log = CloseLogEntryOutput(
         required=False, help_text="A platform day's place in the close log (day proofs only)."
@@ -68,7 +76,7 @@ class TransactionProofApi(TenantScopedView):
     ``clearing/verify_proof.py``."""
 
     @extend_schema(responses=ProofOutput)
-    def get(self, request, transaction_id):
+    def get(self, request: Request, transaction_id: str) -> Response:
         return Response(
             selectors.transaction_proof(tenant=self.tenant, transaction_id=transaction_id)
         )
@@ -94,7 +102,7 @@ class DayCloseListApi(ListAPIView):
     serializer_class = DayCloseOutput
     pagination_class = None
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[DayClose]:
         return selectors.day_closes()
 
 
@@ -104,7 +112,7 @@ class DayCloseDetailApi(APIView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses=DayCloseOutput)
-    def get(self, request, day):
+    def get(self, request: Request, day: str) -> Response:
         return Response(DayCloseOutput(selectors.closed_day_get(selectors.parse_day(day))).data)
 
 
@@ -113,8 +121,8 @@ class BlockSummaryOutput(serializers.Serializer):
     block_hash = serializers.CharField()
     prev_hash = serializers.CharField()
     kind = serializers.CharField()
-    label = serializers.CharField()
-    root = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    root = serializers.CharField()  # type: ignore[assignment]
     transactions = serializers.IntegerField()
     txid = serializers.CharField()
     time = serializers.DateTimeField()
@@ -127,7 +135,7 @@ class ChainSummaryOutput(serializers.Serializer):
 
 class CloseLogHeadOutput(serializers.Serializer):
     size = serializers.IntegerField(help_text="Closed days in the log.")
-    root = serializers.CharField()
+    root = serializers.CharField()  # type: ignore[assignment]
 
 
 class CloseLogConsistencyOutput(serializers.Serializer):
@@ -144,7 +152,7 @@ class DayCloseOtsApi(APIView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-    def get(self, request, day):
+    def get(self, request: Request, day: str) -> HttpResponse:
         parsed = selectors.parse_day(day)
         response = HttpResponse(
             selectors.ots_for_day(parsed), content_type="application/octet-stream"
@@ -166,7 +174,7 @@ class ChainApi(APIView):
             (200, "application/json"): ChainSummaryOutput,
         },
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response | HttpResponse:
         if request.query_params.get("format") == "json":
             return Response({"chain": "bitcoin-regtest", "blocks": selectors.chain_summary()})
         response = HttpResponse(selectors.chain_file(), content_type="application/octet-stream")
@@ -189,7 +197,7 @@ class CloseLogApi(APIView):
             resource_type_field_name=None,
         ),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         if "first" not in request.query_params:
             return Response(selectors.close_log_head())
         try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -35,7 +37,7 @@ class JobListApi(TenantScopedView):
     settlements, and your own test clock closes (newest first, at most 200)."""
 
     @extend_schema(responses=JobOutput(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(JobOutput(selectors.jobs_visible(tenant=self.tenant), many=True).data)
 
 
@@ -46,7 +48,7 @@ class OperatorJobListApi(ListAPIView):
     serializer_class = JobOutput
     pagination_class = None
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Job]:
         return selectors.jobs_visible(operator=True)
 
 
@@ -56,6 +58,6 @@ class OperatorJobRetryApi(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(request=None, responses={202: JobOutput})
-    def post(self, request, job_id):
+    def post(self, request: Request, job_id: str) -> Response:
         job = jobs.job_retry(job=selectors.job_get(job_id), actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,7 +30,7 @@ class OperatorCloseApi(APIView):
         date = serializers.DateField(required=False)
 
     @extend_schema(request=InputSerializer, responses={202: JobOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         day = data.validated_data.get("date") or today() - timedelta(days=1)
@@ -46,7 +47,7 @@ class OperatorVerifyApi(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(request=None, responses={202: JobOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         job = jobs.job_submit(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -57,7 +58,7 @@ class OperatorSettleApi(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(request=None, responses={202: JobOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         job = jobs.job_submit(
             kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request)
         )

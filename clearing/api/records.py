@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,10 +18,13 @@ from sandbox.tenants.permissions import IsOperator, IsOwner
 
 
 class RecordAnchorOutput(serializers.Serializer):
+    # The stubs see ``label`` override ``Field.label``; DRF's metaclass moves declared
+    # fields off the class, so nothing is overridden at run time.
+
     height = serializers.IntegerField()
     block_hash = serializers.CharField()
     txid = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class RecordEntryOutput(serializers.Serializer):
@@ -58,7 +62,7 @@ class TransactionRecordApi(TenantScopedView):
     of your node it touches (either side may read it, nobody else)."""
 
     @extend_schema(responses=RecordOutput)
-    def get(self, request, transaction_id):
+    def get(self, request: Request, transaction_id: str) -> Response:
         return Response(
             selectors.transaction_record(tenant=self.tenant, transaction_id=transaction_id)
         )
@@ -70,7 +74,7 @@ class NodeRecordKeyApi(TenantScopedView):
     permission_classes = [IsOwner]
 
     @extend_schema(responses=RecordKeyOutput)
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
         return Response(selectors.node_record_key(tenant=self.tenant, node_id=node_id))
 
 
@@ -81,7 +85,7 @@ class OperatorRecordApi(APIView):
     permission_classes = [IsOperator]
 
     @extend_schema(responses=RecordOutput)
-    def get(self, request, transaction_id):
+    def get(self, request: Request, transaction_id: str) -> Response:
         return Response(selectors.operator_record(transaction_id=transaction_id))
 
 
@@ -100,11 +104,11 @@ class OperatorThresholdApi(APIView):
         min_amount = serializers.CharField(allow_null=True, help_text="null removes it")
 
     @extend_schema(responses=ThresholdOutput(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.thresholds())
 
     @extend_schema(request=InputSerializer, responses=ThresholdOutput(many=True))
-    def put(self, request):
+    def put(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         currency, amount = data.validated_data["currency"], data.validated_data["min_amount"]

@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -84,7 +85,7 @@ class SettlementWindowListApi(APIView):
     @extend_schema(
         operation_id="v1_clearing_settlements_list", responses=WindowSummaryOutput(many=True)
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.windows_list())
 
 
@@ -95,7 +96,7 @@ class ContractListApi(APIView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses=ContractListOutput(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(selectors.contracts_visible(tenant=tenant_or_none(request)))
 
 
@@ -105,7 +106,7 @@ class SettlementWindowApi(APIView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses=WindowOutput)
-    def get(self, request, window_id):
+    def get(self, request: Request, window_id: str) -> Response:
         window = selectors.window_get(window_id)
         return Response(selectors.window_document(window, tenant=tenant_or_none(request)))
 
@@ -116,7 +117,7 @@ class SettlementReportCsvApi(APIView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
-    def get(self, request, window_id):
+    def get(self, request: Request, window_id: str) -> HttpResponse:
         window = selectors.window_get(window_id)
         report = selectors.window_report_csv(window, tenant=tenant_or_none(request))
         response = HttpResponse(report, content_type="text/csv")
@@ -134,7 +135,7 @@ class OperatorWindowAbortApi(APIView):
         reason = serializers.CharField(max_length=300)
 
     @extend_schema(request=InputSerializer, responses=WindowOutput)
-    def post(self, request, window_id):
+    def post(self, request: Request, window_id: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         window = settlement.window_abort(
@@ -155,11 +156,11 @@ class OperatorContractApi(APIView):
         net_debit_caps = serializers.DictField(child=serializers.CharField(), required=False)
 
     @extend_schema(responses=ContractOutput)
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
         return Response(selectors.contract_of(selectors.node_get(node_id)))
 
     @extend_schema(request=InputSerializer, responses=ContractOutput)
-    def put(self, request, node_id):
+    def put(self, request: Request, node_id: str) -> Response:
         node = selectors.node_get(node_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
