@@ -8,7 +8,7 @@ class ClearingConfig(AppConfig):
     def ready(self) -> None:
         # Net debit caps are checked when a posting is made, through the ledger's posting
         # checks (run before it writes or locks anything).
-        from clearing.settlement import check_postings
+        from clearing.caps import check_postings
         from wallets.posting import POSTING_CHECKS
 
         if check_postings not in POSTING_CHECKS:

@@ -76,7 +76,7 @@ TX_VERSION = 2
 # Bitcoin Core rejects headers more than two hours ahead of its clock.
 MAX_FUTURE_DRIFT = 2 * 60 * 60
 
-KIND_CODES = {
+KIND_CODES: dict[str, bytes] = {
     AnchorBlock.Kind.DAY: b"D",
     AnchorBlock.Kind.TRANSACTION: b"T",
     AnchorBlock.Kind.CLOCK: b"C",

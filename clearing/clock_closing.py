@@ -33,18 +33,12 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, QuerySet
 from django.utils import timezone
 
 from clearing.chain import get_chain
-from clearing.closing import (
-    failure_recorded,
-    job_create,
-    job_finish,
-    job_progress,
-    job_start,
-)
 from clearing.encoding import day_bounds, day_of, iter_leaves
+from clearing.jobs import failure_recorded, job_create, job_finish, job_progress, job_start
 from clearing.merkle import MerkleTree, leaf_hash
 from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, Job
 from sandbox.errors import ApplicationError, Conflict, NotFound
@@ -66,7 +60,7 @@ ADVANCE = "test clock advance"
 # --- Which transactions ----------------------------------------------------------------------
 
 
-def unclosed_transactions(clock: TestClock):
+def unclosed_transactions(clock: TestClock) -> QuerySet[LedgerTransaction]:
     """The clock's tenant's ledger transactions that touch an account of a node attached to
     the clock now and are in no close of this clock yet, in ledger order."""
     touches_clock = Entry.objects.filter(
@@ -189,13 +183,19 @@ def clock_close_finish(
     return close
 
 
+def clock_close_job_run(*, job: Job, close_id: int) -> ClockClose:
+    """Run the claimed ``job`` that finishes the close ``close_id`` (an operator's retry)."""
+    close = ClockClose.objects.get(pk=close_id)
+    return clock_close_finish(close=close, triggered_by=job.triggered_by, job=job)
+
+
 def _job_done(job: Job, close: ClockClose, note: str = "") -> None:
     job_finish(
         job,
         note=note,
         root=close.root,
         count=close.leaf_count,
-        block_height=close.anchor.height if close.anchor_id else None,
+        block_height=close.anchor.height if close.anchor is not None else None,
     )
 
 
@@ -257,7 +257,8 @@ def _announce(close: ClockClose) -> None:
     }
     obj = close.clock if close.clock is not None else close
     nodes = list(Node.objects.filter(tenant=close.tenant, pk__in=close.node_ids).order_by("pk"))
-    for node in nodes or [None]:
+    targets: list[Node | None] = [*nodes] or [None]
+    for node in targets:
         event_record(tenant=close.tenant, node=node, type=EVENT_TYPE, obj=obj, data=data)
 
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -32,13 +31,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from clearing.chain import get_chain
-from clearing.encoding import day_of, day_transactions, iter_day_leaves
+from clearing.closelog import close_log_leaf, close_log_leaves
+from clearing.encoding import day_of, day_transactions, iter_day_leaves, today
+from clearing.jobs import failure_recorded, job_create, job_finish, job_progress, job_start
 from clearing.merkle import MerkleTree
 from clearing.models import AnchorBlock, DayClose, Job
+from clearing.settlement import windows_sync
 from clearing.storage import store_tree
-from sandbox import clock
 from sandbox.errors import ApplicationError
-from sandbox.tenants.models import Tenant
+from wallets.models import LedgerTransaction
 
 logger = logging.getLogger(__name__)
 
@@ -56,89 +57,6 @@ class CloseOutcome:
     result: str  # "closed", "already_closed", "busy", "failed"
     close: DayClose
     note: str = ""
-
-
-# --- Jobs ------------------------------------------------------------------------------------
-
-
-def job_create(
-    *,
-    kind: str,
-    label: str,
-    triggered_by: str,
-    retry_of: Job | None = None,
-    tenant: Tenant | None = None,
-) -> Job:
-    """A queued job; with ``tenant``, one only that tenant (and operators) can see."""
-    return Job.objects.create(
-        kind=kind, label=label, triggered_by=triggered_by, retry_of=retry_of, tenant=tenant
-    )
-
-
-def job_start(job: Job, *, total: int | None = None) -> None:
-    now = timezone.now()
-    Job.objects.filter(pk=job.pk).update(
-        status=Job.Status.RUNNING, started_at=now, heartbeat_at=now, progress_total=total
-    )
-
-
-def job_progress(job: Job, done: int, total: int | None = None) -> None:
-    fields = {"progress_done": done, "heartbeat_at": timezone.now()}
-    if total is not None:
-        fields["progress_total"] = total
-    Job.objects.filter(pk=job.pk).update(**fields)
-
-
-def job_finish(job: Job, *, error: str = "", **fields) -> None:
-    now = timezone.now()
-    Job.objects.filter(pk=job.pk).update(
-        status=Job.Status.FAILED if error else Job.Status.DONE,
-        finished_at=now,
-        heartbeat_at=now,
-        error=error,
-        **fields,
-    )
-    Job.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
-
-
-@contextmanager
-def failure_recorded(job: Job) -> Iterator[None]:
-    """Whatever escapes the block fails ``job`` with its message, then goes on up: the
-    dashboard shows why, and the caller (a task, a command) still sees the error."""
-    try:
-        yield
-    except ApplicationError as exc:
-        job_finish(job, error=exc.message)
-        raise
-    except Exception as exc:
-        job_finish(job, error=f"{type(exc).__name__}: {exc}")
-        raise
-
-
-# --- The close log (heads of closed days, in day order) ------------------------------------
-
-
-def close_log_leaf(day: date, leaf_count: int, root_hex: str) -> bytes:
-    """A close-log leaf: version 0x01, the day as ASCII YYYY-MM-DD, the leaf count (u64,
-    big-endian) and the day's root. Everything in it is anchored in the day's block, so
-    the whole close log can be rebuilt from the chain alone."""
-    return (
-        b"\x01" + day.isoformat().encode() + leaf_count.to_bytes(8, "big") + bytes.fromhex(root_hex)
-    )
-
-
-def close_log_leaves(*, through_sequence: int | None = None) -> list[bytes]:
-    closes = DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("sequence")
-    if through_sequence is not None:
-        closes = closes.filter(sequence__lte=through_sequence)
-    return [
-        close_log_leaf(c.day, c.leaf_count, c.root)
-        for c in closes.only("day", "leaf_count", "root")
-    ]
-
-
-def close_log_tree(*, through_sequence: int | None = None) -> MerkleTree:
-    return MerkleTree.from_leaves(close_log_leaves(through_sequence=through_sequence))
 
 
 # --- Computing a day's tree --------------------------------------------------------------------
@@ -166,10 +84,6 @@ def build_day_tree(day: date, *, progress: Callable[[int], None] | None = None) 
 # --- Closing -----------------------------------------------------------------------------------
 
 
-def today() -> date:
-    return day_of(clock.now())
-
-
 def first_day_to_close() -> date | None:
     last = DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("-day").first()
     if last is not None:
@@ -178,8 +92,6 @@ def first_day_to_close() -> date | None:
 
 
 def day_transactions_earliest() -> date | None:
-    from wallets.models import LedgerTransaction
-
     first = (
         LedgerTransaction.objects.order_by("posted_at").values_list("posted_at", flat=True).first()
     )
@@ -231,8 +143,6 @@ def close_day(*, day: date, triggered_by: str, job: Job | None = None) -> CloseO
         outcomes = close_through(day=day, job=job)
     last = outcomes[-1]
     if any(o.result == "closed" for o in outcomes):
-        from clearing.settlement import windows_sync
-
         windows_sync()  # the closed days' settlement windows close with them
     if last.result == "closed" or last.result == "already_closed":
         note = "" if last.result == "closed" else "Already closed."
@@ -244,7 +154,7 @@ def close_day(*, day: date, triggered_by: str, job: Job | None = None) -> CloseO
             note=note,
             root=last.close.root,
             count=last.close.leaf_count,
-            block_height=last.close.anchor.height if last.close.anchor_id else None,
+            block_height=last.close.anchor.height if last.close.anchor is not None else None,
         )
     elif last.result == "busy":
         job_finish(job, note=f"{last.day} is being closed by another worker.")
@@ -350,7 +260,7 @@ def _compute_and_anchor(close: DayClose, token: str, job: Job | None) -> CloseOu
             raise ApplicationError(f"{day} is older than the last closed day {previous.day}.")
         if previous is not None and previous.day != day - timedelta(days=1):
             raise ApplicationError(f"{previous.day + timedelta(days=1)} must close before {day}.")
-        sequence = 0 if previous is None else previous.sequence + 1
+        sequence = 0 if previous is None or previous.sequence is None else previous.sequence + 1
         log_root = MerkleTree.from_leaves(
             [*close_log_leaves(), close_log_leaf(day, tree.size, tree.root.hex())]
         ).root

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -40,7 +40,9 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import QuerySet
 
+from sandbox import clock
 from wallets.models import Entry, LedgerTransaction
 
 VERSION = 1
@@ -83,6 +85,11 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def day_of(moment: datetime) -> date:
     return moment.astimezone(clearing_time_zone()).date()
+
+
+def today() -> date:
+    """The clearing day it is now on the platform clock."""
+    return day_of(clock.now())
 
 
 def micros(moment: datetime) -> int:
@@ -227,7 +234,7 @@ def decode_transaction(data: bytes) -> DecodedTransaction:
 # --- Reading the ledger -----------------------------------------------------------------------
 
 
-def day_transactions(day: date):
+def day_transactions(day: date) -> QuerySet[LedgerTransaction]:
     start, end = day_bounds(day)
     return LedgerTransaction.objects.filter(posted_at__gte=start, posted_at__lt=end)
 
@@ -261,12 +268,16 @@ def _pg_rows(sql: str, params: Sequence[Any], itersize: int) -> Iterator[tuple]:
         yield from cur
 
 
-def _merge(txns: Iterable[Sequence[Any]], entries: Iterable[Sequence[Any]], encode):
+def _merge(
+    txns: Iterable[Sequence[Any]],
+    entries: Iterable[Sequence[Any]],
+    encode: Callable[[Sequence[Any], Iterable[Sequence[Any]]], bytes],
+) -> Iterator[tuple[int, bytes]]:
     entry_iter = iter(entries)
     pending = next(entry_iter, None)
     for row in txns:
         txn_id = row[0]
-        own = []
+        own: list[Sequence[Any]] = []
         while pending is not None and pending[0] <= txn_id:
             if pending[0] == txn_id:
                 own.append(pending)

@@ -23,7 +23,9 @@ import gc
 import hashlib
 import mmap
 import os
+import threading
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from sandbox.config import env_choice
 
@@ -119,8 +121,6 @@ def _level_counts(n: int, top: int) -> list[int]:
 def _can_fork() -> bool:
     """Fork only a single-threaded process on a machine with more than one core: the child
     of a threaded one (a threaded web server) could inherit a lock another thread held."""
-    import threading
-
     return hasattr(os, "fork") and (os.cpu_count() or 1) > 1 and threading.active_count() == 1
 
 
@@ -148,9 +148,9 @@ def _parallel(items: Sequence[bytes], *, leaves: bool) -> tuple[list[bytes], lis
             gc.disable()
             offset = 0
             for level in levels_of(items[cut:]):
-                joined = b"".join(level)
-                shared[offset : offset + len(joined)] = joined
-                offset += len(joined)
+                data = b"".join(level)
+                shared[offset : offset + len(data)] = data
+                offset += len(data)
             status = 0
         finally:
             os._exit(status)  # no atexit, no finalizers: the parent owns every resource
@@ -162,7 +162,8 @@ def _parallel(items: Sequence[bytes], *, leaves: bool) -> tuple[list[bytes], lis
         shared.close()
         raise RuntimeError(f"Merkle hashing process failed (status {status}).")
     # Levels below the top stay joined bytes; only the top becomes nodes to build on.
-    joined, offset = [], 0
+    joined: list[bytes] = []
+    offset = 0
     for level, count in zip(left, right_counts, strict=True):
         size = count * HASH_SIZE
         level.append(shared[offset : offset + size])
@@ -171,6 +172,12 @@ def _parallel(items: Sequence[bytes], *, leaves: bool) -> tuple[list[bytes], lis
     shared.close()
     top = joined.pop()
     return joined, [top[i : i + HASH_SIZE] for i in range(0, len(top), HASH_SIZE)]
+
+
+class Level(Protocol):
+    """A level of a tree: its nodes joined, sliced by byte offsets."""
+
+    def __getitem__(self, key: slice, /) -> bytes: ...
 
 
 class MerkleTree:
@@ -186,9 +193,13 @@ class MerkleTree:
 
     __slots__ = ("_levels", "size")
 
-    def __init__(self, levels: list[bytes], size: int) -> None:
+    def __init__(self, levels: Sequence[Level], size: int) -> None:
         self._levels = levels
         self.size = size
+
+    def level_bytes(self, level: int) -> bytes:
+        """Level ``level``'s nodes, joined (of a tree built in memory)."""
+        return self._levels[level][:]
 
     # --- Construction -------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -73,6 +75,10 @@ class AnchorBlock(models.Model):
         return f"#{self.height} {self.kind} {self.label}"
 
 
+# A running job reports progress at least this often; a quieter one is shown as stalled.
+STALLED_AFTER = timedelta(minutes=2)
+
+
 class Job(models.Model):
     """One run of a clearing job (a close, an anchoring, a settlement, a verification), as
     the dashboard shows it: queued, running with progress, done or failed, and its history.
@@ -133,9 +139,8 @@ class Job(models.Model):
     @property
     def progress_unit(self) -> str:
         """What ``progress_*`` counts: a check goes day by day, a settlement window by window."""
-        return {self.Kind.VERIFY: "days", self.Kind.SETTLEMENT: "windows"}.get(
-            self.kind, "transactions"
-        )
+        units: dict[str, str] = {self.Kind.VERIFY: "days", self.Kind.SETTLEMENT: "windows"}
+        return units.get(self.kind, "transactions")
 
     @property
     def count_unit(self) -> str:
@@ -143,7 +148,23 @@ class Job(models.Model):
         return "windows" if self.kind == self.Kind.SETTLEMENT else "transactions"
 
     @property
-    def duration(self):
+    def stalled(self) -> bool:
+        """Running, but silent for longer than ``STALLED_AFTER``: its worker may be gone."""
+        return (
+            self.status == self.Status.RUNNING
+            and self.heartbeat_at is not None
+            and timezone.now() - self.heartbeat_at > STALLED_AFTER
+        )
+
+    @property
+    def percent(self) -> int | None:
+        """How far it is, when it knows its total."""
+        if not self.progress_total:
+            return None
+        return int(100 * self.progress_done / self.progress_total)
+
+    @property
+    def duration(self) -> timedelta | None:
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
@@ -156,7 +177,7 @@ class DayClose(models.Model):
     both work on it; a lease that runs out (a killed worker) lets the next trigger resume.
     Closed days form the close log: ``sequence`` 0, 1, 2, … in day order, and
     ``log_root`` is the RFC 9162 root of the log's first ``sequence + 1`` heads
-    (``clearing.closing.close_log_leaf``).
+    (``clearing.closelog.close_log_leaf``).
     """
 
     class Status(models.TextChoices):
@@ -299,6 +320,8 @@ class ClockClose(models.Model):
 
 
 class ClockCloseTransactionQuerySet(TenantQuerySet["ClockCloseTransaction"]):
+    """A close's members belong to the close's tenant."""
+
     tenant_path = "close__tenant"
 
 

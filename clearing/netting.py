@@ -57,17 +57,19 @@ def obligations_from_legs(legs: Sequence[tuple[str, str, int]]) -> list[Obligati
         by_currency[currency][node] += amount
     found = []
     for currency, totals in sorted(by_currency.items()):
-        payers = [[node, -total] for node, total in sorted(totals.items()) if total < 0]
-        payees = [[node, total] for node, total in sorted(totals.items()) if total > 0]
+        payers = [node for node, total in sorted(totals.items()) if total < 0]
+        payees = [node for node, total in sorted(totals.items()) if total > 0]
+        owes = [-totals[node] for node in payers]  # what each payer has left to pay
+        due = [totals[node] for node in payees]  # what each payee has left to receive
         i = j = 0
         while i < len(payers) and j < len(payees):
-            amount = min(payers[i][1], payees[j][1])
-            found.append(Obligation(payers[i][0], payees[j][0], currency, amount))
-            payers[i][1] -= amount
-            payees[j][1] -= amount
-            if payers[i][1] == 0:
+            amount = min(owes[i], due[j])
+            found.append(Obligation(payers[i], payees[j], currency, amount))
+            owes[i] -= amount
+            due[j] -= amount
+            if owes[i] == 0:
                 i += 1
-            if payees[j][1] == 0:
+            if due[j] == 0:
                 j += 1
     return found
 
@@ -107,16 +109,19 @@ def instructions(multilateral: dict[tuple[str, str], int]) -> list[Instruction]:
     for currency, rows in sorted(by_currency.items()):
         if sum(p for _, p in rows) != 0:
             raise ValueError(f"{currency} positions do not sum to zero.")
-        debtors = sorted(([-p, n] for n, p in rows if p < 0), key=lambda r: (-r[0], r[1]))
-        creditors = sorted(([p, n] for n, p in rows if p > 0), key=lambda r: (-r[0], r[1]))
+        # Largest amounts first, then node order.
+        debtors = sorted(((n, -p) for n, p in rows if p < 0), key=lambda r: (-r[1], r[0]))
+        creditors = sorted(((n, p) for n, p in rows if p > 0), key=lambda r: (-r[1], r[0]))
+        owes = [amount for _, amount in debtors]
+        due = [amount for _, amount in creditors]
         i = j = 0
         while i < len(debtors) and j < len(creditors):
-            amount = min(debtors[i][0], creditors[j][0])
-            result.append(Instruction(debtors[i][1], creditors[j][1], currency, amount))
-            debtors[i][0] -= amount
-            creditors[j][0] -= amount
-            if debtors[i][0] == 0:
+            amount = min(owes[i], due[j])
+            result.append(Instruction(debtors[i][0], creditors[j][0], currency, amount))
+            owes[i] -= amount
+            due[j] -= amount
+            if owes[i] == 0:
                 i += 1
-            if creditors[j][0] == 0:
+            if due[j] == 0:
                 j += 1
     return result

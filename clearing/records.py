@@ -46,7 +46,15 @@ from django.utils import timezone
 
 from clearing.chain import get_chain
 from clearing.encoding import leaf_for
-from clearing.models import AnchorBlock, AnchorCursor, AnchoredRecord, AnchorThreshold, RecordKey
+from clearing.jobs import ANCHOR_SCAN_LABEL, failure_recorded, job_create, job_finish, job_start
+from clearing.models import (
+    AnchorBlock,
+    AnchorCursor,
+    AnchoredRecord,
+    AnchorThreshold,
+    Job,
+    RecordKey,
+)
 from sandbox import clock
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
@@ -70,7 +78,7 @@ def _hkdf(secret: bytes, info: bytes) -> bytes:
 
 
 def master_key() -> bytes:
-    secret = getattr(settings, "CLEARING_MASTER_KEY", "") or settings.SECRET_KEY
+    secret = str(getattr(settings, "CLEARING_MASTER_KEY", "") or settings.SECRET_KEY)
     return _hkdf(secret.encode(), b"master")
 
 
@@ -206,7 +214,8 @@ def anchor_transaction(txn: LedgerTransaction) -> AnchoredRecord:
                 record = AnchoredRecord.objects.create(
                     transaction=txn, envelope=envelope, digest=hashlib.sha256(envelope).hexdigest()
                 )
-                record.nodes.set(nodes)
+                # The stubs take ints for primary keys; nodes' are UUIDs, which Django takes.
+                record.nodes.set(nodes)  # type: ignore[arg-type]
         except IntegrityError:  # another worker sealed it first: theirs is the record
             record = AnchoredRecord.objects.get(transaction=txn)
     if record.anchor_id is None:
@@ -261,6 +270,45 @@ def anchor_large_transactions(*, limit: int = SCAN_BATCH) -> list[AnchoredRecord
         last_transaction_id=through
     )
     return done
+
+
+def anchor_scan(*, triggered_by: str) -> list[AnchoredRecord]:
+    """``anchor_large_transactions``, each anchoring recorded as a done job; a failure of
+    the scan is a failed job operators can retry."""
+    try:
+        done = anchor_large_transactions()
+    except Exception as exc:
+        job = job_create(kind=Job.Kind.ANCHOR, label=ANCHOR_SCAN_LABEL, triggered_by=triggered_by)
+        job_finish(job, error=f"{type(exc).__name__}: {exc}")
+        raise
+    for record in done:
+        job = job_create(
+            kind=Job.Kind.ANCHOR, label=str(record.transaction.uuid), triggered_by=triggered_by
+        )
+        job_finish(
+            job,
+            count=1,
+            root=record.digest,
+            block_height=record.anchor.height if record.anchor is not None else None,
+            note="Encrypted for its nodes and the operators.",
+        )
+    return done
+
+
+def anchor_job_run(job: Job) -> AnchoredRecord:
+    """Run the claimed anchoring ``job`` (an operator's retry): its label is the
+    transaction's id. Idempotent, as ``anchor_transaction``."""
+    job_start(job, total=1)
+    with failure_recorded(job):
+        record = anchor_transaction(LedgerTransaction.objects.get(uuid=job.label))
+    job_finish(
+        job,
+        count=1,
+        root=record.digest,
+        block_height=record.anchor.height if record.anchor is not None else None,
+        note="Anchored.",
+    )
+    return record
 
 
 @transaction.atomic

@@ -1,24 +1,46 @@
-"""Reads for clearing: proofs, closes, the chain file, the close log."""
+"""Reads for clearing: proofs, closes, the chain file, the close log, jobs, anchored
+records, settlement windows and contracts."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
 import struct
-from datetime import date
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
+from clearing import records
 from clearing.chain import get_chain
-from clearing.closing import close_log_leaf, close_log_tree
-from clearing.encoding import day_of, leaf_for
+from clearing.closelog import close_log_leaf, close_log_tree
+from clearing.encoding import day_of, decode_transaction, leaf_for
 from clearing.merkle import MerkleTree, ProofError, leaf_hash
-from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayClose, Job
+from clearing.models import (
+    AnchorBlock,
+    AnchoredRecord,
+    AnchorThreshold,
+    ClockClose,
+    ClockCloseTransaction,
+    DayClose,
+    Job,
+    SettlementContract,
+    SettlementCycle,
+    SettlementInstruction,
+    SettlementPosition,
+    SettlementWindow,
+)
 from clearing.ots import build_ots
 from clearing.proofs import proof_document
+from clearing.settlement import compute_window
 from clearing.storage import StoredTree, leaf_index
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound
 from sandbox.events.models import TestClock
+from sandbox.tenants.models import Node, Tenant
 from wallets import selectors as wallet_selectors
 
 REGTEST_MAGIC = bytes.fromhex("fabfb5da")
@@ -32,6 +54,35 @@ def parse_day(value: str) -> date:
         raise ApplicationError(
             f"{value!r} is not a day (YYYY-MM-DD).", code="invalid_day"
         ) from None
+
+
+def uuid_or_none(value: Any) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not one (a lookup then finds nothing)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def int_or_none(value: Any) -> int | None:
+    return int(value) if str(value).isdigit() else None
+
+
+def node_get(node_id: Any) -> Node:
+    """Any node, for operators (404 when there is none)."""
+    node_uuid = uuid_or_none(node_id)
+    node = Node.objects.filter(pk=node_uuid).first() if node_uuid is not None else None
+    if node is None:
+        raise NotFound(f"No node with id {node_id}.", code="node_not_found")
+    return node
+
+
+# --- Closed days -----------------------------------------------------------------------------
+
+
+def day_closes(*, limit: int = 400) -> QuerySet[DayClose]:
+    """The latest closes, newest day first."""
+    return DayClose.objects.select_related("anchor").order_by("-day")[:limit]
 
 
 def closed_day_get(day: date) -> DayClose:
@@ -80,6 +131,7 @@ def transaction_proof(*, tenant: Any, transaction_id: Any) -> dict[str, Any]:
             "day": day.isoformat(),
         },
     )
+    assert close.sequence is not None  # a closed day has its place in the log (a constraint)
     log = close_log_tree(through_sequence=close.sequence)
     doc["close_log"] = {
         "sequence": close.sequence,
@@ -91,9 +143,12 @@ def transaction_proof(*, tenant: Any, transaction_id: Any) -> dict[str, Any]:
     return doc
 
 
-def close_log_consistency(*, first: int, second: int) -> dict[str, Any]:
-    """RFC 9162 consistency proof between the close log at ``first`` and ``second`` days."""
+def close_log_consistency(*, first: int, second: int | None = None) -> dict[str, Any]:
+    """RFC 9162 consistency proof between the close log at ``first`` and ``second`` days
+    (by default, the log as it is now)."""
     log = close_log_tree()
+    if second is None:
+        second = log.size
     try:
         proof = log.consistency_proof(first, second)
     except ProofError as exc:
@@ -114,6 +169,7 @@ def close_log_head() -> dict[str, Any]:
 
 def ots_for_day(day: date) -> bytes:
     close = closed_day_get(day)
+    assert close.anchor is not None  # a closed day has its block (a database constraint)
     chain = get_chain()
     anchor = chain.get(close.anchor.height)
     return build_ots(anchor, chain.raw_block(anchor.height))
@@ -126,6 +182,10 @@ def chain_file() -> bytes:
     for raw in get_chain().blocks():
         parts += [REGTEST_MAGIC, struct.pack("<I", len(raw)), raw]
     return b"".join(parts)
+
+
+def block_get(height: int) -> AnchorBlock:
+    return AnchorBlock.objects.get(height=height)
 
 
 def chain_summary() -> list[dict[str, Any]]:
@@ -160,7 +220,14 @@ def chain_summary() -> list[dict[str, Any]]:
 # --- Test clock closes -----------------------------------------------------------------------
 
 
-def clock_closes(*, tenant: Any, clock: TestClock):
+def clock_get(*, tenant: Any, clock_id: Any) -> TestClock:
+    """One of ``tenant``'s test clocks (404 for anyone else's)."""
+    clock = TestClock.objects.get_for_tenant(tenant, clock_id)
+    assert isinstance(clock, TestClock)
+    return clock
+
+
+def clock_closes(*, tenant: Any, clock: TestClock) -> QuerySet[ClockClose]:
     """The clock's closes, newest first (the clock is already the tenant's)."""
     return (
         ClockClose.objects.for_tenant(tenant)
@@ -187,13 +254,28 @@ def clock_close_transaction_ids(close: ClockClose) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class ClockClosePage:
+    """A clock close as the test clock's page lists it: the close's own fields, ``rows``
+    (its first transactions in leaf order) and ``more`` (how many it leaves out)."""
+
+    day: date
+    status: str
+    sequence: int
+    leaf_count: int
+    root: str
+    anchor: AnchorBlock | None
+    closed_at: datetime | None
+    rows: list[dict[str, Any]]
+    more: int
+
+
 def clock_closes_for_page(
     *, tenant: Any, clock: TestClock, closes: int = 10, transactions: int = 50
-) -> list[ClockClose]:
-    """The clock's latest closes, each with ``rows``: its first transactions in leaf order
-    as the dashboard lists them, and ``more``: how many it leaves out."""
-    shown = list(clock_closes(tenant=tenant, clock=clock)[:closes])
-    for close in shown:
+) -> list[ClockClosePage]:
+    """The clock's latest closes, each with its first ``transactions`` in leaf order."""
+    shown = []
+    for close in clock_closes(tenant=tenant, clock=clock)[:closes]:
         members = (
             ClockCloseTransaction.objects.filter(close=close)
             .order_by("position")
@@ -205,7 +287,7 @@ def clock_closes_for_page(
                 "transaction__currency",
             )[:transactions]
         )
-        close.rows = [
+        rows = [
             {
                 "position": position,
                 "uuid": str(txn_uuid),
@@ -215,7 +297,19 @@ def clock_closes_for_page(
             }
             for position, txn_uuid, kind, amount, currency in members
         ]
-        close.more = max(0, close.leaf_count - len(close.rows))
+        shown.append(
+            ClockClosePage(
+                day=close.day,
+                status=close.status,
+                sequence=close.sequence,
+                leaf_count=close.leaf_count,
+                root=close.root,
+                anchor=close.anchor,
+                closed_at=close.closed_at,
+                rows=rows,
+                more=max(0, close.leaf_count - len(rows)),
+            )
+        )
     return shown
 
 
@@ -268,21 +362,225 @@ def clock_close_proof(
     )
 
 
-def jobs_visible(*, tenant=None, operator: bool = False, limit: int = 200) -> list[Job]:
+def jobs_visible(
+    *, tenant: Tenant | None = None, operator: bool = False, limit: int = 200
+) -> QuerySet[Job]:
     """The newest jobs someone may see: operators all; a tenant the platform's jobs and its
     own (its test clock closes), never another tenant's."""
     jobs = Job.objects.select_related("retry_of")
     if not operator:
         jobs = jobs.filter(Q(tenant__isnull=True) | Q(tenant=tenant))
-    return list(jobs[:limit])
+    return jobs[:limit]
 
 
-def contract_of(node) -> dict[str, Any]:
+def job_get(job_id: Any) -> Job:
+    pk = int_or_none(job_id)
+    job = Job.objects.filter(pk=pk).first() if pk is not None else None
+    if job is None:
+        raise NotFound(f"No job with id {job_id}.", code="job_not_found")
+    return job
+
+
+def last_check() -> Job | None:
+    """The latest anchor check that has started (the dashboard's "last checked")."""
+    return Job.objects.filter(kind=Job.Kind.VERIFY).exclude(status=Job.Status.QUEUED).first()
+
+
+# --- Large inter-node transactions: encrypted, anchored records ------------------------------
+
+
+def record_document(record: AnchoredRecord, plaintext: bytes | None) -> dict[str, Any]:
+    """An anchored record as the API shows it; with ``plaintext`` (opened by its reader),
+    the decoded transaction too."""
+    body: dict[str, Any] = {
+        "transaction": str(record.transaction.uuid),
+        "digest": record.digest,
+        "envelope": base64.b64encode(bytes(record.envelope)).decode(),
+        "nodes": [str(n) for n in record.nodes.values_list("id", flat=True)],
+        "anchor": None,
+        "record": None,
+    }
+    if record.anchor is not None:
+        body["anchor"] = {
+            "height": record.anchor.height,
+            "block_hash": record.anchor.block_hash,
+            "txid": record.anchor.txid,
+            "label": record.anchor.label,
+        }
+    if plaintext is not None:
+        decoded = decode_transaction(plaintext)
+        body["record"] = {
+            "leaf": plaintext.hex(),
+            "id": decoded.id,
+            "kind": decoded.kind,
+            "currency": decoded.currency,
+            "amount": decoded.amount,
+            "posted_at": decoded.posted_at,
+            "entries": [
+                {"account": str(e.account), "currency": e.currency, "amount": e.amount}
+                for e in decoded.entries
+            ],
+        }
+    return body
+
+
+def _record_of(transaction_id: Any) -> AnchoredRecord | None:
+    txn_uuid = uuid_or_none(transaction_id)
+    if txn_uuid is None:
+        return None
+    records_ = AnchoredRecord.objects.select_related("transaction", "anchor")
+    return records_.filter(transaction__uuid=txn_uuid).first()
+
+
+def transaction_record(*, tenant: Any, transaction_id: Any) -> dict[str, Any]:
+    """The anchored record of one of ``tenant``'s large inter-node transactions, opened
+    with the key of its node the transaction touches (404 for anyone else's)."""
+    record = _record_of(transaction_id)
+    node = record.nodes.filter(tenant=tenant).order_by("id").first() if record else None
+    if record is None or node is None:
+        raise NotFound(
+            f"No anchored record of a transaction {transaction_id} of yours.",
+            code="record_not_found",
+        )
+    return record_document(record, records.open_for_node(record, node))
+
+
+def operator_record(*, transaction_id: Any) -> dict[str, Any]:
+    """Any anchored record, opened with the operators' key."""
+    record = _record_of(transaction_id)
+    if record is None:
+        raise NotFound(f"No anchored record of {transaction_id}.", code="record_not_found")
+    return record_document(record, records.open_for_operators(record))
+
+
+def node_record_key(*, tenant: Any, node_id: Any) -> dict[str, str]:
+    """One of ``tenant``'s nodes' record key (base64), to open its envelopes offline."""
+    node = Node.objects.get_for_tenant(tenant, node_id)
+    assert isinstance(node, Node)
+    return {"node": str(node.pk), "key": base64.b64encode(records.node_key(node)).decode()}
+
+
+def thresholds() -> list[dict[str, str]]:
+    """The anchoring thresholds per currency (decimal strings)."""
+    return [
+        {"currency": t.currency, "min_amount": to_decimal_string(t.min_amount, t.currency)}
+        for t in AnchorThreshold.objects.order_by("currency")
+    ]
+
+
+# --- Settlement --------------------------------------------------------------------------------
+
+WINDOW_FIELDS = ["id", "cycle", "start_day", "end_day", "settle_on", "status", "transactions"]
+CSV_COLUMNS = [
+    "section", "node", "node_name", "currency", "gross_paid", "gross_received", "net",
+    "direction", "amount", "bank_code", "transaction",
+]  # fmt: skip
+
+
+def windows_list(*, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest settlement windows (the list's summary fields), newest first."""
+    windows = SettlementWindow.objects.order_by("-end_day", "cycle")[:limit]
+    return list(windows.values(*WINDOW_FIELDS))
+
+
+def windows_recent(*, limit: int = 20) -> list[SettlementWindow]:
+    """The latest windows that are no longer open, for the dashboard."""
+    windows = SettlementWindow.objects.exclude(status=SettlementWindow.Status.OPEN)
+    return list(windows.order_by("-end_day", "cycle")[:limit])
+
+
+def window_get(window_id: Any) -> SettlementWindow:
+    pk = int_or_none(window_id)
+    window = SettlementWindow.objects.filter(pk=pk).first() if pk is not None else None
+    if window is None:
+        raise NotFound(f"No settlement window {window_id}.", code="window_not_found")
+    return window
+
+
+def window_document(window: SettlementWindow, *, tenant: Any = None) -> dict[str, Any]:
+    """A window with its positions and instructions; a tenant sees its own nodes' rows."""
+    positions = SettlementPosition.objects.filter(window=window).select_related("node")
+    instructions = SettlementInstruction.objects.filter(window=window).select_related(
+        "node", "transaction"
+    )
+    if tenant is not None:
+        positions = positions.filter(node__tenant=tenant)
+        instructions = instructions.filter(node__tenant=tenant)
+    body: dict[str, Any] = {
+        "id": window.pk,
+        "cycle": window.cycle,
+        "start_day": window.start_day,
+        "end_day": window.end_day,
+        "settle_on": window.settle_on,
+        "status": window.status,
+        "transactions": window.transactions,
+        "settled_at": window.settled_at,
+        "note": window.note,
+        "positions": [
+            {
+                "node": str(p.node_id),
+                "node_name": p.node.name,
+                "currency": p.currency,
+                "gross_paid": to_decimal_string(p.gross_paid, p.currency),
+                "gross_received": to_decimal_string(p.gross_received, p.currency),
+                "net": to_decimal_string(p.net, p.currency),
+            }
+            for p in positions.order_by("node_id", "currency")
+        ],
+        "instructions": [
+            {
+                "node": str(i.node_id),
+                "node_name": i.node.name,
+                "direction": i.direction,
+                "counterparty": "clearing hub",
+                "amount": to_decimal_string(i.amount, i.currency),
+                "currency": i.currency,
+                "bank_code": i.bank_code,
+                "transaction": str(i.transaction.uuid),
+            }
+            for i in instructions.order_by("node_id", "currency")
+        ],
+    }
+    if window.status == SettlementWindow.Status.SETTLED:
+        result = compute_window(window)
+        mine = (
+            None if tenant is None else {str(n) for n in tenant.nodes.values_list("id", flat=True)}
+        )
+        body["bilateral"] = [
+            {"debtor": a, "creditor": b, "currency": c, "amount": to_decimal_string(v, c)}
+            for (a, b, c), v in sorted(result.positions.bilateral.items())
+            if mine is None or a in mine or b in mine
+        ]
+    return body
+
+
+def window_report_csv(window: SettlementWindow, *, tenant: Any = None) -> str:
+    """The window's positions, instructions and bilateral debts as CSV, one row each."""
+    body = window_document(window, tenant=tenant)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, restval="")
+    writer.writeheader()
+    for p in body["positions"]:
+        writer.writerow({"section": "position", **p})
+    for i in body["instructions"]:
+        writer.writerow({"section": "instruction", **{k: i[k] for k in CSV_COLUMNS if k in i}})
+    for b in body.get("bilateral", []):
+        writer.writerow(
+            {
+                "section": "bilateral",
+                "node": b["debtor"],
+                "currency": b["currency"],
+                "direction": f"owes {b['creditor']}",
+                "amount": b["amount"],
+            }
+        )
+    return out.getvalue()
+
+
+def contract_of(node: Node) -> dict[str, Any]:
     """``node``'s settlement contract as the API shows it: cycle and caps (decimal strings).
     Reads ``node.settlement_contract`` and ``node.net_debit_caps``: select and prefetch
     them for many nodes."""
-    from clearing.models import SettlementContract
-
     try:
         cycle = node.settlement_contract.cycle
     except SettlementContract.DoesNotExist:
@@ -296,10 +594,8 @@ def contract_of(node) -> dict[str, Any]:
     }
 
 
-def contracts_visible(*, tenant=None) -> list[dict[str, Any]]:
+def contracts_visible(*, tenant: Tenant | None = None) -> list[dict[str, Any]]:
     """Every active node's contract for operators (``tenant`` None), else the tenant's."""
-    from sandbox.tenants.models import Node
-
     nodes = (
         Node.objects.filter(is_active=True)
         .select_related("tenant", "settlement_contract")
@@ -308,8 +604,6 @@ def contracts_visible(*, tenant=None) -> list[dict[str, Any]]:
     )
     if tenant is not None:
         nodes = nodes.filter(tenant=tenant)
-    from clearing.models import SettlementCycle
-
     rows = [{**contract_of(node), "tenant_name": node.tenant.name} for node in nodes[:500]]
     for row in rows:
         row["cycle_label"] = SettlementCycle(row["cycle"]).label

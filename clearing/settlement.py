@@ -1,4 +1,4 @@
-"""Settlement windows, their netting and settlement, and net debit caps.
+"""Settlement windows, their netting and settlement, and settlement contracts.
 
 Windows (``SettlementWindow``) group closed days per settlement cycle: a daily window is one
 day and settles the day after; a T+1 window is one day and settles the second day after; a
@@ -18,20 +18,18 @@ never settled twice, and within a cycle, windows settle in order (none skipped).
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID
 
-from django.db import connection, transaction
-from django.db.models import Min, Q, Sum
+from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from clearing import netting
-from clearing.closing import job_create, job_finish, job_start, today
-from clearing.encoding import day_bounds
+from clearing.encoding import day_bounds, today
+from clearing.jobs import job_create, job_finish, job_progress, job_start
 from clearing.models import (
     DayClose,
     Job,
@@ -44,11 +42,13 @@ from clearing.models import (
 )
 from clearing.verification import Report, verify_day
 from sandbox.currencies import to_decimal_string
-from sandbox.errors import ApplicationError, Unprocessable
+from sandbox.errors import ApplicationError
+from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor, audit_record
+from wallets import services as wallet_services
 from wallets.banks import DEFAULT_BANK_CODE
 from wallets.models import Account, Entry
-from wallets.posting import Posting
+from wallets.posting import Leg, Posting, post
 
 HUB_PURPOSE = Account.Purpose.SUSPENSE
 
@@ -76,12 +76,12 @@ def window_bounds(cycle: str, day: date) -> tuple[date, date, date]:
 def windows_sync() -> None:
     """Make the windows of every cycle from the first closed day through today, and close
     those whose days have all closed."""
-    first = DayClose.objects.filter(status=DayClose.Status.CLOSED).aggregate(d=Min("day"))["d"]
+    closed = DayClose.objects.filter(status=DayClose.Status.CLOSED).aggregate(
+        first=Min("day"), last=Max("day")
+    )
+    first, last_closed = closed["first"], closed["last"]
     if first is None:
         return
-    last_closed = (
-        DayClose.objects.filter(status=DayClose.Status.CLOSED).order_by("-day").first().day
-    )
     now_day = today()
     missing = []
     for cycle in SettlementCycle.values:
@@ -206,9 +206,6 @@ def _check_anchored(window: SettlementWindow) -> None:
 
 def settle_window(window_id: int, *, job: Job | None = None) -> str:
     """Settle one CLOSED window: "settled", or "skipped" if it is not CLOSED (anymore)."""
-    from wallets import services as wallet_services
-    from wallets.posting import Leg, post
-
     with transaction.atomic():
         window = SettlementWindow.objects.select_for_update().get(pk=window_id)
         if window.status != SettlementWindow.Status.CLOSED:
@@ -261,6 +258,8 @@ def settle_window(window_id: int, *, job: Job | None = None) -> str:
             planned.append((row["node"], currency, pays, amount, bank))
         results = post(postings, mode="atomic") if postings else []
         for (node, currency, pays, amount, bank), posted in zip(planned, results, strict=True):
+            if posted.transaction is None:  # an atomic batch either posts or raises
+                raise SettlementError(f"Window {window}'s settlement posted nothing.")
             SettlementInstruction.objects.create(
                 window=window,
                 node_id=node,
@@ -310,8 +309,6 @@ def settle_due(*, job: Job | None = None) -> dict[str, int]:
             failed_cycles.add(window.cycle)
             errors.append(f"{window}: {exc.message}")
         if job is not None:
-            from clearing.closing import job_progress
-
             job_progress(job, done)
     if job is not None:
         job_finish(
@@ -348,24 +345,8 @@ def window_abort(*, window: SettlementWindow, reason: str, actor: Actor) -> Sett
     return window
 
 
-def parse_caps(caps: dict[str, str]) -> dict[str, int]:
-    """Net debit caps given as decimal strings per currency, in minor units (400 on a bad
-    currency or amount; zero is allowed: no inter-node debit at all)."""
-    from sandbox.currencies import AmountError, CurrencyCode, to_minor_units
-
-    parsed = {}
-    for currency, amount in caps.items():
-        if currency not in CurrencyCode.values:
-            raise ApplicationError(f"Unknown currency {currency!r}.", code="unknown_currency")
-        try:
-            parsed[currency] = to_minor_units(amount, currency, allow_zero=True)
-        except AmountError as exc:
-            raise ApplicationError(exc.message, code=exc.code) from None
-    return parsed
-
-
 @transaction.atomic
-def contract_set(*, node, cycle: str, caps: dict[str, int] | None, actor: Actor) -> None:
+def contract_set(*, node: Node, cycle: str, caps: dict[str, int] | None, actor: Actor) -> None:
     """Set ``node``'s settlement cycle and, unless ``caps`` is None, replace its net debit
     caps (minor units per currency; a currency left out has none). Audited."""
     SettlementContract.objects.update_or_create(node=node, defaults={"cycle": cycle})
@@ -382,116 +363,3 @@ def contract_set(*, node, cycle: str, caps: dict[str, int] | None, actor: Actor)
         target=node,
         data={"cycle": cycle, "net_debit_caps": caps},
     )
-
-
-# --- Net debit caps ----------------------------------------------------------------------------
-
-
-def _lock_node(node_id: UUID) -> None:
-    """Serialize cap checks of one node (PostgreSQL advisory lock until COMMIT). Taken in
-    node-id order before the ledger locks any account, so the lock order stays total."""
-    if connection.vendor == "postgresql":
-        key = int.from_bytes(hashlib.sha256(b"netdebitcap" + node_id.bytes).digest()[:8], "big")
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key - 2**63])
-
-
-def unsettled_position(node_id: UUID, currency: str) -> int:
-    """The node's inter-node position (received - paid) since its last settled window."""
-    cycle = cycle_of(node_id, node_cycles())
-    pending = (
-        SettlementWindow.objects.filter(cycle=cycle)
-        .exclude(status=SettlementWindow.Status.SETTLED)
-        .order_by("start_day")
-        .first()
-    )
-    last_settled = (
-        SettlementWindow.objects.filter(cycle=cycle, status=SettlementWindow.Status.SETTLED)
-        .order_by("-end_day")
-        .first()
-    )
-    entries = Entry.objects.filter(
-        account__wallet__node_id=node_id, currency=currency, transaction__is_inter_node=True
-    )
-    if pending is not None:
-        entries = entries.filter(transaction__posted_at__gte=day_bounds(pending.start_day)[0])
-    elif last_settled is not None:
-        entries = entries.filter(transaction__posted_at__gte=day_bounds(last_settled.end_day)[1])
-    return entries.aggregate(total=Sum("amount"))["total"] or 0
-
-
-def check_postings(postings: Sequence[Posting]) -> dict[int, ApplicationError]:
-    """The ledger's posting check (``wallets.posting.POSTING_CHECKS``): refuse each
-    inter-node posting that would take a node's unsettled position below minus its net
-    debit cap. Postings that are not inter-node cost one attribute test.
-
-    Runs before the ledger writes or locks anything: the paying nodes' cap locks are taken
-    first (node-id order, ``wallets.locking``), then the positions are read, so a
-    concurrent posting of the same node waits and then sees this one. Within a batch the
-    postings count in order; an accepted posting's debits count against the later ones,
-    its credits do not (it may still fail on funds), so a batch never slips past a cap."""
-    inter = [(i, p) for i, p in enumerate(postings) if p.is_inter_node and p.legs]
-    if not inter:
-        return {}
-    # Only nodes that have a cap matter: most have none, and then this one query is all
-    # an inter-node posting pays.
-    nodes_of = dict(
-        Account.objects.filter(
-            id__in={leg.account_id for _, p in inter for leg in p.legs},
-            wallet__node_id__in=NetDebitCap.objects.values("node_id"),
-        ).values_list("id", "wallet__node_id")
-    )
-    if not nodes_of:
-        return {}
-    changes: list[tuple[int, dict[tuple[UUID, str], int]]] = []
-    for index, posting in inter:
-        change: dict[tuple[UUID, str], int] = defaultdict(int)
-        for leg in posting.legs:
-            if leg.account_id in nodes_of:
-                change[(nodes_of[leg.account_id], leg.currency)] += leg.amount
-        paying = {key: delta for key, delta in change.items() if delta < 0}
-        if paying:
-            changes.append((index, paying))
-    if not changes:
-        return {}
-    caps = {
-        (node, currency): amount
-        for node, currency, amount in NetDebitCap.objects.filter(
-            _any_of({key for _, paying in changes for key in paying})
-        ).values_list("node_id", "currency", "amount")
-    }
-    if not caps:
-        return {}
-    for node in sorted({node for node, _ in caps}, key=str):
-        _lock_node(node)
-    position = {key: unsettled_position(*key) for key in caps}
-    errors: dict[int, ApplicationError] = {}
-    for index, paying in changes:
-        after = {key: position[key] + delta for key, delta in paying.items() if key in caps}
-        over = sorted(key for key, value in after.items() if value < -caps[key])
-        if over:
-            key = over[0]
-            node, currency = key
-            errors[index] = Unprocessable(
-                f"This transfer would take node {node}'s unsettled {currency} position to "
-                f"{to_decimal_string(after[key], currency)}, beyond its net debit cap of "
-                f"{to_decimal_string(caps[key], currency)}.",
-                code="net_debit_cap_exceeded",
-            )
-        else:
-            position.update(after)
-    return errors
-
-
-def check_posting(posting: Posting) -> None:
-    """``check_postings`` for one posting: raises its refusal."""
-    errors = check_postings([posting])
-    if errors:
-        raise errors[0]
-
-
-def _any_of(pairs: Iterable[tuple[UUID, str]]) -> Q:
-    query = Q(pk__in=[])
-    for node, currency in pairs:
-        query |= Q(node_id=node, currency=currency)
-    return query

@@ -8,6 +8,8 @@ import bisect
 import struct
 from collections.abc import Sequence
 
+from django.db.models import Q
+
 from clearing.merkle import HASH_SIZE, MerkleTree
 from clearing.models import DayClose, TreeChunk
 
@@ -22,7 +24,7 @@ def store_tree(close: DayClose, tree: MerkleTree, txn_ids: Sequence[int]) -> Non
     TreeChunk.objects.filter(close=close).delete()
     rows: list[TreeChunk] = []
     for level in range(tree.levels):
-        data = tree._levels[level]
+        data = tree.level_bytes(level)
         for index, offset in enumerate(range(0, len(data), _CHUNK_BYTES)):
             rows.append(
                 TreeChunk(
@@ -75,8 +77,6 @@ class StoredTree(MerkleTree):
         return self._cache[key]
 
     def _fetch(self, keys: set[tuple[int, int]]) -> None:
-        from django.db.models import Q
-
         wanted = Q()
         for level, index in keys:
             wanted |= Q(level=level, index=index)

@@ -20,12 +20,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from clearing import records
 from clearing.chain import get_chain
-from clearing.closing import close_log_leaf
-from clearing.encoding import iter_day_leaves
+from clearing.clock_closing import leaf_hashes
+from clearing.closelog import close_log_leaf
+from clearing.encoding import day_of, iter_day_leaves, leaf_for
+from clearing.jobs import job_finish, job_progress, job_start
 from clearing.merkle import HASH_SIZE, MerkleTree
-from clearing.models import AnchorBlock, ClockClose, ClockCloseTransaction, DayClose
+from clearing.models import (
+    AnchorBlock,
+    AnchoredRecord,
+    ClockClose,
+    ClockCloseTransaction,
+    DayClose,
+    Job,
+)
 from clearing.storage import stored_ids, stored_leaf_hashes
+from wallets.models import LedgerTransaction
 
 
 @dataclass(frozen=True)
@@ -133,7 +144,6 @@ def verify_day(close: DayClose, report: Report) -> None:
 
 def verify_clock_close(close: ClockClose, report: Report) -> None:
     """Recompute a closed test clock close from its members and the current ledger."""
-    from clearing.clock_closing import leaf_hashes
 
     def problem(kind: str, message: str, transaction_id: int | None = None) -> None:
         report.problems.append(
@@ -151,7 +161,7 @@ def verify_clock_close(close: ClockClose, report: Report) -> None:
     if anchor is None:
         problem("unanchored", "no block anchors this closed test clock close")
         return
-    if close.anchor_id is None or close.anchor.height != anchor.height:
+    if close.anchor is None or close.anchor.height != anchor.height:
         problem("close-record", "the close record points at another block than its anchor")
     members = list(
         ClockCloseTransaction.objects.filter(close=close)
@@ -205,11 +215,6 @@ def verify_clock_close(close: ClockClose, report: Report) -> None:
 def verify_records(report: Report) -> None:
     """Large inter-node transactions: each envelope is the anchored one, and still opens
     (with the operators' key) to the transaction's current leaf."""
-    from clearing import records
-    from clearing.encoding import day_of, leaf_for
-    from clearing.models import AnchoredRecord
-    from wallets.models import LedgerTransaction
-
     chain = get_chain()
     for record in AnchoredRecord.objects.order_by("transaction_id").iterator(chunk_size=500):
         envelope = bytes(record.envelope)
@@ -293,4 +298,18 @@ def verify_anchors(*, progress: Callable[[int], None] | None = None) -> Report:
             report.problems.append(
                 Problem("close-record", f"day {label} is anchored but its close has not finished")
             )
+    return report
+
+
+def verify_job_run(job: Job) -> Report:
+    """Run the verification ``job``: ``verify_anchors``, its progress in days, its result
+    the job's (failed, with the first problems, when anything differs)."""
+    job_start(job, total=DayClose.objects.filter(status=DayClose.Status.CLOSED).count())
+    report = verify_anchors(progress=lambda done: job_progress(job, done))
+    if report.ok:
+        job_finish(job, note=f"{report.summary}: all match.", count=report.transactions)
+    else:
+        job_finish(
+            job, error="\n".join(str(p) for p in report.problems[:200]), count=report.transactions
+        )
     return report

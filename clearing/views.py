@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from clearing import closing, selectors, tasks
-from clearing.api import _uuid_or_none
+from clearing import jobs, selectors, settlement
+from clearing.caps import parse_caps
+from clearing.encoding import today
 from clearing.merkle import node_hash
-from clearing.models import AnchorBlock, DayClose, Job, SettlementCycle
+from clearing.models import Job, SettlementCycle
 from sandbox.currencies import CurrencyCode
 from sandbox.errors import ApplicationError
-from sandbox.tenants.access import actor_for
+from sandbox.tenants.access import TenantAccess, actor_for
+from sandbox.tenants.models import Tenant
 from sandbox.tenants.views import tenant_page
 
-STALLED_AFTER = timedelta(minutes=2)
+
+class DashboardRequest(HttpRequest):
+    """A dashboard request: the tenant middleware sets ``tenant_access`` on every one
+    (None for operators and strangers)."""
+
+    tenant_access: TenantAccess | None
 
 
-def member_or_operator(view):
+View = Callable[..., HttpResponseBase]
+
+
+def member_or_operator(view: View) -> View:
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: DashboardRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect(f"/login/?next={request.path}")
         if not request.user.is_staff and request.tenant_access is None:
@@ -35,9 +48,9 @@ def member_or_operator(view):
     return wrapper
 
 
-def operator_only(view):
+def operator_only(view: View) -> View:
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: DashboardRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated or not request.user.is_staff:
             raise PermissionDenied("Operators only.")
         return view(request, *args, **kwargs)
@@ -45,47 +58,37 @@ def operator_only(view):
     return wrapper
 
 
-def _jobs_context(request) -> dict:
+def _tenant(request: DashboardRequest) -> Tenant | None:
+    """The tenant whose rows the page shows; None for operators, who see every tenant's."""
     access = request.tenant_access
-    jobs = selectors.jobs_visible(
+    return None if request.user.is_staff or access is None else access.tenant
+
+
+def _member_tenant(request: DashboardRequest) -> Tenant:
+    """The tenant of a ``tenant_page`` (which lets no request without one through)."""
+    assert request.tenant_access is not None
+    return request.tenant_access.tenant
+
+
+def _jobs_context(request: DashboardRequest) -> dict[str, Any]:
+    access = request.tenant_access
+    shown = selectors.jobs_visible(
         tenant=access.tenant if access else None, operator=request.user.is_staff, limit=30
     )
-    from django.utils import timezone
-
-    now = timezone.now()
-    for job in jobs:
-        job.stalled = (
-            job.status == Job.Status.RUNNING
-            and job.heartbeat_at is not None
-            and now - job.heartbeat_at > STALLED_AFTER
-        )
-        job.percent = (
-            int(100 * job.progress_done / job.progress_total) if job.progress_total else None
-        )
-    active = any(j.status in (Job.Status.QUEUED, Job.Status.RUNNING) for j in jobs)
-    return {"jobs": jobs, "is_operator": request.user.is_staff, "active": active}
+    active = any(j.status in (Job.Status.QUEUED, Job.Status.RUNNING) for j in shown)
+    return {"jobs": shown, "is_operator": request.user.is_staff, "active": active}
 
 
 @member_or_operator
-def overview(request):
-    closes = DayClose.objects.select_related("anchor").order_by("-day")[:30]
-    last_check = Job.objects.filter(kind=Job.Kind.VERIFY).exclude(status=Job.Status.QUEUED).first()
-    from clearing.models import SettlementWindow
-
-    windows = SettlementWindow.objects.exclude(status=SettlementWindow.Status.OPEN).order_by(
-        "-end_day", "cycle"
-    )[:20]
-    access = request.tenant_access
+def overview(request: DashboardRequest) -> HttpResponse:
     context = {
-        "closes": closes,
-        "windows": windows,
-        "contracts": selectors.contracts_visible(
-            tenant=None if request.user.is_staff else access.tenant
-        ),
+        "closes": selectors.day_closes(limit=30),
+        "windows": selectors.windows_recent(limit=20),
+        "contracts": selectors.contracts_visible(tenant=_tenant(request)),
         "cycles": SettlementCycle.choices,
         "currencies": CurrencyCode.values,
-        "last_check": last_check,
-        "yesterday": closing.today() - timedelta(days=1),
+        "last_check": selectors.last_check(),
+        "yesterday": today() - timedelta(days=1),
         "log": selectors.close_log_head(),
         **_jobs_context(request),
     }
@@ -93,68 +96,66 @@ def overview(request):
 
 
 @member_or_operator
-def jobs_partial(request):
+def jobs_partial(request: DashboardRequest) -> HttpResponse:
     return render(request, "clearing/_jobs.html", _jobs_context(request))
 
 
 @require_POST
 @operator_only
-def close_now(request):
+def close_now(request: DashboardRequest) -> HttpResponseBase:
+    given = request.POST.get("date")
     try:
-        day = (
-            date.fromisoformat(request.POST.get("date") or "") if request.POST.get("date") else None
-        )
+        day = date.fromisoformat(given) if given else None
     except ValueError:
         messages.error(request, "Give the day as YYYY-MM-DD.")
         return redirect("clearing:overview")
-    day = day or closing.today() - timedelta(days=1)
-    if day >= closing.today():
+    day = day or today() - timedelta(days=1)
+    if day >= today():
         messages.error(request, f"{day} has not ended yet on the platform clock.")
         return redirect("clearing:overview")
-    tasks.enqueue_close(day=day, actor=actor_for(request))
+    jobs.job_submit(kind=Job.Kind.CLOSE, label=day.isoformat(), actor=actor_for(request))
     messages.success(request, f"The close of {day} is queued.")
     return redirect("clearing:overview")
 
 
 @require_POST
 @operator_only
-def verify_now(request):
-    tasks.enqueue_job(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
+def verify_now(request: DashboardRequest) -> HttpResponseBase:
+    jobs.job_submit(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
     messages.success(request, "The anchor check is queued.")
     return redirect("clearing:overview")
 
 
 @require_POST
 @operator_only
-def job_retry(request, job_id):
-    job = Job.objects.filter(pk=job_id if str(job_id).isdigit() else None).first()
-    if job is None:
+def job_retry(request: DashboardRequest, job_id: str) -> HttpResponseBase:
+    try:
+        job = selectors.job_get(job_id)
+    except ApplicationError:
         messages.error(request, "No such job.")
+        return redirect("clearing:overview")
+    try:
+        jobs.job_retry(job=job, actor=actor_for(request))
+    except ApplicationError as error:
+        messages.error(request, error.message)
     else:
-        try:
-            tasks.job_retry(job=job, actor=actor_for(request))
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(
-                request, f"Retry of {job.get_kind_display().lower()} {job.label} queued."
-            )
+        messages.success(request, f"Retry of {job.get_kind_display().lower()} {job.label} queued.")
     return redirect("clearing:overview")
 
 
 @member_or_operator
-def chain(request):
+def chain(request: DashboardRequest) -> HttpResponse:
     blocks = list(reversed(selectors.chain_summary()[-40:]))
     return render(request, "clearing/chain.html", {"blocks": blocks})
 
 
-def proof_steps(doc: dict) -> list[dict]:
+def proof_steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The audit path as a picture needs it: at each level, which side the sibling is on
     and the hash the two make (RFC 9162 §2.1.3.2, the same walk as the verifier)."""
     index, size = doc["leaf_index"], doc["tree_size"]
     fn, sn = index, size - 1
     current = bytes.fromhex(doc["leaf_hash"])
-    steps = []
+    steps: list[dict[str, Any]] = []
     for level, sibling_hex in enumerate(doc["audit_path"]):
         sibling = bytes.fromhex(sibling_hex)
         if fn & 1 or fn == sn:
@@ -174,15 +175,15 @@ def proof_steps(doc: dict) -> list[dict]:
 
 
 @tenant_page()
-def proof(request, transaction_id):
+def proof(request: DashboardRequest, transaction_id: str) -> HttpResponseBase:
     try:
         doc = selectors.transaction_proof(
-            tenant=request.tenant_access.tenant, transaction_id=transaction_id
+            tenant=_member_tenant(request), transaction_id=transaction_id
         )
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("clearing:overview")
-    block = AnchorBlock.objects.get(height=doc["anchor"]["height"])
+    block = selectors.block_get(doc["anchor"]["height"])
     context = {
         "doc": doc,
         "steps": proof_steps(doc),
@@ -193,7 +194,7 @@ def proof(request, transaction_id):
 
 
 @tenant_page()
-def proof_lookup(request):
+def proof_lookup(request: DashboardRequest) -> HttpResponseBase:
     transaction_id = (request.GET.get("transaction") or "").strip()
     if not transaction_id:
         return redirect("clearing:overview")
@@ -201,32 +202,28 @@ def proof_lookup(request):
 
 
 @member_or_operator
-def settlement_window(request, window_id):
-    from clearing.api import _window_body, _window_get
-
+def settlement_window(request: DashboardRequest, window_id: str) -> HttpResponseBase:
     try:
-        window = _window_get(window_id)
+        window = selectors.window_get(window_id)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("clearing:overview")
-    tenant = None if request.user.is_staff else request.tenant_access.tenant
+    tenant = _tenant(request)
     return render(
         request,
         "clearing/window.html",
-        {"w": _window_body(window, tenant=tenant), "window": window},
+        {"w": selectors.window_document(window, tenant=tenant), "window": window},
     )
 
 
 @require_POST
 @operator_only
-def contract_set(request, node_id):
+def contract_set(request: DashboardRequest, node_id: str) -> HttpResponseBase:
     """An operator sets a node's cycle and caps (a blank cap: none), as the API's PUT."""
-    from clearing import settlement
-    from sandbox.tenants.models import Node
-
-    node = Node.objects.filter(pk=_uuid_or_none(node_id)).first()
-    if node is None:
-        messages.error(request, f"No node with id {node_id}.")
+    try:
+        node = selectors.node_get(node_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
         return redirect("clearing:overview")
     cycle = request.POST.get("cycle", "")
     caps = {
@@ -238,7 +235,7 @@ def contract_set(request, node_id):
         if cycle not in SettlementCycle.values:
             raise ApplicationError(f"Unknown settlement cycle {cycle!r}.", code="invalid_cycle")
         settlement.contract_set(
-            node=node, cycle=cycle, caps=settlement.parse_caps(caps), actor=actor_for(request)
+            node=node, cycle=cycle, caps=parse_caps(caps), actor=actor_for(request)
         )
     except ApplicationError as error:
         messages.error(request, f"{node.name}: {error.message}")
@@ -249,7 +246,7 @@ def contract_set(request, node_id):
 
 @require_POST
 @operator_only
-def settle_now(request):
-    tasks.enqueue_job(kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request))
+def settle_now(request: DashboardRequest) -> HttpResponseBase:
+    jobs.job_submit(kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request))
     messages.success(request, "Settlement of due windows is queued.")
     return redirect("clearing:overview")

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from clearing import tasks
+from clearing.jobs import job_create
 from clearing.models import AnchorBlock, DayClose, Job
 from sandbox.celery import app
 from tests.clearing.conftest import DAY
@@ -58,9 +59,7 @@ def test_a_real_worker_closes_the_day_once_for_duplicate_triggers(ledger):
     app.conf.broker_url = broker
     try:
         jobs = [
-            tasks.closing.job_create(
-                kind=Job.Kind.CLOSE, label=DAY.isoformat(), triggered_by=f"t{i}"
-            )
+            job_create(kind=Job.Kind.CLOSE, label=DAY.isoformat(), triggered_by=f"t{i}")
             for i in range(3)
         ]
         for job in jobs:

@@ -15,7 +15,7 @@ import pytest
 from django.db import close_old_connections, connection, transaction
 from rest_framework.test import APIClient
 
-from clearing import closing, settlement
+from clearing import caps, closing, jobs, settlement
 from clearing.models import (
     Job,
     NetDebitCap,
@@ -158,7 +158,7 @@ def test_a_window_whose_day_no_longer_matches_its_anchor_does_not_settle(settled
             cursor.execute(
                 "UPDATE wallets_entry SET amount = amount * 2 WHERE transaction_id = %s", [txn.pk]
             )
-        job = closing.job_create(kind=Job.Kind.SETTLEMENT, label="due", triggered_by="test")
+        job = jobs.job_create(kind=Job.Kind.SETTLEMENT, label="due", triggered_by="test")
         counts = settlement.settle_due(job=job)
         window = SettlementWindow.objects.get(cycle="daily", start_day=DAY)
         assert counts["settled"] == 0 and window.status == "closed"
@@ -221,18 +221,18 @@ def test_a_transfer_beyond_the_net_debit_cap_is_refused(network):
         is_inter_node=True,
     )
     with transaction.atomic(), pytest.raises(ApplicationError) as refused:
-        settlement.check_posting(posting)
+        caps.check_posting(posting)
     assert refused.value.code == "net_debit_cap_exceeded"
-    assert settlement.unsettled_position(network.nodes["A"].pk, "KRW") == -100
+    assert caps.unsettled_position(network.nodes["A"].pk, "KRW") == -100
     # Receiving first makes room: 100 paid, 50 received, 60 more is 110 < 150.
     network.pay("B", "A", 50)
     with transaction.atomic():
-        settlement.check_posting(posting)
+        caps.check_posting(posting)
     # Once the day settles, its position no longer counts.
     network.next_morning(DAY)
     closing.close_day(day=DAY, triggered_by="test")
     settlement.settle_due()
-    assert settlement.unsettled_position(network.nodes["A"].pk, "KRW") == 0
+    assert caps.unsettled_position(network.nodes["A"].pk, "KRW") == 0
 
 
 def transfer_body(source, destination, amount: str) -> dict:
@@ -275,7 +275,7 @@ def test_the_api_refuses_a_transfer_beyond_the_net_debit_cap_and_writes_nothing(
     assert send(a, b, "50").status_code == 201
     assert send(a, seoul_savings, "1000").status_code == 201
     assert send(a, b, "1").json()["error"]["code"] == "net_debit_cap_exceeded"
-    assert settlement.unsettled_position(network.nodes["A"].pk, "KRW") == -150
+    assert caps.unsettled_position(network.nodes["A"].pk, "KRW") == -150
     assert verify_ledger().ok
 
 
@@ -304,7 +304,7 @@ def test_bulk_inter_node_transfers_count_against_the_cap_one_after_another(netwo
     assert not LedgerTransaction.objects.filter(kind="transfer").exists()
     independent = bulk("independent").json()
     assert [r["status"] for r in independent["results"]] == ["posted"] * 3 + ["failed"]
-    assert settlement.unsettled_position(network.nodes["A"].pk, "KRW") == -120
+    assert caps.unsettled_position(network.nodes["A"].pk, "KRW") == -120
 
 
 # --- Concurrency --------------------------------------------------------------------------------
@@ -325,14 +325,14 @@ def test_two_parallel_inter_node_transfers_cannot_both_fit_under_the_cap(ledger,
     payers = [(network.accounts["A"], network.accounts["B"]), (second, network.accounts["C"])]
     # Each check dawdles after reading the position: without the cap lock both would
     # read 0 and both pass.
-    read_position = settlement.unsettled_position
+    read_position = caps.unsettled_position
 
     def slow_position(node_id, currency):
         value = read_position(node_id, currency)
         time_module.sleep(0.3)
         return value
 
-    monkeypatch.setattr(settlement, "unsettled_position", slow_position)
+    monkeypatch.setattr(caps, "unsettled_position", slow_position)
     barrier = threading.Barrier(2)
     outcomes: list = []
 

@@ -6,27 +6,29 @@ reports it closed. Exit 0 when the day is closed, 1 otherwise."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clearing import closing
+from clearing.encoding import today
 from sandbox.errors import ApplicationError
 
 
 class Command(BaseCommand):
     help = "Close a day's ledger (default: yesterday in the clearing time zone) and anchor it."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", type=date.fromisoformat, help="The day, YYYY-MM-DD.")
 
-    def handle(self, *args, **options):
-        day = options["date"] or closing.today() - timedelta(days=1)
+    def handle(self, *args: Any, **options: Any) -> None:
+        day = options["date"] or today() - timedelta(days=1)
         try:
             outcome = closing.close_day(day=day, triggered_by="manage.py close_day")
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         close = outcome.close
-        if outcome.result in ("closed", "already_closed"):
+        if outcome.result in ("closed", "already_closed") and close.anchor is not None:
             verb = "Closed" if outcome.result == "closed" else "Already closed:"
             self.stdout.write(
                 self.style.SUCCESS(

@@ -4,6 +4,8 @@ listed)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from clearing.verification import verify_anchors
@@ -15,7 +17,7 @@ class Command(BaseCommand):
         "anchor chain (hashes, proof of work, links, OP_RETURN), against the anchors."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         report = verify_anchors()
         for problem in report.problems:
             self.stderr.write(str(problem))
