@@ -503,10 +503,11 @@ CHECKS: dict[str, Check] = {
     "events:clock-action": owned(
         lambda a: [
             {"clock_id": a.clock, "action": x}
-            for x in ("attach", "detach", "advance", "end_day", "delete")
+            for x in ("attach", "detach", "advance", "delete")
         ],
         lambda a: {"node": str(a.node.pk), "frozen_time": "2025-03-11T09:00"},
     ),
+    "clearing_clocks:end-day": owned(clock),
     # the bank network
     "api:bank-account": owned(bank_account),
     "api:bank-account-close": owned(bank_account),
