@@ -2,8 +2,9 @@
 reversals and the transaction history. Every money-moving POST needs an
 ``Idempotency-Key`` (``wallets.idempotency``).
 
-Views are thin: parse (``wallets.inputs``), call a service, present
-(``wallets.presenters``). The serializers below document those shapes for OpenAPI; the
+Views follow ``sandbox.api.views``: inputs are declared in ``wallets.inputs`` (or nested
+here) and checked by its parsers, a service does the work, ``wallets.presenters`` builds
+the answer. The output serializers below document the presenters' shapes for OpenAPI; the
 paginated lists render through them, and they through the presenters.
 """
 
@@ -15,7 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from sandbox.api.pagination import OldestFirstCursorPagination
-from sandbox.currencies import CurrencyCode
+from sandbox.api.views import PresenterSerializer
 from sandbox.errors import ApplicationError
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from wallets import exports, inputs, presenters, selectors, services
@@ -25,7 +26,7 @@ from wallets.idempotency import idempotent
 from wallets.models import Hold, LedgerTransaction
 from wallets.posting import Result
 
-CURRENCY_HELP = "One of " + ", ".join(CurrencyCode.values) + "."
+CURRENCY_HELP = inputs.CURRENCY_HELP
 
 # --- Documented shapes -----------------------------------------------------------------------
 
@@ -42,7 +43,9 @@ class BalancesSerializer(serializers.Serializer):
     available = serializers.CharField(help_text="posted - held")
 
 
-class AccountOutput(serializers.Serializer):
+class AccountOutput(PresenterSerializer):
+    present = staticmethod(presenters.account_data)
+
     id = serializers.UUIDField()
     wallet_id = serializers.UUIDField()
     node_id = serializers.UUIDField()
@@ -57,9 +60,6 @@ class AccountOutput(serializers.Serializer):
     lock_version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
-
-    def to_representation(self, instance):
-        return presenters.account_data(instance)
 
 
 class CurrencyBalanceOutput(BalancesSerializer):
@@ -90,7 +90,9 @@ class TransactionDetailOutput(TransactionOutput):
     reversed_by = serializers.UUIDField(allow_null=True)
 
 
-class HoldOutput(serializers.Serializer):
+class HoldOutput(PresenterSerializer):
+    present = staticmethod(presenters.hold_data)
+
     id = serializers.UUIDField()
     account_id = serializers.UUIDField()
     counterparty_account_id = serializers.UUIDField()
@@ -105,33 +107,11 @@ class HoldOutput(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     capture_transaction_id = serializers.UUIDField(allow_null=True)
 
-    def to_representation(self, instance):
-        return presenters.hold_data(instance)
-
 
 class ErrorDetail(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     fields = serializers.JSONField()
-
-
-class ConditionsInput(serializers.Serializer):
-    source_available_at_least = serializers.CharField(
-        required=False, help_text="Refuse (422) unless the source keeps at least this available."
-    )
-    source_lock_version = serializers.IntegerField(
-        required=False, help_text="Refuse (422) unless the source's lock_version is still this."
-    )
-
-
-class TransferInput(serializers.Serializer):
-    source_account_id = serializers.UUIDField()
-    destination_account_id = serializers.UUIDField()
-    amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
-    currency = serializers.CharField(help_text=CURRENCY_HELP)
-    memo = serializers.CharField(required=False, max_length=500)
-    metadata = serializers.JSONField(required=False)
-    conditions = ConditionsInput(required=False)
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -234,12 +214,10 @@ class AccountListApi(TenantScopedListView):
             status=params.get("status"),
         )
 
-    @extend_schema(request=InputSerializer, responses={201: AccountOutput})
+    @extend_schema(responses={201: AccountOutput})
     def post(self, request):
         """Open a virtual account with its own bank account number."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = self.validated_input()
         wallet = selectors.wallet_get_for_node(tenant=self.tenant, node_id=fields.pop("node_id"))
         account = services.account_create(wallet=wallet, actor=self.actor, **fields)
         return Response(presenters.account_data(account), status=status.HTTP_201_CREATED)
@@ -278,7 +256,7 @@ class AccountBalanceApi(TenantScopedView):
 
 
 class AccountCloseApi(TenantScopedView):
-    @extend_schema(request=None, responses=AccountOutput)
+    @extend_schema(responses=AccountOutput)
     def post(self, request, account_id):
         """Close an empty account (no balance, no open hold)."""
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
@@ -290,11 +268,9 @@ class AccountCloseApi(TenantScopedView):
 
 
 class TransferApi(TenantScopedView):
-    @extend_schema(
-        request=TransferInput,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TransactionOutput},
-    )
+    InputSerializer = inputs.TransferInput
+
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent
     def post(self, request):
         """Move money between two of your accounts (of one node, or of two: inter-node)."""
@@ -307,34 +283,28 @@ class TransferApi(TenantScopedView):
         return Response(_transaction_body(result), status=status.HTTP_201_CREATED)
 
 
+class BulkTransferItem(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.CharField(help_text="posted or failed")
+    transaction_id = serializers.UUIDField(required=False, help_text="When posted.")
+    error = ErrorDetail(required=False, help_text="When failed.")
+
+
+class BulkTransferResult(serializers.Serializer):
+    mode = serializers.CharField()
+    posted = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkTransferItem(many=True)
+
+
 class TransferBulkApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         mode = serializers.ChoiceField(choices=["atomic", "independent"], default="atomic")
-        transfers = TransferInput(many=True, help_text="1 to 8,000 transfers.")
+        transfers = inputs.TransferInput(many=True, help_text="1 to 8,000 transfers.")
 
     @extend_schema(
-        request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={
-            201: inline_serializer(
-                "BulkTransferResult",
-                {
-                    "mode": serializers.CharField(),
-                    "posted": serializers.IntegerField(),
-                    "failed": serializers.IntegerField(),
-                    "results": inline_serializer(
-                        "BulkTransferItem",
-                        {
-                            "index": serializers.IntegerField(),
-                            "status": serializers.CharField(help_text="posted or failed"),
-                            "transaction_id": serializers.UUIDField(required=False),
-                            "error": ErrorDetail(required=False),
-                        },
-                        many=True,
-                    ),
-                },
-            )
-        },
+        responses={201: BulkTransferResult, 200: BulkTransferResult},
     )
     @idempotent
     def post(self, request):
@@ -342,7 +312,6 @@ class TransferBulkApi(TenantScopedView):
         refusal answers for the batch, with every failing item in ``fields.items``) or
         ``independent`` (each item on its own, one result per item)."""
         data = inputs.require_object(request.data)
-        inputs.refuse_unknown(data, frozenset({"mode", "transfers"}))
         mode = data.get("mode", "atomic")
         if mode not in ("atomic", "independent"):
             raise inputs.invalid("mode", "Use 'atomic' or 'independent'.")
@@ -395,7 +364,7 @@ class HoldListApi(TenantScopedListView):
     class InputSerializer(serializers.Serializer):
         account_id = serializers.UUIDField()
         counterparty_account_id = serializers.UUIDField(help_text="Who a capture pays.")
-        amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
+        amount = inputs.AmountField()
         currency = serializers.CharField(help_text=CURRENCY_HELP)
         expires_at = serializers.DateTimeField(required=False, help_text="Default: in 7 days.")
         memo = serializers.CharField(required=False, max_length=500)
@@ -425,14 +394,11 @@ class HoldListApi(TenantScopedListView):
             holds = holds.filter(status=hold_status)
         return holds
 
-    @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses={201: HoldOutput}
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: HoldOutput})
     @idempotent
     def post(self, request):
         """Reserve money on an account until it is captured, voided or expires."""
         data = inputs.require_object(request.data)
-        inputs.refuse_unknown(data, frozenset(self.InputSerializer().fields))
         currency = inputs.parse_currency(data.get("currency"))
         amount = inputs.parse_amount(data.get("amount"), currency)
         ids = {str(data[f]) for f in ("account_id", "counterparty_account_id") if data.get(f)}
@@ -462,22 +428,18 @@ class HoldDetailApi(TenantScopedView):
 
 class HoldCaptureApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
-        amount = serializers.CharField(required=False, help_text="Default: the whole hold.")
+        amount = inputs.AmountField(
+            required=False,
+            help_text="In the hold's currency, a decimal string; default: the whole hold.",
+        )
         memo = serializers.CharField(required=False, max_length=500)
 
-    @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
     @idempotent
     def post(self, request, hold_id):
         """Settle a hold, fully or partly; what is not captured is released."""
         hold = selectors.hold_get(tenant=self.tenant, hold_id=hold_id)
         data = inputs.require_object(request.data or {})
-        inputs.refuse_unknown(data, frozenset({"amount", "memo", "currency"}))
-        if data.get("currency") not in (None, hold.currency):
-            raise inputs.invalid(
-                "currency", f"This hold is in {hold.currency}.", "currency_mismatch"
-            )
         amount = None
         if data.get("amount") is not None:
             amount = inputs.parse_amount(data["amount"], hold.currency)
@@ -488,7 +450,7 @@ class HoldCaptureApi(TenantScopedView):
 
 
 class HoldVoidApi(TenantScopedView):
-    @extend_schema(request=None, parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
     @idempotent
     def post(self, request, hold_id):
         """Release a hold without moving money."""
@@ -587,17 +549,12 @@ class TransactionReverseApi(TenantScopedView):
         memo = serializers.CharField(required=False, max_length=500)
         metadata = serializers.JSONField(required=False)
 
-    @extend_schema(
-        request=InputSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TransactionOutput},
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent
     def post(self, request, transaction_id):
         """Post the exact opposite of a transaction, linked to it (at most once)."""
         txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
         data = inputs.require_object(request.data or {})
-        inputs.refuse_unknown(data, frozenset({"memo", "metadata"}))
         result = services.transaction_reverse(
             transaction_=txn,
             tenant=self.tenant,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from sandbox.api.views import ApiView, ListApiView
 from sandbox.events import clocks, selectors, services
 from sandbox.events.models import (
     Event,
@@ -147,7 +146,7 @@ class EventResendApi(TenantScopedView):
 
     reason = "resent"
 
-    @extend_schema(request=None, responses={202: DeliveryOutput})
+    @extend_schema(responses={202: DeliveryOutput})
     def post(self, request, event_id):
         event = Event.objects.get_for_tenant(self.tenant, event_id)
         delivery = services.event_resend(event=event, actor=self.actor, reason=self.reason)
@@ -185,7 +184,7 @@ class DeliveryDetailApi(TenantScopedView):
 
 
 class DeliveryResendApi(TenantScopedView):
-    @extend_schema(request=None, responses={202: DeliveryOutput})
+    @extend_schema(responses={202: DeliveryOutput})
     def post(self, request, delivery_id):
         delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
         resent = services.event_resend(event=delivery.event, actor=self.actor, reason="resent")
@@ -226,15 +225,14 @@ class WebhookSecretRotateApi(_SecretsView):
             ),
         )
 
-    @extend_schema(request=InputSerializer, responses={201: SecretOutput(many=True)})
+    @extend_schema(responses={201: SecretOutput(many=True)})
     def post(self, request, node_id):
         node = self.node(node_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         services.webhook_secret_rotate(
             node=node,
             actor=self.actor,
-            overlap=services.secret_overlap(data.validated_data["overlap_seconds"]),
+            overlap=services.secret_overlap(values["overlap_seconds"]),
         )
         live = services.webhook_secrets_live(node=node)
         return Response(SecretOutput(live, many=True).data, status=status.HTTP_201_CREATED)
@@ -253,13 +251,10 @@ class ClockListApi(TenantScopedListView):
             required=False, help_text="Where the clock starts; default: now."
         )
 
-    @extend_schema(request=InputSerializer, responses={201: ClockDetailOutput})
+    @extend_schema(responses={201: ClockDetailOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        clock = clocks.test_clock_create(
-            tenant=self.tenant, actor=self.actor, **data.validated_data
-        )
+        values = self.validated_input()
+        clock = clocks.test_clock_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(ClockDetailOutput(clock).data, status=status.HTTP_201_CREATED)
 
 
@@ -270,7 +265,7 @@ class ClockDetailApi(TenantScopedView):
             ClockDetailOutput(TestClock.objects.get_for_tenant(self.tenant, clock_id)).data
         )
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(responses={204: None})
     def delete(self, request, clock_id):
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
         clocks.test_clock_delete(clock=clock, actor=self.actor)
@@ -283,14 +278,11 @@ class ClockAdvanceApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         frozen_time = serializers.DateTimeField(help_text="The new time; later than the current.")
 
-    @extend_schema(request=InputSerializer, responses={202: ClockDetailOutput})
+    @extend_schema(responses={202: ClockDetailOutput})
     def post(self, request, clock_id):
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        clock = clocks.test_clock_advance(
-            clock=clock, to=data.validated_data["frozen_time"], actor=self.actor
-        )
+        values = self.validated_input()
+        clock = clocks.test_clock_advance(clock=clock, to=values["frozen_time"], actor=self.actor)
         clock.refresh_from_db()
         return Response(ClockDetailOutput(clock).data, status=status.HTTP_202_ACCEPTED)
 
@@ -301,13 +293,12 @@ class _ClockNodeApi(TenantScopedView):
 
     def clock_and_node(self, request, clock_id) -> tuple[TestClock, Node]:
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return clock, Node.objects.get_for_tenant(self.tenant, data.validated_data["node"])
+        values = self.validated_input()
+        return clock, Node.objects.get_for_tenant(self.tenant, values["node"])
 
 
 class ClockAttachApi(_ClockNodeApi):
-    @extend_schema(request=_ClockNodeApi.InputSerializer, responses=ClockDetailOutput)
+    @extend_schema(responses=ClockDetailOutput)
     def post(self, request, clock_id):
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_attach(clock=clock, node=node, actor=self.actor)
@@ -315,7 +306,7 @@ class ClockAttachApi(_ClockNodeApi):
 
 
 class ClockDetachApi(_ClockNodeApi):
-    @extend_schema(request=_ClockNodeApi.InputSerializer, responses=ClockDetailOutput)
+    @extend_schema(responses=ClockDetailOutput)
     def post(self, request, clock_id):
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_detach(clock=clock, node=node, actor=self.actor)
@@ -338,7 +329,7 @@ def platform_clock_state() -> dict:
     }
 
 
-class OperatorPlatformClockApi(APIView):
+class OperatorPlatformClockApi(ApiView):
     permission_classes = [IsOperator]
 
     @extend_schema(responses=PlatformClockOutput)
@@ -346,7 +337,7 @@ class OperatorPlatformClockApi(APIView):
         return Response(PlatformClockOutput(platform_clock_state()).data)
 
 
-class OperatorPlatformClockActionApi(APIView):
+class OperatorPlatformClockActionApi(ApiView):
     """``advance`` (body ``{"seconds": n}``), ``freeze``, ``resume`` or ``reset``."""
 
     permission_classes = [IsOperator]
@@ -354,15 +345,14 @@ class OperatorPlatformClockActionApi(APIView):
     class InputSerializer(serializers.Serializer):
         seconds = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(request=InputSerializer, responses=PlatformClockOutput)
+    @extend_schema(responses=PlatformClockOutput)
     def post(self, request, action):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         actor = actor_for(request)
         if action == "advance":
-            if "seconds" not in data.validated_data:
+            if "seconds" not in values:
                 raise exceptions.ValidationError({"seconds": ["Required to advance."]})
-            clocks.platform_clock_advance(actor=actor, seconds=data.validated_data["seconds"])
+            clocks.platform_clock_advance(actor=actor, seconds=values["seconds"])
         elif action == "freeze":
             clocks.platform_clock_freeze(actor=actor)
         elif action == "resume":
@@ -374,7 +364,7 @@ class OperatorPlatformClockActionApi(APIView):
         return Response(PlatformClockOutput(platform_clock_state()).data)
 
 
-class OperatorEventListApi(ListAPIView):
+class OperatorEventListApi(ListApiView):
     """Every tenant's events, for operators."""
 
     permission_classes = [IsOperator]

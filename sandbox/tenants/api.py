@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from sandbox.api.views import ApiView, ListApiView
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants import selectors, services
 from sandbox.tenants.access import actor_for, client_ip
@@ -75,9 +76,9 @@ class AuditLogOutput(serializers.ModelSerializer):
         ]
 
 
-class TenantScopedView(APIView):
-    """Base for tenant endpoints: ``self.tenant`` and ``self.actor`` come from the one
-    place that resolves access (the permission class)."""
+class TenantScopedView(ApiView):
+    """Base for tenant endpoints (see ``sandbox.api.views``): ``self.tenant`` and
+    ``self.actor`` come from the one place that resolves access (the permission class)."""
 
     permission_classes = [IsActiveTenantMember]
 
@@ -90,8 +91,10 @@ class TenantScopedView(APIView):
         return self.request.tenant_access.actor
 
 
-class TenantScopedListView(TenantScopedView, ListAPIView):
-    model = None
+class TenantScopedListView(TenantScopedView, ListApiView):
+    """A paginated list of the tenant's ``model`` rows (or of ``get_queryset``)."""
+
+    model: Any = None
 
     def get_queryset(self):
         return self.model.objects.for_tenant(self.tenant)
@@ -100,7 +103,7 @@ class TenantScopedListView(TenantScopedView, ListAPIView):
 # --- Signup ----------------------------------------------------------------------------------
 
 
-class SignupApi(APIView):
+class SignupApi(ApiView):
     """Create a tenant and its owner. Active tenants get a first API key in the answer."""
 
     permission_classes = [AllowAny]
@@ -113,7 +116,6 @@ class SignupApi(APIView):
         full_name = serializers.CharField(max_length=150, required=False, default="")
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "Signup", {"tenant": TenantOutput(), "api_key": serializers.CharField()}
@@ -121,9 +123,8 @@ class SignupApi(APIView):
         },
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        membership = services.tenant_signup(**data.validated_data, ip_address=client_ip(request))
+        values = self.validated_input()
+        membership = services.tenant_signup(**values, ip_address=client_ip(request))
         body = {"tenant": TenantOutput(membership.tenant).data, "api_key": None}
         if membership.tenant.is_active:
             issued = services.api_key_create(
@@ -148,13 +149,10 @@ class TenantApi(TenantScopedView):
     def get(self, request):
         return Response(TenantOutput(self.tenant).data)
 
-    @extend_schema(request=InputSerializer, responses=TenantOutput)
+    @extend_schema(responses=TenantOutput)
     def patch(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        tenant = services.tenant_rename(
-            tenant=self.tenant, name=data.validated_data["name"], actor=self.actor
-        )
+        values = self.validated_input()
+        tenant = services.tenant_rename(tenant=self.tenant, name=values["name"], actor=self.actor)
         return Response(TenantOutput(tenant).data)
 
 
@@ -173,11 +171,10 @@ class NodeListApi(TenantScopedListView):
             required=False, allow_blank=True, default="", max_length=500
         )
 
-    @extend_schema(request=InputSerializer, responses={201: NodeOutput})
+    @extend_schema(responses={201: NodeOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        node = services.node_create(tenant=self.tenant, actor=self.actor, **data.validated_data)
+        values = self.validated_input()
+        node = services.node_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(NodeOutput(node).data, status=status.HTTP_201_CREATED)
 
 
@@ -191,17 +188,16 @@ class NodeDetailApi(TenantScopedView):
     def get(self, request, node_id):
         return Response(NodeOutput(Node.objects.get_for_tenant(self.tenant, node_id)).data)
 
-    @extend_schema(request=InputSerializer, responses=NodeOutput)
+    @extend_schema(responses=NodeOutput)
     def patch(self, request, node_id):
         node = Node.objects.get_for_tenant(self.tenant, node_id)
-        data = self.InputSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        node = services.node_update(node=node, actor=self.actor, **data.validated_data)
+        values = self.validated_input(partial=True)
+        node = services.node_update(node=node, actor=self.actor, **values)
         return Response(NodeOutput(node).data)
 
 
 class NodeDeactivateApi(TenantScopedView):
-    @extend_schema(request=None, responses=NodeOutput)
+    @extend_schema(responses=NodeOutput)
     def post(self, request, node_id):
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         node = services.node_deactivate(node=node, actor=self.actor)
@@ -219,7 +215,6 @@ class ApiKeyListApi(TenantScopedListView):
         name = serializers.CharField(max_length=80)
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "ApiKeyCreated", {"api_key": ApiKeyOutput(), "secret": serializers.CharField()}
@@ -227,17 +222,14 @@ class ApiKeyListApi(TenantScopedListView):
         },
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        issued = services.api_key_create(
-            tenant=self.tenant, actor=self.actor, **data.validated_data
-        )
+        values = self.validated_input()
+        issued = services.api_key_create(tenant=self.tenant, actor=self.actor, **values)
         body = {"api_key": ApiKeyOutput(issued.api_key).data, "secret": issued.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyRevokeApi(TenantScopedView):
-    @extend_schema(request=None, responses=ApiKeyOutput)
+    @extend_schema(responses=ApiKeyOutput)
     def post(self, request, key_id):
         api_key = ApiKey.objects.get_for_tenant(self.tenant, key_id)
         api_key = services.api_key_revoke(api_key=api_key, actor=self.actor)
@@ -281,7 +273,6 @@ class InvitationListApi(TenantScopedListView):
         return [IsOwner()] if self.request.method == "POST" else super().get_permissions()
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "InvitationCreated",
@@ -290,11 +281,8 @@ class InvitationListApi(TenantScopedListView):
         },
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        issued = services.invitation_create(
-            tenant=self.tenant, actor=self.actor, **data.validated_data
-        )
+        values = self.validated_input()
+        issued = services.invitation_create(tenant=self.tenant, actor=self.actor, **values)
         link = request.build_absolute_uri(issued.path)
         return Response(
             {"invitation": InvitationOutput(issued.invitation).data, "link": link},
@@ -305,14 +293,14 @@ class InvitationListApi(TenantScopedListView):
 class InvitationRevokeApi(TenantScopedView):
     permission_classes = [IsOwner]
 
-    @extend_schema(request=None, responses=InvitationOutput)
+    @extend_schema(responses=InvitationOutput)
     def post(self, request, invitation_id):
         invitation = Invitation.objects.get_for_tenant(self.tenant, invitation_id)
         invitation = services.invitation_revoke(invitation=invitation, actor=self.actor)
         return Response(InvitationOutput(invitation).data)
 
 
-class InvitationAcceptApi(APIView):
+class InvitationAcceptApi(ApiView):
     """Join a tenant with an invitation's token: the account is created for the invited
     e-mail, exactly as the invitation link in the browser does. The token is the only
     credential, so no key or session is needed. No API key is issued: keys act as
@@ -326,7 +314,6 @@ class InvitationAcceptApi(APIView):
         full_name = serializers.CharField(max_length=150, required=False, default="")
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "InvitationAccepted", {"tenant": TenantOutput(), "member": MemberOutput()}
@@ -334,10 +321,9 @@ class InvitationAcceptApi(APIView):
         },
     )
     def post(self, request, token):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         membership = services.invitation_accept(
-            token=token, **data.validated_data, ip_address=client_ip(request)
+            token=token, **values, ip_address=client_ip(request)
         )
         body = {
             "tenant": TenantOutput(membership.tenant).data,
@@ -371,7 +357,7 @@ class OperatorTenantOutput(serializers.ModelSerializer):
         ]
 
 
-class OperatorTenantListApi(ListAPIView):
+class OperatorTenantListApi(ListApiView):
     permission_classes = [IsOperator]
     serializer_class = OperatorTenantOutput
 
@@ -382,22 +368,21 @@ class OperatorTenantListApi(ListAPIView):
         return queryset
 
 
-class OperatorTenantActionApi(APIView):
+class OperatorTenantActionApi(ApiView):
     permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(request=InputSerializer, responses=OperatorTenantOutput)
+    @extend_schema(responses=OperatorTenantOutput)
     def post(self, request, tenant_id, action):
         tenant = selectors.operator_tenant_get(tenant_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         services.tenant_change_status(
             tenant=tenant,
             action=action,
             actor=actor_for(request),
-            reason=data.validated_data["reason"],
+            reason=values["reason"],
         )
         return Response(OperatorTenantOutput(selectors.operator_tenant_get(tenant.pk)).data)
 
@@ -412,7 +397,7 @@ class OperatorTenantActionApi(APIView):
         )
     ]
 )
-class OperatorAuditLogApi(ListAPIView):
+class OperatorAuditLogApi(ListApiView):
     permission_classes = [IsOperator]
     serializer_class = AuditLogOutput
 
@@ -434,7 +419,7 @@ class PlatformSettingsOutput(serializers.ModelSerializer):
         fields = ["new_tenant_status", "updated_at"]
 
 
-class OperatorSettingsApi(APIView):
+class OperatorSettingsApi(ApiView):
     """The operators' settings: whether new tenants start active or pending approval."""
 
     permission_classes = [IsOperator]
@@ -448,11 +433,8 @@ class OperatorSettingsApi(APIView):
     def get(self, request):
         return Response(PlatformSettingsOutput(PlatformSettings.load()).data)
 
-    @extend_schema(request=InputSerializer, responses=PlatformSettingsOutput)
+    @extend_schema(responses=PlatformSettingsOutput)
     def put(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        platform = services.platform_settings_update(
-            actor=actor_for(request), **data.validated_data
-        )
+        values = self.validated_input()
+        platform = services.platform_settings_update(actor=actor_for(request), **values)
         return Response(PlatformSettingsOutput(platform).data)
