@@ -10,14 +10,13 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clearing import closing, records, selectors, settlement, tasks
 from clearing.clock_closing import clock_end_day
 from clearing.models import AnchorThreshold, ClockClose, DayClose, Job
+from sandbox.api.views import ApiView, ListApiView
 from sandbox.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.events.api import ClockDetailOutput
@@ -60,7 +59,7 @@ class DayCloseOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class DayCloseListApi(ListAPIView):
+class DayCloseListApi(ListApiView):
     permission_classes = [IsTenantOrOperator]
     serializer_class = DayCloseOutput
     pagination_class = None
@@ -69,7 +68,7 @@ class DayCloseListApi(ListAPIView):
         return DayClose.objects.select_related("anchor").order_by("-day")[:400]
 
 
-class DayCloseDetailApi(APIView):
+class DayCloseDetailApi(ApiView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses=DayCloseOutput)
@@ -77,7 +76,7 @@ class DayCloseDetailApi(APIView):
         return Response(DayCloseOutput(selectors.closed_day_get(selectors.parse_day(day))).data)
 
 
-class DayCloseOtsApi(APIView):
+class DayCloseOtsApi(ApiView):
     """The day's OpenTimestamps proof: its root, committed by the anchor block's header."""
 
     permission_classes = [IsTenantOrOperator]
@@ -92,7 +91,7 @@ class DayCloseOtsApi(APIView):
         return response
 
 
-class ChainApi(APIView):
+class ChainApi(ApiView):
     """The whole anchor chain: ``blk.dat`` format by default (what ``bitcoind -regtest``
     stores), or ``?format=json`` for a summary of every block."""
 
@@ -110,7 +109,7 @@ class ChainApi(APIView):
         return response
 
 
-class CloseLogApi(APIView):
+class CloseLogApi(ApiView):
     """The close log's head, or with ``first`` and ``second`` (sizes in closed days) an
     RFC 9162 consistency proof that the log at ``first`` is a prefix of the log at
     ``second``."""
@@ -237,7 +236,7 @@ class JobOutput(serializers.ModelSerializer):
         return job.duration.total_seconds() if job.duration is not None else None
 
 
-class OperatorCloseApi(APIView):
+class OperatorCloseApi(ApiView):
     """Close a day now (yesterday by default); the work runs on a worker."""
 
     permission_classes = [IsOperator]
@@ -256,7 +255,7 @@ class OperatorCloseApi(APIView):
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class OperatorVerifyApi(APIView):
+class OperatorVerifyApi(ApiView):
     """Check every closed day and test clock close against the chain now (as the daily
     check does at 00:30): a job, whose result shows in the jobs list."""
 
@@ -268,7 +267,7 @@ class OperatorVerifyApi(APIView):
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class OperatorJobListApi(ListAPIView):
+class OperatorJobListApi(ListApiView):
     permission_classes = [IsOperator]
     serializer_class = JobOutput
     pagination_class = None
@@ -286,7 +285,7 @@ class JobListApi(TenantScopedView):
         return Response(JobOutput(selectors.jobs_visible(tenant=self.tenant), many=True).data)
 
 
-class OperatorJobRetryApi(APIView):
+class OperatorJobRetryApi(ApiView):
     permission_classes = [IsOperator]
 
     @extend_schema(request=None, responses={202: JobOutput})
@@ -372,7 +371,7 @@ class NodeRecordKeyApi(TenantScopedView):
         return Response({"node": str(node.pk), "key": base64.b64encode(key).decode()})
 
 
-class OperatorRecordApi(APIView):
+class OperatorRecordApi(ApiView):
     permission_classes = [IsOperator]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -394,7 +393,7 @@ class ThresholdOutput(serializers.Serializer):
     min_amount = serializers.CharField(help_text='Decimal string, e.g. "1000000".')
 
 
-class OperatorThresholdApi(APIView):
+class OperatorThresholdApi(ApiView):
     """Thresholds per currency for anchoring inter-node transactions at once."""
 
     permission_classes = [IsOperator]
@@ -515,7 +514,7 @@ def _tenant_or_none(request):
     return None if request.user.is_staff else request.tenant_access.tenant
 
 
-class SettlementWindowListApi(APIView):
+class SettlementWindowListApi(ApiView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(
@@ -529,7 +528,7 @@ class SettlementWindowListApi(APIView):
         return Response(list(windows.values(*fields)))
 
 
-class ContractListApi(APIView):
+class ContractListApi(ApiView):
     """Settlement contracts: each of your nodes' cycle and net debit caps (operators: every
     node's). Operators change them with PUT /operator/clearing/contracts/<node>."""
 
@@ -540,7 +539,7 @@ class ContractListApi(APIView):
         return Response(selectors.contracts_visible(tenant=_tenant_or_none(request)))
 
 
-class SettlementWindowApi(APIView):
+class SettlementWindowApi(ApiView):
     """A window's gross, bilateral and multilateral positions and its instructions."""
 
     permission_classes = [IsTenantOrOperator]
@@ -556,7 +555,7 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
-class SettlementReportCsvApi(APIView):
+class SettlementReportCsvApi(ApiView):
     permission_classes = [IsTenantOrOperator]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
@@ -589,7 +588,7 @@ class SettlementReportCsvApi(APIView):
         return response
 
 
-class OperatorSettleApi(APIView):
+class OperatorSettleApi(ApiView):
     """Settle every window whose settlement day has come, now."""
 
     permission_classes = [IsOperator]
@@ -602,7 +601,7 @@ class OperatorSettleApi(APIView):
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class OperatorWindowAbortApi(APIView):
+class OperatorWindowAbortApi(ApiView):
     permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
@@ -620,7 +619,7 @@ class OperatorWindowAbortApi(APIView):
         return Response(_window_body(window))
 
 
-class OperatorContractApi(APIView):
+class OperatorContractApi(ApiView):
     """A node's settlement contract: its cycle and net debit caps (decimal strings)."""
 
     permission_classes = [IsOperator]

@@ -102,9 +102,10 @@ class ListApiView(ApiView, ListAPIView):
     """A paginated list (DRF's ``ListAPIView``) that follows the same rules."""
 
 
+# No docstring: a serializer's docstring becomes its schema component's description.
 class PresenterSerializer(serializers.Serializer):
-    """An output serializer that renders through a presenter function: its fields document
-    the presenter's dict for OpenAPI, the presenter alone builds it."""
+    # An output serializer that renders through a presenter function (``present``): its
+    # fields document the presenter's dict for OpenAPI, the presenter alone builds it.
 
     @staticmethod
     def present(instance: Any) -> dict[str, Any]:
