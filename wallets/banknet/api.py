@@ -289,7 +289,7 @@ class BankAccountListApi(TenantScopedListView):
 
 
 class BankAccountDetailApi(TenantScopedView):
-    @extend_schema(responses=BankAccountOutput)
+    @extend_schema(responses=BankAccountDetailOutput)
     def get(self, request, bank_account_id):
         """The account and its statement: what its holder sees (verification codes too)."""
         account = BankAccount.objects.get_for_tenant(self.tenant, bank_account_id)
