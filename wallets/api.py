@@ -10,9 +10,14 @@ paginated lists render through them, and they through the presenters.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.pagination import OldestFirstCursorPagination
@@ -23,7 +28,7 @@ from wallets import exports, inputs, presenters, selectors, services
 from wallets.banks import BANKS, DEFAULT_BANK_CODE
 from wallets.idempotency import HEADER as IDEMPOTENCY_HEADER
 from wallets.idempotency import idempotent
-from wallets.models import Hold, LedgerTransaction
+from wallets.models import Account, Hold, LedgerTransaction
 from wallets.posting import Result
 
 CURRENCY_HELP = inputs.CURRENCY_HELP
@@ -44,7 +49,9 @@ class BalancesSerializer(serializers.Serializer):
 
 
 class AccountOutput(PresenterSerializer):
-    present = staticmethod(presenters.account_data)
+    @staticmethod
+    def present(instance: Account) -> dict[str, Any]:
+        return presenters.account_data(instance)
 
     id = serializers.UUIDField()
     wallet_id = serializers.UUIDField()
@@ -91,7 +98,9 @@ class TransactionDetailOutput(TransactionOutput):
 
 
 class HoldOutput(PresenterSerializer):
-    present = staticmethod(presenters.hold_data)
+    @staticmethod
+    def present(instance: Hold) -> dict[str, Any]:
+        return presenters.hold_data(instance)
 
     id = serializers.UUIDField()
     account_id = serializers.UUIDField()
@@ -108,10 +117,12 @@ class HoldOutput(PresenterSerializer):
     capture_transaction_id = serializers.UUIDField(allow_null=True)
 
 
-class ErrorDetail(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.JSONField()
+# Inline: a serializer class cannot have a field named ``fields``.
+ERROR_DETAIL: dict[str, serializers.Field] = {
+    "code": serializers.CharField(),
+    "message": serializers.CharField(),
+    "fields": serializers.JSONField(),
+}
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -144,7 +155,7 @@ class WalletApi(TenantScopedView):
             },
         )
     )
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
         """A node's wallet: balances per currency and every virtual account."""
         wallet = selectors.wallet_get_for_node(tenant=self.tenant, node_id=node_id)
         accounts = wallet.accounts.select_related("wallet").order_by("currency", "created_at")
@@ -167,7 +178,7 @@ class BalancesApi(TenantScopedView):
         parameters=[OpenApiParameter("node", OpenApiTypes.UUID, required=False)],
         responses=CurrencyBalanceOutput(many=True),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """The tenant's balances per currency, over all nodes or one."""
         accounts = selectors.account_list(
             tenant=self.tenant, node_id=request.query_params.get("node")
@@ -200,11 +211,11 @@ class AccountListApi(TenantScopedListView):
         ],
         operation_id="accounts_list",
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The tenant's virtual accounts, oldest first, a page at a time (follow ``next``)."""
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Account]:
         params = self.request.query_params
         selectors.refuse_null_characters_in_params(params)
         return selectors.account_list(
@@ -215,7 +226,7 @@ class AccountListApi(TenantScopedListView):
         )
 
     @extend_schema(responses={201: AccountOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Open a virtual account with its own bank account number."""
         fields = self.validated_input()
         wallet = selectors.wallet_get_for_node(tenant=self.tenant, node_id=fields.pop("node_id"))
@@ -225,7 +236,7 @@ class AccountListApi(TenantScopedListView):
 
 class AccountDetailApi(TenantScopedView):
     @extend_schema(responses=AccountOutput)
-    def get(self, request, account_id):
+    def get(self, request: Request, account_id: str) -> Response:
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         return Response(presenters.account_data(account))
 
@@ -242,7 +253,7 @@ class AccountBalanceApi(TenantScopedView):
             },
         )
     )
-    def get(self, request, account_id):
+    def get(self, request: Request, account_id: str) -> Response:
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         data = presenters.account_data(account)
         return Response(
@@ -257,7 +268,7 @@ class AccountBalanceApi(TenantScopedView):
 
 class AccountCloseApi(TenantScopedView):
     @extend_schema(responses=AccountOutput)
-    def post(self, request, account_id):
+    def post(self, request: Request, account_id: str) -> Response:
         """Close an empty account (no balance, no open hold)."""
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         account = services.account_close(account=account, actor=self.actor)
@@ -272,7 +283,7 @@ class TransferApi(TenantScopedView):
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Move money between two of your accounts (of one node, or of two: inter-node)."""
         data = inputs.require_object(request.data)
         accounts = inputs.accounts_by_id(
@@ -287,7 +298,7 @@ class BulkTransferItem(serializers.Serializer):
     index = serializers.IntegerField()
     status = serializers.CharField(help_text="posted or failed")
     transaction_id = serializers.UUIDField(required=False, help_text="When posted.")
-    error = ErrorDetail(required=False, help_text="When failed.")
+    error = inline_serializer("ErrorDetail", ERROR_DETAIL, required=False, help_text="When failed.")
 
 
 class BulkTransferResult(serializers.Serializer):
@@ -307,7 +318,7 @@ class TransferBulkApi(TenantScopedView):
         responses={201: BulkTransferResult, 200: BulkTransferResult},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Post up to 8,000 transfers in one request: ``atomic`` (all or none; the first
         refusal answers for the batch, with every failing item in ``fields.items``) or
         ``independent`` (each item on its own, one result per item)."""
@@ -334,7 +345,7 @@ class TransferBulkApi(TenantScopedView):
         results = services.transfer_bulk_create(tenant=self.tenant, requests=requests, mode=mode)
         body = []
         for index, result in enumerate(results):
-            if result.ok:
+            if result.error is None:
                 body.append(
                     {
                         "index": index,
@@ -377,11 +388,11 @@ class HoldListApi(TenantScopedListView):
         ],
         operation_id="holds_list",
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The holds, newest first, a page at a time (follow ``next``)."""
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Hold]:
         params = self.request.query_params
         selectors.refuse_null_characters_in_params(params)
         holds = Hold.objects.for_tenant(self.tenant).select_related("capture_transaction")
@@ -396,7 +407,7 @@ class HoldListApi(TenantScopedListView):
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: HoldOutput})
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Reserve money on an account until it is captured, voided or expires."""
         data = inputs.require_object(request.data)
         currency = inputs.parse_currency(data.get("currency"))
@@ -420,7 +431,7 @@ class HoldListApi(TenantScopedListView):
 
 class HoldDetailApi(TenantScopedView):
     @extend_schema(responses=HoldOutput)
-    def get(self, request, hold_id):
+    def get(self, request: Request, hold_id: str) -> Response:
         return Response(
             presenters.hold_data(selectors.hold_get(tenant=self.tenant, hold_id=hold_id))
         )
@@ -436,7 +447,7 @@ class HoldCaptureApi(TenantScopedView):
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
     @idempotent
-    def post(self, request, hold_id):
+    def post(self, request: Request, hold_id: str) -> Response:
         """Settle a hold, fully or partly; what is not captured is released."""
         hold = selectors.hold_get(tenant=self.tenant, hold_id=hold_id)
         data = inputs.require_object(request.data or {})
@@ -452,7 +463,7 @@ class HoldCaptureApi(TenantScopedView):
 class HoldVoidApi(TenantScopedView):
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
     @idempotent
-    def post(self, request, hold_id):
+    def post(self, request: Request, hold_id: str) -> Response:
         """Release a hold without moving money."""
         hold = selectors.hold_get(tenant=self.tenant, hold_id=hold_id)
         return Response(presenters.hold_data(services.hold_void(hold=hold)))
@@ -497,7 +508,7 @@ class TransactionListApi(TenantScopedView):
             },
         ),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """The history, newest first, with keyset pagination (follow ``next``)."""
         params = request.query_params
         filters = selectors.history_filters(tenant=self.tenant, params=params)
@@ -528,7 +539,7 @@ def _limit(value: str | None) -> int:
 
 class TransactionExportApi(TenantScopedView):
     @extend_schema(parameters=HISTORY_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
-    def get(self, request):
+    def get(self, request: Request) -> StreamingHttpResponse:
         """The history as CSV, one row per entry, streamed (any length)."""
         filters = selectors.history_filters(tenant=self.tenant, params=request.query_params)
         return exports.csv_response(tenant=self.tenant, filters=filters)
@@ -536,7 +547,7 @@ class TransactionExportApi(TenantScopedView):
 
 class TransactionDetailApi(TenantScopedView):
     @extend_schema(responses=TransactionDetailOutput)
-    def get(self, request, transaction_id):
+    def get(self, request: Request, transaction_id: str) -> Response:
         txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
         data = presenters.transaction_data(txn, selectors.transaction_entries(txn))
         reversal = LedgerTransaction.objects.filter(reverses=txn).values_list("uuid", flat=True)
@@ -551,7 +562,7 @@ class TransactionReverseApi(TenantScopedView):
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent
-    def post(self, request, transaction_id):
+    def post(self, request: Request, transaction_id: str) -> Response:
         """Post the exact opposite of a transaction, linked to it (at most once)."""
         txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
         data = inputs.require_object(request.data or {})

@@ -27,6 +27,7 @@ from rest_framework import serializers
 from sandbox.api.views import declared_fields, refuse_unknown
 from sandbox.currencies import AmountError, CurrencyCode, get_currency, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
+from sandbox.tenants.models import Tenant
 from wallets import selectors
 from wallets.models import Account
 from wallets.services import TransferRequest
@@ -96,7 +97,9 @@ def parse_currency(value: Any, field: str = "currency") -> str:
         raise invalid(field, error.message, code=error.code) from None
 
 
-def parse_amount(value: Any, currency: str, field: str = "amount", *, allow_zero=False) -> int:
+def parse_amount(
+    value: Any, currency: str, field: str = "amount", *, allow_zero: bool = False
+) -> int:
     if value is None:
         raise invalid(field, "This field is required.", code="required")
     try:
@@ -122,7 +125,9 @@ def refuse_null_characters(value: Any, field: str) -> None:
             raise invalid(field, selectors.NULL_CHARACTERS, code="null_characters_not_allowed")
 
 
-def parse_string(data: Mapping[str, Any], field: str, *, max_length: int, required=False) -> str:
+def parse_string(
+    data: Mapping[str, Any], field: str, *, max_length: int, required: bool = False
+) -> str:
     value = data.get(field)
     if value is None:
         if required:
@@ -178,13 +183,13 @@ def lookup_account(accounts: Mapping[str, Account], value: Any, field: str) -> A
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _ACCOUNTS_SQL = "SELECT {} FROM {} WHERE {} = %s AND id = ANY(%s::uuid[])".format(
-    ", ".join(f.column for f in Account._meta.concrete_fields),
+    ", ".join(str(f.column) for f in Account._meta.concrete_fields),
     Account._meta.db_table,
     Account._meta.get_field("tenant").column,
 )
 
 
-def accounts_by_id(*, tenant, ids: set[Any]) -> dict[str, Account]:
+def accounts_by_id(*, tenant: Tenant, ids: set[Any]) -> dict[str, Account]:
     """``selectors.accounts_by_id`` (the tenant's accounts among ``ids``, by id as a
     string), with its SQL written once on PostgreSQL: every transfer request asks, and the
     ORM's rebuilding of the query cost more CPU than the query."""

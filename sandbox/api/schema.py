@@ -19,7 +19,8 @@ class SandboxAutoSchema(AutoSchema):
             return getattr(self.view, "InputSerializer", None)
         return super().get_request_serializer()
 
-    def get_description(self) -> str:
+    # drf-spectacular's own AutoSchema narrows DRF's signature the same way.
+    def get_description(self) -> str:  # type: ignore[override]
         """The handler's docstring, or else the view class's own: never one inherited from
         a base class, which speaks of internals, not of the endpoint."""
         handler = getattr(self.view, self.method.lower(), None)

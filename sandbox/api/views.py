@@ -112,4 +112,4 @@ class PresenterSerializer(serializers.Serializer):
         raise NotImplementedError
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return type(self).present(instance)
+        return self.present(instance)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.views import ApiView, ListApiView
@@ -33,7 +36,9 @@ class EventOutput(serializers.Serializer):
     node = serializers.UUIDField(allow_null=True)
     object_type = serializers.CharField()
     object_id = serializers.CharField()
-    data = serializers.JSONField()
+    # The event's payload; the name shadows ``Serializer.data``, which this class (it
+    # renders through ``event_as_json``) never uses.
+    data = serializers.JSONField()  # type: ignore[assignment]
     occurred_at = serializers.DateTimeField(help_text="The node's time (its test clock, if any).")
     created_at = serializers.DateTimeField(help_text="Real time of recording.")
     livemode = serializers.BooleanField()
@@ -106,8 +111,8 @@ class ClockDetailOutput(ClockOutput):
     class Meta(ClockOutput.Meta):
         fields = [*ClockOutput.Meta.fields, "upcoming"]
 
-    def get_upcoming(self, clock) -> list[dict]:
-        return ScheduledActionOutput(selectors.clock_upcoming(clock=clock), many=True).data
+    def get_upcoming(self, clock: TestClock) -> list[dict[str, Any]]:
+        return list(ScheduledActionOutput(selectors.clock_upcoming(clock=clock), many=True).data)
 
 
 class PlatformClockOutput(serializers.Serializer):
@@ -137,7 +142,7 @@ class EventListApi(TenantScopedListView):
 
 class EventDetailApi(TenantScopedView):
     @extend_schema(responses=EventOutput)
-    def get(self, request, event_id):
+    def get(self, request: Request, event_id: str) -> Response:
         return Response(event_as_json(Event.objects.get_for_tenant(self.tenant, event_id)))
 
 
@@ -147,7 +152,7 @@ class EventResendApi(TenantScopedView):
     reason = "resent"
 
     @extend_schema(responses={202: DeliveryOutput})
-    def post(self, request, event_id):
+    def post(self, request: Request, event_id: str) -> Response:
         event = Event.objects.get_for_tenant(self.tenant, event_id)
         delivery = services.event_resend(event=event, actor=self.actor, reason=self.reason)
         return Response(DeliveryOutput(delivery).data, status=status.HTTP_202_ACCEPTED)
@@ -178,14 +183,14 @@ class DeliveryListApi(TenantScopedListView):
 
 class DeliveryDetailApi(TenantScopedView):
     @extend_schema(responses=DeliveryDetailOutput)
-    def get(self, request, delivery_id):
+    def get(self, request: Request, delivery_id: str) -> Response:
         delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
         return Response(DeliveryDetailOutput(delivery).data)
 
 
 class DeliveryResendApi(TenantScopedView):
     @extend_schema(responses={202: DeliveryOutput})
-    def post(self, request, delivery_id):
+    def post(self, request: Request, delivery_id: str) -> Response:
         delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
         resent = services.event_resend(event=delivery.event, actor=self.actor, reason="resent")
         return Response(DeliveryOutput(resent).data, status=status.HTTP_202_ACCEPTED)
@@ -208,7 +213,7 @@ class WebhookSecretListApi(_SecretsView):
     """The secrets deliveries are signed with now: the current one first."""
 
     @extend_schema(responses=SecretOutput(many=True))
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
         node = self.node(node_id)
         return Response(SecretOutput(services.webhook_secrets_live(node=node), many=True).data)
 
@@ -226,7 +231,7 @@ class WebhookSecretRotateApi(_SecretsView):
         )
 
     @extend_schema(responses={201: SecretOutput(many=True)})
-    def post(self, request, node_id):
+    def post(self, request: Request, node_id: str) -> Response:
         node = self.node(node_id)
         values = self.validated_input()
         services.webhook_secret_rotate(
@@ -252,7 +257,7 @@ class ClockListApi(TenantScopedListView):
         )
 
     @extend_schema(responses={201: ClockDetailOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         values = self.validated_input()
         clock = clocks.test_clock_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(ClockDetailOutput(clock).data, status=status.HTTP_201_CREATED)
@@ -260,13 +265,13 @@ class ClockListApi(TenantScopedListView):
 
 class ClockDetailApi(TenantScopedView):
     @extend_schema(responses=ClockDetailOutput)
-    def get(self, request, clock_id):
+    def get(self, request: Request, clock_id: str) -> Response:
         return Response(
             ClockDetailOutput(TestClock.objects.get_for_tenant(self.tenant, clock_id)).data
         )
 
     @extend_schema(responses={204: None})
-    def delete(self, request, clock_id):
+    def delete(self, request: Request, clock_id: str) -> Response:
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
         clocks.test_clock_delete(clock=clock, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -279,7 +284,7 @@ class ClockAdvanceApi(TenantScopedView):
         frozen_time = serializers.DateTimeField(help_text="The new time; later than the current.")
 
     @extend_schema(responses={202: ClockDetailOutput})
-    def post(self, request, clock_id):
+    def post(self, request: Request, clock_id: str) -> Response:
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
         values = self.validated_input()
         clock = clocks.test_clock_advance(clock=clock, to=values["frozen_time"], actor=self.actor)
@@ -299,7 +304,7 @@ class _ClockNodeApi(TenantScopedView):
 
 class ClockAttachApi(_ClockNodeApi):
     @extend_schema(responses=ClockDetailOutput)
-    def post(self, request, clock_id):
+    def post(self, request: Request, clock_id: str) -> Response:
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_attach(clock=clock, node=node, actor=self.actor)
         return Response(ClockDetailOutput(clock).data)
@@ -307,7 +312,7 @@ class ClockAttachApi(_ClockNodeApi):
 
 class ClockDetachApi(_ClockNodeApi):
     @extend_schema(responses=ClockDetailOutput)
-    def post(self, request, clock_id):
+    def post(self, request: Request, clock_id: str) -> Response:
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_detach(clock=clock, node=node, actor=self.actor)
         return Response(ClockDetailOutput(clock).data)
@@ -333,7 +338,7 @@ class OperatorPlatformClockApi(ApiView):
     permission_classes = [IsOperator]
 
     @extend_schema(responses=PlatformClockOutput)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(PlatformClockOutput(platform_clock_state()).data)
 
 
@@ -346,7 +351,7 @@ class OperatorPlatformClockActionApi(ApiView):
         seconds = serializers.IntegerField(required=False, min_value=1)
 
     @extend_schema(responses=PlatformClockOutput)
-    def post(self, request, action):
+    def post(self, request: Request, action: str) -> Response:
         values = self.validated_input()
         actor = actor_for(request)
         if action == "advance":

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.views import ApiView, ListApiView
@@ -122,10 +123,10 @@ class SignupApi(ApiView):
             )
         },
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         values = self.validated_input()
         membership = services.tenant_signup(**values, ip_address=client_ip(request))
-        body = {"tenant": TenantOutput(membership.tenant).data, "api_key": None}
+        body: dict[str, Any] = {"tenant": TenantOutput(membership.tenant).data, "api_key": None}
         if membership.tenant.is_active:
             issued = services.api_key_create(
                 tenant=membership.tenant,
@@ -146,11 +147,11 @@ class TenantApi(TenantScopedView):
         return [IsOwner()] if self.request.method == "PATCH" else super().get_permissions()
 
     @extend_schema(responses=TenantOutput)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(TenantOutput(self.tenant).data)
 
     @extend_schema(responses=TenantOutput)
-    def patch(self, request):
+    def patch(self, request: Request) -> Response:
         values = self.validated_input()
         tenant = services.tenant_rename(tenant=self.tenant, name=values["name"], actor=self.actor)
         return Response(TenantOutput(tenant).data)
@@ -172,7 +173,7 @@ class NodeListApi(TenantScopedListView):
         )
 
     @extend_schema(responses={201: NodeOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         values = self.validated_input()
         node = services.node_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(NodeOutput(node).data, status=status.HTTP_201_CREATED)
@@ -185,11 +186,11 @@ class NodeDetailApi(TenantScopedView):
         webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
 
     @extend_schema(responses=NodeOutput)
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
         return Response(NodeOutput(Node.objects.get_for_tenant(self.tenant, node_id)).data)
 
     @extend_schema(responses=NodeOutput)
-    def patch(self, request, node_id):
+    def patch(self, request: Request, node_id: str) -> Response:
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         values = self.validated_input(partial=True)
         node = services.node_update(node=node, actor=self.actor, **values)
@@ -198,7 +199,7 @@ class NodeDetailApi(TenantScopedView):
 
 class NodeDeactivateApi(TenantScopedView):
     @extend_schema(responses=NodeOutput)
-    def post(self, request, node_id):
+    def post(self, request: Request, node_id: str) -> Response:
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         node = services.node_deactivate(node=node, actor=self.actor)
         return Response(NodeOutput(node).data)
@@ -221,7 +222,7 @@ class ApiKeyListApi(TenantScopedListView):
             )
         },
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         values = self.validated_input()
         issued = services.api_key_create(tenant=self.tenant, actor=self.actor, **values)
         body = {"api_key": ApiKeyOutput(issued.api_key).data, "secret": issued.secret}
@@ -230,7 +231,7 @@ class ApiKeyListApi(TenantScopedListView):
 
 class ApiKeyRevokeApi(TenantScopedView):
     @extend_schema(responses=ApiKeyOutput)
-    def post(self, request, key_id):
+    def post(self, request: Request, key_id: str) -> Response:
         api_key = ApiKey.objects.get_for_tenant(self.tenant, key_id)
         api_key = services.api_key_revoke(api_key=api_key, actor=self.actor)
         return Response(ApiKeyOutput(api_key).data)
@@ -280,7 +281,7 @@ class InvitationListApi(TenantScopedListView):
             )
         },
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         values = self.validated_input()
         issued = services.invitation_create(tenant=self.tenant, actor=self.actor, **values)
         link = request.build_absolute_uri(issued.path)
@@ -294,7 +295,7 @@ class InvitationRevokeApi(TenantScopedView):
     permission_classes = [IsOwner]
 
     @extend_schema(responses=InvitationOutput)
-    def post(self, request, invitation_id):
+    def post(self, request: Request, invitation_id: str) -> Response:
         invitation = Invitation.objects.get_for_tenant(self.tenant, invitation_id)
         invitation = services.invitation_revoke(invitation=invitation, actor=self.actor)
         return Response(InvitationOutput(invitation).data)
@@ -320,7 +321,7 @@ class InvitationAcceptApi(ApiView):
             )
         },
     )
-    def post(self, request, token):
+    def post(self, request: Request, token: str) -> Response:
         values = self.validated_input()
         membership = services.invitation_accept(
             token=token, **values, ip_address=client_ip(request)
@@ -375,7 +376,7 @@ class OperatorTenantActionApi(ApiView):
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
     @extend_schema(responses=OperatorTenantOutput)
-    def post(self, request, tenant_id, action):
+    def post(self, request: Request, tenant_id: str, action: str) -> Response:
         tenant = selectors.operator_tenant_get(tenant_id)
         values = self.validated_input()
         services.tenant_change_status(
@@ -426,15 +427,15 @@ class OperatorSettingsApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         new_tenant_status = serializers.ChoiceField(
-            choices=PlatformSettings._meta.get_field("new_tenant_status").choices
+            choices=list(PlatformSettings._meta.get_field("new_tenant_status").choices or [])
         )
 
     @extend_schema(responses=PlatformSettingsOutput)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(PlatformSettingsOutput(PlatformSettings.load()).data)
 
     @extend_schema(responses=PlatformSettingsOutput)
-    def put(self, request):
+    def put(self, request: Request) -> Response:
         values = self.validated_input()
         platform = services.platform_settings_update(actor=actor_for(request), **values)
         return Response(PlatformSettingsOutput(platform).data)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.views import ApiView, ListApiView, PresenterSerializer
@@ -49,7 +50,9 @@ class MaintenanceWindowOutput(serializers.Serializer):
 
 
 class BankOutput(PresenterSerializer):
-    present = staticmethod(presenters.bank_json)
+    @staticmethod
+    def present(instance: Bank) -> dict[str, Any]:
+        return presenters.bank_json(instance)
 
     code = serializers.CharField()
     name = serializers.CharField()
@@ -75,7 +78,9 @@ class StatementLineOutput(serializers.Serializer):
 
 
 class BankAccountOutput(PresenterSerializer):
-    present = staticmethod(presenters.bank_account_json)
+    @staticmethod
+    def present(instance: BankAccount) -> dict[str, Any]:
+        return presenters.bank_account_json(instance)
 
     id = serializers.UUIDField()
     bank_code = serializers.CharField()
@@ -93,13 +98,17 @@ def _bank_account_with_statement(account: BankAccount) -> dict[str, Any]:
 
 
 class BankAccountDetailOutput(BankAccountOutput):
-    present = staticmethod(_bank_account_with_statement)
+    @staticmethod
+    def present(instance: BankAccount) -> dict[str, Any]:
+        return _bank_account_with_statement(instance)
 
     statement = StatementLineOutput(many=True, help_text="The last 100 lines, newest first.")
 
 
 class LinkOutput(PresenterSerializer):
-    present = staticmethod(presenters.link_json)
+    @staticmethod
+    def present(instance: AccountLink) -> dict[str, Any]:
+        return presenters.link_json(instance)
 
     id = serializers.UUIDField()
     node_id = serializers.UUIDField()
@@ -115,7 +124,9 @@ class LinkOutput(PresenterSerializer):
 
 
 class DepositOutput(PresenterSerializer):
-    present = staticmethod(presenters.deposit_json)
+    @staticmethod
+    def present(instance: Deposit) -> dict[str, Any]:
+        return presenters.deposit_json(instance)
 
     id = serializers.UUIDField()
     sender_bank_account_id = serializers.UUIDField()
@@ -136,7 +147,9 @@ class DepositOutput(PresenterSerializer):
 
 
 class WithdrawalOutput(PresenterSerializer):
-    present = staticmethod(presenters.withdrawal_json)
+    @staticmethod
+    def present(instance: Withdrawal) -> dict[str, Any]:
+        return presenters.withdrawal_json(instance)
 
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=Withdrawal.Kind.choices)
@@ -166,7 +179,9 @@ class CardOutput(serializers.Serializer):
 
 
 class CardPaymentOutput(PresenterSerializer):
-    present = staticmethod(presenters.card_payment_json)
+    @staticmethod
+    def present(instance: CardPayment) -> dict[str, Any]:
+        return presenters.card_payment_json(instance)
 
     id = serializers.UUIDField()
     node_id = serializers.UUIDField()
@@ -186,7 +201,9 @@ class CardPaymentOutput(PresenterSerializer):
 
 
 class WithdrawalRuleOutput(PresenterSerializer):
-    present = staticmethod(presenters.withdrawal_rule_json)
+    @staticmethod
+    def present(instance: WithdrawalRule) -> dict[str, Any]:
+        return presenters.withdrawal_rule_json(instance)
 
     id = serializers.IntegerField()
     node_id = serializers.UUIDField()
@@ -217,7 +234,7 @@ class BankListApi(TenantScopedView):
     (for you: a bank you took offline shows as offline)."""
 
     @extend_schema(responses=BankOutput(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         offline = set(
             BankOutage.objects.filter(tenant=self.tenant, ended_at__isnull=True).values_list(
                 "bank_id", flat=True
@@ -249,11 +266,11 @@ class OperatorBankApi(ApiView):
         is_online = serializers.BooleanField(required=False)
 
     @extend_schema(responses=BankOutput)
-    def get(self, request, code):
+    def get(self, request: Request, code: str) -> Response:
         return Response(presenters.bank_json(services.bank_get(code, "code")))
 
     @extend_schema(responses=BankOutput)
-    def patch(self, request, code):
+    def patch(self, request: Request, code: str) -> Response:
         bank = services.bank_get(code, "code")
         changes = self.validated_input(partial=True)
         if "daily_withdrawal_limit" in changes:
@@ -281,7 +298,7 @@ class BankAccountListApi(TenantScopedListView):
         currency = serializers.CharField(required=False, help_text="Default: the bank's.")
 
     @extend_schema(responses={201: BankAccountOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Open an account for a simulated person or company at a bank."""
         values = self.validated_input()
         account = services.bank_account_create(tenant=self.tenant, actor=self.actor, **values)
@@ -290,7 +307,7 @@ class BankAccountListApi(TenantScopedListView):
 
 class BankAccountDetailApi(TenantScopedView):
     @extend_schema(responses=BankAccountDetailOutput)
-    def get(self, request, bank_account_id):
+    def get(self, request: Request, bank_account_id: str) -> Response:
         """The account and its statement: what its holder sees (verification codes too)."""
         account = BankAccount.objects.get_for_tenant(self.tenant, bank_account_id)
         return Response(presenters.bank_account_json(account, with_statement=True))
@@ -298,7 +315,7 @@ class BankAccountDetailApi(TenantScopedView):
 
 class BankAccountCloseApi(TenantScopedView):
     @extend_schema(responses=BankAccountOutput)
-    def post(self, request, bank_account_id):
+    def post(self, request: Request, bank_account_id: str) -> Response:
         account = BankAccount.objects.get_for_tenant(self.tenant, bank_account_id)
         account = services.bank_account_close(bank_account=account, actor=self.actor)
         return Response(presenters.bank_account_json(account))
@@ -310,7 +327,7 @@ class BankAccountCloseApi(TenantScopedView):
 class AccountLinkListApi(TenantScopedListView):
     serializer_class = LinkOutput
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[AccountLink]:
         return AccountLink.objects.for_tenant(self.tenant).select_related("bank_account")
 
 
@@ -321,7 +338,7 @@ class NodeAccountLinkApi(TenantScopedView):
         holder_name = serializers.CharField(max_length=120)
 
     @extend_schema(responses={201: LinkOutput})
-    def post(self, request, node_id):
+    def post(self, request: Request, node_id: str) -> Response:
         """Link a bank account to the node: the bank checks the holder's name and sends
         1 KRW with a code in the memo (on the account's statement); confirm the code."""
         node = Node.objects.get_for_tenant(self.tenant, node_id)
@@ -332,7 +349,7 @@ class NodeAccountLinkApi(TenantScopedView):
 
 class AccountLinkDetailApi(TenantScopedView):
     @extend_schema(responses=LinkOutput)
-    def get(self, request, link_id):
+    def get(self, request: Request, link_id: str) -> Response:
         return Response(
             presenters.link_json(AccountLink.objects.get_for_tenant(self.tenant, link_id))
         )
@@ -343,7 +360,7 @@ class AccountLinkConfirmApi(TenantScopedView):
         code = serializers.CharField(max_length=8)
 
     @extend_schema(responses=LinkOutput)
-    def post(self, request, link_id):
+    def post(self, request: Request, link_id: str) -> Response:
         """Wrong codes count; the fifth locks the link."""
         link = AccountLink.objects.get_for_tenant(self.tenant, link_id)
         values = self.validated_input()
@@ -358,7 +375,7 @@ class AccountLinkConfirmApi(TenantScopedView):
 class DepositListApi(TenantScopedListView):
     serializer_class = DepositOutput
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Deposit]:
         deposits = Deposit.objects.for_tenant(self.tenant).select_related("transaction")
         if value := self.request.query_params.get("status"):
             deposits = deposits.filter(status=value)
@@ -369,7 +386,7 @@ class DepositListApi(TenantScopedListView):
 
 class DepositDetailApi(TenantScopedView):
     @extend_schema(responses=DepositOutput)
-    def get(self, request, deposit_id):
+    def get(self, request: Request, deposit_id: str) -> Response:
         return Response(
             presenters.deposit_json(Deposit.objects.get_for_tenant(self.tenant, deposit_id))
         )
@@ -395,7 +412,7 @@ class WithdrawalListApi(TenantScopedListView):
         currency = serializers.CharField()
         memo = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Withdrawal]:
         rows = Withdrawal.objects.for_tenant(self.tenant).select_related(
             "transaction", "return_transaction"
         )
@@ -413,7 +430,7 @@ class WithdrawalListApi(TenantScopedListView):
         responses={201: WithdrawalOutput},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Withdraw to the node's own verified bank account. Held now, paid or released
         when the bank answers."""
         values = self.validated_input()
@@ -448,7 +465,7 @@ class BankTransferApi(TenantScopedView):
         responses={201: WithdrawalOutput},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Send money to anyone's bank account. The bank checks the holder's name."""
         values = self.validated_input()
         account = account_get(tenant=self.tenant, account_id=values["account_id"])
@@ -468,7 +485,7 @@ class BankTransferApi(TenantScopedView):
 
 class WithdrawalDetailApi(TenantScopedView):
     @extend_schema(responses=WithdrawalOutput)
-    def get(self, request, withdrawal_id):
+    def get(self, request: Request, withdrawal_id: str) -> Response:
         return Response(
             presenters.withdrawal_json(
                 Withdrawal.objects.get_for_tenant(self.tenant, withdrawal_id)
@@ -500,7 +517,7 @@ class CardPaymentListApi(TenantScopedListView):
         responses={201: CardPaymentOutput, 402: CardPaymentOutput},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Authorise a card payment. A decline answers 402 with the stored payment."""
         values = self.validated_input()
         account = account_get(tenant=self.tenant, account_id=values.pop("account_id"))
@@ -519,7 +536,7 @@ class CardPaymentListApi(TenantScopedListView):
 
 class CardPaymentDetailApi(TenantScopedView):
     @extend_schema(responses=CardPaymentOutput)
-    def get(self, request, payment_id):
+    def get(self, request: Request, payment_id: str) -> Response:
         return Response(
             presenters.card_payment_json(
                 CardPayment.objects.get_for_tenant(self.tenant, payment_id)
@@ -541,7 +558,7 @@ class CardPaymentActionApi(TenantScopedView):
         operation_id="v1_card_payments_action",
     )
     @idempotent
-    def post(self, request, payment_id, action):
+    def post(self, request: Request, payment_id: str, action: str) -> Response:
         payment = CardPayment.objects.get_for_tenant(self.tenant, payment_id)
         values = self.validated_input()
         amount = None
@@ -580,7 +597,7 @@ class TestHelperDepositApi(TenantScopedView):
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: DepositOutput})
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Simulate an inbound deposit from a simulated person's account."""
         values = self.validated_input()
         sender = BankAccount.objects.get_for_tenant(self.tenant, values["from_bank_account_id"])
@@ -609,7 +626,7 @@ class TestHelperWithdrawalRuleApi(TenantScopedView):
         seconds = serializers.IntegerField(required=False, min_value=1)
 
     @extend_schema(responses={201: WithdrawalRuleOutput})
-    def post(self, request, node_id, action):
+    def post(self, request: Request, node_id: str, action: str) -> Response:
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         values = self.validated_input()
         rule_action = {"fail_withdrawals": "fail", "delay_withdrawals": "delay"}.get(action)
@@ -635,7 +652,7 @@ class TestHelperReturnApi(TenantScopedView):
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=WithdrawalOutput)
     @idempotent
-    def post(self, request, withdrawal_id):
+    def post(self, request: Request, withdrawal_id: str) -> Response:
         """The receiving bank sends a paid withdrawal or transfer back."""
         withdrawal = Withdrawal.objects.get_for_tenant(self.tenant, withdrawal_id)
         values = self.validated_input()
@@ -649,7 +666,7 @@ class TestHelperBankApi(TenantScopedView):
     """``offline`` or ``online``: for your organization only."""
 
     @extend_schema(responses=BankOutput)
-    def post(self, request, code, action):
+    def post(self, request: Request, code: str, action: str) -> Response:
         bank = services.bank_get(code, "code")
         if action == "offline":
             services.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
@@ -669,7 +686,7 @@ class TestHelperLogApi(TenantScopedListView):
 
     serializer_class = AuditLogOutput
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[AuditLogEntry]:
         return AuditLogEntry.objects.for_tenant(self.tenant).filter(
             Q(action__startswith="test_helper.") | Q(action="event.refired")
         )
@@ -677,7 +694,7 @@ class TestHelperLogApi(TenantScopedListView):
 
 class TestHelperRuleListApi(TenantScopedView):
     @extend_schema(responses=WithdrawalRuleOutput(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """The tester rules still waiting for withdrawals, oldest first."""
         rules = WithdrawalRule.objects.for_tenant(self.tenant).filter(remaining__gt=0)
         return Response([presenters.withdrawal_rule_json(r) for r in rules.order_by("created_at")])
@@ -688,7 +705,7 @@ class TestHelperScenarioApi(TenantScopedView):
         scenario = serializers.CharField(help_text="The scenario, as YAML or JSON text.")
 
     @extend_schema(responses={200: ScenarioRunOutput, 422: ScenarioRunOutput})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Run a scenario in your organization, on a fresh test clock; answers its report
         (200 when every expectation held, 422 otherwise)."""
         values = self.validated_input()
