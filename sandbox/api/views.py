@@ -70,13 +70,14 @@ def declared_fields(serializer_class: type[serializers.BaseSerializer] | None) -
 
 def refuse_unknown(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
     """400 ``unknown_field``, naming each key of ``data`` that ``allowed`` lacks."""
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ApplicationError(
-            f"Unknown field(s): {', '.join(unknown)}.",
-            code="unknown_field",
-            fields={name: ["Unknown field."] for name in unknown},
-        )
+    if data.keys() <= allowed:  # every request asks: the cheapest test first
+        return
+    unknown = sorted(data.keys() - allowed)
+    raise ApplicationError(
+        f"Unknown field(s): {', '.join(unknown)}.",
+        code="unknown_field",
+        fields={name: ["Unknown field."] for name in unknown},
+    )
 
 
 class ApiView(APIView):
