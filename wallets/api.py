@@ -237,6 +237,7 @@ class AccountListApi(TenantScopedListView):
 class AccountDetailApi(TenantScopedView):
     @extend_schema(responses=AccountOutput)
     def get(self, request: Request, account_id: str) -> Response:
+        """One virtual account, with its balances."""
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         return Response(presenters.account_data(account))
 
@@ -254,6 +255,7 @@ class AccountBalanceApi(TenantScopedView):
         )
     )
     def get(self, request: Request, account_id: str) -> Response:
+        """An account's balances and lock_version."""
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         data = presenters.account_data(account)
         return Response(
@@ -432,6 +434,7 @@ class HoldListApi(TenantScopedListView):
 class HoldDetailApi(TenantScopedView):
     @extend_schema(responses=HoldOutput)
     def get(self, request: Request, hold_id: str) -> Response:
+        """One hold."""
         return Response(
             presenters.hold_data(selectors.hold_get(tenant=self.tenant, hold_id=hold_id))
         )
@@ -548,6 +551,7 @@ class TransactionExportApi(TenantScopedView):
 class TransactionDetailApi(TenantScopedView):
     @extend_schema(responses=TransactionDetailOutput)
     def get(self, request: Request, transaction_id: str) -> Response:
+        """One transaction with its entries, and the reversal that undid it, if any."""
         txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
         data = presenters.transaction_data(txn, selectors.transaction_entries(txn))
         reversal = LedgerTransaction.objects.filter(reverses=txn).values_list("uuid", flat=True)

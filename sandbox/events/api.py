@@ -134,6 +134,8 @@ class PlatformClockOutput(serializers.Serializer):
     ]
 )
 class EventListApi(TenantScopedListView):
+    """Your events, newest first."""
+
     serializer_class = EventOutput
 
     def get_queryset(self):
@@ -143,6 +145,7 @@ class EventListApi(TenantScopedListView):
 class EventDetailApi(TenantScopedView):
     @extend_schema(responses=EventOutput)
     def get(self, request: Request, event_id: str) -> Response:
+        """One event, as its webhook carried it."""
         return Response(event_as_json(Event.objects.get_for_tenant(self.tenant, event_id)))
 
 
@@ -175,6 +178,8 @@ class EventRefireApi(EventResendApi):
     ]
 )
 class DeliveryListApi(TenantScopedListView):
+    """Webhook deliveries, newest first."""
+
     serializer_class = DeliveryOutput
 
     def get_queryset(self):
@@ -184,6 +189,7 @@ class DeliveryListApi(TenantScopedListView):
 class DeliveryDetailApi(TenantScopedView):
     @extend_schema(responses=DeliveryDetailOutput)
     def get(self, request: Request, delivery_id: str) -> Response:
+        """One webhook delivery, with each attempt."""
         delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
         return Response(DeliveryDetailOutput(delivery).data)
 
@@ -191,6 +197,7 @@ class DeliveryDetailApi(TenantScopedView):
 class DeliveryResendApi(TenantScopedView):
     @extend_schema(responses={202: DeliveryOutput})
     def post(self, request: Request, delivery_id: str) -> Response:
+        """Send the delivery's event again to its node's current webhook URL (one attempt)."""
         delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
         resent = services.event_resend(event=delivery.event, actor=self.actor, reason="resent")
         return Response(DeliveryOutput(resent).data, status=status.HTTP_202_ACCEPTED)
@@ -232,6 +239,7 @@ class WebhookSecretRotateApi(_SecretsView):
 
     @extend_schema(responses={201: SecretOutput(many=True)})
     def post(self, request: Request, node_id: str) -> Response:
+        """Start signing with a new secret; the old one keeps signing for the overlap."""
         node = self.node(node_id)
         values = self.validated_input()
         services.webhook_secret_rotate(
@@ -247,6 +255,8 @@ class WebhookSecretRotateApi(_SecretsView):
 
 
 class ClockListApi(TenantScopedListView):
+    """Your test clocks."""
+
     serializer_class = ClockOutput
     model = TestClock
 
@@ -258,6 +268,7 @@ class ClockListApi(TenantScopedListView):
 
     @extend_schema(responses={201: ClockDetailOutput})
     def post(self, request: Request) -> Response:
+        """Create a test clock, frozen at a time of your choice."""
         values = self.validated_input()
         clock = clocks.test_clock_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(ClockDetailOutput(clock).data, status=status.HTTP_201_CREATED)
@@ -266,12 +277,14 @@ class ClockListApi(TenantScopedListView):
 class ClockDetailApi(TenantScopedView):
     @extend_schema(responses=ClockDetailOutput)
     def get(self, request: Request, clock_id: str) -> Response:
+        """A test clock, with its nodes and what falls due next."""
         return Response(
             ClockDetailOutput(TestClock.objects.get_for_tenant(self.tenant, clock_id)).data
         )
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, clock_id: str) -> Response:
+        """Delete a test clock; its nodes go back to the platform clock."""
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
         clocks.test_clock_delete(clock=clock, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -305,6 +318,7 @@ class _ClockNodeApi(TenantScopedView):
 class ClockAttachApi(_ClockNodeApi):
     @extend_schema(responses=ClockDetailOutput)
     def post(self, request: Request, clock_id: str) -> Response:
+        """Put a node on this clock's time."""
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_attach(clock=clock, node=node, actor=self.actor)
         return Response(ClockDetailOutput(clock).data)
@@ -313,6 +327,7 @@ class ClockAttachApi(_ClockNodeApi):
 class ClockDetachApi(_ClockNodeApi):
     @extend_schema(responses=ClockDetailOutput)
     def post(self, request: Request, clock_id: str) -> Response:
+        """Take a node off this clock, back to the platform clock."""
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_detach(clock=clock, node=node, actor=self.actor)
         return Response(ClockDetailOutput(clock).data)
@@ -339,6 +354,7 @@ class OperatorPlatformClockApi(ApiView):
 
     @extend_schema(responses=PlatformClockOutput)
     def get(self, request: Request) -> Response:
+        """The platform clock: its time, offset and whether it is frozen (operators)."""
         return Response(PlatformClockOutput(platform_clock_state()).data)
 
 

@@ -161,6 +161,8 @@ class TenantApi(TenantScopedView):
 
 
 class NodeListApi(TenantScopedListView):
+    """Your nodes: the branches, apps or entities that hold wallets."""
+
     model = Node
     serializer_class = NodeOutput
 
@@ -174,6 +176,7 @@ class NodeListApi(TenantScopedListView):
 
     @extend_schema(responses={201: NodeOutput})
     def post(self, request: Request) -> Response:
+        """Create a node, with its wallet and a first account in its base currency."""
         values = self.validated_input()
         node = services.node_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(NodeOutput(node).data, status=status.HTTP_201_CREATED)
@@ -187,10 +190,12 @@ class NodeDetailApi(TenantScopedView):
 
     @extend_schema(responses=NodeOutput)
     def get(self, request: Request, node_id: str) -> Response:
+        """One of your nodes."""
         return Response(NodeOutput(Node.objects.get_for_tenant(self.tenant, node_id)).data)
 
     @extend_schema(responses=NodeOutput)
     def patch(self, request: Request, node_id: str) -> Response:
+        """Rename a node, or change its country or webhook URL."""
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         values = self.validated_input(partial=True)
         node = services.node_update(node=node, actor=self.actor, **values)
@@ -200,6 +205,7 @@ class NodeDetailApi(TenantScopedView):
 class NodeDeactivateApi(TenantScopedView):
     @extend_schema(responses=NodeOutput)
     def post(self, request: Request, node_id: str) -> Response:
+        """Deactivate a node; it keeps its history (audited)."""
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         node = services.node_deactivate(node=node, actor=self.actor)
         return Response(NodeOutput(node).data)
@@ -209,6 +215,8 @@ class NodeDeactivateApi(TenantScopedView):
 
 
 class ApiKeyListApi(TenantScopedListView):
+    """Your organization's API keys (never their secrets)."""
+
     model = ApiKey
     serializer_class = ApiKeyOutput
 
@@ -223,6 +231,7 @@ class ApiKeyListApi(TenantScopedListView):
         },
     )
     def post(self, request: Request) -> Response:
+        """Create an API key; its secret is in this answer only."""
         values = self.validated_input()
         issued = services.api_key_create(tenant=self.tenant, actor=self.actor, **values)
         body = {"api_key": ApiKeyOutput(issued.api_key).data, "secret": issued.secret}
@@ -232,6 +241,7 @@ class ApiKeyListApi(TenantScopedListView):
 class ApiKeyRevokeApi(TenantScopedView):
     @extend_schema(responses=ApiKeyOutput)
     def post(self, request: Request, key_id: str) -> Response:
+        """Revoke an API key, at once."""
         api_key = ApiKey.objects.get_for_tenant(self.tenant, key_id)
         api_key = services.api_key_revoke(api_key=api_key, actor=self.actor)
         return Response(ApiKeyOutput(api_key).data)
@@ -255,6 +265,8 @@ class InvitationOutput(serializers.ModelSerializer):
 
 
 class MemberListApi(TenantScopedListView):
+    """Your organization's members and their roles."""
+
     model = Membership
     serializer_class = MemberOutput
 
@@ -263,6 +275,8 @@ class MemberListApi(TenantScopedListView):
 
 
 class InvitationListApi(TenantScopedListView):
+    """Invitations to join your organization."""
+
     model = Invitation
     serializer_class = InvitationOutput
 
@@ -282,6 +296,7 @@ class InvitationListApi(TenantScopedListView):
         },
     )
     def post(self, request: Request) -> Response:
+        """Invite someone by e-mail (owners only); the answer holds the invitation link."""
         values = self.validated_input()
         issued = services.invitation_create(tenant=self.tenant, actor=self.actor, **values)
         link = request.build_absolute_uri(issued.path)
@@ -296,6 +311,7 @@ class InvitationRevokeApi(TenantScopedView):
 
     @extend_schema(responses=InvitationOutput)
     def post(self, request: Request, invitation_id: str) -> Response:
+        """Revoke an invitation that was not accepted yet (owners only)."""
         invitation = Invitation.objects.get_for_tenant(self.tenant, invitation_id)
         invitation = services.invitation_revoke(invitation=invitation, actor=self.actor)
         return Response(InvitationOutput(invitation).data)
@@ -334,6 +350,8 @@ class InvitationAcceptApi(ApiView):
 
 
 class AuditLogApi(TenantScopedListView):
+    """Your organization's audit log, newest first."""
+
     model = AuditLogEntry
     serializer_class = AuditLogOutput
 
@@ -359,6 +377,8 @@ class OperatorTenantOutput(serializers.ModelSerializer):
 
 
 class OperatorTenantListApi(ListApiView):
+    """Every tenant, with its node count and last activity (operators)."""
+
     permission_classes = [IsOperator]
     serializer_class = OperatorTenantOutput
 
@@ -377,6 +397,7 @@ class OperatorTenantActionApi(ApiView):
 
     @extend_schema(responses=OperatorTenantOutput)
     def post(self, request: Request, tenant_id: str, action: str) -> Response:
+        """Approve, suspend or reactivate a tenant (operators; audited)."""
         tenant = selectors.operator_tenant_get(tenant_id)
         values = self.validated_input()
         services.tenant_change_status(
@@ -399,6 +420,8 @@ class OperatorTenantActionApi(ApiView):
     ]
 )
 class OperatorAuditLogApi(ListApiView):
+    """Every tenant's audit log entries, newest first (operators)."""
+
     permission_classes = [IsOperator]
     serializer_class = AuditLogOutput
 

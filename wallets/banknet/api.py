@@ -285,6 +285,8 @@ class OperatorBankApi(ApiView):
 
 
 class BankAccountListApi(TenantScopedListView):
+    """Your simulated bank accounts."""
+
     serializer_class = BankAccountOutput
     model = BankAccount
 
@@ -316,6 +318,7 @@ class BankAccountDetailApi(TenantScopedView):
 class BankAccountCloseApi(TenantScopedView):
     @extend_schema(responses=BankAccountOutput)
     def post(self, request: Request, bank_account_id: str) -> Response:
+        """Close a simulated bank account."""
         account = BankAccount.objects.get_for_tenant(self.tenant, bank_account_id)
         account = services.bank_account_close(bank_account=account, actor=self.actor)
         return Response(presenters.bank_account_json(account))
@@ -325,6 +328,8 @@ class BankAccountCloseApi(TenantScopedView):
 
 
 class AccountLinkListApi(TenantScopedListView):
+    """Your nodes' bank account links."""
+
     serializer_class = LinkOutput
 
     def get_queryset(self) -> QuerySet[AccountLink]:
@@ -350,6 +355,7 @@ class NodeAccountLinkApi(TenantScopedView):
 class AccountLinkDetailApi(TenantScopedView):
     @extend_schema(responses=LinkOutput)
     def get(self, request: Request, link_id: str) -> Response:
+        """One bank account link."""
         return Response(
             presenters.link_json(AccountLink.objects.get_for_tenant(self.tenant, link_id))
         )
@@ -373,6 +379,8 @@ class AccountLinkConfirmApi(TenantScopedView):
 
 @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("node", str)])
 class DepositListApi(TenantScopedListView):
+    """Deposits into your virtual accounts, newest first."""
+
     serializer_class = DepositOutput
 
     def get_queryset(self) -> QuerySet[Deposit]:
@@ -387,6 +395,7 @@ class DepositListApi(TenantScopedListView):
 class DepositDetailApi(TenantScopedView):
     @extend_schema(responses=DepositOutput)
     def get(self, request: Request, deposit_id: str) -> Response:
+        """One deposit."""
         return Response(
             presenters.deposit_json(Deposit.objects.get_for_tenant(self.tenant, deposit_id))
         )
@@ -403,6 +412,8 @@ class DepositDetailApi(TenantScopedView):
     ]
 )
 class WithdrawalListApi(TenantScopedListView):
+    """Withdrawals and bank transfers, newest first."""
+
     serializer_class = WithdrawalOutput
 
     class InputSerializer(serializers.Serializer):
@@ -486,6 +497,7 @@ class BankTransferApi(TenantScopedView):
 class WithdrawalDetailApi(TenantScopedView):
     @extend_schema(responses=WithdrawalOutput)
     def get(self, request: Request, withdrawal_id: str) -> Response:
+        """One withdrawal or bank transfer."""
         return Response(
             presenters.withdrawal_json(
                 Withdrawal.objects.get_for_tenant(self.tenant, withdrawal_id)
@@ -497,6 +509,8 @@ class WithdrawalDetailApi(TenantScopedView):
 
 
 class CardPaymentListApi(TenantScopedListView):
+    """Card payments to your nodes, newest first."""
+
     serializer_class = CardPaymentOutput
     model = CardPayment
 
@@ -537,6 +551,7 @@ class CardPaymentListApi(TenantScopedListView):
 class CardPaymentDetailApi(TenantScopedView):
     @extend_schema(responses=CardPaymentOutput)
     def get(self, request: Request, payment_id: str) -> Response:
+        """One card payment."""
         return Response(
             presenters.card_payment_json(
                 CardPayment.objects.get_for_tenant(self.tenant, payment_id)
@@ -719,6 +734,8 @@ class TestHelperScenarioApi(TenantScopedView):
 
 
 class OperatorBankListApi(ListApiView):
+    """Every bank of the network, as operators edit them."""
+
     permission_classes = [IsOperator]
     serializer_class = BankOutput
     pagination_class = None
