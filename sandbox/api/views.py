@@ -2,17 +2,17 @@
 
 ::
 
-    class HoldCaptureApi(TenantScopedView):
+    class AccountLinkConfirmApi(TenantScopedView):
         class InputSerializer(serializers.Serializer):  # 1. the request body, declared once
-            amount = AmountField(required=False)
-            memo = serializers.CharField(required=False, max_length=500)
+            code = serializers.CharField(max_length=8)
 
-        @extend_schema(responses=HoldOutput)  # 3. the response body
-        def post(self, request, hold_id):
-            '''Settle a hold, fully or partly.'''  # 5. the public description
+        @extend_schema(responses=LinkOutput)  # 3. the response body
+        def post(self, request: Request, link_id: str) -> Response:
+            '''Wrong codes count; the fifth locks the link.'''  # 5. the public description
+            link = AccountLink.objects.get_for_tenant(self.tenant, link_id)
             values = self.validated_input()  # 1.
-            hold = services.hold_capture(...)  # 2. one service call
-            return Response(presenters.hold_data(hold))  # 3.
+            link = services.account_link_confirm(link=link, code=values["code"], ...)  # 2.
+            return Response(presenters.link_json(link))  # 3.
 
 1. **Input.** A view that takes a body declares it once, as its nested
    ``InputSerializer``. That one declaration is both the documented request body
@@ -21,8 +21,8 @@
    handler runs. A view without an ``InputSerializer`` accepts no key at all. The handler
    validates with it (``self.validated_input()``), except on the hot money paths
    (transfers, holds), where a serializer per item would cost more than the posting: there
-   a hand parser in ``wallets.inputs`` checks the values, and takes its accepted keys from
-   the same declaration (``declared_fields``).
+   a hand parser in ``wallets.inputs`` checks the values, and the keys still come from the
+   same declaration (``declared_fields``; a bulk request's items too).
 2. **Work.** One call into a service (writes) or a selector (reads). A view holds no
    business rule.
 3. **Output.** One representation per object: a presenter function (``wallets.presenters``,
