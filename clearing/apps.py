@@ -20,3 +20,11 @@ class ClearingConfig(AppConfig):
         from sandbox.events.clocks import on_clock_move
 
         on_clock_move(close_crossed_day)
+
+        # The test clock page (events app) shows "End the day" and the clock's closed days
+        # through its panels, reaching clearing's views by URL name.
+        from clearing.clock_views import CLOSES_PANEL, END_DAY_PANEL
+        from sandbox.events.panels import clock_page_panel
+
+        clock_page_panel(END_DAY_PANEL)
+        clock_page_panel(CLOSES_PANEL)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Node
-from sandbox.tenants.scoping import TenantQuerySet, scoped_queryset
+from sandbox.tenants.scoping import TenantQuerySet
 
 
 class AnchorBlock(models.Model):
@@ -298,6 +298,10 @@ class ClockClose(models.Model):
         return f"{self.day.isoformat()}/{self.pk}"
 
 
+class ClockCloseTransactionQuerySet(TenantQuerySet["ClockCloseTransaction"]):
+    tenant_path = "close__tenant"
+
+
 class ClockCloseTransaction(models.Model):
     """A ledger transaction in a test clock close, at ``position`` among its leaves.
 
@@ -315,7 +319,7 @@ class ClockCloseTransaction(models.Model):
     position = models.PositiveIntegerField()
     leaf_hash = models.CharField(max_length=64, help_text="SHA-256(0x00 || leaf), hex.")
 
-    objects = scoped_queryset("close__tenant").as_manager()
+    objects = ClockCloseTransactionQuerySet.as_manager()
 
     class Meta:
         constraints = [

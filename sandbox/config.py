@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -26,6 +28,10 @@ def _raw(name: str) -> str | None:
     return os.environ.get(name)
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = _raw(name)
     return default if value is None else value
@@ -81,8 +87,6 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
 
 def env_time_zone(name: str, default: str) -> str:
     """An IANA time zone name (``Asia/Seoul``), checked against the zone database."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     value = env_str(name) or default
     try:
         ZoneInfo(value)

@@ -22,6 +22,7 @@ urlpatterns = [
     path("operator/", include("sandbox.tenants.operator_urls")),
     path("wallets/", include("wallets.dashboard_urls")),
     path("clearing/", include("clearing.dashboard_urls")),
+    path("test-clocks/", include("clearing.clock_urls")),  # before the events app's clock routes
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),
     path("", include("sandbox.tenants.dashboard_urls")),

@@ -526,7 +526,7 @@ class TransactionListApi(TenantScopedView):
             next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
         return Response(
             {
-                "results": [presenters.transaction_data(t, t.entry_list) for t in rows],
+                "results": [presenters.transaction_data(t, entries) for t, entries in rows],
                 "next": next_url,
             }
         )

@@ -6,5 +6,10 @@ class WalletsConfig(AppConfig):
     verbose_name = "Wallets and ledger"
 
     def ready(self) -> None:
-        # Registers the hold-expiry handler, so every process that runs actions knows it.
+        # The hold-expiry handler (imported to register it, so every process that runs
+        # actions knows it), and a new node's wallet, made in node_create's transaction.
+        from sandbox.tenants.services import on_node_created
         from wallets import handlers  # noqa: F401
+        from wallets.services import wallet_create
+
+        on_node_created(wallet_create)

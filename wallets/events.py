@@ -10,7 +10,6 @@ the ledger's own transfers between virtual accounts are therefore ``ledger_trans
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +21,7 @@ from wallets import presenters
 from wallets.models import Account, Hold, LedgerTransaction
 from wallets.posting import Result
 
+# An account's events go with their audit entry (``wallets.services``, ``action_record``).
 ACCOUNT_CREATED = "account.created"
 ACCOUNT_CLOSED = "account.closed"
 TRANSFER_POSTED = "ledger_transfer.posted"
@@ -58,11 +58,6 @@ def _record(
         event_record(tenant=None, node=node, type=type, obj=obj, data=data, object_id=object_id)
 
 
-def account_recorded(type: str, account: Account) -> None:
-    """``account.created`` or ``account.closed``, for the account's node."""
-    _record(_nodes_of_accounts([account.pk]), type, account, presenters.account_data(account))
-
-
 def hold_recorded(type: str, hold: Hold) -> None:
     """A hold changed: its account's node hears of it; a capture also moves money to the
     counterparty, whose node (if another) hears of it too."""
@@ -76,7 +71,6 @@ def transaction_recorded(type: str, result: Result) -> None:
     """A ledger transaction was posted (a transfer or a reversal): each node whose accounts
     it moves gets one event, the transaction with its entries."""
     txn = result.transaction
-    assert txn is not None
     _record(
         _nodes_of_accounts(leg.account_id for leg in result.entries),
         type,
@@ -97,10 +91,12 @@ def transfers_recorded(pairs: Sequence[tuple[Account, Account]], results: Sequen
         if not result.ok:
             continue
         # The transaction's columns, without making 8,000 model instances (a third of the
-        # cost of the events); presenters read only attributes.
-        txn = SimpleNamespace(uuid=result.transaction_uuid, **result._fields)
-        data = presenters.transaction_data(txn, list(result.entries))  # type: ignore[arg-type]
-        object_id = str(result.transaction_uuid)
+        # cost of the events): presenters read only attributes, and the row has them all
+        # (``reverses`` is read only when ``reverses_id`` is set, never for a transfer).
+        row = result.row
+        assert row is not None
+        data = presenters.transaction_data(row, list(result.entries))  # type: ignore[arg-type]
+        object_id = str(row.uuid)
         wallets = [source.wallet_id]
         if destination.wallet_id != source.wallet_id:
             wallets.append(destination.wallet_id)

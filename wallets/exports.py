@@ -47,7 +47,7 @@ def csv_rows(*, tenant: Tenant, filters: HistoryFilters) -> Iterator[str]:
                 entry.currency,
                 _safe(txn.memo),
                 "true" if txn.is_inter_node else "false",
-                txn.reverses.uuid if txn.reverses_id else "",
+                txn.reverses.uuid if txn.reverses is not None else "",
             ]
         )
 

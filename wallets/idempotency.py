@@ -31,16 +31,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from sandbox import clock
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events.models import PlatformClock
+from sandbox.tenants.access import TenantApiRequest
 from wallets.locking import run_retrying
 from wallets.models import IdempotencyKey
 
@@ -91,9 +94,12 @@ def check_key(key: str | None) -> str:
     return key
 
 
+PlatformRow = tuple[int | None, datetime | None]  # offset_seconds, frozen_time
+
+
 def _claim(
-    *, tenant_id, key: str, fingerprint: str, method: str, path: str
-) -> tuple[IdempotencyKey, bool, tuple | None]:
+    *, tenant_id: UUID, key: str, fingerprint: str, method: str, path: str
+) -> tuple[IdempotencyKey, bool, PlatformRow | None]:
     """Claim ``key``: the record and whether this request created it, and on PostgreSQL
     the platform clock's row (offset_seconds, frozen_time) read by the same statement."""
     if connection.vendor == "postgresql":
@@ -156,7 +162,7 @@ def _store_answer(record_id: int, status: int, answer: Any) -> None:
 
 def run_idempotent(
     *,
-    tenant_id,
+    tenant_id: UUID,
     key: str,
     fingerprint: str,
     method: str,
@@ -178,6 +184,9 @@ def run_idempotent(
                     f"({record.method} {record.path}); use a new key for a new operation.",
                     code="idempotency_key_reused",
                 )
+            # A key is stored with its answer, in one transaction (a refused request
+            # writes neither), so a key found here has its answer.
+            assert record.response_status is not None
             return StoredAnswer(record.response_status, record.response_body, replayed=True)
         if platform_row is None:
             status, answer = execute()
@@ -195,10 +204,12 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
     returns a DRF Response with JSON-serialisable data; errors it raises write nothing."""
 
     @functools.wraps(view_method)
-    def wrapper(view, request, *args: Any, **kwargs: Any) -> Response:
+    def wrapper(view: APIView, request: TenantApiRequest, *args: Any, **kwargs: Any) -> Response:
         key = check_key(request.headers.get(HEADER))
         raw_body = request._request.body  # read before DRF parses; Django keeps a copy
         headers: dict[str, str] = {}
+        method = request.method
+        assert method is not None  # None only on an HttpRequest built by hand, never served
 
         def execute() -> tuple[int, Any]:
             response = view_method(view, request, *args, **kwargs)
@@ -208,8 +219,8 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
         answer = run_idempotent(
             tenant_id=request.tenant_access.tenant.pk,
             key=key,
-            fingerprint=request_fingerprint(request.method, request.path, raw_body),
-            method=request.method,
+            fingerprint=request_fingerprint(method, request.path, raw_body),
+            method=method,
             path=request.path,
             execute=execute,
         )

@@ -38,8 +38,9 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, TypedDict, TypeVar
 from uuid import UUID
 
 from django.db import OperationalError, connection, transaction
@@ -56,6 +57,22 @@ MAX_ATTEMPTS = 6
 # lock order there should be none, and a test says so.
 retry_count = 0
 
+
+class AccountState(TypedDict):
+    """A locked account's balance state, as the posting primitive reads and updates it."""
+
+    id: UUID
+    tenant_id: UUID | None
+    currency: str
+    status: str
+    allow_overdraft: bool
+    posted_balance: int
+    pending_balance: int
+    held_balance: int
+    lock_version: int
+
+
+# The columns of ``AccountState``, in the order ``_account_state`` reads them.
 ACCOUNT_STATE_FIELDS = (
     "id",
     "tenant_id",
@@ -67,6 +84,11 @@ ACCOUNT_STATE_FIELDS = (
     "held_balance",
     "lock_version",
 )
+
+# True while ``run_retrying`` owns the transaction: services inside need no savepoints
+# of their own, the owner rolls back on error. A context variable, not an attribute set on
+# the connection: it is per thread (and per task) as the connection is, and typed.
+_ledger_owned: ContextVar[bool] = ContextVar("ledger_owned", default=False)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -88,7 +110,7 @@ def retrying(function: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args: Any, **kwargs: Any) -> T:
         if not connection.in_atomic_block:
             return run_retrying(lambda: function(*args, **kwargs))
-        with transaction.atomic(savepoint=not getattr(connection, "ledger_owned", False)):
+        with transaction.atomic(savepoint=not _ledger_owned.get()):
             return function(*args, **kwargs)
 
     return wrapper
@@ -117,12 +139,11 @@ def run_retrying(body: Callable[[], T]) -> T:
 @contextlib.contextmanager
 def _owned() -> Iterator[None]:
     """Inside, services need no savepoints of their own: the owner rolls back on error."""
-    previous = getattr(connection, "ledger_owned", False)
-    connection.ledger_owned = True
+    token = _ledger_owned.set(True)
     try:
         yield
     finally:
-        connection.ledger_owned = previous
+        _ledger_owned.reset(token)
 
 
 _LOCK_SQL = (
@@ -131,7 +152,7 @@ _LOCK_SQL = (
 )
 
 
-def lock_accounts(account_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
+def lock_accounts(account_ids: Iterable[UUID]) -> dict[UUID, AccountState]:
     """Lock the accounts in id order and return their balance state, keyed by id."""
     from wallets.models import Account
 
@@ -142,17 +163,32 @@ def lock_accounts(account_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
         # The hottest query of the ledger, written out: the ORM would rebuild it each time.
         with connection.cursor() as cursor:
             cursor.execute(_LOCK_SQL, [ids])
-            return {row[0]: dict(zip(ACCOUNT_STATE_FIELDS, row, strict=True)) for row in cursor}
+            return {row[0]: _account_state(row) for row in cursor}
     rows = (
         Account.objects.filter(id__in=ids)
         .order_by("id")
         .select_for_update(of=("self",), no_key=True)
-        .values(*ACCOUNT_STATE_FIELDS)
+        .values_list(*ACCOUNT_STATE_FIELDS)
     )
-    return {row["id"]: row for row in rows}
+    return {row[0]: _account_state(row) for row in rows}
 
 
-def apply_deltas(deltas: Mapping[UUID, tuple[int, int, int, int]]) -> None:
+def _account_state(row: Sequence[Any]) -> AccountState:
+    """A row of ``ACCOUNT_STATE_FIELDS``, in that order."""
+    return {
+        "id": row[0],
+        "tenant_id": row[1],
+        "currency": row[2],
+        "status": row[3],
+        "allow_overdraft": row[4],
+        "posted_balance": row[5],
+        "pending_balance": row[6],
+        "held_balance": row[7],
+        "lock_version": row[8],
+    }
+
+
+def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
     """Add (posted, pending, held, lock_version) deltas to accounts locked by
     ``lock_accounts``: one statement on PostgreSQL, one per account elsewhere."""
     from django.db.models import F

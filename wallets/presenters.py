@@ -7,13 +7,15 @@ shapes with serializers for the OpenAPI schema.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
 from wallets import banks
-from wallets.models import Account, Entry, Hold, LedgerTransaction
+from wallets.models import Account, Hold, LedgerTransaction
 from wallets.selectors import CurrencyBalance
 
 
@@ -63,7 +65,18 @@ def currency_balance_data(balance: CurrencyBalance) -> dict[str, Any]:
     }
 
 
-def entry_data(entry: Entry) -> dict[str, Any]:
+class EntryLike(Protocol):
+    """An entry as stored (``Entry``) or as just posted (``wallets.posting.Leg``)."""
+
+    @property
+    def account_id(self) -> UUID: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+
+
+def entry_data(entry: EntryLike) -> dict[str, Any]:
     return {
         "account_id": str(entry.account_id),
         "direction": "credit" if entry.amount > 0 else "debit",
@@ -72,7 +85,9 @@ def entry_data(entry: Entry) -> dict[str, Any]:
     }
 
 
-def transaction_data(txn: LedgerTransaction, entries: list[Entry] | None = None) -> dict[str, Any]:
+def transaction_data(
+    txn: LedgerTransaction, entries: Sequence[EntryLike] | None = None
+) -> dict[str, Any]:
     data = {
         "id": str(txn.uuid),
         "kind": txn.kind,

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -21,6 +21,8 @@ from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Node, Tenant
 from wallets import banks
 from wallets.models import Account, Entry, Hold, LedgerTransaction, Wallet
+
+_Q = TypeVar("_Q", bound=QuerySet[Any])
 
 
 def wallet_get_for_node(*, tenant: Tenant, node_id: Any) -> Wallet:
@@ -248,7 +250,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise _bad("cursor", "This cursor is not valid.", code="invalid_cursor") from None
 
 
-def _keyset(queryset: QuerySet, time_field: str, id_field: str, cursor: str | None) -> QuerySet:
+def _keyset(queryset: _Q, time_field: str, id_field: str, cursor: str | None) -> _Q:
     queryset = queryset.order_by(f"-{time_field}", f"-{id_field}")
     if cursor:
         posted_at, txn_id = decode_cursor(cursor)
@@ -260,9 +262,16 @@ def _keyset(queryset: QuerySet, time_field: str, id_field: str, cursor: str | No
     return queryset
 
 
+class HistoryRow(NamedTuple):
+    """A transaction of the history and its entries (all of them, ordered by id)."""
+
+    transaction: LedgerTransaction
+    entries: list[Entry]
+
+
 def history_page(
     *, tenant: Tenant, filters: HistoryFilters, cursor: str | None = None, limit: int = 50
-) -> tuple[list[LedgerTransaction], str | None]:
+) -> tuple[list[HistoryRow], str | None]:
     """One page of the history, newest first, and the cursor of the next page (or None).
 
     With an account, the page is read from that account's entries (index on
@@ -326,7 +335,7 @@ def tenant_transactions(
     return _keyset(txns, "posted_at", "id", cursor).select_related("reverses")
 
 
-def _time_and_amount(queryset: QuerySet, filters: HistoryFilters, *, on_entry: bool) -> QuerySet:
+def _time_and_amount(queryset: _Q, filters: HistoryFilters, *, on_entry: bool) -> _Q:
     if filters.posted_from:
         queryset = queryset.filter(posted_at__gte=filters.posted_from)
     if filters.posted_to:
@@ -350,8 +359,8 @@ def _time_and_amount(queryset: QuerySet, filters: HistoryFilters, *, on_entry: b
     return queryset.filter(credit | debit)
 
 
-def _with_entries(rows: list[LedgerTransaction]) -> list[LedgerTransaction]:
-    """Attach each transaction's entries with one query for the page."""
+def _with_entries(rows: list[LedgerTransaction]) -> list[HistoryRow]:
+    """Each transaction with its entries, read with one query for the page."""
     by_id: dict[int, list[Entry]] = {row.pk: [] for row in rows}
     for entry in (
         Entry.objects.filter(transaction_id__in=by_id)
@@ -359,9 +368,7 @@ def _with_entries(rows: list[LedgerTransaction]) -> list[LedgerTransaction]:
         .order_by("transaction_id", "id")
     ):
         by_id[entry.transaction_id].append(entry)
-    for row in rows:
-        row.entry_list = by_id[row.pk]
-    return rows
+    return [HistoryRow(row, by_id[row.pk]) for row in rows]
 
 
 def history_iter(
@@ -372,8 +379,8 @@ def history_iter(
     cursor = None
     while True:
         page, cursor = history_page(tenant=tenant, filters=filters, cursor=cursor, limit=chunk)
-        for txn in page:
-            for entry in txn.entry_list:
+        for txn, entries in page:
+            for entry in entries:
                 if filters.account is None or entry.account_id == filters.account.pk:
                     yield txn, entry
         if cursor is None:

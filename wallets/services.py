@@ -12,10 +12,11 @@ node's creation and records none.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -25,13 +26,23 @@ from sandbox import clock
 from sandbox.currencies import AmountError, get_currency, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.events import scheduling
+from sandbox.events.services import action_record
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import SYSTEM, Actor, audit_record
-from wallets import banks
+from wallets import banks, presenters
 from wallets import events as ledger_events
 from wallets.locking import lock_accounts, retrying
 from wallets.models import Account, Hold, LedgerTransaction, Wallet
-from wallets.posting import Condition, Leg, Mode, Posting, Result, post, post_one
+from wallets.posting import (
+    Condition,
+    Leg,
+    Mode,
+    Posting,
+    PostingRefused,
+    Result,
+    post,
+    post_one,
+)
 
 DEFAULT_HOLD_LIFETIME = timedelta(days=7)
 MAX_HOLD_LIFETIME = timedelta(days=30)
@@ -129,18 +140,19 @@ def account_create(
         customer_reference=customer_reference,
         bank_code=bank_code,
     )
-    audit_record(
+    action_record(
         actor=actor,
-        action="account.created",
+        action=ledger_events.ACCOUNT_CREATED,
         tenant=wallet.tenant,
-        target=account,
-        data={
+        obj=account,
+        node=Node.objects.get(pk=wallet.node_id),
+        data=presenters.account_data(account),
+        audit_data={
             "currency": currency,
             "bank_code": bank_code,
             "account_number": account.account_number,
         },
     )
-    ledger_events.account_recorded(ledger_events.ACCOUNT_CREATED, account)
     return account
 
 
@@ -158,8 +170,14 @@ def account_close(*, account: Account, actor: Actor) -> Account:
     now = clock.now()
     Account.objects.filter(pk=account.pk).update(status=Account.Status.CLOSED, closed_at=now)
     account.refresh_from_db()
-    audit_record(actor=actor, action="account.closed", tenant=account.tenant, target=account)
-    ledger_events.account_recorded(ledger_events.ACCOUNT_CLOSED, account)
+    action_record(
+        actor=actor,
+        action=ledger_events.ACCOUNT_CLOSED,
+        tenant=account.tenant,
+        obj=account,
+        node=Node.objects.get(wallet=account.wallet_id),
+        data=presenters.account_data(account),
+    )
     return account
 
 
@@ -213,8 +231,6 @@ class TransferRequest:
 
 
 def _check_metadata(metadata: Any) -> dict[str, Any]:
-    import json
-
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
@@ -254,7 +270,7 @@ def _transfer_posting(tenant: Tenant | None, request: TransferRequest) -> Postin
             )
     if len(request.memo) > 500:
         raise ApplicationError("The memo has at most 500 characters.", code="invalid_memo")
-    conditions = ()
+    conditions: tuple[Condition, ...] = ()
     if request.available_at_least is not None or request.lock_version is not None:
         conditions = (
             Condition(
@@ -310,8 +326,6 @@ def transfer_bulk_create(
             early[index] = error
             postings.append(None)
     if early and mode == "atomic":
-        from wallets.posting import PostingRefused
-
         first = min(early)
         raise PostingRefused(early[first], first, early)
     ready = [(i, p) for i, p in enumerate(postings) if p is not None]
@@ -440,7 +454,14 @@ def _hold_claim(
     return hold
 
 
-def _release(hold: Hold) -> dict[str, dict[UUID, int]]:
+class _Release(TypedDict, total=False):
+    """``Posting`` arguments that release what a hold reserved."""
+
+    held: Mapping[UUID, int]
+    pending: Mapping[UUID, int]
+
+
+def _release(hold: Hold) -> _Release:
     if hold.direction == Hold.Direction.DEBIT:
         return {"held": {hold.account_id: -hold.amount}}
     return {"pending": {hold.account_id: -hold.amount}}

@@ -105,10 +105,11 @@ def verify_ledger() -> LedgerReport:
             problems.append(f"{label}: available balance is negative")
 
     # 3. Every currency sums to zero over all accounts (platform accounts included).
-    for row in Account.objects.values("currency").annotate(t=Sum("posted_balance")).exclude(t=0):
+    totals = Account.objects.values("currency").annotate(t=Sum("posted_balance")).exclude(t=0)
+    for total in totals:
         problems.append(
-            f"currency {row['currency']} does not sum to zero: "
-            f"{to_decimal_string(row['t'], row['currency'])}"
+            f"currency {total['currency']} does not sum to zero: "
+            f"{to_decimal_string(total['t'], total['currency'])}"
         )
     # Holds are internally consistent too.
     for hold_id in Hold.objects.filter(

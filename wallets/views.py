@@ -4,28 +4,36 @@ services."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from sandbox.errors import ApplicationError
+from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import exports, forms, inputs, presenters, selectors, services
 from wallets.idempotency import request_fingerprint, run_idempotent
-from wallets.models import Account, LedgerTransaction
+from wallets.models import Account, LedgerTransaction, Wallet
 
 
-def _can_write(request) -> bool:
+class _HtmxTenantRequest(TenantRequest):
+    htmx: HtmxDetails  # set by django_htmx's middleware
+
+
+def _can_write(request: TenantRequest) -> bool:
     access = request.tenant_access
     return access.can_write and access.tenant.is_active
 
 
 @tenant_page()
-def wallet_list(request):
+def wallet_list(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
     nodes = Node.objects.for_tenant(tenant).order_by("-is_active", "name")
     rows = [
@@ -42,7 +50,7 @@ def wallet_list(request):
 
 
 @tenant_page()
-def wallet_detail(request, node_id):
+def wallet_detail(request: TenantRequest, node_id: str) -> HttpResponseBase:
     access = request.tenant_access
     wallet = selectors.wallet_get_for_node(tenant=access.tenant, node_id=node_id)
     account_form = forms.AccountForm(request.POST or None)
@@ -66,7 +74,9 @@ def wallet_detail(request, node_id):
     return render(request, "wallets/wallet_detail.html", context)
 
 
-def _wallet_context(request, wallet, transfer_form=None):
+def _wallet_context(
+    request: TenantRequest, wallet: Wallet, transfer_form: forms.TransferForm | None = None
+) -> dict[str, Any]:
     tenant = request.tenant_access.tenant
     accounts = list(wallet.accounts.order_by("currency", "created_at"))
     open_accounts = Account.objects.for_tenant(tenant).filter(status="open").order_by("name")
@@ -82,13 +92,13 @@ def _wallet_context(request, wallet, transfer_form=None):
 
 @require_POST
 @tenant_page(write=True)
-def transfer_create(request, node_id):
+def transfer_create(request: _HtmxTenantRequest, node_id: str) -> HttpResponseBase:
     """The wallet page's transfer form (htmx swaps in the result; without JS, a redirect)."""
     access = request.tenant_access
     wallet = selectors.wallet_get_for_node(tenant=access.tenant, node_id=node_id)
     open_accounts = Account.objects.for_tenant(access.tenant).filter(status="open").order_by("name")
     form = forms.TransferForm(request.POST, accounts=open_accounts)
-    result = None
+    result: dict[str, Any] | None = None  # the transaction as the API shows it
     if form.is_valid():
         data = form.cleaned_data
         body = {
@@ -106,7 +116,7 @@ def transfer_create(request, node_id):
             )
             transfer = inputs.parse_transfer(body, accounts)
 
-            def execute():
+            def execute() -> tuple[int, dict[str, Any]]:
                 posted = services.transfer_create(tenant=access.tenant, request=transfer)
                 return 201, presenters.transaction_data(posted.transaction, posted.entries)
 
@@ -140,13 +150,20 @@ def transfer_create(request, node_id):
     return redirect("wallets:wallet", node_id=wallet.node_id)
 
 
+def _filled(query: QueryDict) -> dict[str, str]:
+    """The parameters that have a value (the last one given, as ``query[key]`` reads)."""
+    return {key: value for key in query if (value := query.get(key, ""))}
+
+
 @tenant_page()
-def transaction_list(request):
+def transaction_list(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
     accounts = Account.objects.for_tenant(tenant).order_by("name")
-    params = {k: v for k, v in request.GET.items() if v}
+    params = _filled(request.GET)
     form = forms.HistoryFilterForm(request.GET or None, accounts=accounts)
-    rows, next_cursor, error = [], None, None
+    rows: list[selectors.HistoryRow] = []
+    next_cursor: str | None = None
+    error: ApplicationError | None = None
     try:
         filters = selectors.history_filters(tenant=tenant, params=params)
         rows, next_cursor = selectors.history_page(
@@ -164,7 +181,7 @@ def transaction_list(request):
     names = {a.pk: a for a in accounts}
     context = {
         "form": form,
-        "rows": [(txn, [(e, names.get(e.account_id)) for e in txn.entry_list]) for txn in rows],
+        "rows": [(txn, [(e, names.get(e.account_id)) for e in entries]) for txn, entries in rows],
         "error": error,
         "next_url": f"?{next_query.urlencode()}" if next_query else None,
         "export_url": reverse("wallets:transactions-export") + f"?{export_query.urlencode()}",
@@ -174,9 +191,9 @@ def transaction_list(request):
 
 
 @tenant_page()
-def transaction_export(request):
+def transaction_export(request: TenantRequest) -> HttpResponseBase:
     tenant = request.tenant_access.tenant
-    params = {k: v for k, v in request.GET.items() if v}
+    params = _filled(request.GET)
     try:
         filters = selectors.history_filters(tenant=tenant, params=params)
     except ApplicationError as error:
@@ -186,7 +203,7 @@ def transaction_export(request):
 
 
 @tenant_page()
-def transaction_detail(request, transaction_id):
+def transaction_detail(request: TenantRequest, transaction_id: str) -> HttpResponse:
     tenant = request.tenant_access.tenant
     txn = selectors.transaction_get(tenant=tenant, transaction_id=transaction_id)
     entries = selectors.transaction_entries(txn)
@@ -202,7 +219,7 @@ def transaction_detail(request, transaction_id):
 
 @require_POST
 @tenant_page(write=True)
-def transaction_reverse(request, transaction_id):
+def transaction_reverse(request: TenantRequest, transaction_id: str) -> HttpResponseBase:
     access = request.tenant_access
     txn = selectors.transaction_get(tenant=access.tenant, transaction_id=transaction_id)
     try:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.views import ApiView, ListApiView
+from sandbox.clock import now as clock_now
 from sandbox.events import clocks, selectors, services
 from sandbox.events.models import (
     Event,
@@ -337,11 +339,9 @@ class ClockDetachApi(_ClockNodeApi):
 
 
 def platform_clock_state() -> dict:
-    from django.utils import timezone
-
     row = PlatformClock.objects.filter(pk=1).first() or PlatformClock()
     return {
-        "now": clocks.platform_now(),
+        "now": clock_now(),
         "real_time": timezone.now(),
         "offset_seconds": row.offset_seconds,
         "frozen_time": row.frozen_time,

@@ -7,6 +7,12 @@ class EventsConfig(AppConfig):
     verbose_name = "Events, webhooks and clocks"
 
     def ready(self) -> None:
-        # Registers the scheduled-action handlers this app owns (webhook attempts, clock
-        # advances), so every process that runs actions knows them.
-        from sandbox.events import webhooks  # noqa: F401
+        # Imported to register what they declare, so every process knows it: the
+        # scheduled-action handlers this app owns (webhook attempts), and its Celery tasks
+        # (services queue them by name, ``sandbox.events.queue.enqueue``).
+        from sandbox import clock
+        from sandbox.events import tasks, webhooks  # noqa: F401
+        from sandbox.events.clocks import node_clock_time, platform_clock_row
+
+        # sandbox.clock computes the time; the clocks' rows are this app's.
+        clock.clock_rows_register(platform_row=platform_clock_row, node_clock_time=node_clock_time)

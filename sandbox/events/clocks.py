@@ -1,5 +1,6 @@
-"""Which time it is for a node, test clocks (a tenant's simulated time) and the operators'
-platform clock. ``sandbox.clock.now`` asks here."""
+"""Test clocks (a tenant's simulated time) and the operators' platform clock: their rows and
+the services that move them. What time it is, is computed by ``sandbox.clock``, which reads
+these rows through the readers below (registered in ``EventsConfig.ready()``)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from sandbox.clock import PlatformRow
+from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict, Forbidden
-from sandbox.events import scheduling
+from sandbox.events import queue, scheduling
 from sandbox.events.models import ClockAttachment, PlatformClock, ScheduledAction, TestClock
-from sandbox.events.services import event_record, outbox_relay
+from sandbox.events.services import action_record, event_record, outbox_relay
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 
@@ -25,6 +29,7 @@ MAX_ADVANCE = timedelta(days=2 * 366)
 MAX_STEPS = 20_000  # actions one advance may run; a guard against handlers that loop
 ADVANCE_LEASE = timedelta(minutes=5)
 MAX_NODES_PER_CLOCK = 20
+ADVANCE_TASK = "events.advance_test_clock"
 
 
 # Called with a node, in the transaction, when the node joins or leaves a test clock (its
@@ -73,26 +78,20 @@ def _clock_moving(clock_id, start: datetime, end: datetime) -> list[str]:
 # --- What time is it? ------------------------------------------------------------------------
 
 
-def platform_now() -> datetime:
-    """Real time, unless operators have shifted or stopped the platform clock."""
-    real = timezone.now()
-    row = PlatformClock.objects.filter(pk=1).values_list("offset_seconds", "frozen_time").first()
-    if row is None:
-        return real
-    offset, frozen = row
-    if frozen is not None:
-        return frozen
-    return real + timedelta(seconds=offset)
+def platform_clock_row() -> PlatformRow | None:
+    """The platform clock's row, (offset_seconds, frozen_time), or None before it has one.
+    ``sandbox.clock`` reads it through this (registered in ``EventsConfig.ready()``)."""
+    return PlatformClock.objects.filter(pk=1).values_list("offset_seconds", "frozen_time").first()
 
 
-def node_now(node_id) -> datetime:
-    """The time of the test clock ``node_id`` follows, or the platform clock's."""
-    frozen = (
+def node_clock_time(node_id: Any) -> datetime | None:
+    """The frozen time of the test clock ``node_id`` follows, or None (it follows the
+    platform clock). ``sandbox.clock`` reads it through this."""
+    return (
         ClockAttachment.objects.filter(node_id=node_id)
         .values_list("clock__frozen_time", flat=True)
         .first()
     )
-    return frozen if frozen is not None else platform_now()
 
 
 # --- Test clocks -----------------------------------------------------------------------------
@@ -127,17 +126,15 @@ def test_clock_create(
             fields={"name": ["This field may not be blank."]},
         )
     clock = TestClock.objects.create(
-        tenant=tenant, name=name[:80], frozen_time=frozen_time or platform_now()
+        tenant=tenant, name=name[:80], frozen_time=frozen_time or clock_now()
     )
-    audit_record(
+    action_record(
         actor=actor,
         action="test_clock.created",
         tenant=tenant,
-        target=clock,
+        obj=clock,
         data=_clock_data(clock),
-    )
-    event_record(
-        tenant=tenant, node=None, type="test_clock.created", obj=clock, data=_clock_data(clock)
+        audit_data=_clock_data(clock),
     )
     return clock
 
@@ -160,19 +157,14 @@ def test_clock_attach(*, clock: TestClock, node: Node, actor: Actor) -> ClockAtt
     if clock.attachments.count() >= MAX_NODES_PER_CLOCK:
         raise Conflict(f"A clock takes at most {MAX_NODES_PER_CLOCK} nodes.", code="clock_full")
     attachment = ClockAttachment.objects.create(node=node, clock=clock)
-    audit_record(
+    action_record(
         actor=actor,
         action="test_clock.node_attached",
         tenant=clock.tenant,
-        target=clock,
-        data={"node": str(node.pk)},
-    )
-    event_record(
-        tenant=clock.tenant,
-        node=node,
-        type="test_clock.node_attached",
         obj=clock,
+        node=node,
         data=_clock_data(clock),
+        audit_data={"node": str(node.pk)},
     )
     _node_clock_changed(node)
     return attachment
@@ -186,19 +178,14 @@ def test_clock_detach(*, clock: TestClock, node: Node, actor: Actor) -> None:
     deleted, _ = ClockAttachment.objects.filter(node=node, clock=clock).delete()
     if not deleted:
         raise Conflict("The node does not follow this clock.", code="node_not_on_clock")
-    audit_record(
+    action_record(
         actor=actor,
         action="test_clock.node_detached",
         tenant=clock.tenant,
-        target=clock,
-        data={"node": str(node.pk)},
-    )
-    event_record(
-        tenant=clock.tenant,
-        node=node,
-        type="test_clock.node_detached",
         obj=clock,
+        node=node,
         data=_clock_data(clock),
+        audit_data={"node": str(node.pk)},
     )
     _node_clock_changed(node)
 
@@ -209,10 +196,14 @@ def test_clock_delete(*, clock: TestClock, actor: Actor) -> None:
     clock = _lock(clock)
     _require_ready(clock)
     data = {**_clock_data(clock), "nodes": [str(a.node_id) for a in clock.attachments.all()]}
-    audit_record(
-        actor=actor, action="test_clock.deleted", tenant=clock.tenant, target=clock, data=data
+    action_record(
+        actor=actor,
+        action="test_clock.deleted",
+        tenant=clock.tenant,
+        obj=clock,
+        data=data,
+        audit_data=data,
     )
-    event_record(tenant=clock.tenant, node=None, type="test_clock.deleted", obj=clock, data=data)
     nodes = list(Node.objects.filter(clock_attachment__clock=clock))
     clock.delete()
     for node in nodes:
@@ -224,9 +215,6 @@ def test_clock_advance(*, clock: TestClock, to: datetime, actor: Actor) -> TestC
     """Start moving the clock to ``to``. A Celery task then runs, in due-time order, every
     action of the clock's nodes that falls due on the way, with the clock standing at each
     action's due time, and finally sets it to ``to`` (status ``ready`` again)."""
-    from sandbox.events.queue import enqueue
-    from sandbox.events.tasks import advance_test_clock
-
     clock = _lock(clock)
     _require_ready(clock)
     if to <= clock.frozen_time:
@@ -246,12 +234,17 @@ def test_clock_advance(*, clock: TestClock, to: datetime, actor: Actor) -> TestC
     clock.last_error = ""
     clock.save(update_fields=["status", "advance_to", "last_error", "updated_at"])
     data = {**_clock_data(clock), "advance_to": to.isoformat()}
-    audit_record(
-        actor=actor, action="test_clock.advanced", tenant=clock.tenant, target=clock, data=data
+    action_record(
+        actor=actor,
+        action="test_clock.advanced",
+        event_type="test_clock.advancing",
+        tenant=clock.tenant,
+        obj=clock,
+        data=data,
+        audit_data=data,
     )
-    event_record(tenant=clock.tenant, node=None, type="test_clock.advancing", obj=clock, data=data)
     clock_id = str(clock.pk)
-    transaction.on_commit(lambda: enqueue(advance_test_clock, clock_id), robust=True)
+    transaction.on_commit(lambda: queue.enqueue(ADVANCE_TASK, clock_id), robust=True)
     return clock
 
 
@@ -280,6 +273,7 @@ def test_clock_run_advance(*, clock_id) -> bool:
     if claimed != 1:
         return False
     target, frozen = TestClock.objects.values_list("advance_to", "frozen_time").get(pk=clock_id)
+    assert target is not None  # an advancing clock has one (test_clock_advance sets both)
     steps, errors = 0, []
     while True:
         # Events written by the previous step get their webhook deliveries (and first
@@ -325,16 +319,13 @@ def test_clock_run_advance(*, clock_id) -> bool:
 def resume_stalled_advances() -> int:
     """Queue advances whose task never started (broker down when they were asked for) or
     whose worker died; the lease keeps this from doubling a running one."""
-    from sandbox.events.queue import enqueue
-    from sandbox.events.tasks import advance_test_clock
-
     real_now = timezone.now()
     stalled = TestClock.objects.filter(
         status=TestClock.Status.ADVANCING, updated_at__lt=real_now - timedelta(seconds=30)
     ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=real_now))
     queued = 0
     for clock_id in stalled.values_list("pk", flat=True):
-        if not enqueue(advance_test_clock, str(clock_id)):
+        if not queue.enqueue(ADVANCE_TASK, str(clock_id)):
             break
         queued += 1
     return queued
@@ -354,13 +345,10 @@ def _platform_clock_locked() -> PlatformClock:
 
 
 def _after_platform_change(platform: PlatformClock, actor: Actor, action: str, data: dict) -> None:
-    from sandbox.events.queue import enqueue
-    from sandbox.events.tasks import sweep_due_actions
-
     platform.updated_by = actor.label
     platform.save()
     audit_record(actor=actor, action=f"platform_clock.{action}", tenant=None, data=data)
-    transaction.on_commit(lambda: enqueue(sweep_due_actions), robust=True)
+    transaction.on_commit(lambda: queue.enqueue(scheduling.SWEEP_TASK), robust=True)
 
 
 @transaction.atomic

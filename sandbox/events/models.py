@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from sandbox.tenants.models import Node, Tenant
-from sandbox.tenants.scoping import TenantQuerySet, scoped_queryset
+from sandbox.tenants.scoping import NodeScopedQuerySet, TenantQuerySet
 
 
 class Event(models.Model):
@@ -58,7 +58,7 @@ class WebhookSecret(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
 
-    objects = scoped_queryset("node__tenant").as_manager()
+    objects = NodeScopedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -119,6 +119,10 @@ class WebhookDelivery(models.Model):
         return f"Delivery {self.pk} of {self.event_id}"
 
 
+class WebhookAttemptQuerySet(TenantQuerySet["WebhookAttempt"]):
+    tenant_path = "delivery__tenant"
+
+
 class WebhookAttempt(models.Model):
     """One HTTP request of a delivery, kept for the dashboard: what came back and when."""
 
@@ -134,7 +138,7 @@ class WebhookAttempt(models.Model):
     response_excerpt = models.TextField(blank=True)
     error = models.CharField(max_length=300, blank=True)
 
-    objects = scoped_queryset("delivery__tenant").as_manager()
+    objects = WebhookAttemptQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -250,7 +254,7 @@ class ClockAttachment(models.Model):
     clock = models.ForeignKey(TestClock, on_delete=models.CASCADE, related_name="attachments")
     attached_at = models.DateTimeField(default=timezone.now)
 
-    objects = scoped_queryset("node__tenant").as_manager()
+    objects = NodeScopedQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.node_id} on {self.clock_id}"

@@ -1,12 +1,22 @@
 """Handing work to Celery without trusting the broker: every task queued from here has its
 work recorded in the database first, so a failed publish only delays it until the next
-sweep or relay."""
+sweep or relay.
+
+Services queue their own app's tasks by name (``enqueue("events.relay_outbox")``): a tasks
+module imports the services it wraps, so a service importing it back would be a cycle. The
+names resolve through the Celery app's task registry, which every process fills as its apps
+become ready (each ``AppConfig.ready()`` imports its tasks module)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import Any
+
+from celery import Task
+
+from sandbox.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +33,13 @@ def reset_breaker() -> None:
         _down_until = 0.0
 
 
-def enqueue(task, *args) -> bool:
-    """Publish ``task(*args)``; False (logged, not raised) when the broker cannot be reached."""
+def enqueue(task: Task | str, *args: Any) -> bool:
+    """Publish ``task(*args)`` (a task, or a registered task's name); False (logged, not
+    raised) when the broker cannot be reached. An unknown name raises ``KeyError``: that is
+    a mistake in the code, not the broker being down."""
     global _down_until
+    if isinstance(task, str):
+        task = app.tasks[task]
     if time.monotonic() < _down_until and not task.app.conf.task_always_eager:
         logger.info("Broker recently unreachable; %s%r left for the next sweep.", task.name, args)
         return False

@@ -33,6 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from sandbox.clock import now as clock_now
+from sandbox.events import queue
 from sandbox.events.models import ScheduledAction, TestClock
 from sandbox.tenants.models import Node, Tenant
 
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 REENQUEUE_AFTER = timedelta(seconds=60)
 MAX_RUNS = 5  # a handler that keeps raising is retried this often, then marked failed
+RUN_ACTION_TASK = "events.run_scheduled_action"
+SWEEP_TASK = "events.sweep_due_actions"
 
 
 @dataclass(frozen=True)
@@ -190,9 +193,7 @@ def _after_failure(action: ScheduledAction, exc: Exception) -> None:
 def due_on_real_time():
     """Actions due by the platform clock (nodes on no test clock), or by a ready test clock
     whose time has already passed them. Advancing clocks run their own."""
-    from sandbox.events.clocks import platform_now
-
-    platform = platform_now()
+    platform = clock_now()
     return ScheduledAction.objects.filter(_claimable(timezone.now())).filter(
         Q(node__isnull=True, due_at__lte=platform)
         | Q(node__isnull=False, node__clock_attachment__isnull=True, due_at__lte=platform)
@@ -212,9 +213,6 @@ def sweep(*, limit: int = 500) -> int:
 def dispatch(action_ids: Iterable[int]) -> int:
     """Hand actions to Celery. An action queued in the last minute is not queued again; if
     the broker is down the action stays pending in the database for the next sweep."""
-    from sandbox.events.queue import enqueue
-    from sandbox.events.tasks import run_scheduled_action
-
     queued = 0
     for action_id in action_ids:
         real_now = timezone.now()
@@ -225,7 +223,7 @@ def dispatch(action_ids: Iterable[int]) -> int:
         )
         if not marked:
             continue
-        if not enqueue(run_scheduled_action, action_id):
+        if not queue.enqueue(RUN_ACTION_TASK, action_id):
             # The broker is down: leave this and the rest to a later sweep.
             ScheduledAction.objects.filter(pk=action_id).update(enqueued_at=None)
             break

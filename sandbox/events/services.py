@@ -18,9 +18,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from sandbox.celery import app as celery_app
 from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict
-from sandbox.events import scheduling
+from sandbox.events import queue, scheduling
 from sandbox.events.models import Event, WebhookDelivery, WebhookSecret
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
@@ -223,19 +224,17 @@ def _event_values(
 # every pending event at once anyway. So a process nudges at most once per NUDGE_INTERVAL;
 # an event committed just after a nudge goes with the next one, or with beat's relay (5 s).
 NUDGE_INTERVAL = 0.5
+RELAY_OUTBOX_TASK = "events.relay_outbox"
 _last_nudge = -NUDGE_INTERVAL
 
 
 def _nudge_relay() -> None:
     global _last_nudge
-    from sandbox.events.queue import enqueue
-    from sandbox.events.tasks import relay_outbox
-
     now = time.monotonic()
-    if now - _last_nudge < NUDGE_INTERVAL and not relay_outbox.app.conf.task_always_eager:
+    if now - _last_nudge < NUDGE_INTERVAL and not celery_app.conf.task_always_eager:
         return
     _last_nudge = now
-    enqueue(relay_outbox)
+    queue.enqueue(RELAY_OUTBOX_TASK)
 
 
 def _nudge_relay_on_commit() -> None:

@@ -7,13 +7,13 @@ from celery import shared_task
 from sandbox.events import clocks, scheduling, services
 
 
-@shared_task(name="events.relay_outbox", ignore_result=True)
+@shared_task(name=services.RELAY_OUTBOX_TASK, ignore_result=True)
 def relay_outbox() -> int:
     """Beat runs this every few seconds; every committed event also nudges it."""
     return services.outbox_relay()
 
 
-@shared_task(name="events.sweep_due_actions", ignore_result=True)
+@shared_task(name=scheduling.SWEEP_TASK, ignore_result=True)
 def sweep_due_actions() -> int:
     """Beat runs this every few seconds: queue what real time (or a ready clock) made due,
     and restart clock advances that never started."""
@@ -21,11 +21,11 @@ def sweep_due_actions() -> int:
     return scheduling.sweep()
 
 
-@shared_task(name="events.run_scheduled_action", ignore_result=True)
+@shared_task(name=scheduling.RUN_ACTION_TASK, ignore_result=True)
 def run_scheduled_action(action_id: int) -> bool:
     return scheduling.action_run(action_id=action_id)
 
 
-@shared_task(name="events.advance_test_clock", ignore_result=True)
+@shared_task(name=clocks.ADVANCE_TASK, ignore_result=True)
 def advance_test_clock(clock_id: str) -> bool:
     return clocks.test_clock_run_advance(clock_id=clock_id)

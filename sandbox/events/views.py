@@ -18,6 +18,7 @@ from sandbox.errors import ApplicationError
 from sandbox.events import clocks, forms, selectors, services
 from sandbox.events.api import platform_clock_state
 from sandbox.events.models import ClockAttachment, Event, TestClock, WebhookDelivery
+from sandbox.events.panels import clock_page_panels
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
@@ -207,19 +208,13 @@ def clock_detail(request, clock_id):
         .filter(is_active=True, clock_attachment__isnull=True)
         .order_by("name")
     )
-    # Clearing sits above this app (its closes point at clocks), so it is imported here,
-    # when the page is drawn, never when this module loads.
-    from clearing import clock_closing
-    from clearing import selectors as clearing_selectors
-
     context = {
         "clock": clock,
         "nodes": attached,
         "attach_form": forms.AttachForm(nodes=free_nodes),
         "advance_form": forms.AdvanceForm(),
         "upcoming": selectors.clock_upcoming(clock=clock),
-        "day_ends_at": clock_closing.next_midnight(clock.frozen_time).strftime("%Y-%m-%d %H:%M %Z"),
-        "closes": clearing_selectors.clock_closes_for_page(tenant=tenant, clock=clock),
+        "panels": clock_page_panels(request, clock),  # drawn by apps above this one
     }
     return render(request, "events/clock_detail.html", context)
 
@@ -250,14 +245,6 @@ def clock_action(request, clock_id, action):
                 lambda: clocks.test_clock_advance(clock=clock, to=to, actor=access.actor),
                 "Advancing: whatever falls due runs now, in order.",
             )
-    elif action == "end_day":
-        from clearing.clock_closing import clock_end_day
-
-        _run(
-            request,
-            lambda: clock_end_day(clock=clock, actor=access.actor),
-            "Ending the day: what falls due runs now, then the day closes and is anchored.",
-        )
     elif action == "delete":
         if _run(
             request,

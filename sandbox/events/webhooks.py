@@ -21,7 +21,7 @@ from sandbox.events import scheduling
 from sandbox.events.models import Event, ScheduledAction, WebhookAttempt, WebhookDelivery
 from sandbox.events.services import webhook_secrets_live
 from sandbox.events.signing import SIGNATURE_HEADER, signature_header
-from sandbox.events.urlguard import UnsafeWebhookUrl, resolve_for_delivery
+from sandbox.urlguard import UnsafeWebhookUrl, resolve_for_delivery
 
 FIRST_BACKOFF_SECONDS = 60
 MAX_BACKOFF_SECONDS = 12 * 3600

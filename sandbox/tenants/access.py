@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 from sandbox.tenants.models import ApiKey, Membership, Tenant
 from sandbox.tenants.services import Actor
@@ -79,3 +80,18 @@ def actor_for(request: HttpRequest) -> Actor:
         user=user if getattr(user, "is_authenticated", False) else None,
         ip_address=client_ip(request),
     )
+
+
+class TenantRequest(HttpRequest):
+    """For annotations only: a dashboard request inside ``tenant_page``. The attribute is
+    set by ``TenantMiddleware`` (None for strangers, whom ``tenant_page`` turns away), so a
+    view behind ``tenant_page`` always has one."""
+
+    tenant_access: TenantAccess
+
+
+class TenantApiRequest(Request):
+    """For annotations only: an API request that ``IsActiveTenantMember`` let through; it
+    sets the attribute."""
+
+    tenant_access: TenantAccess

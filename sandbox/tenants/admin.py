@@ -68,9 +68,8 @@ def _service_action(name: str, label: str, run_one, objects: str):
                 modeladmin.message_user(request, f"{obj}: {error.message}", messages.WARNING)
         modeladmin.message_user(request, f"{label}: {done} {objects}(s).")
 
-    run.short_description = f"{label} selected {objects}s"
     run.__name__ = name
-    return run
+    return admin.display(description=f"{label} selected {objects}s")(run)
 
 
 @admin.register(User)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 from sandbox.api.views import ApiView, ListApiView
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants import selectors, services
-from sandbox.tenants.access import actor_for, client_ip
+from sandbox.tenants.access import TenantApiRequest, actor_for, client_ip
 from sandbox.tenants.forms import EMAIL_MAX_LENGTH
 from sandbox.tenants.models import (
     ApiKey,
@@ -82,6 +83,7 @@ class TenantScopedView(ApiView):
     ``self.actor`` come from the one place that resolves access (the permission class)."""
 
     permission_classes = [IsActiveTenantMember]
+    request: TenantApiRequest  # the permission class sets ``tenant_access`` before handlers
 
     @property
     def tenant(self) -> Tenant:
@@ -95,7 +97,7 @@ class TenantScopedView(ApiView):
 class TenantScopedListView(TenantScopedView, ListApiView):
     """A paginated list of the tenant's ``model`` rows (or of ``get_queryset``)."""
 
-    model: Any = None
+    model: type[models.Model] | None = None  # a model whose manager is a TenantQuerySet's
 
     def get_queryset(self):
         return self.model.objects.for_tenant(self.tenant)

@@ -1,6 +1,8 @@
 from django import forms
 from django_countries import countries
-from django_countries.fields import LazyTypedChoiceField
+
+# django-countries exports it from fields.py but its stubs (fields.pyi) leave it out.
+from django_countries.fields import LazyTypedChoiceField  # type: ignore[attr-defined]
 
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Membership, Tenant, User
@@ -21,17 +23,22 @@ class InvitationAcceptForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, label="Choose a password")
 
 
-class NodeForm(forms.Form):
+class NodeEditForm(forms.Form):
+    """What can change on a node."""
+
     name = forms.CharField(max_length=120)
     country = LazyTypedChoiceField(choices=countries)
-    base_currency = forms.ChoiceField(choices=CurrencyCode.choices)
     webhook_url = forms.URLField(
         required=False, max_length=500, label="Webhook URL", assume_scheme="https"
     )
 
 
-class NodeEditForm(NodeForm):
-    base_currency = None  # fixed at creation: the wallet's books are kept in it
+class NodeForm(NodeEditForm):
+    """A new node: what can change, and its base currency, fixed at creation (the wallet's
+    books are kept in it)."""
+
+    base_currency = forms.ChoiceField(choices=CurrencyCode.choices)
+    field_order = ["name", "country", "base_currency", "webhook_url"]
 
 
 class ApiKeyForm(forms.Form):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,12 +13,11 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
 from sandbox.errors import ApplicationError, Conflict, Forbidden, NotFound
-from sandbox.events.urlguard import validate_webhook_url
 from sandbox.tenants.models import (
     ApiKey,
     AuditLogEntry,
@@ -28,6 +28,7 @@ from sandbox.tenants.models import (
     Tenant,
     User,
 )
+from sandbox.urlguard import validate_webhook_url
 
 API_KEY_PREFIX = "sk_test_"
 INVITATION_LIFETIME = timedelta(days=7)
@@ -78,7 +79,7 @@ def audit_record(
         actor_label=actor.label,
         is_operator_action=actor.is_operator,
         action=action,
-        target_type=target._meta.model_name if target is not None else "",
+        target_type=(target._meta.model_name or "") if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_label=str(target)[:200] if target is not None else "",
         data=data or {},
@@ -409,8 +410,6 @@ def _api_key_with_tenant(secret_hash: str) -> ApiKey | None:
     """The key with this hash and its tenant, in one query. Every API request asks, so on
     PostgreSQL the SQL is written once rather than rebuilt by the ORM each time (which cost
     more CPU than the query itself); the rows become the same model instances."""
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         return ApiKey.objects.select_related("tenant").filter(secret_hash=secret_hash).first()
     key_fields, tenant_fields = _API_KEY_FIELDS
@@ -460,6 +459,19 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
 
 NODE_EDITABLE_FIELDS = ("name", "country", "webhook_url")
 
+# Called as ``func(node=...)`` by ``node_create``, inside its transaction, right after the
+# node is saved, in registration order (AppConfig.ready(), so INSTALLED_APPS order). Higher
+# floors give a new node what it needs without this module importing them.
+_ON_NODE_CREATED: list[Callable[..., object]] = []
+
+
+def on_node_created(func: Callable[..., object]) -> Callable[..., object]:
+    """Register ``func(node=...)``; register in your AppConfig.ready(). Registering twice is
+    a no-op."""
+    if func not in _ON_NODE_CREATED:
+        _ON_NODE_CREATED.append(func)
+    return func
+
 
 @transaction.atomic
 def node_create(
@@ -481,12 +493,10 @@ def node_create(
     _validate_model(node)
     validate_webhook_url(node.webhook_url)
     node.save()
-    from wallets.services import wallet_create  # wallets build on tenants: imported late
-
-    wallet_create(node=node)  # same transaction: a node never exists without its wallet
-    from wallets.banknet.endofday import end_of_day_start
-
-    end_of_day_start(node=node)  # its daily statement, at each midnight of its time
+    # Same transaction: a node never exists without its wallet (wallets registers that) nor
+    # its end-of-day schedule (the bank network does).
+    for func in _ON_NODE_CREATED:
+        func(node=node)
     audit_record(
         actor=actor,
         action="node.created",

@@ -132,7 +132,7 @@ def test_a_busy_process_nudges_the_relay_at_most_twice_a_second(monkeypatch, cel
     from sandbox.events import queue, services
 
     sent = []
-    monkeypatch.setattr(queue, "enqueue", lambda task, *args: sent.append(task.name) or True)
+    monkeypatch.setattr(queue, "enqueue", lambda name, *args: sent.append(name) or True)
     monkeypatch.setattr(services, "_last_nudge", -services.NUDGE_INTERVAL)
     celery_eager.conf.task_always_eager = False  # restored by the fixture
     clock = iter([100.0, 100.1, 100.4, 100.6])

@@ -8,9 +8,9 @@ import pytest
 
 from sandbox.errors import ApplicationError
 from sandbox.events.models import WebhookAttempt
-from sandbox.events.urlguard import resolve_for_delivery, validate_webhook_url
 from sandbox.tenants import services as tenant_services
 from sandbox.tenants.services import SYSTEM
+from sandbox.urlguard import resolve_for_delivery, validate_webhook_url
 from tests.events.helpers import pump, record
 from tests.factories import NodeFactory
 

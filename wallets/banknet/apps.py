@@ -7,6 +7,12 @@ class BanknetConfig(AppConfig):
     verbose_name = "Simulated bank network"
 
     def ready(self) -> None:
-        # Scheduled-action handlers: deposits credited, bank answers, card authorisations
-        # expiring, all on the node's clock.
+        # Scheduled-action handlers (imported to register them): deposits credited, bank
+        # answers, card authorisations expiring, all on the node's clock. And a new node's
+        # daily statement, scheduled in node_create's transaction at the coming midnight of
+        # its time (after its wallet: wallets is ready first).
+        from sandbox.tenants.services import on_node_created
         from wallets.banknet import handlers  # noqa: F401
+        from wallets.banknet.endofday import end_of_day_start
+
+        on_node_created(end_of_day_start)

@@ -3,10 +3,11 @@ a daily statement of its virtual accounts is recorded and sent as ``balance.end_
 
 The schedule perpetuates itself: each close schedules the next midnight (one scheduled
 action per node-day, key ``eod:<node>:<date>``). It starts when a node is created
-(``node_create``), is re-anchored when a node joins or leaves a test clock (its time jumps),
-and starts for nodes older than this feature through the ``banknet.end_of_day_start``
-actions of migration 0003. Under a test clock, advancing across N midnights closes N days,
-in order; on the platform clock the beat sweep runs each close within seconds of midnight.
+(``node_create`` calls it through the hook ``BanknetConfig.ready()`` registers), is
+re-anchored when a node joins or leaves a test clock (its time jumps), and starts for nodes
+older than this feature through the ``banknet.end_of_day_start`` actions of migration 0003.
+Under a test clock, advancing across N midnights closes N days, in order; on the platform
+clock the beat sweep runs each close within seconds of midnight.
 
 Figures come from the ledger's entries as running sums per account (credits, debits, number
 of transactions) taken at the close; a day's figures are the difference from the previous

@@ -6,7 +6,7 @@ register = template.Library()
 
 
 @register.filter
-def money(minor_units, currency: str) -> str:
+def money(minor_units: int | None, currency: str) -> str:
     """``{{ account.posted_balance|money:account.currency }}`` → "1,234.50"."""
     if minor_units is None:
         return ""

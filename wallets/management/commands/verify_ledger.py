@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from wallets.verification import verify_ledger
@@ -13,7 +15,7 @@ class Command(BaseCommand):
         "its entries (and open holds), and every currency sums to zero."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         report = verify_ledger()
         for problem in report.problems:
             self.stderr.write(problem)

@@ -76,7 +76,8 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         pass
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     # Scoped IPv6 answers ("fe80::1%eth0") carry their zone after a percent sign.
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    # The address is a string for AF_INET and AF_INET6, the only families asked for here.
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def validate_webhook_url(url: str) -> None:

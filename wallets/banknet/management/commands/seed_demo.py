@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from sandbox.tenants import services
@@ -30,7 +30,7 @@ class Command(BaseCommand):
     help = "Create the demo operator and two demo startups (each with a node)."
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args: object, **options: object) -> None:
         if not User.objects.filter(email=OPERATOR_EMAIL).exists():
             User.objects.create_superuser(OPERATOR_EMAIL, DEMO_PASSWORD, full_name="Demo Operator")
         for organization, email, node_name, country, currency in DEMO_STARTUPS:
@@ -66,7 +66,11 @@ class Command(BaseCommand):
             account_number=number,
             holder_name=holder,
         )
-        account = Account.objects.filter(wallet__node=node, currency=currency).first()
+        account = (
+            Account.objects.filter(wallet__node=node, currency=currency).order_by("pk").first()
+        )
+        if account is None:
+            raise CommandError(f"{node.name} has no {currency} account for the first deposit.")
         banknet.deposit_create(
             tenant=tenant,
             actor=actor,
