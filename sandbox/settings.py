@@ -197,6 +197,9 @@ SPECTACULAR_SETTINGS = {
     # Many models have a nested ``Status``; name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "CurrencyEnum": "sandbox.currencies.CurrencyCode",
+        "JobKindEnum": "clearing.models.Job.Kind",
+        "WithdrawalKindEnum": "wallets.banknet.models.Withdrawal.Kind",
+        "WithdrawalRuleActionEnum": "wallets.banknet.models.WithdrawalRule.Action",
         **{
             f"{model}StatusEnum": f"{module}.{model}.Status"
             for module, models_ in {

@@ -2,30 +2,36 @@
 reversals and the transaction history. Every money-moving POST needs an
 ``Idempotency-Key`` (``wallets.idempotency``).
 
-Views are thin: parse (``wallets.inputs``), call a service, present
-(``wallets.presenters``). The serializers below document those shapes for OpenAPI; the
+Views follow ``sandbox.api.views``: inputs are declared in ``wallets.inputs`` (or nested
+here) and checked by its parsers, a service does the work, ``wallets.presenters`` builds
+the answer. The output serializers below document the presenters' shapes for OpenAPI; the
 paginated lists render through them, and they through the presenters.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.pagination import OldestFirstCursorPagination
-from sandbox.currencies import CurrencyCode
+from sandbox.api.views import PresenterSerializer
 from sandbox.errors import ApplicationError
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from wallets import exports, inputs, presenters, selectors, services
 from wallets.banks import BANKS, DEFAULT_BANK_CODE
 from wallets.idempotency import HEADER as IDEMPOTENCY_HEADER
 from wallets.idempotency import idempotent
-from wallets.models import Hold, LedgerTransaction
+from wallets.models import Account, Hold, LedgerTransaction
 from wallets.posting import Result
 
-CURRENCY_HELP = "One of " + ", ".join(CurrencyCode.values) + "."
+CURRENCY_HELP = inputs.CURRENCY_HELP
 
 # --- Documented shapes -----------------------------------------------------------------------
 
@@ -42,7 +48,11 @@ class BalancesSerializer(serializers.Serializer):
     available = serializers.CharField(help_text="posted - held")
 
 
-class AccountOutput(serializers.Serializer):
+class AccountOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: Account) -> dict[str, Any]:
+        return presenters.account_data(instance)
+
     id = serializers.UUIDField()
     wallet_id = serializers.UUIDField()
     node_id = serializers.UUIDField()
@@ -57,9 +67,6 @@ class AccountOutput(serializers.Serializer):
     lock_version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
-
-    def to_representation(self, instance):
-        return presenters.account_data(instance)
 
 
 class CurrencyBalanceOutput(BalancesSerializer):
@@ -90,7 +97,11 @@ class TransactionDetailOutput(TransactionOutput):
     reversed_by = serializers.UUIDField(allow_null=True)
 
 
-class HoldOutput(serializers.Serializer):
+class HoldOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: Hold) -> dict[str, Any]:
+        return presenters.hold_data(instance)
+
     id = serializers.UUIDField()
     account_id = serializers.UUIDField()
     counterparty_account_id = serializers.UUIDField()
@@ -105,33 +116,13 @@ class HoldOutput(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     capture_transaction_id = serializers.UUIDField(allow_null=True)
 
-    def to_representation(self, instance):
-        return presenters.hold_data(instance)
 
-
-class ErrorDetail(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.JSONField()
-
-
-class ConditionsInput(serializers.Serializer):
-    source_available_at_least = serializers.CharField(
-        required=False, help_text="Refuse (422) unless the source keeps at least this available."
-    )
-    source_lock_version = serializers.IntegerField(
-        required=False, help_text="Refuse (422) unless the source's lock_version is still this."
-    )
-
-
-class TransferInput(serializers.Serializer):
-    source_account_id = serializers.UUIDField()
-    destination_account_id = serializers.UUIDField()
-    amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
-    currency = serializers.CharField(help_text=CURRENCY_HELP)
-    memo = serializers.CharField(required=False, max_length=500)
-    metadata = serializers.JSONField(required=False)
-    conditions = ConditionsInput(required=False)
+# Inline: a serializer class cannot have a field named ``fields``.
+ERROR_DETAIL: dict[str, serializers.Field] = {
+    "code": serializers.CharField(),
+    "message": serializers.CharField(),
+    "fields": serializers.JSONField(),
+}
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -164,7 +155,7 @@ class WalletApi(TenantScopedView):
             },
         )
     )
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
         """A node's wallet: balances per currency and every virtual account."""
         wallet = selectors.wallet_get_for_node(tenant=self.tenant, node_id=node_id)
         accounts = wallet.accounts.select_related("wallet").order_by("currency", "created_at")
@@ -187,7 +178,7 @@ class BalancesApi(TenantScopedView):
         parameters=[OpenApiParameter("node", OpenApiTypes.UUID, required=False)],
         responses=CurrencyBalanceOutput(many=True),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """The tenant's balances per currency, over all nodes or one."""
         accounts = selectors.account_list(
             tenant=self.tenant, node_id=request.query_params.get("node")
@@ -220,11 +211,11 @@ class AccountListApi(TenantScopedListView):
         ],
         operation_id="accounts_list",
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The tenant's virtual accounts, oldest first, a page at a time (follow ``next``)."""
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Account]:
         params = self.request.query_params
         selectors.refuse_null_characters_in_params(params)
         return selectors.account_list(
@@ -234,12 +225,10 @@ class AccountListApi(TenantScopedListView):
             status=params.get("status"),
         )
 
-    @extend_schema(request=InputSerializer, responses={201: AccountOutput})
-    def post(self, request):
+    @extend_schema(responses={201: AccountOutput})
+    def post(self, request: Request) -> Response:
         """Open a virtual account with its own bank account number."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = self.validated_input()
         wallet = selectors.wallet_get_for_node(tenant=self.tenant, node_id=fields.pop("node_id"))
         account = services.account_create(wallet=wallet, actor=self.actor, **fields)
         return Response(presenters.account_data(account), status=status.HTTP_201_CREATED)
@@ -247,7 +236,8 @@ class AccountListApi(TenantScopedListView):
 
 class AccountDetailApi(TenantScopedView):
     @extend_schema(responses=AccountOutput)
-    def get(self, request, account_id):
+    def get(self, request: Request, account_id: str) -> Response:
+        """One virtual account, with its balances."""
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         return Response(presenters.account_data(account))
 
@@ -264,7 +254,8 @@ class AccountBalanceApi(TenantScopedView):
             },
         )
     )
-    def get(self, request, account_id):
+    def get(self, request: Request, account_id: str) -> Response:
+        """An account's balances and lock_version."""
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         data = presenters.account_data(account)
         return Response(
@@ -278,8 +269,8 @@ class AccountBalanceApi(TenantScopedView):
 
 
 class AccountCloseApi(TenantScopedView):
-    @extend_schema(request=None, responses=AccountOutput)
-    def post(self, request, account_id):
+    @extend_schema(responses=AccountOutput)
+    def post(self, request: Request, account_id: str) -> Response:
         """Close an empty account (no balance, no open hold)."""
         account = selectors.account_get(tenant=self.tenant, account_id=account_id)
         account = services.account_close(account=account, actor=self.actor)
@@ -290,13 +281,11 @@ class AccountCloseApi(TenantScopedView):
 
 
 class TransferApi(TenantScopedView):
-    @extend_schema(
-        request=TransferInput,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TransactionOutput},
-    )
+    InputSerializer = inputs.TransferInput
+
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Move money between two of your accounts (of one node, or of two: inter-node)."""
         data = inputs.require_object(request.data)
         accounts = inputs.accounts_by_id(
@@ -307,42 +296,35 @@ class TransferApi(TenantScopedView):
         return Response(_transaction_body(result), status=status.HTTP_201_CREATED)
 
 
+class BulkTransferItem(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.CharField(help_text="posted or failed")
+    transaction_id = serializers.UUIDField(required=False, help_text="When posted.")
+    error = inline_serializer("ErrorDetail", ERROR_DETAIL, required=False, help_text="When failed.")
+
+
+class BulkTransferResult(serializers.Serializer):
+    mode = serializers.CharField()
+    posted = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkTransferItem(many=True)
+
+
 class TransferBulkApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         mode = serializers.ChoiceField(choices=["atomic", "independent"], default="atomic")
-        transfers = TransferInput(many=True, help_text="1 to 8,000 transfers.")
+        transfers = inputs.TransferInput(many=True, help_text="1 to 8,000 transfers.")
 
     @extend_schema(
-        request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={
-            201: inline_serializer(
-                "BulkTransferResult",
-                {
-                    "mode": serializers.CharField(),
-                    "posted": serializers.IntegerField(),
-                    "failed": serializers.IntegerField(),
-                    "results": inline_serializer(
-                        "BulkTransferItem",
-                        {
-                            "index": serializers.IntegerField(),
-                            "status": serializers.CharField(help_text="posted or failed"),
-                            "transaction_id": serializers.UUIDField(required=False),
-                            "error": ErrorDetail(required=False),
-                        },
-                        many=True,
-                    ),
-                },
-            )
-        },
+        responses={201: BulkTransferResult, 200: BulkTransferResult},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Post up to 8,000 transfers in one request: ``atomic`` (all or none; the first
         refusal answers for the batch, with every failing item in ``fields.items``) or
         ``independent`` (each item on its own, one result per item)."""
         data = inputs.require_object(request.data)
-        inputs.refuse_unknown(data, frozenset({"mode", "transfers"}))
         mode = data.get("mode", "atomic")
         if mode not in ("atomic", "independent"):
             raise inputs.invalid("mode", "Use 'atomic' or 'independent'.")
@@ -365,7 +347,7 @@ class TransferBulkApi(TenantScopedView):
         results = services.transfer_bulk_create(tenant=self.tenant, requests=requests, mode=mode)
         body = []
         for index, result in enumerate(results):
-            if result.ok:
+            if result.error is None:
                 body.append(
                     {
                         "index": index,
@@ -395,7 +377,7 @@ class HoldListApi(TenantScopedListView):
     class InputSerializer(serializers.Serializer):
         account_id = serializers.UUIDField()
         counterparty_account_id = serializers.UUIDField(help_text="Who a capture pays.")
-        amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
+        amount = inputs.AmountField()
         currency = serializers.CharField(help_text=CURRENCY_HELP)
         expires_at = serializers.DateTimeField(required=False, help_text="Default: in 7 days.")
         memo = serializers.CharField(required=False, max_length=500)
@@ -408,11 +390,11 @@ class HoldListApi(TenantScopedListView):
         ],
         operation_id="holds_list",
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The holds, newest first, a page at a time (follow ``next``)."""
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Hold]:
         params = self.request.query_params
         selectors.refuse_null_characters_in_params(params)
         holds = Hold.objects.for_tenant(self.tenant).select_related("capture_transaction")
@@ -425,14 +407,11 @@ class HoldListApi(TenantScopedListView):
             holds = holds.filter(status=hold_status)
         return holds
 
-    @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses={201: HoldOutput}
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: HoldOutput})
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Reserve money on an account until it is captured, voided or expires."""
         data = inputs.require_object(request.data)
-        inputs.refuse_unknown(data, frozenset(self.InputSerializer().fields))
         currency = inputs.parse_currency(data.get("currency"))
         amount = inputs.parse_amount(data.get("amount"), currency)
         ids = {str(data[f]) for f in ("account_id", "counterparty_account_id") if data.get(f)}
@@ -454,7 +433,8 @@ class HoldListApi(TenantScopedListView):
 
 class HoldDetailApi(TenantScopedView):
     @extend_schema(responses=HoldOutput)
-    def get(self, request, hold_id):
+    def get(self, request: Request, hold_id: str) -> Response:
+        """One hold."""
         return Response(
             presenters.hold_data(selectors.hold_get(tenant=self.tenant, hold_id=hold_id))
         )
@@ -462,22 +442,18 @@ class HoldDetailApi(TenantScopedView):
 
 class HoldCaptureApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
-        amount = serializers.CharField(required=False, help_text="Default: the whole hold.")
+        amount = inputs.AmountField(
+            required=False,
+            help_text="In the hold's currency, a decimal string; default: the whole hold.",
+        )
         memo = serializers.CharField(required=False, max_length=500)
 
-    @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
     @idempotent
-    def post(self, request, hold_id):
+    def post(self, request: Request, hold_id: str) -> Response:
         """Settle a hold, fully or partly; what is not captured is released."""
         hold = selectors.hold_get(tenant=self.tenant, hold_id=hold_id)
         data = inputs.require_object(request.data or {})
-        inputs.refuse_unknown(data, frozenset({"amount", "memo", "currency"}))
-        if data.get("currency") not in (None, hold.currency):
-            raise inputs.invalid(
-                "currency", f"This hold is in {hold.currency}.", "currency_mismatch"
-            )
         amount = None
         if data.get("amount") is not None:
             amount = inputs.parse_amount(data["amount"], hold.currency)
@@ -488,9 +464,9 @@ class HoldCaptureApi(TenantScopedView):
 
 
 class HoldVoidApi(TenantScopedView):
-    @extend_schema(request=None, parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=HoldOutput)
     @idempotent
-    def post(self, request, hold_id):
+    def post(self, request: Request, hold_id: str) -> Response:
         """Release a hold without moving money."""
         hold = selectors.hold_get(tenant=self.tenant, hold_id=hold_id)
         return Response(presenters.hold_data(services.hold_void(hold=hold)))
@@ -535,7 +511,7 @@ class TransactionListApi(TenantScopedView):
             },
         ),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """The history, newest first, with keyset pagination (follow ``next``)."""
         params = request.query_params
         filters = selectors.history_filters(tenant=self.tenant, params=params)
@@ -566,7 +542,7 @@ def _limit(value: str | None) -> int:
 
 class TransactionExportApi(TenantScopedView):
     @extend_schema(parameters=HISTORY_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
-    def get(self, request):
+    def get(self, request: Request) -> StreamingHttpResponse:
         """The history as CSV, one row per entry, streamed (any length)."""
         filters = selectors.history_filters(tenant=self.tenant, params=request.query_params)
         return exports.csv_response(tenant=self.tenant, filters=filters)
@@ -574,7 +550,8 @@ class TransactionExportApi(TenantScopedView):
 
 class TransactionDetailApi(TenantScopedView):
     @extend_schema(responses=TransactionDetailOutput)
-    def get(self, request, transaction_id):
+    def get(self, request: Request, transaction_id: str) -> Response:
+        """One transaction with its entries, and the reversal that undid it, if any."""
         txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
         data = presenters.transaction_data(txn, selectors.transaction_entries(txn))
         reversal = LedgerTransaction.objects.filter(reverses=txn).values_list("uuid", flat=True)
@@ -587,17 +564,12 @@ class TransactionReverseApi(TenantScopedView):
         memo = serializers.CharField(required=False, max_length=500)
         metadata = serializers.JSONField(required=False)
 
-    @extend_schema(
-        request=InputSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TransactionOutput},
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent
-    def post(self, request, transaction_id):
+    def post(self, request: Request, transaction_id: str) -> Response:
         """Post the exact opposite of a transaction, linked to it (at most once)."""
         txn = selectors.transaction_get(tenant=self.tenant, transaction_id=transaction_id)
         data = inputs.require_object(request.data or {})
-        inputs.refuse_unknown(data, frozenset({"memo", "metadata"}))
         result = services.transaction_reverse(
             transaction_=txn,
             tenant=self.tenant,

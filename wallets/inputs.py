@@ -1,9 +1,13 @@
-"""Parsing client input into services' arguments: amounts, transfers, holds.
+"""Client input for money: its declarations, and the parsers that turn it into services'
+arguments (amounts, transfers, holds).
 
-One parser for a single transfer and for each of 8,000 bulk items, so both refuse exactly
-the same things with the same codes. Amounts are decimal strings with their currency;
-numbers (floats above all) are refused, as are more decimals than the currency has,
-zero, negatives and values past ``MAX_MINOR_UNITS``.
+The serializers below declare the inputs (the API documents them and accepts exactly their
+keys: ``sandbox.api.views``); the parsers check the values by hand, because a serializer
+per item would cost more than posting it. One parser for a single transfer and for each of
+8,000 bulk items, so both refuse exactly the same things with the same codes, and accept
+exactly the keys of ``TransferInput``. Amounts are decimal strings with their currency;
+numbers (floats above all) are refused, as are more decimals than the currency has, zero,
+negatives and values past ``MAX_MINOR_UNITS``.
 """
 
 from __future__ import annotations
@@ -16,25 +20,62 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
-from sandbox.currencies import AmountError, get_currency, to_minor_units
+from sandbox.api.views import declared_fields, refuse_unknown
+from sandbox.currencies import AmountError, CurrencyCode, get_currency, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
+from sandbox.tenants.models import Tenant
 from wallets import selectors
 from wallets.models import Account
 from wallets.services import TransferRequest
 
-TRANSFER_FIELDS = frozenset(
-    {
-        "source_account_id",
-        "destination_account_id",
-        "amount",
-        "currency",
-        "memo",
-        "metadata",
-        "conditions",
-    }
+CURRENCY_HELP = "One of " + ", ".join(CurrencyCode.values) + "."
+AMOUNT_HELP = (
+    'A decimal string with at most the currency\'s decimals, e.g. "12.34"; never a number.'
 )
-CONDITION_FIELDS = frozenset({"source_available_at_least", "source_lock_version"})
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class AmountField(serializers.Field):
+    """An amount as the client sent it, for ``parse_amount`` to judge with its currency: a
+    ``CharField`` would turn the JSON number ``100`` into ``"100"`` and let numbers through
+    that ``/api/v1/transfers`` refuses (``invalid_amount``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", AMOUNT_HELP)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ConditionsInput(serializers.Serializer):
+    source_available_at_least = AmountField(
+        required=False, help_text="Refuse (422) unless the source keeps at least this available."
+    )
+    source_lock_version = serializers.IntegerField(
+        required=False, help_text="Refuse (422) unless the source's lock_version is still this."
+    )
+
+
+class TransferInput(serializers.Serializer):
+    source_account_id = serializers.UUIDField()
+    destination_account_id = serializers.UUIDField()
+    amount = AmountField()
+    currency = serializers.CharField(help_text=CURRENCY_HELP)
+    memo = serializers.CharField(required=False, max_length=500)
+    metadata = serializers.JSONField(required=False)
+    conditions = ConditionsInput(required=False)
+
+
+TRANSFER_FIELDS = declared_fields(TransferInput)
+CONDITION_FIELDS = declared_fields(ConditionsInput)
 
 
 def invalid(field: str, message: str, code: str = "validation_error") -> ApplicationError:
@@ -47,16 +88,6 @@ def require_object(data: Any, what: str = "The body") -> Mapping[str, Any]:
     return data
 
 
-def refuse_unknown(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ApplicationError(
-            f"Unknown field(s): {', '.join(unknown)}.",
-            code="unknown_field",
-            fields={name: ["Unknown field."] for name in unknown},
-        )
-
-
 def parse_currency(value: Any, field: str = "currency") -> str:
     if value is None or value == "":
         raise invalid(field, "This field is required.", code="required")
@@ -66,7 +97,9 @@ def parse_currency(value: Any, field: str = "currency") -> str:
         raise invalid(field, error.message, code=error.code) from None
 
 
-def parse_amount(value: Any, currency: str, field: str = "amount", *, allow_zero=False) -> int:
+def parse_amount(
+    value: Any, currency: str, field: str = "amount", *, allow_zero: bool = False
+) -> int:
     if value is None:
         raise invalid(field, "This field is required.", code="required")
     try:
@@ -92,7 +125,9 @@ def refuse_null_characters(value: Any, field: str) -> None:
             raise invalid(field, selectors.NULL_CHARACTERS, code="null_characters_not_allowed")
 
 
-def parse_string(data: Mapping[str, Any], field: str, *, max_length: int, required=False) -> str:
+def parse_string(
+    data: Mapping[str, Any], field: str, *, max_length: int, required: bool = False
+) -> str:
     value = data.get(field)
     if value is None:
         if required:
@@ -148,13 +183,13 @@ def lookup_account(accounts: Mapping[str, Account], value: Any, field: str) -> A
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _ACCOUNTS_SQL = "SELECT {} FROM {} WHERE {} = %s AND id = ANY(%s::uuid[])".format(
-    ", ".join(f.column for f in Account._meta.concrete_fields),
+    ", ".join(str(f.column) for f in Account._meta.concrete_fields),
     Account._meta.db_table,
     Account._meta.get_field("tenant").column,
 )
 
 
-def accounts_by_id(*, tenant, ids: set[Any]) -> dict[str, Account]:
+def accounts_by_id(*, tenant: Tenant, ids: set[Any]) -> dict[str, Account]:
     """``selectors.accounts_by_id`` (the tenant's accounts among ``ids``, by id as a
     string), with its SQL written once on PostgreSQL: every transfer request asks, and the
     ORM's rebuilding of the query cost more CPU than the query."""

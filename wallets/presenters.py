@@ -8,6 +8,7 @@ shapes with serializers for the OpenAPI schema.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -22,7 +23,7 @@ def money(minor_units: int, currency: str) -> dict[str, str]:
     return {"amount": to_decimal_string(minor_units, currency), "currency": currency}
 
 
-def iso(moment) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
@@ -39,7 +40,7 @@ def account_data(account: Account) -> dict[str, Any]:
     return {
         "id": str(account.pk),
         "wallet_id": str(account.wallet_id) if account.wallet_id else None,
-        "node_id": str(account.wallet.node_id) if account.wallet_id else None,
+        "node_id": str(account.wallet.node_id) if account.wallet_id and account.wallet else None,
         "name": account.name,
         "currency": account.currency,
         "customer_reference": account.customer_reference,
@@ -94,7 +95,7 @@ def transaction_data(
         "memo": txn.memo,
         "metadata": txn.metadata,
         "is_inter_node": txn.is_inter_node,
-        "reverses": str(txn.reverses.uuid) if txn.reverses_id else None,
+        "reverses": str(txn.reverses.uuid) if txn.reverses_id and txn.reverses else None,
         "posted_at": iso(txn.posted_at),
     }
     if entries is not None:

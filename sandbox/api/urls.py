@@ -1,3 +1,6 @@
+"""Every API route, under /api/v1/ (namespace ``api``): each app lists its own, included
+by name so that the plumbing imports none of the apps above it."""
+
 from django.urls import include, path
 
 app_name = "api"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from sandbox.api.views import ApiView, ListApiView
 from sandbox.clock import now as clock_now
 from sandbox.events import clocks, selectors, services
 from sandbox.events.models import (
@@ -36,7 +38,9 @@ class EventOutput(serializers.Serializer):
     node = serializers.UUIDField(allow_null=True)
     object_type = serializers.CharField()
     object_id = serializers.CharField()
-    data = serializers.JSONField()
+    # The event's payload; the name shadows ``Serializer.data``, which this class (it
+    # renders through ``event_as_json``) never uses.
+    data = serializers.JSONField()  # type: ignore[assignment]
     occurred_at = serializers.DateTimeField(help_text="The node's time (its test clock, if any).")
     created_at = serializers.DateTimeField(help_text="Real time of recording.")
     livemode = serializers.BooleanField()
@@ -109,8 +113,8 @@ class ClockDetailOutput(ClockOutput):
     class Meta(ClockOutput.Meta):
         fields = [*ClockOutput.Meta.fields, "upcoming"]
 
-    def get_upcoming(self, clock) -> list[dict]:
-        return ScheduledActionOutput(selectors.clock_upcoming(clock=clock), many=True).data
+    def get_upcoming(self, clock: TestClock) -> list[dict[str, Any]]:
+        return list(ScheduledActionOutput(selectors.clock_upcoming(clock=clock), many=True).data)
 
 
 class PlatformClockOutput(serializers.Serializer):
@@ -132,6 +136,8 @@ class PlatformClockOutput(serializers.Serializer):
     ]
 )
 class EventListApi(TenantScopedListView):
+    """Your events, newest first."""
+
     serializer_class = EventOutput
 
     def get_queryset(self):
@@ -140,7 +146,8 @@ class EventListApi(TenantScopedListView):
 
 class EventDetailApi(TenantScopedView):
     @extend_schema(responses=EventOutput)
-    def get(self, request, event_id):
+    def get(self, request: Request, event_id: str) -> Response:
+        """One event, as its webhook carried it."""
         return Response(event_as_json(Event.objects.get_for_tenant(self.tenant, event_id)))
 
 
@@ -149,8 +156,8 @@ class EventResendApi(TenantScopedView):
 
     reason = "resent"
 
-    @extend_schema(request=None, responses={202: DeliveryOutput})
-    def post(self, request, event_id):
+    @extend_schema(responses={202: DeliveryOutput})
+    def post(self, request: Request, event_id: str) -> Response:
         event = Event.objects.get_for_tenant(self.tenant, event_id)
         delivery = services.event_resend(event=event, actor=self.actor, reason=self.reason)
         return Response(DeliveryOutput(delivery).data, status=status.HTTP_202_ACCEPTED)
@@ -173,6 +180,8 @@ class EventRefireApi(EventResendApi):
     ]
 )
 class DeliveryListApi(TenantScopedListView):
+    """Webhook deliveries, newest first."""
+
     serializer_class = DeliveryOutput
 
     def get_queryset(self):
@@ -181,14 +190,16 @@ class DeliveryListApi(TenantScopedListView):
 
 class DeliveryDetailApi(TenantScopedView):
     @extend_schema(responses=DeliveryDetailOutput)
-    def get(self, request, delivery_id):
+    def get(self, request: Request, delivery_id: str) -> Response:
+        """One webhook delivery, with each attempt."""
         delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
         return Response(DeliveryDetailOutput(delivery).data)
 
 
 class DeliveryResendApi(TenantScopedView):
-    @extend_schema(request=None, responses={202: DeliveryOutput})
-    def post(self, request, delivery_id):
+    @extend_schema(responses={202: DeliveryOutput})
+    def post(self, request: Request, delivery_id: str) -> Response:
+        """Send the delivery's event again to its node's current webhook URL (one attempt)."""
         delivery = WebhookDelivery.objects.get_for_tenant(self.tenant, delivery_id)
         resent = services.event_resend(event=delivery.event, actor=self.actor, reason="resent")
         return Response(DeliveryOutput(resent).data, status=status.HTTP_202_ACCEPTED)
@@ -211,7 +222,7 @@ class WebhookSecretListApi(_SecretsView):
     """The secrets deliveries are signed with now: the current one first."""
 
     @extend_schema(responses=SecretOutput(many=True))
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
         node = self.node(node_id)
         return Response(SecretOutput(services.webhook_secrets_live(node=node), many=True).data)
 
@@ -228,15 +239,15 @@ class WebhookSecretRotateApi(_SecretsView):
             ),
         )
 
-    @extend_schema(request=InputSerializer, responses={201: SecretOutput(many=True)})
-    def post(self, request, node_id):
+    @extend_schema(responses={201: SecretOutput(many=True)})
+    def post(self, request: Request, node_id: str) -> Response:
+        """Start signing with a new secret; the old one keeps signing for the overlap."""
         node = self.node(node_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         services.webhook_secret_rotate(
             node=node,
             actor=self.actor,
-            overlap=services.secret_overlap(data.validated_data["overlap_seconds"]),
+            overlap=services.secret_overlap(values["overlap_seconds"]),
         )
         live = services.webhook_secrets_live(node=node)
         return Response(SecretOutput(live, many=True).data, status=status.HTTP_201_CREATED)
@@ -246,6 +257,8 @@ class WebhookSecretRotateApi(_SecretsView):
 
 
 class ClockListApi(TenantScopedListView):
+    """Your test clocks."""
+
     serializer_class = ClockOutput
     model = TestClock
 
@@ -255,25 +268,25 @@ class ClockListApi(TenantScopedListView):
             required=False, help_text="Where the clock starts; default: now."
         )
 
-    @extend_schema(request=InputSerializer, responses={201: ClockDetailOutput})
-    def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        clock = clocks.test_clock_create(
-            tenant=self.tenant, actor=self.actor, **data.validated_data
-        )
+    @extend_schema(responses={201: ClockDetailOutput})
+    def post(self, request: Request) -> Response:
+        """Create a test clock, frozen at a time of your choice."""
+        values = self.validated_input()
+        clock = clocks.test_clock_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(ClockDetailOutput(clock).data, status=status.HTTP_201_CREATED)
 
 
 class ClockDetailApi(TenantScopedView):
     @extend_schema(responses=ClockDetailOutput)
-    def get(self, request, clock_id):
+    def get(self, request: Request, clock_id: str) -> Response:
+        """A test clock, with its nodes and what falls due next."""
         return Response(
             ClockDetailOutput(TestClock.objects.get_for_tenant(self.tenant, clock_id)).data
         )
 
-    @extend_schema(request=None, responses={204: None})
-    def delete(self, request, clock_id):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, clock_id: str) -> Response:
+        """Delete a test clock; its nodes go back to the platform clock."""
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
         clocks.test_clock_delete(clock=clock, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -285,14 +298,11 @@ class ClockAdvanceApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         frozen_time = serializers.DateTimeField(help_text="The new time; later than the current.")
 
-    @extend_schema(request=InputSerializer, responses={202: ClockDetailOutput})
-    def post(self, request, clock_id):
+    @extend_schema(responses={202: ClockDetailOutput})
+    def post(self, request: Request, clock_id: str) -> Response:
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        clock = clocks.test_clock_advance(
-            clock=clock, to=data.validated_data["frozen_time"], actor=self.actor
-        )
+        values = self.validated_input()
+        clock = clocks.test_clock_advance(clock=clock, to=values["frozen_time"], actor=self.actor)
         clock.refresh_from_db()
         return Response(ClockDetailOutput(clock).data, status=status.HTTP_202_ACCEPTED)
 
@@ -303,22 +313,23 @@ class _ClockNodeApi(TenantScopedView):
 
     def clock_and_node(self, request, clock_id) -> tuple[TestClock, Node]:
         clock = TestClock.objects.get_for_tenant(self.tenant, clock_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return clock, Node.objects.get_for_tenant(self.tenant, data.validated_data["node"])
+        values = self.validated_input()
+        return clock, Node.objects.get_for_tenant(self.tenant, values["node"])
 
 
 class ClockAttachApi(_ClockNodeApi):
-    @extend_schema(request=_ClockNodeApi.InputSerializer, responses=ClockDetailOutput)
-    def post(self, request, clock_id):
+    @extend_schema(responses=ClockDetailOutput)
+    def post(self, request: Request, clock_id: str) -> Response:
+        """Put a node on this clock's time."""
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_attach(clock=clock, node=node, actor=self.actor)
         return Response(ClockDetailOutput(clock).data)
 
 
 class ClockDetachApi(_ClockNodeApi):
-    @extend_schema(request=_ClockNodeApi.InputSerializer, responses=ClockDetailOutput)
-    def post(self, request, clock_id):
+    @extend_schema(responses=ClockDetailOutput)
+    def post(self, request: Request, clock_id: str) -> Response:
+        """Take a node off this clock, back to the platform clock."""
         clock, node = self.clock_and_node(request, clock_id)
         clocks.test_clock_detach(clock=clock, node=node, actor=self.actor)
         return Response(ClockDetailOutput(clock).data)
@@ -338,15 +349,16 @@ def platform_clock_state() -> dict:
     }
 
 
-class OperatorPlatformClockApi(APIView):
+class OperatorPlatformClockApi(ApiView):
     permission_classes = [IsOperator]
 
     @extend_schema(responses=PlatformClockOutput)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
+        """The platform clock: its time, offset and whether it is frozen (operators)."""
         return Response(PlatformClockOutput(platform_clock_state()).data)
 
 
-class OperatorPlatformClockActionApi(APIView):
+class OperatorPlatformClockActionApi(ApiView):
     """``advance`` (body ``{"seconds": n}``), ``freeze``, ``resume`` or ``reset``."""
 
     permission_classes = [IsOperator]
@@ -354,15 +366,14 @@ class OperatorPlatformClockActionApi(APIView):
     class InputSerializer(serializers.Serializer):
         seconds = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(request=InputSerializer, responses=PlatformClockOutput)
-    def post(self, request, action):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+    @extend_schema(responses=PlatformClockOutput)
+    def post(self, request: Request, action: str) -> Response:
+        values = self.validated_input()
         actor = actor_for(request)
         if action == "advance":
-            if "seconds" not in data.validated_data:
+            if "seconds" not in values:
                 raise exceptions.ValidationError({"seconds": ["Required to advance."]})
-            clocks.platform_clock_advance(actor=actor, seconds=data.validated_data["seconds"])
+            clocks.platform_clock_advance(actor=actor, seconds=values["seconds"])
         elif action == "freeze":
             clocks.platform_clock_freeze(actor=actor)
         elif action == "resume":
@@ -374,7 +385,7 @@ class OperatorPlatformClockActionApi(APIView):
         return Response(PlatformClockOutput(platform_clock_state()).data)
 
 
-class OperatorEventListApi(ListAPIView):
+class OperatorEventListApi(ListApiView):
     """Every tenant's events, for operators."""
 
     permission_classes = [IsOperator]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from sandbox.api.views import ApiView, ListApiView
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants import selectors, services
 from sandbox.tenants.access import TenantApiRequest, actor_for, client_ip
@@ -76,9 +78,9 @@ class AuditLogOutput(serializers.ModelSerializer):
         ]
 
 
-class TenantScopedView(APIView):
-    """Base for tenant endpoints: ``self.tenant`` and ``self.actor`` come from the one
-    place that resolves access (the permission class)."""
+class TenantScopedView(ApiView):
+    """Base for tenant endpoints (see ``sandbox.api.views``): ``self.tenant`` and
+    ``self.actor`` come from the one place that resolves access (the permission class)."""
 
     permission_classes = [IsActiveTenantMember]
     request: TenantApiRequest  # the permission class sets ``tenant_access`` before handlers
@@ -92,7 +94,9 @@ class TenantScopedView(APIView):
         return self.request.tenant_access.actor
 
 
-class TenantScopedListView(TenantScopedView, ListAPIView):
+class TenantScopedListView(TenantScopedView, ListApiView):
+    """A paginated list of the tenant's ``model`` rows (or of ``get_queryset``)."""
+
     model: type[models.Model] | None = None  # a model whose manager is a TenantQuerySet's
 
     def get_queryset(self):
@@ -102,7 +106,7 @@ class TenantScopedListView(TenantScopedView, ListAPIView):
 # --- Signup ----------------------------------------------------------------------------------
 
 
-class SignupApi(APIView):
+class SignupApi(ApiView):
     """Create a tenant and its owner. Active tenants get a first API key in the answer."""
 
     permission_classes = [AllowAny]
@@ -115,18 +119,16 @@ class SignupApi(APIView):
         full_name = serializers.CharField(max_length=150, required=False, default="")
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "Signup", {"tenant": TenantOutput(), "api_key": serializers.CharField()}
             )
         },
     )
-    def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        membership = services.tenant_signup(**data.validated_data, ip_address=client_ip(request))
-        body = {"tenant": TenantOutput(membership.tenant).data, "api_key": None}
+    def post(self, request: Request) -> Response:
+        values = self.validated_input()
+        membership = services.tenant_signup(**values, ip_address=client_ip(request))
+        body: dict[str, Any] = {"tenant": TenantOutput(membership.tenant).data, "api_key": None}
         if membership.tenant.is_active:
             issued = services.api_key_create(
                 tenant=membership.tenant,
@@ -147,16 +149,13 @@ class TenantApi(TenantScopedView):
         return [IsOwner()] if self.request.method == "PATCH" else super().get_permissions()
 
     @extend_schema(responses=TenantOutput)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(TenantOutput(self.tenant).data)
 
-    @extend_schema(request=InputSerializer, responses=TenantOutput)
-    def patch(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        tenant = services.tenant_rename(
-            tenant=self.tenant, name=data.validated_data["name"], actor=self.actor
-        )
+    @extend_schema(responses=TenantOutput)
+    def patch(self, request: Request) -> Response:
+        values = self.validated_input()
+        tenant = services.tenant_rename(tenant=self.tenant, name=values["name"], actor=self.actor)
         return Response(TenantOutput(tenant).data)
 
 
@@ -164,6 +163,8 @@ class TenantApi(TenantScopedView):
 
 
 class NodeListApi(TenantScopedListView):
+    """Your nodes: the branches, apps or entities that hold wallets."""
+
     model = Node
     serializer_class = NodeOutput
 
@@ -175,11 +176,11 @@ class NodeListApi(TenantScopedListView):
             required=False, allow_blank=True, default="", max_length=500
         )
 
-    @extend_schema(request=InputSerializer, responses={201: NodeOutput})
-    def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        node = services.node_create(tenant=self.tenant, actor=self.actor, **data.validated_data)
+    @extend_schema(responses={201: NodeOutput})
+    def post(self, request: Request) -> Response:
+        """Create a node, with its wallet and a first account in its base currency."""
+        values = self.validated_input()
+        node = services.node_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(NodeOutput(node).data, status=status.HTTP_201_CREATED)
 
 
@@ -190,21 +191,23 @@ class NodeDetailApi(TenantScopedView):
         webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
 
     @extend_schema(responses=NodeOutput)
-    def get(self, request, node_id):
+    def get(self, request: Request, node_id: str) -> Response:
+        """One of your nodes."""
         return Response(NodeOutput(Node.objects.get_for_tenant(self.tenant, node_id)).data)
 
-    @extend_schema(request=InputSerializer, responses=NodeOutput)
-    def patch(self, request, node_id):
+    @extend_schema(responses=NodeOutput)
+    def patch(self, request: Request, node_id: str) -> Response:
+        """Rename a node, or change its country or webhook URL."""
         node = Node.objects.get_for_tenant(self.tenant, node_id)
-        data = self.InputSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        node = services.node_update(node=node, actor=self.actor, **data.validated_data)
+        values = self.validated_input(partial=True)
+        node = services.node_update(node=node, actor=self.actor, **values)
         return Response(NodeOutput(node).data)
 
 
 class NodeDeactivateApi(TenantScopedView):
-    @extend_schema(request=None, responses=NodeOutput)
-    def post(self, request, node_id):
+    @extend_schema(responses=NodeOutput)
+    def post(self, request: Request, node_id: str) -> Response:
+        """Deactivate a node; it keeps its history (audited)."""
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         node = services.node_deactivate(node=node, actor=self.actor)
         return Response(NodeOutput(node).data)
@@ -214,6 +217,8 @@ class NodeDeactivateApi(TenantScopedView):
 
 
 class ApiKeyListApi(TenantScopedListView):
+    """Your organization's API keys (never their secrets)."""
+
     model = ApiKey
     serializer_class = ApiKeyOutput
 
@@ -221,26 +226,24 @@ class ApiKeyListApi(TenantScopedListView):
         name = serializers.CharField(max_length=80)
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "ApiKeyCreated", {"api_key": ApiKeyOutput(), "secret": serializers.CharField()}
             )
         },
     )
-    def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        issued = services.api_key_create(
-            tenant=self.tenant, actor=self.actor, **data.validated_data
-        )
+    def post(self, request: Request) -> Response:
+        """Create an API key; its secret is in this answer only."""
+        values = self.validated_input()
+        issued = services.api_key_create(tenant=self.tenant, actor=self.actor, **values)
         body = {"api_key": ApiKeyOutput(issued.api_key).data, "secret": issued.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyRevokeApi(TenantScopedView):
-    @extend_schema(request=None, responses=ApiKeyOutput)
-    def post(self, request, key_id):
+    @extend_schema(responses=ApiKeyOutput)
+    def post(self, request: Request, key_id: str) -> Response:
+        """Revoke an API key, at once."""
         api_key = ApiKey.objects.get_for_tenant(self.tenant, key_id)
         api_key = services.api_key_revoke(api_key=api_key, actor=self.actor)
         return Response(ApiKeyOutput(api_key).data)
@@ -264,6 +267,8 @@ class InvitationOutput(serializers.ModelSerializer):
 
 
 class MemberListApi(TenantScopedListView):
+    """Your organization's members and their roles."""
+
     model = Membership
     serializer_class = MemberOutput
 
@@ -272,6 +277,8 @@ class MemberListApi(TenantScopedListView):
 
 
 class InvitationListApi(TenantScopedListView):
+    """Invitations to join your organization."""
+
     model = Invitation
     serializer_class = InvitationOutput
 
@@ -283,7 +290,6 @@ class InvitationListApi(TenantScopedListView):
         return [IsOwner()] if self.request.method == "POST" else super().get_permissions()
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "InvitationCreated",
@@ -291,12 +297,10 @@ class InvitationListApi(TenantScopedListView):
             )
         },
     )
-    def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        issued = services.invitation_create(
-            tenant=self.tenant, actor=self.actor, **data.validated_data
-        )
+    def post(self, request: Request) -> Response:
+        """Invite someone by e-mail (owners only); the answer holds the invitation link."""
+        values = self.validated_input()
+        issued = services.invitation_create(tenant=self.tenant, actor=self.actor, **values)
         link = request.build_absolute_uri(issued.path)
         return Response(
             {"invitation": InvitationOutput(issued.invitation).data, "link": link},
@@ -307,14 +311,15 @@ class InvitationListApi(TenantScopedListView):
 class InvitationRevokeApi(TenantScopedView):
     permission_classes = [IsOwner]
 
-    @extend_schema(request=None, responses=InvitationOutput)
-    def post(self, request, invitation_id):
+    @extend_schema(responses=InvitationOutput)
+    def post(self, request: Request, invitation_id: str) -> Response:
+        """Revoke an invitation that was not accepted yet (owners only)."""
         invitation = Invitation.objects.get_for_tenant(self.tenant, invitation_id)
         invitation = services.invitation_revoke(invitation=invitation, actor=self.actor)
         return Response(InvitationOutput(invitation).data)
 
 
-class InvitationAcceptApi(APIView):
+class InvitationAcceptApi(ApiView):
     """Join a tenant with an invitation's token: the account is created for the invited
     e-mail, exactly as the invitation link in the browser does. The token is the only
     credential, so no key or session is needed. No API key is issued: keys act as
@@ -328,18 +333,16 @@ class InvitationAcceptApi(APIView):
         full_name = serializers.CharField(max_length=150, required=False, default="")
 
     @extend_schema(
-        request=InputSerializer,
         responses={
             201: inline_serializer(
                 "InvitationAccepted", {"tenant": TenantOutput(), "member": MemberOutput()}
             )
         },
     )
-    def post(self, request, token):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+    def post(self, request: Request, token: str) -> Response:
+        values = self.validated_input()
         membership = services.invitation_accept(
-            token=token, **data.validated_data, ip_address=client_ip(request)
+            token=token, **values, ip_address=client_ip(request)
         )
         body = {
             "tenant": TenantOutput(membership.tenant).data,
@@ -349,6 +352,8 @@ class InvitationAcceptApi(APIView):
 
 
 class AuditLogApi(TenantScopedListView):
+    """Your organization's audit log, newest first."""
+
     model = AuditLogEntry
     serializer_class = AuditLogOutput
 
@@ -373,7 +378,9 @@ class OperatorTenantOutput(serializers.ModelSerializer):
         ]
 
 
-class OperatorTenantListApi(ListAPIView):
+class OperatorTenantListApi(ListApiView):
+    """Every tenant, with its node count and last activity (operators)."""
+
     permission_classes = [IsOperator]
     serializer_class = OperatorTenantOutput
 
@@ -384,22 +391,22 @@ class OperatorTenantListApi(ListAPIView):
         return queryset
 
 
-class OperatorTenantActionApi(APIView):
+class OperatorTenantActionApi(ApiView):
     permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(request=InputSerializer, responses=OperatorTenantOutput)
-    def post(self, request, tenant_id, action):
+    @extend_schema(responses=OperatorTenantOutput)
+    def post(self, request: Request, tenant_id: str, action: str) -> Response:
+        """Approve, suspend or reactivate a tenant (operators; audited)."""
         tenant = selectors.operator_tenant_get(tenant_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         services.tenant_change_status(
             tenant=tenant,
             action=action,
             actor=actor_for(request),
-            reason=data.validated_data["reason"],
+            reason=values["reason"],
         )
         return Response(OperatorTenantOutput(selectors.operator_tenant_get(tenant.pk)).data)
 
@@ -414,7 +421,9 @@ class OperatorTenantActionApi(APIView):
         )
     ]
 )
-class OperatorAuditLogApi(ListAPIView):
+class OperatorAuditLogApi(ListApiView):
+    """Every tenant's audit log entries, newest first (operators)."""
+
     permission_classes = [IsOperator]
     serializer_class = AuditLogOutput
 
@@ -436,25 +445,22 @@ class PlatformSettingsOutput(serializers.ModelSerializer):
         fields = ["new_tenant_status", "updated_at"]
 
 
-class OperatorSettingsApi(APIView):
+class OperatorSettingsApi(ApiView):
     """The operators' settings: whether new tenants start active or pending approval."""
 
     permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         new_tenant_status = serializers.ChoiceField(
-            choices=PlatformSettings._meta.get_field("new_tenant_status").choices
+            choices=list(PlatformSettings._meta.get_field("new_tenant_status").choices or [])
         )
 
     @extend_schema(responses=PlatformSettingsOutput)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response(PlatformSettingsOutput(PlatformSettings.load()).data)
 
-    @extend_schema(request=InputSerializer, responses=PlatformSettingsOutput)
-    def put(self, request):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        platform = services.platform_settings_update(
-            actor=actor_for(request), **data.validated_data
-        )
+    @extend_schema(responses=PlatformSettingsOutput)
+    def put(self, request: Request) -> Response:
+        values = self.validated_input()
+        platform = services.platform_settings_update(actor=actor_for(request), **values)
         return Response(PlatformSettingsOutput(platform).data)

@@ -4,20 +4,21 @@ withdrawals and transfers, card payments, and the tester controls under
 
 from __future__ import annotations
 
-from django.db.models import Q
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import serializers, status
-from rest_framework.generics import ListAPIView
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from typing import Any
 
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from sandbox.api.views import ApiView, ListApiView, PresenterSerializer
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.api import AuditLogOutput, TenantScopedListView, TenantScopedView
 from sandbox.tenants.models import AuditLogEntry, Node
 from sandbox.tenants.permissions import IsOperator
 from wallets import inputs
-from wallets.api import IDEMPOTENCY_PARAMETER
+from wallets.api import IDEMPOTENCY_PARAMETER, MoneySerializer
 from wallets.banknet import (
     bank_accounts,
     cards,
@@ -39,49 +40,199 @@ from wallets.banknet.models import (
     WithdrawalRule,
 )
 from wallets.idempotency import idempotent
+from wallets.inputs import AmountField
 from wallets.selectors import account_get
 
+# --- Documented shapes: exactly what the presenters return -----------------------------------
 
-def shape(name: str, presenter, doc: str = ""):
-    """A serializer that renders with ``presenter`` (documented by name in OpenAPI)."""
-    return type(
-        name,
-        (serializers.Serializer,),
-        {"to_representation": lambda self, obj: presenter(obj), "__doc__": doc or name},
+
+class BusinessHoursOutput(serializers.Serializer):
+    opens_at = serializers.CharField(help_text="HH:MM, the bank's local time.")
+    closes_at = serializers.CharField(help_text="HH:MM, the bank's local time.")
+    all_day = serializers.BooleanField()
+    business_days = serializers.CharField(help_text="ISO weekdays, 1 (Monday) to 7.")
+
+
+class MaintenanceWindowOutput(serializers.Serializer):
+    starts_at = serializers.CharField(help_text="HH:MM, the bank's local time.")
+    ends_at = serializers.CharField(help_text="HH:MM, the bank's local time.")
+
+
+class BankOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: Bank) -> dict[str, Any]:
+        return presenters.bank_json(instance)
+
+    code = serializers.CharField()
+    name = serializers.CharField()
+    country = serializers.CharField()
+    currency = serializers.CharField()
+    timezone = serializers.CharField()
+    business_hours = BusinessHoursOutput()
+    maintenance_window = MaintenanceWindowOutput(allow_null=True)
+    processing_delay_seconds = serializers.IntegerField()
+    daily_withdrawal_limit = MoneySerializer()
+    account_number_length = serializers.ListField(
+        child=serializers.IntegerField(), min_length=2, max_length=2, help_text="[min, max]"
     )
+    online = serializers.BooleanField()
 
 
-BankOutput = shape("Bank", presenters.bank_json)
-BankAccountOutput = shape("BankAccount", presenters.bank_account_json)
-LinkOutput = shape("AccountLink", presenters.link_json)
-DepositOutput = shape("Deposit", presenters.deposit_json)
-WithdrawalOutput = shape("Withdrawal", presenters.withdrawal_json)
-CardPaymentOutput = shape("CardPayment", presenters.card_payment_json)
+class StatementLineOutput(serializers.Serializer):
+    amount = serializers.CharField(help_text="Signed: money in positive, money out negative.")
+    currency = serializers.CharField()
+    memo = serializers.CharField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class AmountField(serializers.Field):
-    """An amount as the client sent it, for ``inputs.parse_amount`` to judge with its
-    currency: a ``CharField`` would turn the JSON number ``100`` into ``"100"`` and let
-    numbers through that ``/api/v1/transfers`` refuses (``invalid_amount``)."""
+class BankAccountOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: BankAccount) -> dict[str, Any]:
+        return presenters.bank_account_json(instance)
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault(
-            "help_text",
-            'A decimal string with at most the currency\'s decimals, e.g. "12.34"; never a number.',
-        )
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        return data
-
-    def to_representation(self, value):
-        return value
+    id = serializers.UUIDField()
+    bank_code = serializers.CharField()
+    account_number = serializers.CharField()
+    holder_name = serializers.CharField()
+    holder_type = serializers.ChoiceField(choices=BankAccount.HolderType.choices)
+    currency = serializers.CharField()
+    status = serializers.CharField(help_text="open or closed")
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
 
 
-def _money(data, currency_field="currency", amount_field="amount") -> tuple[int, str]:
-    currency = inputs.parse_currency(data.get(currency_field))
-    return inputs.parse_amount(data.get(amount_field), currency, amount_field), currency
+def _bank_account_with_statement(account: BankAccount) -> dict[str, Any]:
+    return presenters.bank_account_json(account, with_statement=True)
+
+
+class BankAccountDetailOutput(BankAccountOutput):
+    @staticmethod
+    def present(instance: BankAccount) -> dict[str, Any]:
+        return _bank_account_with_statement(instance)
+
+    statement = StatementLineOutput(many=True, help_text="The last 100 lines, newest first.")
+
+
+class LinkOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: AccountLink) -> dict[str, Any]:
+        return presenters.link_json(instance)
+
+    id = serializers.UUIDField()
+    node_id = serializers.UUIDField()
+    bank_account_id = serializers.UUIDField()
+    bank_code = serializers.CharField()
+    account_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=AccountLink.Status.choices)
+    failed_attempts = serializers.IntegerField()
+    attempts_left = serializers.IntegerField()
+    code_expires_at = serializers.DateTimeField(help_text="Node time.")
+    verified_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class DepositOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: Deposit) -> dict[str, Any]:
+        return presenters.deposit_json(instance)
+
+    id = serializers.UUIDField()
+    sender_bank_account_id = serializers.UUIDField()
+    bank_code = serializers.CharField()
+    account_number = serializers.CharField()
+    account_id = serializers.UUIDField(allow_null=True, help_text="Null when returned.")
+    node_id = serializers.UUIDField(allow_null=True, help_text="Null when returned.")
+    amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
+    currency = serializers.CharField()
+    memo = serializers.CharField()
+    status = serializers.ChoiceField(choices=Deposit.Status.choices)
+    return_reason = serializers.CharField(allow_null=True)
+    transaction_id = serializers.UUIDField(allow_null=True)
+    due_at = serializers.DateTimeField(help_text="When the bank credits it (node time).")
+    triggered_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class WithdrawalOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: Withdrawal) -> dict[str, Any]:
+        return presenters.withdrawal_json(instance)
+
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Withdrawal.Kind.choices)
+    node_id = serializers.UUIDField()
+    account_id = serializers.UUIDField()
+    link_id = serializers.UUIDField(allow_null=True, help_text="Withdrawals only.")
+    bank_code = serializers.CharField()
+    account_number = serializers.CharField()
+    holder_name = serializers.CharField()
+    amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
+    currency = serializers.CharField()
+    memo = serializers.CharField()
+    status = serializers.ChoiceField(choices=Withdrawal.Status.choices)
+    failure_reason = serializers.CharField(allow_null=True)
+    return_reason = serializers.CharField(allow_null=True)
+    hold_id = serializers.UUIDField()
+    transaction_id = serializers.UUIDField(allow_null=True)
+    return_transaction_id = serializers.UUIDField(allow_null=True)
+    due_at = serializers.DateTimeField(help_text="When the bank answers (node time).")
+    created_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class CardOutput(serializers.Serializer):
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+
+
+class CardPaymentOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: CardPayment) -> dict[str, Any]:
+        return presenters.card_payment_json(instance)
+
+    id = serializers.UUIDField()
+    node_id = serializers.UUIDField()
+    account_id = serializers.UUIDField()
+    amount = serializers.CharField(help_text='A decimal string, e.g. "12.34".')
+    currency = serializers.CharField()
+    captured_amount = serializers.CharField()
+    refunded_amount = serializers.CharField()
+    card = CardOutput()
+    status = serializers.ChoiceField(choices=CardPayment.Status.choices)
+    decline_code = serializers.CharField(allow_null=True)
+    description = serializers.CharField()
+    hold_id = serializers.UUIDField(allow_null=True)
+    capture_transaction_id = serializers.UUIDField(allow_null=True)
+    authorization_expires_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class WithdrawalRuleOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: WithdrawalRule) -> dict[str, Any]:
+        return presenters.withdrawal_rule_json(instance)
+
+    id = serializers.IntegerField()
+    node_id = serializers.UUIDField()
+    action = serializers.ChoiceField(choices=WithdrawalRule.Action.choices)
+    reason = serializers.CharField(help_text="A failure reason; empty for delays.")
+    delay_seconds = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ScenarioRunOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    passed = serializers.BooleanField()
+    report = serializers.JSONField(help_text="Each step and expectation, with its outcome.")
+
+
+def _money(values: dict[str, Any]) -> tuple[int, str]:
+    currency = inputs.parse_currency(values.get("currency"))
+    return inputs.parse_amount(values.get("amount"), currency, "amount"), currency
 
 
 # --- Banks -----------------------------------------------------------------------------------
@@ -92,7 +243,7 @@ class BankListApi(TenantScopedView):
     (for you: a bank you took offline shows as offline)."""
 
     @extend_schema(responses=BankOutput(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         offline = set(
             BankOutage.objects.filter(tenant=self.tenant, ended_at__isnull=True).values_list(
                 "bank_id", flat=True
@@ -106,7 +257,7 @@ class BankListApi(TenantScopedView):
         )
 
 
-class OperatorBankApi(APIView):
+class OperatorBankApi(ApiView):
     """Operators: edit a bank's hours, maintenance window, delay, daily limit, availability."""
 
     permission_classes = [IsOperator]
@@ -124,15 +275,13 @@ class OperatorBankApi(APIView):
         is_online = serializers.BooleanField(required=False)
 
     @extend_schema(responses=BankOutput)
-    def get(self, request, code):
+    def get(self, request: Request, code: str) -> Response:
         return Response(presenters.bank_json(network_banks.bank_get(code, "code")))
 
-    @extend_schema(request=InputSerializer, responses=BankOutput)
-    def patch(self, request, code):
+    @extend_schema(responses=BankOutput)
+    def patch(self, request: Request, code: str) -> Response:
         bank = network_banks.bank_get(code, "code")
-        data = self.InputSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        changes = dict(data.validated_data)
+        changes = self.validated_input(partial=True)
         if "daily_withdrawal_limit" in changes:
             changes["daily_withdrawal_limit"] = inputs.parse_amount(
                 changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
@@ -145,6 +294,8 @@ class OperatorBankApi(APIView):
 
 
 class BankAccountListApi(TenantScopedListView):
+    """Your simulated bank accounts."""
+
     serializer_class = BankAccountOutput
     model = BankAccount
 
@@ -157,28 +308,26 @@ class BankAccountListApi(TenantScopedListView):
         )
         currency = serializers.CharField(required=False, help_text="Default: the bank's.")
 
-    @extend_schema(request=InputSerializer, responses={201: BankAccountOutput})
-    def post(self, request):
+    @extend_schema(responses={201: BankAccountOutput})
+    def post(self, request: Request) -> Response:
         """Open an account for a simulated person or company at a bank."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        account = bank_accounts.bank_account_create(
-            tenant=self.tenant, actor=self.actor, **data.validated_data
-        )
+        values = self.validated_input()
+        account = bank_accounts.bank_account_create(tenant=self.tenant, actor=self.actor, **values)
         return Response(presenters.bank_account_json(account), status=status.HTTP_201_CREATED)
 
 
 class BankAccountDetailApi(TenantScopedView):
-    @extend_schema(responses=BankAccountOutput)
-    def get(self, request, bank_account_id):
+    @extend_schema(responses=BankAccountDetailOutput)
+    def get(self, request: Request, bank_account_id: str) -> Response:
         """The account and its statement: what its holder sees (verification codes too)."""
         account = BankAccount.objects.get_for_tenant(self.tenant, bank_account_id)
         return Response(presenters.bank_account_json(account, with_statement=True))
 
 
 class BankAccountCloseApi(TenantScopedView):
-    @extend_schema(request=None, responses=BankAccountOutput)
-    def post(self, request, bank_account_id):
+    @extend_schema(responses=BankAccountOutput)
+    def post(self, request: Request, bank_account_id: str) -> Response:
+        """Close a simulated bank account."""
         account = BankAccount.objects.get_for_tenant(self.tenant, bank_account_id)
         account = bank_accounts.bank_account_close(bank_account=account, actor=self.actor)
         return Response(presenters.bank_account_json(account))
@@ -188,9 +337,11 @@ class BankAccountCloseApi(TenantScopedView):
 
 
 class AccountLinkListApi(TenantScopedListView):
+    """Your nodes' bank account links."""
+
     serializer_class = LinkOutput
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[AccountLink]:
         return AccountLink.objects.for_tenant(self.tenant).select_related("bank_account")
 
 
@@ -200,20 +351,20 @@ class NodeAccountLinkApi(TenantScopedView):
         account_number = serializers.CharField()
         holder_name = serializers.CharField(max_length=120)
 
-    @extend_schema(request=InputSerializer, responses={201: LinkOutput})
-    def post(self, request, node_id):
+    @extend_schema(responses={201: LinkOutput})
+    def post(self, request: Request, node_id: str) -> Response:
         """Link a bank account to the node: the bank checks the holder's name and sends
         1 KRW with a code in the memo (on the account's statement); confirm the code."""
         node = Node.objects.get_for_tenant(self.tenant, node_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        link = links.account_link_start(node=node, actor=self.actor, **data.validated_data)
+        values = self.validated_input()
+        link = links.account_link_start(node=node, actor=self.actor, **values)
         return Response(presenters.link_json(link), status=status.HTTP_201_CREATED)
 
 
 class AccountLinkDetailApi(TenantScopedView):
     @extend_schema(responses=LinkOutput)
-    def get(self, request, link_id):
+    def get(self, request: Request, link_id: str) -> Response:
+        """One bank account link."""
         return Response(
             presenters.link_json(AccountLink.objects.get_for_tenant(self.tenant, link_id))
         )
@@ -223,15 +374,12 @@ class AccountLinkConfirmApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=8)
 
-    @extend_schema(request=InputSerializer, responses=LinkOutput)
-    def post(self, request, link_id):
+    @extend_schema(responses=LinkOutput)
+    def post(self, request: Request, link_id: str) -> Response:
         """Wrong codes count; the fifth locks the link."""
         link = AccountLink.objects.get_for_tenant(self.tenant, link_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        link = links.account_link_confirm(
-            link=link, code=data.validated_data["code"], actor=self.actor
-        )
+        values = self.validated_input()
+        link = links.account_link_confirm(link=link, code=values["code"], actor=self.actor)
         return Response(presenters.link_json(link))
 
 
@@ -240,9 +388,11 @@ class AccountLinkConfirmApi(TenantScopedView):
 
 @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("node", str)])
 class DepositListApi(TenantScopedListView):
+    """Deposits into your virtual accounts, newest first."""
+
     serializer_class = DepositOutput
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Deposit]:
         deposits = Deposit.objects.for_tenant(self.tenant).select_related("transaction")
         if value := self.request.query_params.get("status"):
             deposits = deposits.filter(status=value)
@@ -253,7 +403,8 @@ class DepositListApi(TenantScopedListView):
 
 class DepositDetailApi(TenantScopedView):
     @extend_schema(responses=DepositOutput)
-    def get(self, request, deposit_id):
+    def get(self, request: Request, deposit_id: str) -> Response:
+        """One deposit."""
         return Response(
             presenters.deposit_json(Deposit.objects.get_for_tenant(self.tenant, deposit_id))
         )
@@ -270,6 +421,8 @@ class DepositDetailApi(TenantScopedView):
     ]
 )
 class WithdrawalListApi(TenantScopedListView):
+    """Withdrawals and bank transfers, newest first."""
+
     serializer_class = WithdrawalOutput
 
     class InputSerializer(serializers.Serializer):
@@ -279,7 +432,7 @@ class WithdrawalListApi(TenantScopedListView):
         currency = serializers.CharField()
         memo = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Withdrawal]:
         rows = Withdrawal.objects.for_tenant(self.tenant).select_related(
             "transaction", "return_transaction"
         )
@@ -293,17 +446,14 @@ class WithdrawalListApi(TenantScopedListView):
         return rows
 
     @extend_schema(
-        request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: WithdrawalOutput},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Withdraw to the node's own verified bank account. Held now, paid or released
         when the bank answers."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = self.validated_input()
         account = account_get(tenant=self.tenant, account_id=values["account_id"])
         link = AccountLink.objects.select_related("bank_account__bank").get(
             pk=AccountLink.objects.get_for_tenant(self.tenant, values["link_id"]).pk
@@ -331,16 +481,13 @@ class BankTransferApi(TenantScopedView):
         memo = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
     @extend_schema(
-        request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: WithdrawalOutput},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Send money to anyone's bank account. The bank checks the holder's name."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = self.validated_input()
         account = account_get(tenant=self.tenant, account_id=values["account_id"])
         amount, currency = _money(values)
         withdrawal = withdrawals.withdrawal_create(
@@ -358,7 +505,8 @@ class BankTransferApi(TenantScopedView):
 
 class WithdrawalDetailApi(TenantScopedView):
     @extend_schema(responses=WithdrawalOutput)
-    def get(self, request, withdrawal_id):
+    def get(self, request: Request, withdrawal_id: str) -> Response:
+        """One withdrawal or bank transfer."""
         return Response(
             presenters.withdrawal_json(
                 Withdrawal.objects.get_for_tenant(self.tenant, withdrawal_id)
@@ -370,6 +518,8 @@ class WithdrawalDetailApi(TenantScopedView):
 
 
 class CardPaymentListApi(TenantScopedListView):
+    """Card payments to your nodes, newest first."""
+
     serializer_class = CardPaymentOutput
     model = CardPayment
 
@@ -386,16 +536,13 @@ class CardPaymentListApi(TenantScopedListView):
         )
 
     @extend_schema(
-        request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: CardPaymentOutput, 402: CardPaymentOutput},
     )
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Authorise a card payment. A decline answers 402 with the stored payment."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = self.validated_input()
         account = account_get(tenant=self.tenant, account_id=values.pop("account_id"))
         amount, currency = _money(values)
         values.pop("amount"), values.pop("currency")
@@ -412,7 +559,8 @@ class CardPaymentListApi(TenantScopedListView):
 
 class CardPaymentDetailApi(TenantScopedView):
     @extend_schema(responses=CardPaymentOutput)
-    def get(self, request, payment_id):
+    def get(self, request: Request, payment_id: str) -> Response:
+        """One card payment."""
         return Response(
             presenters.card_payment_json(
                 CardPayment.objects.get_for_tenant(self.tenant, payment_id)
@@ -429,17 +577,14 @@ class CardPaymentActionApi(TenantScopedView):
         passed = serializers.BooleanField(required=False)
 
     @extend_schema(
-        request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses=CardPaymentOutput,
         operation_id="v1_card_payments_action",
     )
     @idempotent
-    def post(self, request, payment_id, action):
+    def post(self, request: Request, payment_id: str, action: str) -> Response:
         payment = CardPayment.objects.get_for_tenant(self.tenant, payment_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = self.validated_input()
         amount = None
         if values.get("amount") is not None:
             amount = inputs.parse_amount(values["amount"], payment.currency)
@@ -474,15 +619,11 @@ class TestHelperDepositApi(TenantScopedView):
         memo = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
         delay_seconds = serializers.IntegerField(required=False, default=0, min_value=0)
 
-    @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses={201: DepositOutput}
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: DepositOutput})
     @idempotent
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         """Simulate an inbound deposit from a simulated person's account."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = self.validated_input()
         sender = BankAccount.objects.get_for_tenant(self.tenant, values["from_bank_account_id"])
         amount, currency = _money(values)
         deposit = deposits.tester_deposit(
@@ -508,12 +649,10 @@ class TestHelperWithdrawalRuleApi(TenantScopedView):
         reason = serializers.ChoiceField(choices=Withdrawal.FailureReason.choices, required=False)
         seconds = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(request=InputSerializer, responses={201: None})
-    def post(self, request, node_id, action):
+    @extend_schema(responses={201: WithdrawalRuleOutput})
+    def post(self, request: Request, node_id: str, action: str) -> Response:
         node = Node.objects.get_for_tenant(self.tenant, node_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = self.validated_input()
         rule_action = {"fail_withdrawals": "fail", "delay_withdrawals": "delay"}.get(action)
         if rule_action is None:
             raise inputs.invalid("action", f"Unknown action {action!r}.", code="unknown_action")
@@ -525,15 +664,7 @@ class TestHelperWithdrawalRuleApi(TenantScopedView):
             reason=values.get("reason", ""),
             delay_seconds=values.get("seconds", 0),
         )
-        body = {
-            "id": rule.pk,
-            "node_id": str(node.pk),
-            "action": rule.action,
-            "reason": rule.reason,
-            "delay_seconds": rule.delay_seconds,
-            "remaining": rule.remaining,
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(presenters.withdrawal_rule_json(rule), status=status.HTTP_201_CREATED)
 
 
 class TestHelperReturnApi(TenantScopedView):
@@ -543,17 +674,14 @@ class TestHelperReturnApi(TenantScopedView):
             default=Withdrawal.FailureReason.ACCOUNT_CLOSED,
         )
 
-    @extend_schema(
-        request=InputSerializer, parameters=[IDEMPOTENCY_PARAMETER], responses=WithdrawalOutput
-    )
+    @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=WithdrawalOutput)
     @idempotent
-    def post(self, request, withdrawal_id):
+    def post(self, request: Request, withdrawal_id: str) -> Response:
         """The receiving bank sends a paid withdrawal or transfer back."""
         withdrawal = Withdrawal.objects.get_for_tenant(self.tenant, withdrawal_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         withdrawal = withdrawals.withdrawal_return(
-            withdrawal=withdrawal, actor=self.actor, reason=data.validated_data["reason"]
+            withdrawal=withdrawal, actor=self.actor, reason=values["reason"]
         )
         return Response(presenters.withdrawal_json(withdrawal))
 
@@ -561,8 +689,8 @@ class TestHelperReturnApi(TenantScopedView):
 class TestHelperBankApi(TenantScopedView):
     """``offline`` or ``online``: for your organization only."""
 
-    @extend_schema(request=None, responses=BankOutput)
-    def post(self, request, code, action):
+    @extend_schema(responses=BankOutput)
+    def post(self, request: Request, code: str, action: str) -> Response:
         bank = network_banks.bank_get(code, "code")
         if action == "offline":
             network_banks.tester_bank_offline(tenant=self.tenant, bank=bank, actor=self.actor)
@@ -583,45 +711,31 @@ class TestHelperLogApi(TenantScopedListView):
 
     serializer_class = AuditLogOutput
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[AuditLogEntry]:
         return AuditLogEntry.objects.for_tenant(self.tenant).filter(
             Q(action__startswith="test_helper.") | Q(action="event.refired")
         )
 
 
 class TestHelperRuleListApi(TenantScopedView):
-    @extend_schema(responses=None)
-    def get(self, request):
+    @extend_schema(responses=WithdrawalRuleOutput(many=True))
+    def get(self, request: Request) -> Response:
+        """The tester rules still waiting for withdrawals, oldest first."""
         rules = WithdrawalRule.objects.for_tenant(self.tenant).filter(remaining__gt=0)
-        return Response(
-            [
-                {
-                    "id": r.pk,
-                    "node_id": str(r.node_id),
-                    "action": r.action,
-                    "reason": r.reason,
-                    "delay_seconds": r.delay_seconds,
-                    "remaining": r.remaining,
-                    "created_by": r.created_by,
-                    "created_at": r.created_at.isoformat(),
-                }
-                for r in rules.order_by("created_at")
-            ]
-        )
+        return Response([presenters.withdrawal_rule_json(r) for r in rules.order_by("created_at")])
 
 
 class TestHelperScenarioApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         scenario = serializers.CharField(help_text="The scenario, as YAML or JSON text.")
 
-    @extend_schema(request=InputSerializer, responses=None)
-    def post(self, request):
+    @extend_schema(responses={200: ScenarioRunOutput, 422: ScenarioRunOutput})
+    def post(self, request: Request) -> Response:
         """Run a scenario in your organization, on a fresh test clock; answers its report
         (200 when every expectation held, 422 otherwise)."""
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         run = scenarios.scenario_run(
-            tenant=self.tenant, actor=self.actor, source=data.validated_data["scenario"]
+            tenant=self.tenant, actor=self.actor, source=values["scenario"]
         )
         return Response(
             {"id": str(run.pk), "passed": run.passed, "report": run.report},
@@ -629,7 +743,9 @@ class TestHelperScenarioApi(TenantScopedView):
         )
 
 
-class OperatorBankListApi(ListAPIView):
+class OperatorBankListApi(ListApiView):
+    """Every bank of the network, as operators edit them."""
+
     permission_classes = [IsOperator]
     serializer_class = BankOutput
     pagination_class = None

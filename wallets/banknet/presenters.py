@@ -14,6 +14,7 @@ from wallets.banknet.models import (
     Deposit,
     StatementLine,
     Withdrawal,
+    WithdrawalRule,
 )
 from wallets.models import LedgerTransaction
 
@@ -170,4 +171,17 @@ def card_payment_json(payment: CardPayment) -> dict[str, Any]:
         "capture_transaction_id": _uuid(payment.capture_transaction),
         "authorization_expires_at": _iso(payment.authorization_expires_at),
         "created_at": _iso(payment.created_at),
+    }
+
+
+def withdrawal_rule_json(rule: WithdrawalRule) -> dict[str, Any]:
+    return {
+        "id": rule.pk,
+        "node_id": str(rule.node_id),
+        "action": rule.action,
+        "reason": rule.reason,
+        "delay_seconds": rule.delay_seconds,
+        "remaining": rule.remaining,
+        "created_by": rule.created_by,
+        "created_at": _iso(rule.created_at),
     }
