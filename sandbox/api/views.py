@@ -11,7 +11,7 @@
             '''Wrong codes count; the fifth locks the link.'''  # 5. the public description
             link = AccountLink.objects.get_for_tenant(self.tenant, link_id)
             values = self.validated_input()  # 1.
-            link = services.account_link_confirm(link=link, code=values["code"], ...)  # 2.
+            link = links.account_link_confirm(link=link, code=values["code"], ...)  # 2.
             return Response(presenters.link_json(link))  # 3.
 
 1. **Input.** A view that takes a body declares it once, as its nested
