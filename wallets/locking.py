@@ -44,6 +44,9 @@ from typing import Any, TypedDict, TypeVar
 from uuid import UUID
 
 from django.db import OperationalError, connection, transaction
+from django.db.models import F
+
+from wallets.models import Account
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +157,6 @@ _LOCK_SQL = (
 
 def lock_accounts(account_ids: Iterable[UUID]) -> dict[UUID, AccountState]:
     """Lock the accounts in id order and return their balance state, keyed by id."""
-    from wallets.models import Account
-
     ids = sorted(set(account_ids))
     if not ids:
         return {}
@@ -191,10 +192,6 @@ def _account_state(row: Sequence[Any]) -> AccountState:
 def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
     """Add (posted, pending, held, lock_version) deltas to accounts locked by
     ``lock_accounts``: one statement on PostgreSQL, one per account elsewhere."""
-    from django.db.models import F
-
-    from wallets.models import Account
-
     changed = {k: v for k, v in deltas.items() if any(v)}
     if not changed:
         return

@@ -1,6 +1,7 @@
 from django import template
 
 from sandbox.currencies import to_decimal_string
+from wallets.banks import format_account_number
 
 register = template.Library()
 
@@ -19,6 +20,4 @@ def money(minor_units: int | None, currency: str) -> str:
 
 @register.filter
 def account_number(number: str) -> str:
-    from wallets.banks import format_account_number
-
     return format_account_number(number) if number and len(number) == 14 else number
