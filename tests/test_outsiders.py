@@ -298,7 +298,6 @@ class Alice:
             "exp_month": 1,
             "exp_year": 2031,
             "cvc": "123",
-            "capture": False,
         }
         payment_id = self.post("/api/v1/card_payments", body)["id"]
         self.keep(payment_id)
