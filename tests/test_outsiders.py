@@ -298,7 +298,6 @@ class Alice:
             "exp_month": 1,
             "exp_year": 2031,
             "cvc": "123",
-            "capture": False,
         }
         payment_id = self.post("/api/v1/card_payments", body)["id"]
         self.keep(payment_id)
@@ -502,8 +501,7 @@ CHECKS: dict[str, Check] = {
     "events:clock": owned(clock),
     "events:clock-action": owned(
         lambda a: [
-            {"clock_id": a.clock, "action": x}
-            for x in ("attach", "detach", "advance", "delete")
+            {"clock_id": a.clock, "action": x} for x in ("attach", "detach", "advance", "delete")
         ],
         lambda a: {"node": str(a.node.pk), "frozen_time": "2025-03-11T09:00"},
     ),

@@ -56,7 +56,7 @@ class ClockEndDayApi(_ClockView):
     runs what falls due on the way, then closes and anchors the day. Answers 202 with
     status "advancing"; poll the clock until "ready", then list its closes."""
 
-    @extend_schema(request=None, responses={202: ClockDetailOutput})
+    @extend_schema(responses={202: ClockDetailOutput})
     def post(self, request: Request, clock_id: str) -> Response:
         clock = clock_end_day(clock=self.clock(clock_id), actor=self.actor)
         clock.refresh_from_db()

@@ -3,19 +3,17 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clearing import selectors
 from clearing.api.common import IsTenantOrOperator
 from clearing.models import DayClose
+from sandbox.api.views import ApiView
 from sandbox.errors import ApplicationError
 from sandbox.tenants.api import TenantScopedView
 
@@ -95,18 +93,17 @@ class DayCloseOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class DayCloseListApi(ListAPIView):
+class DayCloseListApi(ApiView):
     """The platform's daily closes, newest day first (at most 400)."""
 
     permission_classes = [IsTenantOrOperator]
-    serializer_class = DayCloseOutput
-    pagination_class = None
 
-    def get_queryset(self) -> QuerySet[DayClose]:
-        return selectors.day_closes()
+    @extend_schema(responses=DayCloseOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(DayCloseOutput(selectors.day_closes(), many=True).data)
 
 
-class DayCloseDetailApi(APIView):
+class DayCloseDetailApi(ApiView):
     """One closed day (``day`` as YYYY-MM-DD): its root, count, close-log entry and block."""
 
     permission_classes = [IsTenantOrOperator]
@@ -133,20 +130,37 @@ class ChainSummaryOutput(serializers.Serializer):
     blocks = BlockSummaryOutput(many=True)
 
 
-class CloseLogHeadOutput(serializers.Serializer):
-    size = serializers.IntegerField(help_text="Closed days in the log.")
-    root = serializers.CharField()  # type: ignore[assignment]
+@extend_schema_serializer(component_name="CloseLog")  # its name before it had one shape
+class CloseLogOutput(serializers.Serializer):
+    # One of two shapes, both typed here: the head (size, root) without ``first``, the
+    # consistency proof (first, second, first_root, second_root, proof) with it.
+
+    size = serializers.IntegerField(
+        required=False, help_text="Closed days in the log (the head: without first)."
+    )
+    root = serializers.CharField(  # type: ignore[assignment]
+        required=False, help_text="The log's root (hex; the head: without first)."
+    )
+    first = serializers.IntegerField(
+        required=False, help_text="The earlier size (the consistency proof: with first)."
+    )
+    second = serializers.IntegerField(
+        required=False, help_text="The later size (the consistency proof: with first)."
+    )
+    first_root = serializers.CharField(
+        required=False, help_text="The root at first (hex; the consistency proof)."
+    )
+    second_root = serializers.CharField(
+        required=False, help_text="The root at second (hex; the consistency proof)."
+    )
+    proof = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="RFC 9162 consistency proof (hex; the consistency proof).",
+    )
 
 
-class CloseLogConsistencyOutput(serializers.Serializer):
-    first = serializers.IntegerField()
-    second = serializers.IntegerField()
-    first_root = serializers.CharField()
-    second_root = serializers.CharField()
-    proof = serializers.ListField(child=serializers.CharField())
-
-
-class DayCloseOtsApi(APIView):
+class DayCloseOtsApi(ApiView):
     """The day's OpenTimestamps proof: its root, committed by the anchor block's header."""
 
     permission_classes = [IsTenantOrOperator]
@@ -161,7 +175,7 @@ class DayCloseOtsApi(APIView):
         return response
 
 
-class ChainApi(APIView):
+class ChainApi(ApiView):
     """The whole anchor chain: ``blk.dat`` format by default (what ``bitcoind -regtest``
     stores), or ``?format=json`` for a summary of every block."""
 
@@ -182,7 +196,7 @@ class ChainApi(APIView):
         return response
 
 
-class CloseLogApi(APIView):
+class CloseLogApi(ApiView):
     """The close log's head, or with ``first`` and ``second`` (sizes in closed days) an
     RFC 9162 consistency proof that the log at ``first`` is a prefix of the log at
     ``second``."""
@@ -191,11 +205,7 @@ class CloseLogApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)],
-        responses=PolymorphicProxySerializer(
-            component_name="CloseLog",
-            serializers=[CloseLogHeadOutput, CloseLogConsistencyOutput],
-            resource_type_field_name=None,
-        ),
+        responses=CloseLogOutput,
     )
     def get(self, request: Request) -> Response:
         if "first" not in request.query_params:

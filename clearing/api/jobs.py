@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clearing import jobs, selectors
 from clearing.models import Job
+from sandbox.api.views import ApiView
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.api import TenantScopedView
 from sandbox.tenants.permissions import IsOperator
@@ -41,23 +39,22 @@ class JobListApi(TenantScopedView):
         return Response(JobOutput(selectors.jobs_visible(tenant=self.tenant), many=True).data)
 
 
-class OperatorJobListApi(ListAPIView):
+class OperatorJobListApi(ApiView):
     """Every clearing job, every tenant's included (newest first, at most 200)."""
 
     permission_classes = [IsOperator]
-    serializer_class = JobOutput
-    pagination_class = None
 
-    def get_queryset(self) -> QuerySet[Job]:
-        return selectors.jobs_visible(operator=True)
+    @extend_schema(responses=JobOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(JobOutput(selectors.jobs_visible(operator=True), many=True).data)
 
 
-class OperatorJobRetryApi(APIView):
+class OperatorJobRetryApi(ApiView):
     """Run a failed job again: a new job, queued (the failed one stays in the history)."""
 
     permission_classes = [IsOperator]
 
-    @extend_schema(request=None, responses={202: JobOutput})
+    @extend_schema(responses={202: JobOutput})
     def post(self, request: Request, job_id: str) -> Response:
         job = jobs.job_retry(job=selectors.job_get(job_id), actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)

@@ -9,18 +9,18 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clearing import jobs
 from clearing.api.jobs import JobOutput
 from clearing.encoding import today
 from clearing.models import Job
+from sandbox.api.views import ApiView
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.permissions import IsOperator
 
 
-class OperatorCloseApi(APIView):
+class OperatorCloseApi(ApiView):
     """Close a day now (yesterday by default), and any earlier day still open. The close
     runs in the background: the answer is its queued job, which the jobs list follows."""
 
@@ -29,35 +29,33 @@ class OperatorCloseApi(APIView):
     class InputSerializer(serializers.Serializer):
         date = serializers.DateField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={202: JobOutput})
+    @extend_schema(responses={202: JobOutput})
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        day = data.validated_data.get("date") or today() - timedelta(days=1)
+        day = self.validated_input().get("date") or today() - timedelta(days=1)
         if day >= today():
             raise ApplicationError(f"{day} has not ended yet.", code="day_not_ended")
         job = jobs.job_submit(kind=Job.Kind.CLOSE, label=day.isoformat(), actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class OperatorVerifyApi(APIView):
+class OperatorVerifyApi(ApiView):
     """Check every closed day and test clock close against the chain now (as the daily
     check does at 00:30): a job, whose result shows in the jobs list."""
 
     permission_classes = [IsOperator]
 
-    @extend_schema(request=None, responses={202: JobOutput})
+    @extend_schema(responses={202: JobOutput})
     def post(self, request: Request) -> Response:
         job = jobs.job_submit(kind=Job.Kind.VERIFY, label="all days", actor=actor_for(request))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class OperatorSettleApi(APIView):
+class OperatorSettleApi(ApiView):
     """Settle every window whose settlement day has come, now."""
 
     permission_classes = [IsOperator]
 
-    @extend_schema(request=None, responses={202: JobOutput})
+    @extend_schema(responses={202: JobOutput})
     def post(self, request: Request) -> Response:
         job = jobs.job_submit(
             kind=Job.Kind.SETTLEMENT, label="due windows", actor=actor_for(request)

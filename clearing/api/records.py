@@ -7,9 +7,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clearing import records, selectors
+from sandbox.api.views import ApiView
 from sandbox.currencies import AmountError, CurrencyCode, to_minor_units
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import actor_for
@@ -78,7 +78,7 @@ class NodeRecordKeyApi(TenantScopedView):
         return Response(selectors.node_record_key(tenant=self.tenant, node_id=node_id))
 
 
-class OperatorRecordApi(APIView):
+class OperatorRecordApi(ApiView):
     """The encrypted, anchored record of any large inter-node transaction, opened with the
     operators' key."""
 
@@ -94,7 +94,7 @@ class ThresholdOutput(serializers.Serializer):
     min_amount = serializers.CharField(help_text='Decimal string, e.g. "1000000".')
 
 
-class OperatorThresholdApi(APIView):
+class OperatorThresholdApi(ApiView):
     """Thresholds per currency for anchoring inter-node transactions at once."""
 
     permission_classes = [IsOperator]
@@ -107,11 +107,10 @@ class OperatorThresholdApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(selectors.thresholds())
 
-    @extend_schema(request=InputSerializer, responses=ThresholdOutput(many=True))
+    @extend_schema(responses=ThresholdOutput(many=True))
     def put(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        currency, amount = data.validated_data["currency"], data.validated_data["min_amount"]
+        values = self.validated_input()
+        currency, amount = values["currency"], values["min_amount"]
         minor = None
         if amount is not None:
             try:

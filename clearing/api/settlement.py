@@ -9,11 +9,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from clearing import selectors, settlement
 from clearing.api.common import IsTenantOrOperator, tenant_or_none
 from clearing.caps import parse_caps
+from sandbox.api.views import ApiView
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.permissions import IsOperator
 
@@ -77,7 +77,7 @@ class ContractListOutput(ContractOutput):
     cycle_label = serializers.CharField()
 
 
-class SettlementWindowListApi(APIView):
+class SettlementWindowListApi(ApiView):
     """The latest settlement windows (at most 200), newest first."""
 
     permission_classes = [IsTenantOrOperator]
@@ -89,7 +89,7 @@ class SettlementWindowListApi(APIView):
         return Response(selectors.windows_list())
 
 
-class ContractListApi(APIView):
+class ContractListApi(ApiView):
     """Settlement contracts: each of your nodes' cycle and net debit caps (operators: every
     node's). Operators change them with PUT /operator/clearing/contracts/<node>."""
 
@@ -100,7 +100,7 @@ class ContractListApi(APIView):
         return Response(selectors.contracts_visible(tenant=tenant_or_none(request)))
 
 
-class SettlementWindowApi(APIView):
+class SettlementWindowApi(ApiView):
     """A window's gross, bilateral and multilateral positions and its instructions."""
 
     permission_classes = [IsTenantOrOperator]
@@ -111,7 +111,7 @@ class SettlementWindowApi(APIView):
         return Response(selectors.window_document(window, tenant=tenant_or_none(request)))
 
 
-class SettlementReportCsvApi(APIView):
+class SettlementReportCsvApi(ApiView):
     """The window's positions, instructions and bilateral debts, one CSV row each."""
 
     permission_classes = [IsTenantOrOperator]
@@ -126,7 +126,7 @@ class SettlementReportCsvApi(APIView):
         return response
 
 
-class OperatorWindowAbortApi(APIView):
+class OperatorWindowAbortApi(ApiView):
     """Abort an open or closed window: it will not settle."""
 
     permission_classes = [IsOperator]
@@ -134,19 +134,18 @@ class OperatorWindowAbortApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=300)
 
-    @extend_schema(request=InputSerializer, responses=WindowOutput)
+    @extend_schema(responses=WindowOutput)
     def post(self, request: Request, window_id: str) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = self.validated_input()
         window = settlement.window_abort(
             window=selectors.window_get(window_id),
-            reason=data.validated_data["reason"],
+            reason=values["reason"],
             actor=actor_for(request),
         )
         return Response(selectors.window_document(window))
 
 
-class OperatorContractApi(APIView):
+class OperatorContractApi(ApiView):
     """A node's settlement contract: its cycle and net debit caps (decimal strings)."""
 
     permission_classes = [IsOperator]
@@ -159,16 +158,15 @@ class OperatorContractApi(APIView):
     def get(self, request: Request, node_id: str) -> Response:
         return Response(selectors.contract_of(selectors.node_get(node_id)))
 
-    @extend_schema(request=InputSerializer, responses=ContractOutput)
+    @extend_schema(responses=ContractOutput)
     def put(self, request: Request, node_id: str) -> Response:
         node = selectors.node_get(node_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        caps = parse_caps(data.validated_data.get("net_debit_caps", {}))
+        values = self.validated_input()
+        caps = parse_caps(values.get("net_debit_caps", {}))
         settlement.contract_set(
             node=node,
-            cycle=data.validated_data["cycle"],
-            caps=caps if "net_debit_caps" in data.validated_data else None,
+            cycle=values["cycle"],
+            caps=caps if "net_debit_caps" in values else None,
             actor=actor_for(request),
         )
         return Response(selectors.contract_of(node))
