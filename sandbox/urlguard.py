@@ -36,10 +36,49 @@ class DeliveryTarget:
     ip_address: str
 
 
+# IPv6 forms that carry an IPv4 address inside them. A request to one of these reaches (or
+# may reach, through a translator or relay) the embedded IPv4 address, so that address is
+# what gets checked, by the same rules as a plain one.
+_NAT64_PREFIXES = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # RFC 6052 well-known prefix
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # RFC 8215 local-use prefix
+)
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291, deprecated
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address embeds: IPv4-mapped, Teredo (server and client),
+    6to4, NAT64 and IPv4-compatible forms; empty for any other address."""
+    if ip.ipv4_mapped is not None:
+        return (ip.ipv4_mapped,)
+    if ip.teredo is not None:  # 2001::/32: (server, client), client bits already un-inverted
+        return ip.teredo
+    if ip.sixtofour is not None:  # 2002::/16: bits 16-48
+        return (ip.sixtofour,)
+    last_32_bits = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in prefix for prefix in _NAT64_PREFIXES):
+        return (last_32_bits,)
+    # "::" and "::1" are the IPv6 unspecified and loopback addresses, not IPv4-compatible ones.
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        return (last_32_bits,)
+    return ()
+
+
 def _refusal(ip: IPAddress) -> str | None:
     """Why ``ip`` may not receive webhooks, or None if it may."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and (embedded := _embedded_ipv4(ip)):
+        for ipv4 in embedded:
+            if reason := _plain_refusal(ipv4):
+                return f"{ip} embeds the IPv4 address {ipv4}: {reason}"
+        if ip.teredo is None:
+            # The IPv6 form only reaches the embedded address, which passed.
+            return None
+        # Teredo: both embedded addresses passed; 2001::/32 itself is still judged as IPv6
+        # (not globally reachable, so only SANDBOX_WEBHOOK_ALLOW_PRIVATE lets it through).
+    return _plain_refusal(ip)
+
+
+def _plain_refusal(ip: IPAddress) -> str | None:
     if ip.is_unspecified or ip.is_multicast:
         return f"{ip} cannot receive webhooks."
     if ip.is_loopback:
