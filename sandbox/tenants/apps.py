@@ -5,3 +5,6 @@ class TenantsConfig(AppConfig):
     name = "sandbox.tenants"
     label = "tenants"
     verbose_name = "Tenants"
+
+    def ready(self) -> None:
+        from sandbox import checks  # noqa: F401  (registers the platform's deploy checks)
