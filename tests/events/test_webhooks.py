@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
+
+import httpx
 import pytest
 
-from sandbox.events import scheduling
+from sandbox.events import scheduling, webhooks
 from sandbox.events.models import ScheduledAction, WebhookAttempt, WebhookDelivery
 from sandbox.events.services import event_resend, outbox_relay, webhook_secret_current
 from sandbox.events.webhooks import webhook_attempt
@@ -132,3 +135,28 @@ def test_it_makes_no_delivery_for_nodes_without_a_webhook_url(alice):
     event.refresh_from_db()
     assert event.relayed_at is not None
     assert not WebhookDelivery.objects.exists()
+
+
+def test_every_attempt_verifies_tls_with_one_shared_context(monkeypatch, settings):
+    """The CA bundle is loaded once per process, not once per attempt; verification, the
+    timeout, redirects and proxies are as before."""
+    seen = []
+
+    class Recorder(httpx.Client):
+        def __init__(self, **kwargs):
+            seen.append(kwargs)
+            super().__init__(**kwargs)
+
+        def send(self, request, **kwargs):
+            raise httpx.ConnectError("not connecting in this test", request=request)
+
+    monkeypatch.setattr(webhooks.httpx, "Client", Recorder)
+    for _ in range(2):
+        outcome = webhooks.send(url="https://8.8.8.8/hook", body=b"{}", headers={})
+        assert not outcome.succeeded and "not connecting" in outcome.error
+    first, second = seen
+    assert first["verify"] is second["verify"] is webhooks._tls()
+    assert first["verify"].verify_mode == ssl.CERT_REQUIRED and first["verify"].check_hostname
+    assert first["verify"].cert_store_stats()["x509_ca"] > 100  # certifi's bundle is loaded
+    assert first["follow_redirects"] is False and first["trust_env"] is False
+    assert first["timeout"] == httpx.Timeout(settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS, connect=3.0)
