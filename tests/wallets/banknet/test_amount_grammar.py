@@ -66,3 +66,16 @@ def test_a_card_payment_refuses_an_amount_outside_the_grammar(world, amount):
     }
     assert_refused_as_amount(post(world.party, "/api/v1/card_payments", body))
     assert everything() == before
+
+
+@pytest.mark.parametrize("amount", BAD_AMOUNTS)
+def test_a_bank_limit_refuses_an_amount_outside_the_grammar(world, operator_api, amount):
+    response = operator_api.patch(
+        "/api/v1/operator/banks/004", {"daily_withdrawal_limit": amount}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_amount"
+    assert list(response.json()["error"]["fields"]) == ["daily_withdrawal_limit"]
+    before = world.kb.daily_withdrawal_limit
+    world.kb.refresh_from_db()
+    assert world.kb.daily_withdrawal_limit == before
