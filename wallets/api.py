@@ -215,7 +215,6 @@ class AccountListApi(TenantScopedListView):
 
     def get_queryset(self) -> QuerySet[Account]:
         params = self.request.query_params
-        selectors.refuse_null_characters_in_params(params)
         return selectors.account_list(
             tenant=self.tenant,
             node_id=params.get("node"),
@@ -392,7 +391,6 @@ class HoldListApi(TenantScopedListView):
 
     def get_queryset(self) -> QuerySet[Hold]:
         params = self.request.query_params
-        selectors.refuse_null_characters_in_params(params)
         holds = Hold.objects.for_tenant(self.tenant).select_related("capture_transaction")
         if account_id := params.get("account"):
             account = selectors.account_get(
