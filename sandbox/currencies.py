@@ -6,8 +6,9 @@ decimals appear only at the edges (API, forms, templates), converted here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import models
 
@@ -42,6 +43,17 @@ CURRENCIES: dict[str, Currency] = {
 }
 
 
+# The one grammar of an amount the API accepts (README, "Amounts"): ASCII digits, at most one
+# decimal point with a digit on each side, no sign, exponent, space, underscore, non-ASCII
+# digit or leading zero (but "0.50"). ``fullmatch`` and explicit [0-9]: ``$`` would let a
+# trailing newline through, and ``\d`` matches every script's digits.
+AMOUNT_GRAMMAR = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+AMOUNT_FORM = (
+    'Amounts are decimal strings of ASCII digits with at most one point, such as "12.34", '
+    '"100" or "0.50": no sign, exponent, space, underscore or leading zero.'
+)
+
+
 class AmountError(ValueError):
     """An amount that cannot be represented in its currency; ``code`` is machine-readable."""
 
@@ -64,17 +76,21 @@ def to_minor_units(amount: str | Decimal, currency_code: str, *, allow_zero: boo
     """Parse a decimal amount into minor units, refusing anything inexact.
 
     Floats are refused on purpose: 0.1 + 0.2 is not 0.3, and money must never be rounded
-    silently. Callers pass the string they received.
+    silently. Callers pass the string they received: a string must match ``AMOUNT_GRAMMAR``
+    exactly (nothing stripped, nothing else that ``Decimal`` would read). Internal callers
+    may pass a ``Decimal``.
     """
     currency = get_currency(currency_code)
     if isinstance(amount, bool) or not isinstance(amount, (str, Decimal)):
         raise AmountError(
             "invalid_amount", 'Amounts must be decimal strings such as "12.34", not numbers.'
         )
-    try:
-        value = Decimal(amount.strip()) if isinstance(amount, str) else amount
-    except InvalidOperation:
-        raise AmountError("invalid_amount", f"{amount!r} is not a decimal number.") from None
+    if isinstance(amount, str):
+        if AMOUNT_GRAMMAR.fullmatch(amount) is None:
+            raise AmountError("invalid_amount", f"{amount[:40]!r} is not an amount. {AMOUNT_FORM}")
+        value = Decimal(amount)
+    else:
+        value = amount
     if not value.is_finite():
         raise AmountError("invalid_amount", f"{amount!r} is not a finite number.")
     scaled = value.scaleb(currency.exponent)

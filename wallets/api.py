@@ -174,10 +174,10 @@ class WalletApi(TenantScopedView):
 
 
 class BalancesApi(TenantScopedView):
-    @extend_schema(
-        parameters=[OpenApiParameter("node", OpenApiTypes.UUID, required=False)],
-        responses=CurrencyBalanceOutput(many=True),
-    )
+    class FilterSerializer(serializers.Serializer):
+        node = serializers.UUIDField(required=False)
+
+    @extend_schema(responses=CurrencyBalanceOutput(many=True))
     def get(self, request: Request) -> Response:
         """The tenant's balances per currency, over all nodes or one."""
         accounts = selectors.account_list(
@@ -203,21 +203,18 @@ class AccountListApi(TenantScopedListView):
             choices=sorted(BANKS.items()), required=False, default=DEFAULT_BANK_CODE
         )
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("node", OpenApiTypes.UUID, required=False),
-            OpenApiParameter("currency", OpenApiTypes.STR, required=False),
-            OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=["open", "closed"]),
-        ],
-        operation_id="accounts_list",
-    )
+    class FilterSerializer(serializers.Serializer):
+        node = serializers.UUIDField(required=False)
+        currency = serializers.CharField(required=False)
+        status = serializers.ChoiceField(choices=["open", "closed"], required=False)
+
+    @extend_schema(operation_id="accounts_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The tenant's virtual accounts, oldest first, a page at a time (follow ``next``)."""
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Account]:
         params = self.request.query_params
-        selectors.refuse_null_characters_in_params(params)
         return selectors.account_list(
             tenant=self.tenant,
             node_id=params.get("node"),
@@ -383,20 +380,17 @@ class HoldListApi(TenantScopedListView):
         memo = serializers.CharField(required=False, max_length=500)
         metadata = serializers.JSONField(required=False)
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("account", OpenApiTypes.UUID, required=False),
-            OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=Hold.Status.values),
-        ],
-        operation_id="holds_list",
-    )
+    class FilterSerializer(serializers.Serializer):
+        account = serializers.UUIDField(required=False)
+        status = serializers.ChoiceField(choices=Hold.Status.values, required=False)
+
+    @extend_schema(operation_id="holds_list")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """The holds, newest first, a page at a time (follow ``next``)."""
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Hold]:
         params = self.request.query_params
-        selectors.refuse_null_characters_in_params(params)
         holds = Hold.objects.for_tenant(self.tenant).select_related("capture_transaction")
         if account_id := params.get("account"):
             account = selectors.account_get(
@@ -474,35 +468,35 @@ class HoldVoidApi(TenantScopedView):
 
 # --- History and reversals ---------------------------------------------------------------------
 
-HISTORY_PARAMETERS = [
-    OpenApiParameter(
-        "account", OpenApiTypes.UUID, required=False, description="Only this account."
-    ),
-    OpenApiParameter(
-        "counterparty",
-        OpenApiTypes.STR,
-        required=False,
-        description="Only transactions with this account (id or account number).",
-    ),
-    OpenApiParameter("kind", OpenApiTypes.STR, required=False),
-    OpenApiParameter("currency", OpenApiTypes.STR, required=False),
-    OpenApiParameter("from", OpenApiTypes.STR, required=False, description="Date or date-time."),
-    OpenApiParameter(
-        "to", OpenApiTypes.STR, required=False, description="A date includes the day."
-    ),
-    OpenApiParameter("min_amount", OpenApiTypes.STR, required=False),
-    OpenApiParameter("max_amount", OpenApiTypes.STR, required=False),
-]
+
+class HistoryFilter(serializers.Serializer):
+    account = serializers.UUIDField(required=False, help_text="Only this account.")
+    counterparty = serializers.CharField(
+        required=False, help_text="Only transactions with this account (id or account number)."
+    )
+    kind = serializers.CharField(required=False)
+    currency = serializers.CharField(required=False)
+    # "from" is a Python keyword: declared below, after the class.
+    to = serializers.CharField(required=False, help_text="A date includes the day.")
+    min_amount = inputs.AmountField(required=False)
+    max_amount = inputs.AmountField(required=False)
+
+
+HistoryFilter._declared_fields["from"] = serializers.CharField(
+    required=False, help_text="Date or date-time."
+)
+
+
+class HistoryPageFilter(HistoryFilter):
+    cursor = serializers.CharField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
 
 class TransactionListApi(TenantScopedView):
+    FilterSerializer = HistoryPageFilter
+
     @extend_schema(
         operation_id="transactions_list",
-        parameters=[
-            *HISTORY_PARAMETERS,
-            OpenApiParameter("cursor", OpenApiTypes.STR, required=False),
-            OpenApiParameter("limit", OpenApiTypes.INT, required=False, description="1 to 200."),
-        ],
         responses=inline_serializer(
             "TransactionPage",
             {
@@ -541,7 +535,9 @@ def _limit(value: str | None) -> int:
 
 
 class TransactionExportApi(TenantScopedView):
-    @extend_schema(parameters=HISTORY_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+    FilterSerializer = HistoryFilter
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> StreamingHttpResponse:
         """The history as CSV, one row per entry, streamed (any length)."""
         filters = selectors.history_filters(tenant=self.tenant, params=request.query_params)

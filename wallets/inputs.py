@@ -6,8 +6,9 @@ keys: ``sandbox.api.views``); the parsers check the values by hand, because a se
 per item would cost more than posting it. One parser for a single transfer and for each of
 8,000 bulk items, so both refuse exactly the same things with the same codes, and accept
 exactly the keys of ``TransferInput``. Amounts are decimal strings with their currency;
-numbers (floats above all) are refused, as are more decimals than the currency has, zero,
-negatives and values past ``MAX_MINOR_UNITS``.
+anything outside ``sandbox.currencies.AMOUNT_GRAMMAR`` is refused (numbers, floats above all,
+signs, exponents, spaces), as are more decimals than the currency has, zero and values past
+``MAX_MINOR_UNITS``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from wallets.services import TransferRequest
 
 CURRENCY_HELP = "One of " + ", ".join(CurrencyCode.values) + "."
 AMOUNT_HELP = (
-    'A decimal string with at most the currency\'s decimals, e.g. "12.34"; never a number.'
+    'A decimal string with at most the currency\'s decimals, e.g. "12.34"; never a number. '
+    "ASCII digits, at most one point with a digit on each side; no sign, exponent, space, "
+    'underscore or leading zero ("0.50" is fine).'
 )
 
 

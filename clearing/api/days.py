@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -181,8 +181,10 @@ class ChainApi(ApiView):
 
     permission_classes = [IsTenantOrOperator]
 
+    class FilterSerializer(serializers.Serializer):
+        format = serializers.ChoiceField(choices=["blk", "json"], required=False)
+
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["blk", "json"])],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             (200, "application/json"): ChainSummaryOutput,
@@ -203,10 +205,11 @@ class CloseLogApi(ApiView):
 
     permission_classes = [IsTenantOrOperator]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("first", int), OpenApiParameter("second", int)],
-        responses=CloseLogOutput,
-    )
+    class FilterSerializer(serializers.Serializer):
+        first = serializers.IntegerField(required=False)
+        second = serializers.IntegerField(required=False)
+
+    @extend_schema(responses=CloseLogOutput)
     def get(self, request: Request) -> Response:
         if "first" not in request.query_params:
             return Response(selectors.close_log_head())

@@ -15,6 +15,7 @@ from sandbox.errors import ApplicationError
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.api import TenantScopedView
 from sandbox.tenants.permissions import IsOperator, IsOwner
+from wallets.inputs import AmountField
 
 
 class RecordAnchorOutput(serializers.Serializer):
@@ -101,7 +102,7 @@ class OperatorThresholdApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         currency = serializers.ChoiceField(choices=CurrencyCode.choices)
-        min_amount = serializers.CharField(allow_null=True, help_text="null removes it")
+        min_amount = AmountField(allow_null=True, help_text="A decimal string; null removes it.")
 
     @extend_schema(responses=ThresholdOutput(many=True))
     def get(self, request: Request) -> Response:

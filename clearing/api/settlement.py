@@ -16,6 +16,7 @@ from clearing.caps import parse_caps
 from sandbox.api.views import ApiView
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.permissions import IsOperator
+from wallets.inputs import AmountField
 
 
 class WindowSummaryOutput(serializers.Serializer):
@@ -152,7 +153,7 @@ class OperatorContractApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         cycle = serializers.ChoiceField(choices=["daily", "t_plus_1", "weekly"])
-        net_debit_caps = serializers.DictField(child=serializers.CharField(), required=False)
+        net_debit_caps = serializers.DictField(child=AmountField(), required=False)
 
     @extend_schema(responses=ContractOutput)
     def get(self, request: Request, node_id: str) -> Response:

@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
-from sandbox.api.views import BODY_METHODS
+from sandbox.api.views import BODY_METHODS, QUERY_METHODS
 
 
 class SandboxAutoSchema(AutoSchema):
@@ -18,6 +18,15 @@ class SandboxAutoSchema(AutoSchema):
         if self.method in BODY_METHODS:
             return getattr(self.view, "InputSerializer", None)
         return super().get_request_serializer()
+
+    def get_override_parameters(self) -> list[Any]:
+        """The query parameters are the view's ``FilterSerializer``, the same declaration
+        that says which parameters the view accepts (``sandbox.api.views.check_query``)."""
+        parameters = list(super().get_override_parameters())
+        filters = getattr(self.view, "FilterSerializer", None)
+        if filters is not None and self.method in QUERY_METHODS:
+            parameters.insert(0, filters)
+        return parameters
 
     # drf-spectacular's own AutoSchema narrows DRF's signature the same way.
     def get_description(self) -> str:  # type: ignore[override]

@@ -37,7 +37,17 @@
    a plain ``ApiView``. Tenant endpoints derive from ``sandbox.tenants.api.TenantScopedView``
    (``self.tenant``, ``self.actor``); operator endpoints from ``ApiView`` with
    ``permission_classes = [IsOperator]``.
-5. **Description.** The handler's docstring, or else the view class's own, is the
+5. **Query parameters.** A view that reads query parameters declares them once, as its
+   nested ``FilterSerializer`` (field types and help texts). That one declaration is both the
+   documented query parameters (``SandboxAutoSchema`` reads it) and the parameters the view
+   accepts: ``ApiView`` checks every GET with ``check_query`` before the handler runs, and
+   refuses a NUL character (400 ``null_characters_not_allowed``), an unknown parameter
+   (400 ``parameter_unknown``, naming the known ones) or an empty or ``null`` value (400
+   ``invalid_parameter``), each naming the field. A paginated list knows its paginator's
+   ``cursor`` and ``limit`` too. A view without a ``FilterSerializer`` (and no paginator)
+   accepts no query parameter. The values themselves are still judged by the view or its
+   selector.
+6. **Description.** The handler's docstring, or else the view class's own, is the
    operation's public description in the API docs: write it for clients. Docstrings of
    base classes never reach the schema (``SandboxAutoSchema.get_description``).
 """
@@ -46,16 +56,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+from django.http import QueryDict
 from rest_framework import serializers
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
+from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
 from sandbox.errors import ApplicationError
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+QUERY_METHODS = frozenset({"GET", "HEAD"})
 
 
 @functools.cache
@@ -80,16 +94,85 @@ def refuse_unknown(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
     )
 
 
+def pagination_parameters(view: APIView) -> frozenset[str]:
+    """The query parameters of a view's paginator (``cursor``, ``limit``), if it paginates."""
+    pagination_class = getattr(view, "pagination_class", None)
+    if not isinstance(view, GenericAPIView) or pagination_class is None:
+        return frozenset()
+    names = (
+        getattr(pagination_class, "cursor_query_param", None),
+        getattr(pagination_class, "page_size_query_param", None),
+    )
+    return frozenset(name for name in names if name)
+
+
+def known_parameters(view: APIView) -> frozenset[str]:
+    """The query parameters a view accepts: its ``FilterSerializer``'s fields and its
+    paginator's. The schema documents exactly these (``SandboxAutoSchema``)."""
+    return declared_fields(getattr(view, "FilterSerializer", None)) | pagination_parameters(view)
+
+
+NULL_CHARACTERS = "Null characters are not allowed."
+NULL_CHARACTERS_CODE = "null_characters_not_allowed"
+
+
+def check_query(query: QueryDict, known: frozenset[str]) -> None:
+    """The one gate of every list filter: 400 ``null_characters_not_allowed`` for a NUL
+    character in a name or value (PostgreSQL cannot compare it; the code bodies answer
+    too), 400 ``parameter_unknown`` for a parameter outside ``known`` (listing the known
+    ones), 400 ``invalid_parameter`` for an empty or ``null`` value (a parameter given is
+    a value asked for). Each names the field."""
+    # NUL first: a name or value PostgreSQL could not even compare.
+    for name in query:
+        for value in [name, *query.getlist(name)]:
+            if "\x00" in value:
+                raise ApplicationError(
+                    f"The query parameter {name!r} contains a null character.",
+                    code=NULL_CHARACTERS_CODE,
+                    fields={name: [NULL_CHARACTERS]},
+                )
+    unknown = sorted(name for name in query if name not in known)
+    if unknown:
+        listed = ", ".join(sorted(known)) if known else "none"
+        raise ApplicationError(
+            f"Unknown query parameter(s): {', '.join(unknown)}. Known parameters: {listed}.",
+            code="parameter_unknown",
+            fields={name[:100]: [f"Unknown parameter; known: {listed}."] for name in unknown},
+        )
+    for name in query:
+        for value in query.getlist(name):
+            if value == "" or value == "null":
+                raise ApplicationError(
+                    f"The query parameter {name} needs a value; leave it out instead.",
+                    code="invalid_parameter",
+                    fields={name: ["A value is required (not empty, not null)."]},
+                )
+
+
+# DRF's settings with its ``?format=`` override off (typed loosely: the stubs know no key).
+NO_FORMAT_OVERRIDE: Any = APISettings(user_settings=cast(Any, {"URL_FORMAT_OVERRIDE": None}))
+
+
+class DeclaredQueryNegotiation(DefaultContentNegotiation):
+    # DRF's ``?format=`` override off: the query string holds declared parameters only
+    # (a view that wants ``format`` declares it), and no undeclared one answers 404.
+    settings = NO_FORMAT_OVERRIDE
+
+
 class ApiView(APIView):
     """The base of every API view (see the module's docstring)."""
 
     InputSerializer: ClassVar[type[serializers.Serializer] | None] = None
+    FilterSerializer: ClassVar[type[serializers.Serializer] | None] = None
+    content_negotiation_class = DeclaredQueryNegotiation
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         if request.method in BODY_METHODS and isinstance(request.data, Mapping):
             # A body that is not an object is the handler's to refuse, in its own words.
             refuse_unknown(request.data, declared_fields(self.InputSerializer))
+        if request.method in QUERY_METHODS:
+            check_query(request.query_params, known_parameters(self))
 
     def validated_input(self, *, partial: bool = False) -> dict[str, Any]:
         """The body, validated by the view's ``InputSerializer`` (400 when it is not)."""

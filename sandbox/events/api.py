@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -128,17 +128,17 @@ class PlatformClockOutput(serializers.Serializer):
 # --- Events ----------------------------------------------------------------------------------
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("type", str, description='Exact type, or a prefix like "deposit.*".'),
-        OpenApiParameter("node", str, description="A node id."),
-        OpenApiParameter("object_id", str),
-    ]
-)
 class EventListApi(TenantScopedListView):
     """Your events, newest first."""
 
     serializer_class = EventOutput
+
+    class FilterSerializer(serializers.Serializer):
+        type = serializers.CharField(
+            required=False, help_text='Exact type, or a prefix like "deposit.*".'
+        )
+        node = serializers.CharField(required=False, help_text="A node id.")
+        object_id = serializers.CharField(required=False)
 
     def get_queryset(self):
         return selectors.event_list(tenant=self.tenant, filters=self.request.query_params)
@@ -172,17 +172,15 @@ class EventRefireApi(EventResendApi):
 # --- Deliveries ------------------------------------------------------------------------------
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("event", str),
-        OpenApiParameter("node", str),
-        OpenApiParameter("status", str, enum=WebhookDelivery.Status.values),
-    ]
-)
 class DeliveryListApi(TenantScopedListView):
     """Webhook deliveries, newest first."""
 
     serializer_class = DeliveryOutput
+
+    class FilterSerializer(serializers.Serializer):
+        event = serializers.CharField(required=False)
+        node = serializers.CharField(required=False)
+        status = serializers.ChoiceField(choices=WebhookDelivery.Status.values, required=False)
 
     def get_queryset(self):
         return selectors.delivery_list(tenant=self.tenant, filters=self.request.query_params)

@@ -6,8 +6,7 @@ from typing import Any
 
 from django.db import models
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -384,6 +383,9 @@ class OperatorTenantListApi(ListApiView):
     permission_classes = [IsOperator]
     serializer_class = OperatorTenantOutput
 
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.CharField(required=False, help_text="Only tenants in this status.")
+
     def get_queryset(self):
         queryset = selectors.operator_tenant_list()
         if status_filter := self.request.query_params.get("status"):
@@ -411,16 +413,6 @@ class OperatorTenantActionApi(ApiView):
         return Response(OperatorTenantOutput(selectors.operator_tenant_get(tenant.pk)).data)
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter(
-            "tenant",
-            OpenApiTypes.UUID,
-            required=False,
-            description="Only this tenant's entries (400 if malformed, 404 if unknown).",
-        )
-    ]
-)
 class OperatorAuditLogApi(ListApiView):
     """Every tenant's audit log entries, newest first (operators)."""
 
@@ -428,7 +420,10 @@ class OperatorAuditLogApi(ListApiView):
     serializer_class = AuditLogOutput
 
     class FilterSerializer(serializers.Serializer):
-        tenant = serializers.UUIDField(required=False)
+        tenant = serializers.UUIDField(
+            required=False,
+            help_text="Only this tenant's entries (400 if malformed, 404 if unknown).",
+        )
 
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)

@@ -131,3 +131,22 @@ def test_only_operators_set_contracts_in_the_dashboard(alice, client):
     client.force_login(alice.owner)
     assert client.post(f"/clearing/contracts/{node.pk}/", {"cycle": "weekly"}).status_code == 403
     assert "Weekly" not in client.get("/clearing/").content.decode()
+
+
+@pytest.mark.parametrize("amount", [" 1000000", "1e6", "+1000000", "1_000_000", 1000000])
+def test_thresholds_and_caps_take_amounts_in_the_one_grammar(ledger, operator_api, amount):
+    node = NodeFactory()
+    threshold = operator_api.put(
+        "/api/v1/operator/clearing/thresholds",
+        {"currency": "KRW", "min_amount": amount},
+        format="json",
+    )
+    contract = operator_api.put(
+        f"/api/v1/operator/clearing/contracts/{node.pk}",
+        {"cycle": "weekly", "net_debit_caps": {"KRW": amount}},
+        format="json",
+    )
+    for response in (threshold, contract):
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "invalid_amount"
+    assert audited("clearing.threshold_set") == audited("clearing.contract_set") == []

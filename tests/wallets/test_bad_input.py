@@ -216,3 +216,50 @@ def test_an_idempotency_key_with_a_nul_character_is_refused(alice, accounts):
 def test_nul_characters_in_filters_are_refused_before_postgresql_sees_them(alice, accounts):
     for path, param in NUL_QUERIES:
         assert_refused_for_nul(alice.api.get(path, {param: "\x00"}), param)
+
+
+# --- Amounts outside the one grammar (sandbox.currencies.AMOUNT_GRAMMAR) -------------------
+
+BAD_AMOUNTS = ["1e3", " 1000", "1000 ", "+1000", "1_000", "1000.", "0100", "\u0663", 1000]
+
+
+def assert_refused_as_amount(response, field="amount"):
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_amount"
+    assert list(error["fields"]) == [field]
+    assert '"12.34"' in error["message"]  # the message says the expected form
+
+
+@pytest.mark.parametrize("amount", BAD_AMOUNTS)
+def test_a_transfer_refuses_an_amount_outside_the_grammar(alice, accounts, amount):
+    main, savings = accounts
+    before = ledger_state()
+    assert_refused_as_amount(
+        post(alice, "/api/v1/transfers", a_transfer(main, savings, amount=amount))
+    )
+    assert ledger_state() == before
+
+
+@pytest.mark.parametrize("amount", BAD_AMOUNTS)
+def test_a_bulk_item_refuses_an_amount_outside_the_grammar(alice, accounts, amount):
+    main, savings = accounts
+    items = [a_transfer(main, savings), a_transfer(main, savings, amount=amount)]
+    before = ledger_state()
+    atomic = post(alice, "/api/v1/transfers/bulk", {"mode": "atomic", "transfers": items})
+    assert atomic.status_code == 400, atomic.content
+    assert atomic.json()["error"]["fields"]["items"]["1"]["code"] == "invalid_amount"
+    assert ledger_state() == before
+
+
+@pytest.mark.parametrize("amount", BAD_AMOUNTS)
+def test_a_hold_capture_refuses_an_amount_outside_the_grammar(alice, accounts, amount):
+    main, savings = accounts
+    hold = post(alice, "/api/v1/holds", a_hold(main, savings)).json()
+    before = ledger_state()
+    capture = post(alice, f"/api/v1/holds/{hold['id']}/capture", {"amount": amount})
+    assert_refused_as_amount(capture)
+    assert ledger_state() == before
+    refused_hold = post(alice, "/api/v1/holds", a_hold(main, savings, amount=amount))
+    assert_refused_as_amount(refused_hold)
+    assert ledger_state() == before

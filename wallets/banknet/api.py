@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -386,11 +386,14 @@ class AccountLinkConfirmApi(TenantScopedView):
 # --- Deposits --------------------------------------------------------------------------------
 
 
-@extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("node", str)])
 class DepositListApi(TenantScopedListView):
     """Deposits into your virtual accounts, newest first."""
 
     serializer_class = DepositOutput
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.CharField(required=False)
+        node = serializers.CharField(required=False, help_text="A node id.")
 
     def get_queryset(self) -> QuerySet[Deposit]:
         deposits = Deposit.objects.for_tenant(self.tenant).select_related("transaction")
@@ -413,17 +416,15 @@ class DepositDetailApi(TenantScopedView):
 # --- Withdrawals and transfers ---------------------------------------------------------------
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("status", str),
-        OpenApiParameter("kind", str, enum=Withdrawal.Kind.values),
-        OpenApiParameter("node", str),
-    ]
-)
 class WithdrawalListApi(TenantScopedListView):
     """Withdrawals and bank transfers, newest first."""
 
     serializer_class = WithdrawalOutput
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.CharField(required=False)
+        kind = serializers.ChoiceField(choices=Withdrawal.Kind.values, required=False)
+        node = serializers.CharField(required=False, help_text="A node id.")
 
     class InputSerializer(serializers.Serializer):
         account_id = serializers.CharField()
