@@ -6,6 +6,12 @@ class ClearingConfig(AppConfig):
     verbose_name = "Clearing and anchoring"
 
     def ready(self) -> None:
+        from django.core.checks import Tags, register
+
+        from clearing.checks import check_master_key
+
+        register(check_master_key, Tags.security, deploy=True)
+
         # Net debit caps are checked when a posting is made, through the ledger's posting
         # checks (run before it writes or locks anything).
         from clearing.caps import check_postings

@@ -379,12 +379,32 @@ class AnchorThreshold(models.Model):
 
 
 class RecordKey(models.Model):
-    """A node's key for reading encrypted anchored records, stored wrapped under the
-    platform's master key (``clearing.records``)."""
+    """A node's key (or, ``operators`` set, the operators') for reading encrypted anchored
+    records, stored wrapped under a key of the clearing keyring (``clearing.keys``)."""
 
-    node = models.OneToOneField(Node, on_delete=models.CASCADE, related_name="record_key")
+    node = models.OneToOneField(
+        Node, on_delete=models.CASCADE, related_name="record_key", null=True, blank=True
+    )
+    operators = models.BooleanField(default=False)
+    key_id = models.CharField(
+        max_length=32, default="legacy", help_text="The keyring key it is wrapped under."
+    )
     wrapped = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operators"],
+                condition=models.Q(operators=True),
+                name="one_operators_record_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(operators=True, node__isnull=True)
+                | models.Q(operators=False, node__isnull=False),
+                name="record_key_node_or_operators",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Record key of {self.node_id}"

@@ -21,10 +21,10 @@ Envelope, version 1 (integers big-endian)::
       nonce            12
       wrapped key      48        AES-GCM(reader key, nonce, data key, aad = kind || id)
 
-Reader keys: each node has a random 256-bit key (``RecordKey``), stored wrapped under the
-platform master key; the operators' key is derived from the master key. The master key is
-HKDF-SHA256 of ``CLEARING_MASTER_KEY`` (falling back to ``SECRET_KEY``). A node's tenant can
-fetch its node's key through the API and open envelopes offline.
+Reader keys: each node has a random 256-bit key, and so have the operators (``RecordKey``),
+stored wrapped under the clearing keyring (``clearing.keys``: ``CLEARING_MASTER_KEY``, or in
+development a key derived from ``SECRET_KEY``). A node's tenant can fetch its node's key
+through the API and open envelopes offline.
 """
 
 from __future__ import annotations
@@ -37,13 +37,11 @@ from datetime import timedelta
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clearing import keys
 from clearing.chain import get_chain
 from clearing.encoding import leaf_for
 from clearing.jobs import ANCHOR_SCAN_LABEL, failure_recorded, job_create, job_finish, job_start
@@ -53,7 +51,6 @@ from clearing.models import (
     AnchoredRecord,
     AnchorThreshold,
     Job,
-    RecordKey,
 )
 from sandbox import clock
 from sandbox.tenants.models import Node
@@ -71,37 +68,13 @@ class RecordError(ValueError):
     """An envelope that is malformed, or that this key cannot open."""
 
 
-def _hkdf(secret: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"fsbx-clearing", info=info).derive(
-        secret
-    )
-
-
-def master_key() -> bytes:
-    secret = str(getattr(settings, "CLEARING_MASTER_KEY", "") or settings.SECRET_KEY)
-    return _hkdf(secret.encode(), b"master")
-
-
 def operators_key() -> bytes:
-    return _hkdf(master_key(), b"operators")
+    return keys.operators_key()
 
 
 def node_key(node: Node | UUID) -> bytes:
     """The node's record key, created on first use."""
-    node_id = node.pk if isinstance(node, Node) else node
-    aead = AESGCM(master_key())
-    row = RecordKey.objects.filter(node_id=node_id).first()
-    if row is None:
-        key, nonce = AESGCM.generate_key(bit_length=256), os.urandom(12)
-        try:
-            with transaction.atomic():
-                row = RecordKey.objects.create(
-                    node_id=node_id, wrapped=nonce + aead.encrypt(nonce, key, node_id.bytes)
-                )
-        except IntegrityError:  # created concurrently
-            row = RecordKey.objects.get(node_id=node_id)
-    wrapped = bytes(row.wrapped)
-    return aead.decrypt(wrapped[:12], wrapped[12:], node_id.bytes)
+    return keys.node_key(node.pk if isinstance(node, Node) else node)
 
 
 # --- Envelopes -----------------------------------------------------------------------------

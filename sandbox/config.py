@@ -93,3 +93,28 @@ def env_time_zone(name: str, default: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ImproperlyConfigured(f"{name}={value!r} is not a known time zone.") from None
     return value
+
+
+KEYRING_MIN_LENGTH = 32
+
+
+def env_keyring(name: str) -> list[str]:
+    """A comma-separated list of secret keys, newest first (empty when unset). Each key is
+    at least 32 characters (e.g. ``secrets.token_urlsafe(32)``, or a long passphrase), with
+    no spaces; no key twice."""
+    value = _raw(name)
+    if value is None or not value.strip():
+        return []
+    keys = [item.strip() for item in value.split(",")]
+    for position, key in enumerate(keys, start=1):
+        if not key:
+            raise ImproperlyConfigured(f"{name}: key {position} of the list is empty.")
+        if len(key) < KEYRING_MIN_LENGTH or any(ch.isspace() for ch in key):
+            raise ImproperlyConfigured(
+                f"{name}: key {position} must be at least {KEYRING_MIN_LENGTH} characters "
+                "without spaces (generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+            )
+    if len(set(keys)) != len(keys):
+        raise ImproperlyConfigured(f"{name}: the same key is listed twice.")
+    return keys

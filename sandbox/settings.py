@@ -12,7 +12,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from sandbox.config import env_bool, env_choice, env_int, env_list, env_str, env_time_zone
+from sandbox.config import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_keyring,
+    env_list,
+    env_str,
+    env_time_zone,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SANDBOX_VAR_DIR", str(BASE_DIR / "var")))
@@ -273,6 +281,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- Clearing -----------------------------------------------------------------------------
 # Days close at midnight here (the daily close's hour is a beat schedule, in the admin).
 CLEARING_TIME_ZONE = env_time_zone("CLEARING_TIME_ZONE", "Asia/Seoul")
+# The keyring of encrypted records (clearing.keys): newest key first; empty in development
+# means "derive from SECRET_KEY" (required in production: check clearing.E001).
+CLEARING_MASTER_KEY = env_keyring("CLEARING_MASTER_KEY")
 
 # --- Sandbox ------------------------------------------------------------------------------
 SANDBOX_NEW_TENANT_STATUS = env_choice("SANDBOX_NEW_TENANT_STATUS", ("active", "pending"), "active")

@@ -1,0 +1,109 @@
+"""The clearing keyring (CLEARING_MASTER_KEY): parsing, legacy keys, rotation, verification
+and the deploy check."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from clearing import keys, records
+from clearing.models import RecordKey
+from sandbox.config import env_keyring
+from tests.clearing import test_records
+
+pytestmark = pytest.mark.django_db
+
+large = test_records.large  # the fixture: a large inter-node transfer on DAY
+
+KEY_A = "a" * 20 + "-secret-key-one-AAAA"
+KEY_B = "b" * 20 + "-secret-key-two-BBBB"
+
+
+# --- Parsing ---------------------------------------------------------------------------------
+
+
+def test_a_keyring_is_a_comma_separated_list_newest_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLEARING_MASTER_KEY", f" {KEY_A} , {KEY_B}")
+    assert env_keyring("CLEARING_MASTER_KEY") == [KEY_A, KEY_B]
+    monkeypatch.delenv("CLEARING_MASTER_KEY")
+    assert env_keyring("CLEARING_MASTER_KEY") == []
+    secret = tmp_path / "key"
+    secret.write_text(KEY_B + "\n")
+    monkeypatch.setenv("CLEARING_MASTER_KEY_FILE", str(secret))
+    assert env_keyring("CLEARING_MASTER_KEY") == [KEY_B]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("short", "at least 32 characters"),
+        (f"{KEY_A},,{KEY_B}", "key 2 of the list is empty"),
+        (f"{KEY_A},", "key 2 of the list is empty"),
+        ("a passphrase with spaces in it, long enough", "without spaces"),
+        (f"{KEY_A},{KEY_A}", "listed twice"),
+    ],
+)
+def test_a_bad_keyring_stops_the_start(monkeypatch, value, message):
+    monkeypatch.setenv("CLEARING_MASTER_KEY", value)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        env_keyring("CLEARING_MASTER_KEY")
+
+
+def test_the_first_key_wraps_and_every_key_unwraps(settings):
+    settings.CLEARING_MASTER_KEY = [KEY_A, KEY_B]
+    ring = keys.keyring()
+    assert ring.primary == keys.key_id(KEY_A)
+    assert set(ring.keys) == {keys.key_id(KEY_A), keys.key_id(KEY_B), keys.LEGACY}
+    kid, wrapped = ring.wrap(b"k" * 32, b"aad")
+    assert kid == ring.primary and ring.unwrap(kid, wrapped, b"aad") == b"k" * 32
+    settings.CLEARING_MASTER_KEY = []
+    assert keys.keyring().primary == keys.LEGACY
+
+
+# --- Legacy records --------------------------------------------------------------------------
+
+
+def legacy_record(monkeypatch):
+    """An anchored record as written before the keyring: node keys wrapped under the key
+    derived from SECRET_KEY, the operators' key derived (not stored)."""
+    monkeypatch.setattr(
+        keys, "_first_operators_key", lambda: keys.hkdf(keys.legacy_master(), b"operators")
+    )
+    (record,) = records.anchor_large_transactions()
+    RecordKey.objects.filter(operators=True).delete()
+    monkeypatch.undo()
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.LEGACY}
+    return record
+
+
+def test_a_record_written_under_the_legacy_key_reads_after_the_keyring_is_set(
+    ledger, large, settings, monkeypatch
+):
+    record = legacy_record(monkeypatch)
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    leaf = records.open_for_operators(record)
+    assert records.open_for_node(record, ledger.seoul) == leaf
+    assert records.open_for_node(record, ledger.busan) == leaf
+    # The operators' key is now stored, under the new key; new node keys too.
+    assert RecordKey.objects.get(operators=True).key_id == keys.key_id(KEY_A)
+
+
+# --- Deploy check ----------------------------------------------------------------------------
+
+
+def _clearing_ids(*, deploy: bool) -> list[str]:
+    messages = checks.run_checks(include_deployment_checks=deploy, tags=[checks.Tags.security])
+    return [message.id for message in messages if message.id.startswith("clearing.")]
+
+
+def test_production_needs_a_keyring(settings):
+    settings.DEBUG = False
+    settings.CLEARING_MASTER_KEY = []
+    assert _clearing_ids(deploy=False) == []
+    assert _clearing_ids(deploy=True) == ["clearing.E001"]
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    assert _clearing_ids(deploy=True) == []
+    settings.DEBUG = True
+    settings.CLEARING_MASTER_KEY = []
+    assert _clearing_ids(deploy=True) == []
