@@ -8,6 +8,8 @@ name *which* transaction differs. Reports, per day and transaction:
 * ``removed``   a transaction that was anchored but is no longer in the ledger
 * ``inserted``  a transaction in a closed day that was not anchored
 * day-level problems: root or count not the anchored one, missing anchor, close log broken
+* ``record-key``  a record key the keyring (``clearing.keys``) cannot unwrap
+* ``record``  an encrypted record that is not the anchored one, or does not open
 
 Test clock closes (``clearing.clock_closing``) are recomputed the same way, from their
 member rows and the ledger as it is now; their problems name the clock close.
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from clearing import records
+from clearing import keys, records
 from clearing.chain import get_chain
 from clearing.clock_closing import leaf_hashes
 from clearing.closelog import close_log_leaf
@@ -34,6 +36,7 @@ from clearing.models import (
     ClockCloseTransaction,
     DayClose,
     Job,
+    RecordKey,
 )
 from clearing.storage import stored_ids, stored_leaf_hashes
 from wallets.models import LedgerTransaction
@@ -63,6 +66,7 @@ class Report:
     days_checked: int = 0
     clock_closes_checked: int = 0
     transactions: int = 0
+    record_keys_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -73,7 +77,13 @@ class Report:
         clocks = (
             f", {self.clock_closes_checked} test clock closes" if self.clock_closes_checked else ""
         )
-        return f"{self.days_checked} closed days{clocks}, {self.transactions} transactions"
+        keys_checked = (
+            f", {self.record_keys_checked} record keys" if self.record_keys_checked else ""
+        )
+        return (
+            f"{self.days_checked} closed days{clocks}, {self.transactions} transactions"
+            f"{keys_checked}"
+        )
 
 
 def verify_day(close: DayClose, report: Report) -> None:
@@ -212,6 +222,18 @@ def verify_clock_close(close: ClockClose, report: Report) -> None:
         problem("root", "the ledger does not give the anchored root")
 
 
+def verify_record_keys(report: Report) -> None:
+    """Every record key (the nodes' and the operators') unwraps under the current keyring
+    (``CLEARING_MASTER_KEY``, and the legacy key derived from ``SECRET_KEY``)."""
+    ring = keys.keyring()
+    for row in RecordKey.objects.order_by("pk").iterator(chunk_size=500):
+        try:
+            keys.unwrap_row(row, ring)
+        except keys.KeyringError as exc:
+            report.problems.append(Problem("record-key", f"{keys.row_label(row)}: {exc}"))
+        report.record_keys_checked += 1
+
+
 def verify_records(report: Report) -> None:
     """Large inter-node transactions: each envelope is the anchored one, and still opens
     (with the operators' key) to the transaction's current leaf."""
@@ -240,7 +262,7 @@ def verify_records(report: Report) -> None:
             continue
         try:
             plaintext = records.open_for_operators(record)
-        except records.RecordError as exc:
+        except (records.RecordError, keys.KeyringError) as exc:
             report.problems.append(Problem("record", str(exc), day, txn.id))
             continue
         if plaintext != leaf_for(txn.id):
@@ -278,6 +300,7 @@ def verify_anchors(*, progress: Callable[[int], None] | None = None) -> Report:
     for clock_close in clock_closes:
         verify_clock_close(clock_close, report)
         report.clock_closes_checked += 1
+    verify_record_keys(report)
     verify_records(report)
     closed_labels = {c.anchor_label for c in clock_closes}
     for label in AnchorBlock.objects.filter(kind=AnchorBlock.Kind.CLOCK).values_list(

@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from clearing import keys, records
-from clearing.models import RecordKey
+from clearing.models import AnchoredRecord, RecordKey
+from clearing.verification import verify_anchors
 from sandbox.config import env_keyring
 from tests.clearing import test_records
 
@@ -107,3 +110,39 @@ def test_production_needs_a_keyring(settings):
     settings.DEBUG = True
     settings.CLEARING_MASTER_KEY = []
     assert _clearing_ids(deploy=True) == []
+
+
+# --- Verification ----------------------------------------------------------------------------
+
+
+def test_verify_anchors_checks_the_record_keys(ledger, large, settings, monkeypatch, capsys):
+    legacy_record(monkeypatch)
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    report = verify_anchors()
+    assert report.ok, report.problems
+    assert report.record_keys_checked == 2  # the nodes' (the operators' is stored on first use)
+    call_command("verify_anchors")
+    assert "3 record keys" in capsys.readouterr().out  # and now the operators' too
+
+
+def test_verify_anchors_fails_when_secret_key_changed(ledger, large, settings, monkeypatch):
+    legacy_record(monkeypatch)
+    records.open_for_operators(AnchoredRecord.objects.get())  # stores the operators' key
+    settings.SECRET_KEY = "another-secret-key-after-a-restore-" + "x" * 20
+    report = verify_anchors()
+    kinds = sorted(p.kind for p in report.problems)
+    assert kinds == ["record", "record-key", "record-key", "record-key"], report.problems
+    assert any("node " in str(p) and "does not unwrap" in str(p) for p in report.problems)
+    with pytest.raises(CommandError, match="Anchors do NOT match: 4 problem"):
+        call_command("verify_anchors")
+
+
+def test_verify_anchors_fails_when_the_keyring_lost_a_key(ledger, large, settings):
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    records.anchor_large_transactions()
+    assert verify_anchors().ok
+    settings.CLEARING_MASTER_KEY = [KEY_B]  # KEY_A dropped: nothing unwraps
+    problems = verify_anchors().problems
+    assert {p.kind for p in problems} == {"record", "record-key"}
+    assert sum(p.kind == "record-key" for p in problems) == 3
+    assert all("not in the keyring" in p.message for p in problems)

@@ -1,6 +1,7 @@
 """``python manage.py verify_anchors``: exit 0 when every closed day and test clock close
-still matches its anchor, 1 otherwise (each changed, removed or inserted ledger row is
-listed)."""
+still matches its anchor, and every encrypted record's key unwraps under the keyring and the
+record opens; 1 otherwise (each changed, removed or inserted ledger row, and each key or
+record that does not open, is listed)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from clearing.verification import verify_anchors
 class Command(BaseCommand):
     help = (
         "Recompute every closed day's Merkle root from the ledger and check it, and the whole "
-        "anchor chain (hashes, proof of work, links, OP_RETURN), against the anchors."
+        "anchor chain (hashes, proof of work, links, OP_RETURN), against the anchors; check that "
+        "every record key unwraps under CLEARING_MASTER_KEY and every encrypted record opens."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
