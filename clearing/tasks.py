@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from celery import Task, shared_task
 
-from clearing import clock_closing, closing, jobs, records, settlement, verification
+from clearing import clock_closing, closing, jobs, keys, records, settlement, verification
 from clearing.encoding import today
 from clearing.models import Job
 
@@ -54,6 +54,14 @@ def anchor_large_transactions() -> int:
     """Every 30 seconds (migration 0006): anchor new large inter-node transactions. Each
     anchoring is recorded as a job; a failure is a failed job operators can retry."""
     return len(records.anchor_scan(triggered_by="schedule"))
+
+
+@shared_task(name="clearing.tasks.rotate_record_keys")
+def rotate_record_keys() -> dict[str, object]:
+    """``rotate_record_keys`` in a worker (run it by name after changing
+    CLEARING_MASTER_KEY on every process): re-wrapped count and failures."""
+    result = keys.rotate()
+    return {"rewrapped": result.rewrapped, "failures": result.failures}
 
 
 @shared_task(name="clearing.tasks.anchor_transaction")

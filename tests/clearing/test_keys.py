@@ -4,6 +4,7 @@ and the deploy check."""
 from __future__ import annotations
 
 import pytest
+from celery import current_app
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -146,3 +147,93 @@ def test_verify_anchors_fails_when_the_keyring_lost_a_key(ledger, large, setting
     assert {p.kind for p in problems} == {"record", "record-key"}
     assert sum(p.kind == "record-key" for p in problems) == 3
     assert all("not in the keyring" in p.message for p in problems)
+
+
+# --- Rotation --------------------------------------------------------------------------------
+
+
+def test_rotation_rewraps_every_key_and_records_still_open(
+    ledger, large, settings, monkeypatch, capsys
+):
+    record = legacy_record(monkeypatch)
+    leaf = records.open_for_operators(record)  # stores the operators' key (legacy derivation)
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    call_command("rotate_record_keys", batch=2)
+    out = capsys.readouterr().out
+    assert "3/3 record keys done" in out and "Re-wrapped 3 record key(s)" in out
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.key_id(KEY_A)}
+    settings.SECRET_KEY = "the-secret-key-may-now-change-" + "y" * 30
+    assert records.open_for_operators(record) == leaf
+    assert records.open_for_node(record, ledger.seoul) == leaf
+    assert verify_anchors().ok
+    # A new first key: the old one stays in the keyring until the rotation is done.
+    settings.CLEARING_MASTER_KEY = [KEY_B, KEY_A]
+    call_command("rotate_record_keys")
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.key_id(KEY_B)}
+    settings.CLEARING_MASTER_KEY = [KEY_B]
+    assert records.open_for_node(record, ledger.busan) == leaf
+    call_command("rotate_record_keys")  # nothing left to do
+    assert "Re-wrapped 0 record key(s)" in capsys.readouterr().out
+
+
+def test_an_interrupted_rotation_resumes(ledger, large, settings, monkeypatch):
+    record = legacy_record(monkeypatch)
+    leaf = records.open_for_operators(record)
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    real_wrap = keys.Keyring.wrap
+    calls = []
+
+    def failing_wrap(self, key, aad):
+        calls.append(aad)
+        if len(calls) == 2:  # batches of one key: the second batch fails
+            raise RuntimeError("worker lost")
+        return real_wrap(self, key, aad)
+
+    monkeypatch.setattr(keys.Keyring, "wrap", failing_wrap)
+    with pytest.raises(RuntimeError):
+        keys.rotate(batch=1)
+    monkeypatch.setattr(keys.Keyring, "wrap", real_wrap)
+    done = list(RecordKey.objects.order_by("pk").values_list("key_id", flat=True))
+    assert done.count(keys.key_id(KEY_A)) == 1  # the first batch committed, the second not
+    assert keys.rotate(batch=1).rewrapped == 2  # the first is skipped
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.key_id(KEY_A)}
+    assert records.open_for_operators(record) == leaf
+
+
+def test_a_failure_inside_a_batch_rolls_the_batch_back(ledger, large, settings, monkeypatch):
+    legacy_record(monkeypatch)
+    records.open_for_operators(AnchoredRecord.objects.get())
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    real_wrap = keys.Keyring.wrap
+
+    def failing_wrap(self, key, aad):
+        if RecordKey.objects.filter(key_id=keys.key_id(KEY_A)).exists():
+            raise RuntimeError("database lost")
+        return real_wrap(self, key, aad)
+
+    monkeypatch.setattr(keys.Keyring, "wrap", failing_wrap)
+    with pytest.raises(RuntimeError):
+        keys.rotate(batch=10)
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.LEGACY}
+    monkeypatch.setattr(keys.Keyring, "wrap", real_wrap)
+    assert keys.rotate(batch=10).rewrapped == 3
+
+
+def test_rotation_fails_on_a_key_the_keyring_cannot_unwrap(
+    ledger, large, settings, monkeypatch, capsys
+):
+    legacy_record(monkeypatch)
+    settings.SECRET_KEY = "restored-under-another-secret-key-" + "z" * 20
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    with pytest.raises(CommandError, match="2 record key"):
+        call_command("rotate_record_keys")
+    err = capsys.readouterr().err
+    assert f"node {ledger.seoul.pk}'s key" in err and f"node {ledger.busan.pk}'s key" in err
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.LEGACY}
+
+
+def test_rotation_runs_as_a_task_by_name(ledger, large, settings, monkeypatch):
+    legacy_record(monkeypatch)
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    result = current_app.tasks["clearing.tasks.rotate_record_keys"].apply().get()
+    assert result == {"rewrapped": 2, "failures": []}
