@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a lost database or broker, wherever raised, answers 503 (sandbox.outage).
+    "sandbox.outage.ServiceUnavailableMiddleware",
     "sandbox.api.limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -281,6 +283,8 @@ SANDBOX_API_KEY_LAST_USED_RESOLUTION = env_int(
 )
 # Idempotency keys are remembered this long, then purged nightly (a later retry runs anew).
 SANDBOX_IDEMPOTENCY_KEY_DAYS = env_int("SANDBOX_IDEMPOTENCY_KEY_DAYS", 7, minimum=1)
+# A lost database or broker answers 503 with this Retry-After (sandbox.outage).
+SANDBOX_RETRY_AFTER_SECONDS = env_int("SANDBOX_RETRY_AFTER_SECONDS", 30, minimum=1)
 
 LOGGING = {
     "version": 1,
