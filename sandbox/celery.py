@@ -1,11 +1,24 @@
 """The Celery application, configured from Django settings (the ``CELERY_`` namespace)."""
 
 import os
+import time
+from typing import Any
 
 from celery import Celery
+from celery.signals import before_task_publish
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
 
 app = Celery("sandbox")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Every published task carries the time it was sent, so /healthz can tell the age of the
+# oldest waiting message on brokers that keep no timestamp themselves (Redis).
+SENT_AT_HEADER = "sandbox_sent_at"
+
+
+@before_task_publish.connect(dispatch_uid="sandbox.celery.stamp_sent_at")
+def _stamp_sent_at(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())

@@ -285,6 +285,12 @@ SANDBOX_API_KEY_LAST_USED_RESOLUTION = env_int(
 SANDBOX_IDEMPOTENCY_KEY_DAYS = env_int("SANDBOX_IDEMPOTENCY_KEY_DAYS", 7, minimum=1)
 # A lost database or broker answers 503 with this Retry-After (sandbox.outage).
 SANDBOX_RETRY_AFTER_SECONDS = env_int("SANDBOX_RETRY_AFTER_SECONDS", 30, minimum=1)
+# /healthz says "degraded" when a Celery queue holds more messages than this, or its oldest
+# waiting message is older than this (sandbox.health).
+SANDBOX_HEALTH_QUEUE_DEPTH_LIMIT = env_int("SANDBOX_HEALTH_QUEUE_DEPTH_LIMIT", 10_000, minimum=1)
+SANDBOX_HEALTH_QUEUE_AGE_LIMIT_SECONDS = env_int(
+    "SANDBOX_HEALTH_QUEUE_AGE_LIMIT_SECONDS", 300, minimum=1
+)
 
 LOGGING = {
     "version": 1,
