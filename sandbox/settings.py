@@ -292,11 +292,23 @@ SANDBOX_HEALTH_QUEUE_AGE_LIMIT_SECONDS = env_int(
     "SANDBOX_HEALTH_QUEUE_AGE_LIMIT_SECONDS", 300, minimum=1
 )
 
+# Within this many seconds of a traceback, identical ones are counted, not written
+# (sandbox.logfilter); web, worker and beat alike (sandbox.celery keeps this config).
+SANDBOX_LOG_REPEAT_WINDOW_SECONDS = env_int("SANDBOX_LOG_REPEAT_WINDOW_SECONDS", 60, minimum=0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "repeated_tracebacks": {
+            "()": "sandbox.logfilter.RepeatedTracebackFilter",
+            "window": SANDBOX_LOG_REPEAT_WINDOW_SECONDS,
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["repeated_tracebacks"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own "django" logger would otherwise keep its default console handler (no
+    # filter, and in DEBUG a second copy of every request error).
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", "http://127.0.0.1:8000")
 
