@@ -59,8 +59,11 @@ def _database_lost(exc: OperationalError | InterfaceError) -> bool:
         return str(sqlstate).startswith(_LOST_SQLSTATE_PREFIXES)
     if isinstance(cause, sqlite3.Error):
         return getattr(cause, "sqlite_errorname", "") in _LOST_SQLITE_ERRORS
-    # No SQLSTATE: the driver could not talk to the server at all (refused, reset,
-    # "server closed the connection unexpectedly"), or Django's own connect failed.
+    if cause is not None:
+        # The driver's error without a SQLSTATE: it could not talk to the server at all
+        # (refused, reset, "server closed the connection unexpectedly", connect timeout).
+        return True
+    # Raised by Django or by hand, with no driver error behind it: judge by the words.
     message = str(exc).lower()
     return not any(word in message for word in ("lock", "deadlock", "serializ", "timeout"))
 

@@ -60,6 +60,7 @@ def test_outages_are_told_apart_from_conflicts():
     assert is_outage(chained(PgError("57P01")))  # admin_shutdown
     assert not is_outage(chained(PgError("40001")))  # serialization failure: retried
     assert not is_outage(chained(PgError("55P03")))  # lock_not_available
+    assert is_outage(chained(OSError("connection timeout expired")))  # no SQLSTATE: gone
     busy = sqlite3.OperationalError("database is locked")
     busy.sqlite_errorname = "SQLITE_BUSY"
     assert not is_outage(chained(busy))
