@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a lost database or broker, wherever raised, answers 503 (sandbox.outage).
+    "sandbox.outage.ServiceUnavailableMiddleware",
     "sandbox.api.limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -292,12 +294,32 @@ SANDBOX_API_KEY_LAST_USED_RESOLUTION = env_int(
 )
 # Idempotency keys are remembered this long, then purged nightly (a later retry runs anew).
 SANDBOX_IDEMPOTENCY_KEY_DAYS = env_int("SANDBOX_IDEMPOTENCY_KEY_DAYS", 7, minimum=1)
+# A lost database or broker answers 503 with this Retry-After (sandbox.outage).
+SANDBOX_RETRY_AFTER_SECONDS = env_int("SANDBOX_RETRY_AFTER_SECONDS", 30, minimum=1)
+# /healthz says "degraded" when a Celery queue holds more messages than this, or its oldest
+# waiting message is older than this (sandbox.health).
+SANDBOX_HEALTH_QUEUE_DEPTH_LIMIT = env_int("SANDBOX_HEALTH_QUEUE_DEPTH_LIMIT", 10_000, minimum=1)
+SANDBOX_HEALTH_QUEUE_AGE_LIMIT_SECONDS = env_int(
+    "SANDBOX_HEALTH_QUEUE_AGE_LIMIT_SECONDS", 300, minimum=1
+)
 
+# Within this many seconds of a traceback, identical ones are counted, not written
+# (sandbox.logfilter); web, worker and beat alike (sandbox.celery keeps this config).
+SANDBOX_LOG_REPEAT_WINDOW_SECONDS = env_int("SANDBOX_LOG_REPEAT_WINDOW_SECONDS", 60, minimum=0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "repeated_tracebacks": {
+            "()": "sandbox.logfilter.RepeatedTracebackFilter",
+            "window": SANDBOX_LOG_REPEAT_WINDOW_SECONDS,
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["repeated_tracebacks"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Django's own "django" logger would otherwise keep its default console handler (no
+    # filter, and in DEBUG a second copy of every request error).
+    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", "http://127.0.0.1:8000")
 
