@@ -74,7 +74,9 @@ class RepeatedTracebackFilter(logging.Filter):
             count, elapsed = seen.suppressed + 1, now - seen.window_start
             seen.window_start, seen.suppressed = now, 0
         name, message, location = key
+        # Format the record's own message with its own arguments before replacing them.
+        original = record.getMessage()
         record.msg = "%s (repeated %s times in the last %d s; traceback suppressed: %s: %s at %s)"
-        record.args = (record.getMessage(), f"{count:,}", round(elapsed), name, message, location)
+        record.args = (original, f"{count:,}", round(elapsed), name, message, location)
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         return True

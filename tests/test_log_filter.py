@@ -66,6 +66,25 @@ def test_the_first_traceback_is_kept_and_repeats_summarized(monkeypatch):
     assert stream.getvalue().count("Traceback (most recent call last)") == 2
 
 
+def test_the_summary_keeps_a_message_that_has_arguments(monkeypatch):
+    # Django logs "Forbidden (Permission denied): %s" with the path as an argument.
+    clock = Clock()
+    monkeypatch.setattr("sandbox.logfilter.time.monotonic", clock)
+    logger, stream = capture(window=60)
+
+    def forbidden():
+        try:
+            raise PermissionError("no")
+        except PermissionError:
+            logger.warning("Forbidden (Permission denied): %s", "/wallets/1", exc_info=True)
+
+    for step in (0, 30, 29, 2):  # the last comes 61 s after the first, 2 s after a repeat
+        clock.now += step
+        forbidden()
+    last = stream.getvalue().splitlines()[-1]
+    assert last.startswith("Forbidden (Permission denied): /wallets/1 (repeated 3 times")
+
+
 def test_other_errors_and_plain_records_are_not_suppressed(monkeypatch):
     monkeypatch.setattr("sandbox.logfilter.time.monotonic", Clock())
     logger, stream = capture()
