@@ -58,6 +58,7 @@ def test_outages_are_told_apart_from_conflicts():
 
     assert is_outage(chained(PgError("08006")))  # connection_failure
     assert is_outage(chained(PgError("57P01")))  # admin_shutdown
+    assert is_outage(chained(PgError("53300")))  # too_many_connections
     assert not is_outage(chained(PgError("40001")))  # serialization failure: retried
     assert not is_outage(chained(PgError("55P03")))  # lock_not_available
     assert is_outage(chained(OSError("connection timeout expired")))  # no SQLSTATE: gone
@@ -104,7 +105,11 @@ def test_a_money_post_writes_nothing_when_the_database_goes_mid_transaction(alic
         )
     assert_api_unavailable(response)
     assert len(cursors_in_transaction) > 3
+    # The lost connection left this thread's wrapper out of autocommit (Django could not
+    # switch it back while the connection was "gone"): start the next test from a fresh one.
     connection.close()
+    connection.connect()
+    assert connection.get_autocommit()
     assert ledger_state() == before
 
 
