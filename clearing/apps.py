@@ -6,8 +6,10 @@ class ClearingConfig(AppConfig):
     verbose_name = "Clearing and anchoring"
 
     def ready(self) -> None:
+        # Every process knows clearing's task names before a job is sent by name.
         from django.core.checks import Tags, register
 
+        from clearing import tasks  # noqa: F401
         from clearing.checks import check_master_key
 
         register(check_master_key, Tags.security, deploy=True)

@@ -32,7 +32,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clearing.models import Job
-from sandbox.celery import app as celery_app
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events.queue import enqueue
 from sandbox.tenants.models import Tenant
@@ -56,11 +55,7 @@ ANCHOR_SCAN_LABEL = "scan"
 def send(task_name: str, *args: Any) -> bool:
     """Publish the task ``task_name`` with ``args``; False when the broker cannot be
     reached (logged by ``enqueue``, never raised)."""
-    if task_name not in celery_app.tasks:
-        # Nothing here imports the task modules; Celery's autodiscovery (what a worker runs
-        # at start) registers them, so that an eager run executes the task itself.
-        celery_app.loader.import_default_modules()
-    return bool(enqueue(celery_app.tasks[task_name], *args))
+    return bool(enqueue(task_name, *args))
 
 
 # --- Create ------------------------------------------------------------------------------------

@@ -173,4 +173,10 @@ def rotate(*, batch: int = ROTATE_BATCH, progress: Callable[[str], None] | None 
             last_pk = rows[-1].pk
         if progress is not None:
             progress(f"{result.rewrapped + len(failures)}/{total} record keys done")
+    if not failures:
+        # The operators' key is stored the first time it is needed, derived from SECRET_KEY
+        # when records were sealed with that derivation. Store it now (under the first key),
+        # before the operator is told SECRET_KEY may change. Only when every key unwrapped:
+        # then SECRET_KEY is still the one the records were sealed under.
+        operators_key()
     return result

@@ -30,9 +30,10 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 
 logger = logging.getLogger(__name__)
 
-# PostgreSQL SQLSTATE classes that mean the connection (or the server) is gone: 08xxx
-# connection exceptions, 57P01-57P03 administrator/crash shutdown, cannot connect now.
-_LOST_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03")
+# PostgreSQL SQLSTATEs that mean the database cannot serve us now: 08xxx connection
+# exceptions, 57P01-57P03 administrator/crash shutdown, cannot connect now, and 53300 too
+# many connections (a slot frees up soon: retry later, as after a loss).
+_LOST_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03", "53300")
 # SQLite error names that mean the file cannot be reached, not that a row is locked.
 _LOST_SQLITE_ERRORS = {"SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_NOTADB", "SQLITE_CORRUPT"}
 _OUTAGE_ATTRIBUTE = "_sandbox_outage"

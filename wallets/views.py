@@ -151,8 +151,9 @@ def transfer_create(request: _HtmxTenantRequest, node_id: str) -> HttpResponseBa
 
 
 def _filled(query: QueryDict) -> dict[str, str]:
-    """The parameters that have a value (the last one given, as ``query[key]`` reads)."""
-    return {key: value for key in query if (value := query.get(key, ""))}
+    """The parameters that have a value (the last one given, as ``query[key]`` reads),
+    without the spaces people type around it (the API itself stays strict)."""
+    return {key: value for key in query if (value := query.get(key, "").strip())}
 
 
 @tenant_page()

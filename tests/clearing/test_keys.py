@@ -176,6 +176,21 @@ def test_rotation_rewraps_every_key_and_records_still_open(
     assert "Re-wrapped 0 record key(s)" in capsys.readouterr().out
 
 
+def test_rotation_stores_the_operators_key_before_secret_key_may_change(
+    ledger, large, settings, monkeypatch
+):
+    # As the docs say: set the keyring, rotate once, then change SECRET_KEY. Nobody had
+    # opened a record as an operator yet, so the operators' key was never stored.
+    record = legacy_record(monkeypatch)
+    leaf = records.open_for_node(record, ledger.seoul)
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    call_command("rotate_record_keys")
+    assert RecordKey.objects.get(operators=True).key_id == keys.key_id(KEY_A)
+    settings.SECRET_KEY = "the-secret-key-may-now-change-" + "z" * 30
+    assert records.open_for_operators(record) == leaf
+    assert verify_anchors().ok
+
+
 def test_an_interrupted_rotation_resumes(ledger, large, settings, monkeypatch):
     record = legacy_record(monkeypatch)
     leaf = records.open_for_operators(record)
