@@ -1,6 +1,7 @@
 from django.urls import path
 
 from clearing import views
+from clearing.recovery import views as recovery_views
 
 app_name = "clearing"
 
@@ -16,4 +17,5 @@ urlpatterns = [
     path("settlements/<str:window_id>/", views.settlement_window, name="window"),
     path("proof/", views.proof_lookup, name="proof-lookup"),
     path("proof/<str:transaction_id>/", views.proof, name="proof"),
+    path("recovery/", recovery_views.recovery, name="recovery"),
 ]

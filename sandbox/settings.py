@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "clearing",
     "sandbox.events",
     "wallets.banknet",
+    "clearing.recovery",
 ]
 
 MIDDLEWARE = [
@@ -328,3 +329,15 @@ SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", "http://127.0.0.1:8000")
 SANDBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("SANDBOX_WEBHOOK_ALLOW_PRIVATE", default=False)
 SANDBOX_WEBHOOK_ALLOW_LOOPBACK = env_bool("SANDBOX_WEBHOOK_ALLOW_LOOPBACK", default=DEBUG)
 SANDBOX_WEBHOOK_TIMEOUT_SECONDS = env_int("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
+# --- Backups and restore drills (clearing.recovery; docs/operations.md) -------------------
+# The backup encryption keys, newest first (the first encrypts, all decrypt); keep them
+# apart from the backups. Unset in development: a key derived from SECRET_KEY.
+SANDBOX_BACKUP_KEY = env_keyring("SANDBOX_BACKUP_KEY")
+# Where backups go: a folder, or the alias of a Django storage in STORAGES (S3, ...).
+SANDBOX_BACKUP_DIR = Path(env_str("SANDBOX_BACKUP_DIR", str(VAR_DIR / "backups")))
+SANDBOX_BACKUP_STORAGE = env_str("SANDBOX_BACKUP_STORAGE", "")
+# Retention: the newest this many backups are kept (nightly backup: two weeks).
+SANDBOX_BACKUP_KEEP = env_int("SANDBOX_BACKUP_KEEP", 14, minimum=1)
+# pg_dump/pg_restore's folder; default: the server's version under /usr/lib/postgresql.
+SANDBOX_PG_BIN_DIR = env_str("SANDBOX_PG_BIN_DIR", "")
