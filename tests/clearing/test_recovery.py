@@ -211,6 +211,26 @@ def test_a_lost_clearing_master_key_fails_the_drill(books, settings):
     drill_fails("anchors: chain: record-key: node ")
 
 
+def test_the_scheduled_tasks_back_up_and_drill(books):
+    from clearing.recovery.tasks import backup_task, restore_drill_task
+
+    name = backup_task()
+    assert backup_names() == [name]
+    assert restore_drill_task() == "passed"
+    assert DrillRun.objects.get().triggered_by == "schedule"
+
+
+def test_a_backup_decrypts_to_its_dump_for_a_real_restore(books, settings, tmp_path):
+    name = backup_create().name
+    call_command("backup_decrypt", name, str(tmp_path / "dump"))
+    assert (tmp_path / "dump").stat().st_size > 0
+    data = (settings.SANDBOX_BACKUP_DIR / name).read_bytes()
+    (tmp_path / "tampered").write_bytes(data[:-1])  # the tag loses a byte
+    with pytest.raises(CommandError, match="does not decrypt under backup key"):
+        call_command("backup_decrypt", str(tmp_path / "tampered"), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_production_refuses_to_back_up_without_a_backup_key(books, settings):
     settings.DEBUG = False
     settings.SANDBOX_BACKUP_KEY = []
