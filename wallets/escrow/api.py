@@ -12,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from sandbox.api.pagination import CreatedCursorPagination
 from sandbox.api.views import PresenterSerializer
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from sandbox.tenants.models import Node
@@ -91,6 +92,14 @@ class EscrowDisputeOutput(PresenterSerializer):
     decided_by = serializers.CharField()
 
 
+def _filters(declared: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """The list's filters, judged by their declaration (400 on a status that is none)."""
+    known = declared().fields
+    serializer = declared(data={k: v for k, v in request.query_params.items() if k in known})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
 # --- Escrows ---------------------------------------------------------------------------------
 
 
@@ -126,7 +135,7 @@ class EscrowListApi(TenantScopedListView):
 
     def get_queryset(self) -> QuerySet[Escrow]:
         rows = Escrow.objects.for_tenant(self.tenant).order_by("-created_at", "-pk")
-        params = self.request.query_params
+        params = _filters(self.FilterSerializer, self.request)
         if value := params.get("status"):
             rows = rows.filter(status=value)
         if value := params.get("node"):
@@ -224,17 +233,22 @@ class EscrowDisputeOpenApi(TenantScopedView):
 # --- Disputes --------------------------------------------------------------------------------
 
 
+class OpenedCursorPagination(CreatedCursorPagination):
+    ordering = ("-opened_at", "-pk")
+
+
 class EscrowDisputeListApi(TenantScopedListView):
     """Your escrows' disputes, newest first."""
 
     serializer_class = EscrowDisputeOutput
+    pagination_class = OpenedCursorPagination
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=EscrowDispute.Status.values, required=False)
 
     def get_queryset(self) -> QuerySet[EscrowDispute]:
         rows = EscrowDispute.objects.for_tenant(self.tenant).order_by("-opened_at", "-pk")
-        if value := self.request.query_params.get("status"):
+        if value := _filters(self.FilterSerializer, self.request).get("status"):
             rows = rows.filter(status=value)
         return rows
 

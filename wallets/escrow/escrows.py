@@ -143,8 +143,9 @@ def escrow_create(
     payer_node, payee_node = _node_of(payer_account), _node_of(payee_account)
     if not (payer_node.is_active and payee_node.is_active):
         raise Conflict("A deactivated node takes no part in escrows.", code="node_inactive")
-    # Whole seconds: the terms spell times so, and the row keeps what the terms say.
-    now = clock.now(node_id=payer_node.pk).replace(microsecond=0)
+    now = clock.now(node_id=payer_node.pk)
+    # The terms' times are whole seconds, and the row keeps the times the terms say.
+    start = now.replace(microsecond=0)
     escrow_id = uuid.uuid4()
     escrow = Escrow(
         id=escrow_id,
@@ -158,8 +159,8 @@ def escrow_create(
         fee_rate_bps=fee_rate_bps,
         fixed_fee=fixed_fee,
         release_condition=release_condition,
-        timeout_at=now + timedelta(seconds=timeout_seconds),
-        dispute_window_ends_at=now + timedelta(seconds=dispute_window_seconds),
+        timeout_at=start + timedelta(seconds=timeout_seconds),
+        dispute_window_ends_at=start + timedelta(seconds=dispute_window_seconds),
         description=description,
         created_at=now,
     )
@@ -171,7 +172,7 @@ def escrow_create(
         currency=currency,
         release_condition=release_condition,
         on_timeout=escrow.on_timeout,
-        created_at=now,
+        created_at=start,
         timeout_at=escrow.timeout_at,
         dispute_window_ends_at=escrow.dispute_window_ends_at,
         fee_rate_bps=fee_rate_bps,
@@ -179,7 +180,7 @@ def escrow_create(
         description=description,
     )
     escrow.terms_hash = terms_hash(escrow.terms)
-    escrow.hold = _hold(escrow, amount, expires_at=now + HOLD_LIFETIME)
+    escrow.hold = _hold(escrow, amount, expires_at=start + HOLD_LIFETIME)
     escrow.save(force_insert=True)
     scheduling.schedule(
         kind=TIMEOUT,
