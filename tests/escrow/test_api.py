@@ -127,6 +127,9 @@ def test_a_dispute_through_the_api_and_the_test_helper(alice, parties):
     listed = alice.api.get("/api/v1/escrow_disputes", {"status": "won"}).json()["results"]
     assert [d["id"] for d in listed] == [dispute["id"]]
     assert alice.api.get(f"/api/v1/escrow_disputes/{dispute['id']}").json() == won.json()
+    # The test helper's decision is in the test helper log, with who used it.
+    log = alice.api.get("/api/v1/test_helpers/log").json()["results"]
+    assert "test_helper.escrow_dispute_win" in [entry["action"] for entry in log]
 
 
 @pytest.mark.parametrize("action,outcome", [("lose", "lost"), ("deadline", "won")])

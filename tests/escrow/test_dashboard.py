@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from sandbox.tenants.models import AuditLogEntry
 from tests.factories import NodeFactory, fund
 from wallets.escrow.models import Escrow, EscrowDispute
 
@@ -75,6 +76,7 @@ def test_a_dispute_from_the_browser(alice, accounts):
     dispute.refresh_from_db()
     escrow.refresh_from_db()
     assert (dispute.status, escrow.status) == ("lost", "released")
+    assert AuditLogEntry.objects.filter(action="test_helper.escrow_dispute_lose").count() == 1
     page = alice.web.get(f"/escrows/{escrow.pk}/").content.decode()
     assert "escrow_dispute.lost" in page and "escrow_dispute.evidence_submitted" in page
     assert "Scratched" in alice.web.get("/escrows/").content.decode()

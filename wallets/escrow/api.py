@@ -295,20 +295,25 @@ class TestHelperEscrowDisputeApi(TenantScopedView):
         dispute = EscrowDispute.objects.get_for_tenant(self.tenant, dispute_id)
         values = self.validated_input()
         decided_by = f"test_helper:{self.actor.label}"
+        audit_action = f"test_helper.escrow_dispute_{action}"  # in the test helper log
         if action == "submit_evidence":
             dispute = disputes.dispute_submit_evidence(
                 dispute=dispute,
                 actor=self.actor,
                 evidence=values.get("evidence") or "Evidence submitted by a test helper.",
+                audit_action=audit_action,
             )
         elif action in ("win", "lose"):
-            outcome = "won" if action == "win" else "lost"
             dispute = disputes.dispute_decide(
-                dispute=dispute, outcome=outcome, actor=self.actor, decided_by=decided_by
+                dispute=dispute,
+                outcome="won" if action == "win" else "lost",
+                actor=self.actor,
+                decided_by=decided_by,
+                audit_action=audit_action,
             )
         elif action == "deadline":
             dispute = disputes.dispute_decide_by_rule(
-                dispute=dispute, actor=self.actor, decided_by=decided_by
+                dispute=dispute, actor=self.actor, decided_by=decided_by, audit_action=audit_action
             )
         else:
             raise inputs.invalid("action", f"Unknown action {action!r}.", code="unknown_action")

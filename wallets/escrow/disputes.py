@@ -43,8 +43,21 @@ def _deadline_key(dispute: EscrowDispute) -> str:
     return f"escrow_dispute:{dispute.pk}:deadline"
 
 
-def _record(escrow: Escrow, dispute: EscrowDispute, type: str, actor: Actor | None) -> None:
-    escrows.record(escrow, type, actor=actor, obj=dispute, data=presenters.dispute_json(dispute))
+def _record(
+    escrow: Escrow,
+    dispute: EscrowDispute,
+    type: str,
+    actor: Actor | None,
+    audit_action: str | None = None,
+) -> None:
+    escrows.record(
+        escrow,
+        type,
+        actor=actor,
+        obj=dispute,
+        data=presenters.dispute_json(dispute),
+        audit_action=audit_action,
+    )
 
 
 def _locked_escrow(escrow_id: UUID | str) -> Escrow:
@@ -114,9 +127,10 @@ def dispute_open(*, escrow: Escrow, actor: Actor, reason: str) -> EscrowDispute:
 
 @retrying
 def dispute_submit_evidence(
-    *, dispute: EscrowDispute, actor: Actor, evidence: str
+    *, dispute: EscrowDispute, actor: Actor, evidence: str, audit_action: str | None = None
 ) -> EscrowDispute:
-    """The payee's answer to the dispute, once."""
+    """The payee's answer to the dispute, once. ``audit_action`` names it in the audit log
+    (a test helper's ``test_helper.…``); the event type by default."""
     evidence = (evidence or "").strip()
     if not evidence or len(evidence) > MAX_EVIDENCE:
         raise ApplicationError(
@@ -137,13 +151,18 @@ def dispute_submit_evidence(
         evidence=evidence,
         evidence_submitted_at=escrows.node_now(escrow),
     )
-    _record(escrow, dispute, EVIDENCE_SUBMITTED, actor)
+    _record(escrow, dispute, EVIDENCE_SUBMITTED, actor, audit_action)
     return dispute
 
 
 @retrying
 def dispute_decide(
-    *, dispute: EscrowDispute, outcome: str, actor: Actor | None, decided_by: str
+    *,
+    dispute: EscrowDispute,
+    outcome: str,
+    actor: Actor | None,
+    decided_by: str,
+    audit_action: str | None = None,
 ) -> EscrowDispute:
     """Decide the dispute, once: ``won`` refunds what is held to the payer, ``lost``
     releases it to the payee (less the fee)."""
@@ -171,7 +190,7 @@ def dispute_decide(
         decided_by=decided_by[:200],
     )
     scheduling.cancel(kind=DEADLINE, key=_deadline_key(dispute))
-    _record(escrow, dispute, WON if outcome == "won" else LOST, actor)
+    _record(escrow, dispute, WON if outcome == "won" else LOST, actor, audit_action)
     escrows.record(escrow, escrows.REFUNDED if outcome == "won" else escrows.RELEASED)
     return dispute
 
@@ -182,7 +201,11 @@ def _rule_outcome(dispute: EscrowDispute) -> str:
 
 @retrying
 def dispute_decide_by_rule(
-    *, dispute: EscrowDispute, actor: Actor | None, decided_by: str
+    *,
+    dispute: EscrowDispute,
+    actor: Actor | None,
+    decided_by: str,
+    audit_action: str | None = None,
 ) -> EscrowDispute:
     """Decide now as the deadline rule would: unanswered (opened) → won by the payer;
     answered (evidence submitted) → lost."""
@@ -190,7 +213,11 @@ def dispute_decide_by_rule(
     if not dispute.is_open:
         raise Conflict(f"This dispute was already {dispute.status}.", code="dispute_decided")
     return dispute_decide(
-        dispute=dispute, outcome=_rule_outcome(dispute), actor=actor, decided_by=decided_by
+        dispute=dispute,
+        outcome=_rule_outcome(dispute),
+        actor=actor,
+        decided_by=decided_by,
+        audit_action=audit_action,
     )
 
 

@@ -219,10 +219,11 @@ def record(
     actor: Actor | None = None,
     obj: Model | None = None,
     data: dict[str, Any] | None = None,
+    audit_action: str | None = None,
 ) -> None:
     """The event of a change, for the payer's node and (if another) the payee's; with an
-    actor, its audit entry too. ``obj`` and ``data`` default to the escrow as the API
-    shows it."""
+    actor, its audit entry too (``audit_action``, the event type by default). ``obj`` and
+    ``data`` default to the escrow as the API shows it."""
     obj = obj or escrow
     data = data if data is not None else presenters.escrow_json(escrow)
     nodes = [escrow.payer_node]
@@ -231,7 +232,13 @@ def record(
     first, *others = nodes
     if actor is not None:
         action_record(
-            actor=actor, action=type, tenant=escrow.tenant, node=first, obj=obj, data=data
+            actor=actor,
+            action=audit_action or type,
+            event_type=type,
+            tenant=escrow.tenant,
+            node=first,
+            obj=obj,
+            data=data,
         )
     else:
         event_record(tenant=escrow.tenant, node=first, type=type, obj=obj, data=data)

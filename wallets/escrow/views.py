@@ -215,7 +215,11 @@ def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> Http
                 request,
                 body,
                 lambda: disputes.dispute_decide(
-                    dispute=dispute, outcome="won", actor=access.actor, decided_by=decided_by
+                    dispute=dispute,
+                    outcome="won",
+                    actor=access.actor,
+                    decided_by=decided_by,
+                    audit_action="test_helper.escrow_dispute_win",
                 ),
             ),
             "Decided for the payer: refunded.",
@@ -225,7 +229,11 @@ def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> Http
                 request,
                 body,
                 lambda: disputes.dispute_decide(
-                    dispute=dispute, outcome="lost", actor=access.actor, decided_by=decided_by
+                    dispute=dispute,
+                    outcome="lost",
+                    actor=access.actor,
+                    decided_by=decided_by,
+                    audit_action="test_helper.escrow_dispute_lose",
                 ),
             ),
             "Decided for the payee: released.",
@@ -235,7 +243,10 @@ def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> Http
                 request,
                 body,
                 lambda: disputes.dispute_decide_by_rule(
-                    dispute=dispute, actor=access.actor, decided_by=decided_by
+                    dispute=dispute,
+                    actor=access.actor,
+                    decided_by=decided_by,
+                    audit_action="test_helper.escrow_dispute_deadline",
                 ),
             ),
             "Decided by the deadline rule.",
