@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "clearing",
     "sandbox.events",
     "wallets.banknet",
+    "wallets.escrow",
     "clearing.recovery",
 ]
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("test-clocks/", include("clearing.clock_urls")),  # before the events app's clock routes
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),
+    path("", include("wallets.escrow.dashboard_urls")),
     path("", include("sandbox.tenants.dashboard_urls")),
 ]
 

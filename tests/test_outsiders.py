@@ -583,6 +583,67 @@ CHECKS: dict[str, Check] = {
 }
 
 
+# --- Escrows (wallets.escrow) --------------------------------------------------------------
+
+
+def _alices_escrow(a, name: str) -> str:
+    """An escrow of alice's from her main account to her savings, made once per name."""
+    if name not in a.__dict__:
+        body = {
+            "payer_account_id": str(a.account.pk),
+            "payee_account_id": str(a.savings.pk),
+            "amount": "10",
+            "currency": "KRW",
+            "release_condition": "manual",
+            "timeout_seconds": 3600,
+            "dispute_window_seconds": 3600,
+        }
+        a.__dict__[name] = a.post("/api/v1/escrows", body)["id"]
+        a.keep(a.__dict__[name])
+    return a.__dict__[name]
+
+
+def escrow(a):
+    return {"escrow_id": _alices_escrow(a, "escrow")}
+
+
+def escrow_dispute(a):
+    if "escrow_dispute" not in a.__dict__:
+        disputed = _alices_escrow(a, "disputed_escrow")
+        dispute_id = a.post(f"/api/v1/escrows/{disputed}/dispute", {"reason": "alice's"})["id"]
+        a.keep(dispute_id)
+        a.__dict__["escrow_dispute"] = dispute_id
+    return {"dispute_id": a.__dict__["escrow_dispute"]}
+
+
+def _with_actions(kwargs, actions):
+    return lambda a: [{**kwargs(a), "action": action} for action in actions]
+
+
+ESCROW_BODY = {"amount": "1", "reason": "outsider", "evidence": "outsider"}
+CHECKS.update(
+    {
+        "api:escrow": owned(escrow),
+        "api:escrow-release": owned(escrow, lambda a: {"amount": "1"}),
+        "api:escrow-refund": owned(escrow),
+        "api:escrow-dispute-open": owned(escrow, lambda a: {"reason": "outsider"}),
+        "api:escrow-dispute": owned(escrow_dispute),
+        "api:escrow-dispute-evidence": owned(escrow_dispute, lambda a: {"evidence": "outsider"}),
+        "api:test-helper-escrow-dispute": owned(
+            _with_actions(escrow_dispute, ("submit_evidence", "win", "lose", "deadline"))
+        ),
+        "escrow:escrow": owned(escrow),
+        "escrow:escrow-action": owned(
+            _with_actions(escrow, ("release", "refund", "dispute")), lambda a: ESCROW_BODY
+        ),
+        "escrow:dispute-action": owned(
+            _with_actions(escrow_dispute, ("evidence", "win", "lose", "deadline")),
+            lambda a: ESCROW_BODY,
+        ),
+    }
+)
+
+
 # --- What must not change ------------------------------------------------------------------
 
 # Written on every authenticated request, by the outsider's own credentials.

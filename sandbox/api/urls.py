@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("sandbox.events.api_urls")),
     path("", include("wallets.banknet.api_urls")),
     path("", include("clearing.api_urls")),
+    path("", include("wallets.escrow.api_urls")),
 ]
