@@ -328,3 +328,8 @@ SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", "http://127.0.0.1:8000")
 SANDBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("SANDBOX_WEBHOOK_ALLOW_PRIVATE", default=False)
 SANDBOX_WEBHOOK_ALLOW_LOOPBACK = env_bool("SANDBOX_WEBHOOK_ALLOW_LOOPBACK", default=DEBUG)
 SANDBOX_WEBHOOK_TIMEOUT_SECONDS = env_int("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
+# --- Retention (sandbox.events.retention, docs/scaling.md) --------------------------------
+# Events older than this many days go nightly, with their webhook deliveries and attempts,
+# once relayed and with no delivery pending; 0 keeps them forever.
+SANDBOX_EVENT_RETENTION_DAYS = env_int("SANDBOX_EVENT_RETENTION_DAYS", 30, minimum=0)
