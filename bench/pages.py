@@ -414,13 +414,16 @@ class Subject:
         ]
 
 
-def timed_get(client, url: str, **headers) -> tuple[float, int]:
-    began = time.perf_counter()
+def timed_get(client, url: str, **headers) -> tuple[float, float, int]:
+    """Wall time and this process's CPU time (the app's share, less sensitive to the other
+    work on a shared machine than the wall time) of one GET, in ms."""
+    began, cpu = time.perf_counter(), time.thread_time()
     response = client.get(url, **headers)
     elapsed = (time.perf_counter() - began) * 1000
+    cpu_ms = (time.thread_time() - cpu) * 1000
     if response.status_code != 200:
         raise SystemExit(f"GET {url} answered {response.status_code}")
-    return elapsed, len(response.content)
+    return elapsed, cpu_ms, len(response.content)
 
 
 def older_link(client, url: str) -> str:
@@ -513,16 +516,18 @@ def measure(runs: int) -> dict:
             # Counted with a wrapper: the request_started signal empties connection.queries.
             with connection.execute_wrapper(StatementCounter(statements)):
                 timed_get(client, urls[0], **extra)
-            samples = []
+            samples, cpu = [], []
             size = 0
             for i in range(runs):
-                elapsed, size = timed_get(client, urls[i % len(urls)], **extra)
+                elapsed, cpu_ms, size = timed_get(client, urls[i % len(urls)], **extra)
                 samples.append(elapsed)
+                cpu.append(cpu_ms)
             samples.sort()
             row = {
                 "p50_ms": round(statistics.median(samples), 1),
                 "p95_ms": round(samples[max(0, round(0.95 * len(samples)) - 1)], 1),
                 "max_ms": round(samples[-1], 1),
+                "app_cpu_p50_ms": round(statistics.median(cpu), 1),
                 "queries": len(statements),
                 "bytes": size,
                 "url": urls[0],
@@ -530,9 +535,58 @@ def measure(runs: int) -> dict:
             results[name] = row
             log(
                 f"  {name:26} p50 {row['p50_ms']:7.1f} ms  p95 {row['p95_ms']:7.1f} ms  "
-                f"{row['queries']:3d} queries"
+                f"app CPU {row['app_cpu_p50_ms']:6.1f} ms  {row['queries']:3d} queries"
             )
     return results
+
+
+def measure_growth() -> dict:
+    """What grows with the tables: the close's read of one day (every tenant's
+    transactions and entries of the day, as ``clearing.encoding`` reads them), and the
+    retention purge's speed (``sandbox.events.retention``, 20 batches, rolled back so the
+    books stay as they are for ``--reuse``)."""
+    from django.db import connection, transaction
+
+    from clearing.encoding import iter_day_leaves, today
+    from sandbox.events import retention
+
+    day = today() - timedelta(days=20)
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        leaves = sum(1 for _ in iter_day_leaves(day))
+        best = min(best, time.perf_counter() - began)
+    began = time.perf_counter()
+    with transaction.atomic():
+        gone = retention.events_purge(
+            cutoff=timezone_now() - timedelta(days=DAYS - 10),
+            batch=retention.PURGE_BATCH,
+            max_batches=20,
+        )
+        purge_s = time.perf_counter() - began
+        transaction.set_rollback(True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname IN "
+            "('wallets_ledgertransaction', 'wallets_entry', 'events_event', "
+            "'events_webhookdelivery', 'events_webhookattempt')"
+        )
+        sizes = {name: round(size / 2**20, 1) for name, size in cursor.fetchall()}
+    result = {
+        "close_day_read_ms": round(best * 1000, 1),
+        "close_day_transactions": leaves,
+        "retention_events_per_s": round(gone / purge_s) if purge_s else None,
+        "retention_events_in_run": gone,
+        "table_mb_with_indexes": sizes,
+    }
+    log(f"  growth: {result}")
+    return result
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
 
 
 # --- Main --------------------------------------------------------------------------------
@@ -575,6 +629,7 @@ def main() -> None:
 
     log(f"measuring, {runs} requests per page (Django test client, in process, DEBUG off)")
     results = measure(runs)
+    growth = measure_growth()
 
     from django.core.management import call_command
     from django.db import connections
@@ -597,6 +652,7 @@ def main() -> None:
         "target_met": worst <= TARGET_P95_MS,
         "load_average_at_end": load,
         "pages": results,
+        "growth": growth,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
