@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from sandbox.events import selectors
@@ -110,6 +111,25 @@ def test_the_deliveries_list_pages_by_cursor_too(alice):
 
     assert first.count('href="/webhooks/deliveries/') == 50
     assert second.count('href="/webhooks/deliveries/') == 5
+    # each row links where reverse() says (the table reverses once per page)
+    newest = WebhookDelivery.objects.order_by("-created_at", "-id").first()
+    for name, arg in [
+        ("events:delivery", newest.pk),
+        ("events:event", newest.event_id),
+        ("events:node-webhooks", node.pk),
+    ]:
+        assert f'href="{reverse(name, args=[arg])}"' in first
+
+
+def test_history_rows_link_to_their_transaction(alice):
+    from tests.factories import fund
+
+    node = NodeFactory(tenant=alice.tenant)
+    txn = fund(node.wallet.accounts.get(), 1000)
+
+    html = alice.web.get("/wallets/transactions/").content.decode()
+
+    assert f'href="{reverse("wallets:transaction", args=[txn.uuid])}"' in html
 
 
 def test_event_types_are_the_tenants_own_sorted_and_each_once(alice):
