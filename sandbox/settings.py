@@ -342,3 +342,8 @@ SANDBOX_BACKUP_STORAGE = env_str("SANDBOX_BACKUP_STORAGE", "")
 SANDBOX_BACKUP_KEEP = env_int("SANDBOX_BACKUP_KEEP", 14, minimum=1)
 # pg_dump/pg_restore's folder; default: the server's version under /usr/lib/postgresql.
 SANDBOX_PG_BIN_DIR = env_str("SANDBOX_PG_BIN_DIR", "")
+
+# --- Retention (sandbox.events.retention, docs/scaling.md) --------------------------------
+# Events older than this many days go nightly, with their webhook deliveries and attempts,
+# once relayed and with no delivery pending; 0 keeps them forever.
+SANDBOX_EVENT_RETENTION_DAYS = env_int("SANDBOX_EVENT_RETENTION_DAYS", 30, minimum=0)

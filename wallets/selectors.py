@@ -64,6 +64,32 @@ def balances_by_currency(accounts: QuerySet[Account]) -> list[CurrencyBalance]:
     ]
 
 
+def balances_by_node(accounts: QuerySet[Account]) -> dict[Any, list[CurrencyBalance]]:
+    """``balances_by_currency`` for each node's accounts among ``accounts``, in one query
+    (the wallets page asked once per node)."""
+    rows = (
+        accounts.order_by()
+        .values("wallet__node_id", "currency")
+        .annotate(
+            posted=Sum("posted_balance"),
+            pending=Sum("pending_balance"),
+            held=Sum("held_balance"),
+            count=Count("id"),
+        )
+        .order_by("wallet__node_id", "currency")
+    )
+    by_node: dict[Any, list[CurrencyBalance]] = {}
+    for r in rows:
+        by_node.setdefault(r["wallet__node_id"], []).append(
+            CurrencyBalance(r["currency"], r["posted"], r["pending"], r["held"], r["count"])
+        )
+    return by_node
+
+
+# What the dashboard's account lists (names in the history, choices in forms) read.
+ACCOUNT_LABEL_FIELDS = ("id", "name", "currency", "bank_code", "account_number")
+
+
 def account_list(
     *, tenant: Tenant, node_id: Any = None, currency: str | None = None, status: str | None = None
 ) -> QuerySet[Account]:
@@ -274,16 +300,17 @@ def history_page(
 ) -> tuple[list[HistoryRow], str | None]:
     """One page of the history, newest first, and the cursor of the next page (or None).
 
-    With an account, the page is read from that account's entries (index on
-    ``(account, posted_at, transaction)``); otherwise from the tenant's transactions
-    (index on ``(tenant, posted_at, id)``). Amount filters apply to the entry on the
-    account, or to the transaction's gross amount."""
-    if filters.account is not None:
-        keys = list(
-            account_entries(filters=filters, cursor=cursor).values_list(
-                "transaction_id", "posted_at"
-            )[: limit + 1]
+    With an account (or else a counterparty), the page is read from that account's
+    entries (index on ``(account, posted_at, transaction)``); otherwise from the tenant's
+    transactions (index on ``(tenant, posted_at, id)``). Amount filters apply to the entry
+    on the account, or to the transaction's gross amount."""
+    if filters.account is not None or filters.counterparty is not None:
+        entries = (
+            account_entries(filters=filters, cursor=cursor)
+            if filters.account is not None
+            else counterparty_entries(tenant=tenant, filters=filters, cursor=cursor)
         )
+        keys = list(entries.values_list("transaction_id", "posted_at")[: limit + 1])
         more = len(keys) > limit
         keys = keys[:limit]
         found = LedgerTransaction.objects.filter(pk__in={k for k, _ in keys}).select_related(
@@ -314,6 +341,32 @@ def account_entries(*, filters: HistoryFilters, cursor: str | None = None) -> Qu
                 )
             )
         )
+    return _keyset(entries, "posted_at", "transaction_id", cursor)
+
+
+def counterparty_entries(
+    *, tenant: Tenant, filters: HistoryFilters, cursor: str | None = None
+) -> QuerySet[Entry]:
+    """The entries on the counterparty of the tenant's transactions that pass the other
+    filters: the same transactions as ``tenant_transactions``, in the same order, but read
+    from the counterparty's entries. Walking the tenant's transactions and probing each for
+    an entry on the counterparty took 150 ms for a mid-sized account at 1,000,000
+    transactions, and seconds for a quiet one. An entry's ``posted_at`` is its
+    transaction's (copied when posted)."""
+    assert filters.counterparty is not None
+    entries = Entry.objects.filter(account=filters.counterparty, transaction__tenant=tenant)
+    if filters.posted_from:
+        entries = entries.filter(posted_at__gte=filters.posted_from)
+    if filters.posted_to:
+        entries = entries.filter(posted_at__lt=filters.posted_to)
+    if filters.min_amount is not None:
+        entries = entries.filter(transaction__amount__gte=filters.min_amount)
+    if filters.max_amount is not None:
+        entries = entries.filter(transaction__amount__lte=filters.max_amount)
+    if filters.kind:
+        entries = entries.filter(transaction__kind=filters.kind)
+    if filters.currency:
+        entries = entries.filter(transaction__currency=filters.currency)
     return _keyset(entries, "posted_at", "transaction_id", cursor)
 
 
@@ -360,13 +413,11 @@ def _time_and_amount(queryset: _Q, filters: HistoryFilters, *, on_entry: bool) -
 
 
 def _with_entries(rows: list[LedgerTransaction]) -> list[HistoryRow]:
-    """Each transaction with its entries, read with one query for the page."""
+    """Each transaction with its entries, read with one query for the page. Readers use
+    the entries' ``account_id`` (the dashboard names accounts from its own list), so the
+    accounts are not joined in."""
     by_id: dict[int, list[Entry]] = {row.pk: [] for row in rows}
-    for entry in (
-        Entry.objects.filter(transaction_id__in=by_id)
-        .select_related("account")
-        .order_by("transaction_id", "id")
-    ):
+    for entry in Entry.objects.filter(transaction_id__in=by_id).order_by("transaction_id", "id"):
         by_id[entry.transaction_id].append(entry)
     return [HistoryRow(row, by_id[row.pk]) for row in rows]
 

@@ -36,15 +36,8 @@ def _can_write(request: TenantRequest) -> bool:
 def wallet_list(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
     nodes = Node.objects.for_tenant(tenant).order_by("-is_active", "name")
-    rows = [
-        (
-            node,
-            selectors.balances_by_currency(
-                Account.objects.for_tenant(tenant).filter(wallet__node=node)
-            ),
-        )
-        for node in nodes
-    ]
+    balances = selectors.balances_by_node(Account.objects.for_tenant(tenant))
+    rows = [(node, balances.get(node.pk, [])) for node in nodes]
     totals = selectors.balances_by_currency(Account.objects.for_tenant(tenant))
     return render(request, "wallets/wallet_list.html", {"rows": rows, "totals": totals})
 
@@ -79,7 +72,12 @@ def _wallet_context(
 ) -> dict[str, Any]:
     tenant = request.tenant_access.tenant
     accounts = list(wallet.accounts.order_by("currency", "created_at"))
-    open_accounts = Account.objects.for_tenant(tenant).filter(status="open").order_by("name")
+    open_accounts = (
+        Account.objects.for_tenant(tenant)
+        .filter(status="open")
+        .only(*selectors.ACCOUNT_LABEL_FIELDS)
+        .order_by("name")
+    )
     return {
         "wallet": wallet,
         "node": wallet.node,
@@ -159,7 +157,9 @@ def _filled(query: QueryDict) -> dict[str, str]:
 @tenant_page()
 def transaction_list(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
-    accounts = Account.objects.for_tenant(tenant).order_by("name")
+    accounts = (
+        Account.objects.for_tenant(tenant).only(*selectors.ACCOUNT_LABEL_FIELDS).order_by("name")
+    )
     params = _filled(request.GET)
     form = forms.HistoryFilterForm(request.GET or None, accounts=accounts)
     rows: list[selectors.HistoryRow] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from sandbox.events import clocks, scheduling, services
+from sandbox.events import clocks, retention, scheduling, services
 
 
 @shared_task(name=services.RELAY_OUTBOX_TASK, ignore_result=True)
@@ -29,3 +29,9 @@ def run_scheduled_action(action_id: int) -> bool:
 @shared_task(name=clocks.ADVANCE_TASK, ignore_result=True)
 def advance_test_clock(clock_id: str) -> bool:
     return clocks.test_clock_run_advance(clock_id=clock_id)
+
+
+@shared_task(name=retention.PURGE_TASK, ignore_result=True)
+def purge_old_events() -> int:
+    """Nightly (django-celery-beat, 04:30 Asia/Seoul; migration 0003)."""
+    return retention.events_purge()

@@ -9,7 +9,6 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -46,7 +45,7 @@ def _run(request, action, success: str) -> bool:
 def _event_page(request):
     tenant = request.tenant_access.tenant
     events = selectors.event_list(tenant=tenant, filters=request.GET).select_related("node")
-    return Paginator(events.order_by("-created_at", "-pk"), 50).get_page(request.GET.get("page"))
+    return selectors.keyset_page(events, cursor=request.GET.get("cursor"))
 
 
 @tenant_page()
@@ -105,10 +104,8 @@ def event_resend(request, event_id):
 
 def _delivery_page(request):
     tenant = request.tenant_access.tenant
-    deliveries = selectors.delivery_list(tenant=tenant, filters=request.GET).order_by(
-        "-created_at", "-pk"
-    )
-    return Paginator(deliveries, 50).get_page(request.GET.get("page"))
+    deliveries = selectors.delivery_list(tenant=tenant, filters=request.GET)
+    return selectors.keyset_page(deliveries, cursor=request.GET.get("cursor"))
 
 
 @tenant_page()
