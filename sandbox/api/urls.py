@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("sandbox.events.api_urls")),
     path("", include("wallets.banknet.api_urls")),
     path("", include("clearing.api_urls")),
+    path("", include("sandbox.nodekeys.api_urls")),
+    path("", include("wallets.payments.api_urls")),
 ]

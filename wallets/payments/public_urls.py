@@ -1,0 +1,11 @@
+"""Public (unauthenticated) routes of payments: the URL in the QR."""
+
+from django.urls import path
+
+from wallets.payments import public
+
+app_name = "payments-public"
+
+urlpatterns = [
+    path("r/<str:request_id>", public.request_jws, name="request-jws"),
+]
