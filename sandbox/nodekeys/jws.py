@@ -76,7 +76,7 @@ def public_key_from_jwk(jwk: Any) -> bytes:
     if jwk.get("alg", ALG) != ALG or jwk.get("use", "sig") != "sig":
         raise JwsError("invalid_jwk", 'The key must be for signatures with "alg": "EdDSA".')
     try:
-        raw = b64u_decode(jwk.get("x"))
+        raw = b64u_decode(str(jwk.get("x", "")))
         Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
         raise JwsError("invalid_jwk", "x must be a 32-byte Ed25519 key in base64url.") from None

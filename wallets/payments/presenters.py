@@ -3,6 +3,7 @@ dashboard share these. Nothing here shows the payer's account to the merchant si
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,25 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def request_url(request_id: Any) -> str:
-    """The public URL that serves the signed request (``application/jose``); in the QR."""
-    path = reverse("payments-public:request-jws", kwargs={"request_id": request_id.hex})
+def _public(name: str, request_id: uuid.UUID) -> str:
+    path = reverse(f"payments-public:{name}", kwargs={"request_id": request_id.hex})
     return settings.SANDBOX_BASE_URL.rstrip("/") + path
+
+
+def request_url(request_id: uuid.UUID) -> str:
+    """The public URL that serves the signed request (``application/jose``); in the QR."""
+    return _public("request-jws", request_id)
+
+
+def request_id_of_url(url: str) -> str | None:
+    """The request a QR's URL names, when it is one of this sandbox's (else None)."""
+    prefix = request_url(uuid.UUID(int=0))[: -len(uuid.UUID(int=0).hex)]
+    if not url.startswith(prefix):
+        return None
+    try:
+        return str(uuid.UUID(hex=url[len(prefix) :]))
+    except ValueError:
+        return None
 
 
 def request_json(request: PaymentRequest) -> dict[str, Any]:
@@ -36,10 +52,12 @@ def request_json(request: PaymentRequest) -> dict[str, Any]:
         "status": request.status,
         "refunded_amount": to_decimal_string(request.refunded_amount, currency),
         "url": request_url(request.pk),
+        "qr_png_url": _public("request-qr-png", request.pk),
+        "qr_svg_url": _public("request-qr-svg", request.pk),
         "qr_payload": request.qr_payload,
         "request_hash": request.request_hash,
         "jws": request.jws,
-        "transaction_id": str(request.transaction.uuid) if request.transaction_id else None,
+        "transaction_id": str(request.transaction.uuid) if request.transaction else None,
         "created_at": _iso(request.created_at),
         "expires_at": _iso(request.expires_at),
         "authorized_at": _iso(request.authorized_at),

@@ -5,8 +5,10 @@ a random UUID, so requests cannot be listed by guessing."""
 
 from __future__ import annotations
 
+import io
 import uuid
 
+import segno
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -15,16 +17,39 @@ from wallets.payments.models import PaymentRequest
 JOSE = "application/jose"
 
 
-@require_GET
-def request_jws(request: HttpRequest, request_id: str) -> HttpResponse:
+def _get(request_id: str) -> PaymentRequest:
     try:
         pk = uuid.UUID(hex=request_id)
     except ValueError:
         raise Http404("No such payment request.") from None
-    payment_request = PaymentRequest.objects.filter(pk=pk).only("jws").first()
+    payment_request = PaymentRequest.objects.filter(pk=pk).only("jws", "qr_payload").first()
     if payment_request is None:
         raise Http404("No such payment request.")
+    return payment_request
+
+
+def qr_image(payload: str, kind: str) -> bytes:
+    """The QR of ``payload`` (error correction M, as EMVCo recommends at least), PNG or SVG."""
+    out = io.BytesIO()
+    segno.make_qr(payload, error="m").save(out, kind=kind, scale=6, border=4)
+    return out.getvalue()
+
+
+@require_GET
+def request_jws(request: HttpRequest, request_id: str) -> HttpResponse:
+    payment_request = _get(request_id)
     response = HttpResponse(payment_request.jws, content_type=JOSE)
     response["Access-Control-Allow-Origin"] = "*"
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_GET
+def request_qr_png(request: HttpRequest, request_id: str) -> HttpResponse:
+    return HttpResponse(qr_image(_get(request_id).qr_payload, "png"), content_type="image/png")
+
+
+@require_GET
+def request_qr_svg(request: HttpRequest, request_id: str) -> HttpResponse:
+    svg = qr_image(_get(request_id).qr_payload, "svg")
+    return HttpResponse(svg, content_type="image/svg+xml")

@@ -190,7 +190,7 @@ def payment_request_create(
             fields={"currency": [f"Use one of {', '.join(emvco.NUMERIC_CURRENCY)}."]},
         )
     lifetime = _lifetime(expires_in, DEFAULT_REQUEST_LIFETIME, MAX_REQUEST_LIFETIME, "expires_in")
-    now = clock.now(node_id=node.pk).replace(microsecond=0)
+    now = clock.now(node_id=node.pk)
     request = PaymentRequest(
         id=uuid.uuid4(),
         tenant_id=node.tenant_id,
@@ -201,7 +201,8 @@ def payment_request_create(
         currency=currency,
         description=description,
         created_at=now,
-        expires_at=now + lifetime,
+        # Whole seconds: the JWS says it as a NumericDate, and both must agree.
+        expires_at=(now + lifetime).replace(microsecond=0),
     )
     request.jws = node_sign(node=node, typ=REQUEST_TYP, payload=_request_payload(request))
     request.request_hash = jws.digest(request.jws)
