@@ -301,7 +301,7 @@ class NodePaymentAuthorizationApi(TenantScopedView):
 class PaymentQrDecodeApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         payload = serializers.CharField(
-            help_text="The text of a scanned QR.", trim_whitespace=False
+            help_text="The text of a scanned QR.", trim_whitespace=False, allow_blank=True
         )
 
     @extend_schema(responses=QrDecodedOutput)
