@@ -35,6 +35,11 @@ def qr_image(payload: str, kind: str) -> bytes:
     return out.getvalue()
 
 
+def qr_svg_inline(payload: str) -> str:
+    """The same QR as an SVG element for an HTML page (no XML declaration)."""
+    return str(segno.make_qr(payload, error="m").svg_inline(scale=6, border=4))
+
+
 @require_GET
 def request_jws(request: HttpRequest, request_id: str) -> HttpResponse:
     payment_request = _get(request_id)
