@@ -255,11 +255,12 @@ def _changed(request: PaymentRequest, actor: Actor | None, event_type: str) -> N
 
 
 def _lock(request: PaymentRequest) -> PaymentRequest:
-    return (
-        PaymentRequest.objects.select_for_update(of=("self",))
-        .select_related("node__tenant", "transaction")
-        .get(pk=request.pk)
-    )
+    """Lock the request's row, then read it with its relations in a new statement: a row
+    lock that waited for another transaction returns the row as it committed, but the
+    rows joined to it as the waiting statement's snapshot saw them (PostgreSQL's
+    EvalPlanQual), so a join in the locking query could miss the transaction just paid."""
+    PaymentRequest.objects.select_for_update().filter(pk=request.pk).values_list("pk").get()
+    return PaymentRequest.objects.select_related("node__tenant", "transaction").get(pk=request.pk)
 
 
 @retrying
