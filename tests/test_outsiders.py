@@ -664,6 +664,7 @@ CHECKS.update(
         "payments:status": owned(paid_request),
         "payments:refund": owned(paid_request, lambda a: {"amount": "1"}),
         "payments:cancel": owned(open_request),
+        "payments:node-keys": owned(node),
     }
 )
 

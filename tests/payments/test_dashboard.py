@@ -81,3 +81,12 @@ def test_refund_and_cancel_from_the_checkout_page(shop):
     open_one = shop.create(order_id="W-4")
     web.post(f"/payments/{open_one['id']}/cancel/")
     assert PaymentRequest.objects.get(pk=open_one["id"]).status == "canceled"
+
+
+def test_a_nodes_keys_page_lists_and_rotates(shop):
+    web = shop.party.web
+    page = web.get(f"/payments/nodes/{shop.merchant.pk}/keys/").content.decode()
+    assert page.count("badge active") == 1 and "badge retired" not in page
+    assert web.post(f"/payments/nodes/{shop.merchant.pk}/keys/").status_code == 302
+    page = web.get(f"/payments/nodes/{shop.merchant.pk}/keys/").content.decode()
+    assert page.count("badge active") == 1 and page.count("badge retired") == 1

@@ -19,7 +19,9 @@ from tests.payments.conftest import jose_verify, run_verifier
 from wallets.models import LedgerTransaction
 from wallets.payments.models import PaymentRequest
 
-pytestmark = pytest.mark.django_db
+# joserfc warns that RFC 9864 deprecates "EdDSA" for the fully specified "Ed25519"; the
+# sandbox signs with "EdDSA" (RFC 8037), which every JOSE library still verifies.
+pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
 def read_tlv(text: str) -> dict[str, str]:

@@ -16,7 +16,10 @@ from django.views.decorators.http import require_POST
 
 from sandbox.errors import ApplicationError
 from sandbox.events.selectors import event_list
+from sandbox.nodekeys import selectors as key_selectors
+from sandbox.nodekeys import services as key_services
 from sandbox.tenants.access import TenantRequest
+from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import inputs
 from wallets.idempotency import request_fingerprint, run_idempotent
@@ -83,11 +86,31 @@ def request_list(request: TenantRequest) -> HttpResponseBase:
         .select_related("node", "transaction")
         .order_by("-created_at")[:200]
     )
+    nodes = Node.objects.for_tenant(access.tenant).order_by("name")
     return render(
         request,
         "payments/request_list.html",
-        {"form": form, "rows": [presenters.request_json(r) for r in requests]},
+        {"form": form, "rows": [presenters.request_json(r) for r in requests], "nodes": nodes},
     )
+
+
+@tenant_page()
+def node_keys(request: TenantRequest, node_id: str) -> HttpResponseBase:
+    """A node's signing keys (its JWKS); rotating makes a new one and retires the old."""
+    access = request.tenant_access
+    node = Node.objects.get_for_tenant(access.tenant, node_id)
+    if request.method == "POST":
+        if not (access.can_write and access.tenant.is_active):
+            return HttpResponse(status=403)
+        try:
+            key = key_services.node_key_rotate(node=node, actor=access.actor)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"New active key {key.kid}; the old one is retired.")
+        return redirect("payments:node-keys", node_id=node.pk)
+    jwks = key_selectors.node_jwks(node)
+    return render(request, "payments/node_keys.html", {"node": node, "keys": jwks["keys"]})
 
 
 def _checkout_context(request: TenantRequest, payment: PaymentRequest) -> dict[str, Any]:
