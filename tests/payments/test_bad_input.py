@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -294,3 +295,53 @@ def test_the_payer_pays_only_from_its_own_node(shop):
     body = {"request_jws": request["jws"], "account_id": str(shop.merchant_account.pk)}
     response = shop.post(f"/api/v1/nodes/{shop.payer.pk}/payment_authorizations", body)
     refused(response, 400, "account_not_in_node")
+
+
+def test_a_merchant_node_that_signs_outside_sends_its_signed_request(shop):
+    key = OKPKey.generate_key("Ed25519", private=True)
+    public = {k: v for k, v in key.as_dict(private=False).items() if k in ("kty", "crv", "x")}
+    registered = shop.api.post(
+        f"/api/v1/nodes/{shop.merchant.pk}/keys", {"jwk": public}, format="json"
+    ).json()
+    rid, now = str(uuid.uuid4()), int(time.time())
+    claims = {
+        "ver": 1,
+        "rid": rid,
+        "merchant": str(shop.merchant.pk),
+        "account": str(shop.merchant_account.pk),
+        "order_id": "B-16",
+        "amount": "2500",
+        "currency": "KRW",
+        "description": "",
+        "iat": now,
+        "exp": now + 600,
+    }
+
+    def sign(**changes) -> str:
+        header = {"alg": "EdDSA", "kid": registered["kid"], "typ": "fsbx.payment-request+jws"}
+        payload = json.dumps({**claims, **changes})
+        return jose_jws.serialize_compact(header, payload, key, algorithms=["EdDSA"])
+
+    body = {
+        "account_id": str(shop.merchant_account.pk),
+        "order_id": "B-16",
+        "amount": "2500",
+        "currency": "KRW",
+    }
+    refused(shop.post("/api/v1/payment_requests", body), 409, "node_signs_outside")
+    refused(
+        shop.post("/api/v1/payment_requests", {**body, "jws": sign(amount="25")}),
+        422,
+        "request_mismatch",
+    )
+    refused(
+        shop.post("/api/v1/payment_requests", {**body, "jws": sign(exp=now + 10)}),
+        400,
+        "invalid_expiry",
+    )
+    created = shop.post("/api/v1/payment_requests", {**body, "jws": sign()})
+    assert created.status_code == 201, created.content
+    request = created.json()
+    assert request["id"] == rid and request["jws"] == sign()
+    paid = shop.redeem(request, shop.authorize(request)["token"])
+    assert paid.status_code == 200 and paid.json()["status"] == "paid"

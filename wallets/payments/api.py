@@ -148,6 +148,11 @@ class PaymentRequestListApi(TenantScopedListView):
         expires_in = serializers.IntegerField(
             required=False, help_text="Seconds, 30 to 604800 (default 900), on the node's clock."
         )
+        jws = serializers.CharField(
+            required=False,
+            help_text="Only for a node that signs outside: the request you signed (its claims "
+            "must be these fields; its exp is the expiry; docs/payments.md).",
+        )
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return (
@@ -170,6 +175,7 @@ class PaymentRequestListApi(TenantScopedListView):
             currency=currency,
             description=values["description"],
             expires_in=values.get("expires_in"),
+            signed=values.get("jws"),
         )
         return Response(presenters.request_json(payment_request), status=status.HTTP_201_CREATED)
 

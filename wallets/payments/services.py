@@ -141,16 +141,23 @@ def _verify(compact: Any, typ: str, what: str) -> tuple[jws.Parsed, NodeKey]:
 # --- Requests --------------------------------------------------------------------------------
 
 
-def _request_payload(request: PaymentRequest) -> dict[str, Any]:
+def _request_claims(request: PaymentRequest) -> dict[str, Any]:
+    """What a request JWS says of the payment (besides its id and times)."""
     return {
-        "ver": VERSION,
-        "rid": str(request.pk),
         "merchant": str(request.node_id),
         "account": str(request.account_id),
         "order_id": request.order_id,
         "amount": to_decimal_string(request.amount, request.currency),
         "currency": request.currency,
         "description": request.description,
+    }
+
+
+def _request_payload(request: PaymentRequest) -> dict[str, Any]:
+    return {
+        "ver": VERSION,
+        "rid": str(request.pk),
+        **_request_claims(request),
         "iat": _numeric_date(request.created_at),
         "exp": _numeric_date(request.expires_at),
     }
@@ -166,9 +173,11 @@ def payment_request_create(
     currency: str,
     description: str = "",
     expires_in: int | None = None,
+    signed: str | None = None,
 ) -> PaymentRequest:
     """A merchant node's request to be paid ``amount`` into ``account`` for ``order_id``
-    (unique per node), signed by the node, with its dynamic QR payload."""
+    (unique per node), signed by the node, with its dynamic QR payload. A node that signs
+    outside the sandbox sends the JWS it signed (``signed``): its claims must be these."""
     wallet = account.wallet
     if wallet is None or account.tenant_id is None:
         raise NotFound(f"No account with id {account.pk}.", code="account_not_found")
@@ -189,7 +198,6 @@ def payment_request_create(
             code="currency_not_supported",
             fields={"currency": [f"Use one of {', '.join(emvco.NUMERIC_CURRENCY)}."]},
         )
-    lifetime = _lifetime(expires_in, DEFAULT_REQUEST_LIFETIME, MAX_REQUEST_LIFETIME, "expires_in")
     now = clock.now(node_id=node.pk)
     request = PaymentRequest(
         id=uuid.uuid4(),
@@ -201,10 +209,16 @@ def payment_request_create(
         currency=currency,
         description=description,
         created_at=now,
-        # Whole seconds: the JWS says it as a NumericDate, and both must agree.
-        expires_at=(now + lifetime).replace(microsecond=0),
     )
-    request.jws = node_sign(node=node, typ=REQUEST_TYP, payload=_request_payload(request))
+    if signed is None:
+        lifetime = _lifetime(
+            expires_in, DEFAULT_REQUEST_LIFETIME, MAX_REQUEST_LIFETIME, "expires_in"
+        )
+        # Whole seconds: the JWS says it as a NumericDate, and both must agree.
+        request.expires_at = (now + lifetime).replace(microsecond=0)
+        request.jws = node_sign(node=node, typ=REQUEST_TYP, payload=_request_payload(request))
+    else:
+        _outside_request(request, signed, now)
     request.request_hash = jws.digest(request.jws)
     try:
         request.qr_payload = emvco.payload(
@@ -235,6 +249,37 @@ def payment_request_create(
     )
     _changed(request, actor, "payment_request.created")
     return request
+
+
+def _outside_request(request: PaymentRequest, signed: str, now: datetime) -> None:
+    """Take the request a node signed outside the sandbox: its key, its claims (they must
+    be the request's fields), its id (``rid``, a new UUID) and its expiry (``exp``)."""
+    if node_key_current(node=request.node).origin != NodeKey.Origin.TENANT:
+        raise ApplicationError(
+            "The sandbox signs for this node: leave jws out.", code="node_signs_here"
+        )
+    parsed, key = _verify(signed, REQUEST_TYP, "payment request")
+    if key.node_id != request.node_id:
+        raise _forged("bad_signature", "The request is not signed by the merchant node.")
+    claims = parsed.payload
+    if claims.get("ver") != VERSION:
+        raise _forged("malformed_token", "The request is not a version 1 payment request.")
+    for name, expected in _request_claims(request).items():
+        if claims.get(name) != expected:
+            raise _forged("request_mismatch", f"The signed request's {name} is not the one sent.")
+    try:
+        request.id = uuid.UUID(str(claims.get("rid")))
+    except ValueError:
+        raise _forged("malformed_token", "rid must be a UUID.") from None
+    if PaymentRequest.objects.filter(pk=request.id).exists():
+        raise Conflict("A payment request with this rid exists.", code="duplicate_request_id")
+    request.expires_at = _from_numeric_date(claims.get("exp"), "exp")
+    if not MIN_LIFETIME <= request.expires_at - now <= MAX_REQUEST_LIFETIME:
+        raise ApplicationError(
+            "The signed request's exp must lie 30 seconds to 7 days ahead (the node's clock).",
+            code="invalid_expiry",
+        )
+    request.jws = signed
 
 
 def _changed(request: PaymentRequest, actor: Actor | None, event_type: str) -> None:
