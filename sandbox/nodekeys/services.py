@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from sandbox import clock
 from sandbox.errors import Conflict
 from sandbox.keyring import Keyring
 from sandbox.nodekeys import jws
@@ -57,7 +57,7 @@ def _platform_key(node: Node) -> NodeKey:
         origin=NodeKey.Origin.PLATFORM,
         sealed_private_key=sealed,
         sealing_key_id=sealing_key_id,
-        created_at=timezone.now(),
+        created_at=clock.now(node_id=node.pk),
     )
 
 
@@ -86,7 +86,9 @@ def _retire_active(node: Node) -> NodeKey | None:
     )
     if current is not None:
         current.status = NodeKey.Status.RETIRED
-        current.retired_at = timezone.now()
+        # The node's clock, as the ``iat`` of what the key signed: a JWS made after the
+        # retirement is refused by comparing the two (``key_retired``).
+        current.retired_at = clock.now(node_id=node.pk)
         current.save(update_fields=["status", "retired_at"])
     return current
 
@@ -130,7 +132,7 @@ def node_key_register(*, node: Node, actor: Actor, jwk: Any) -> NodeKey:
         kid=kid,
         public_key=public,
         origin=NodeKey.Origin.TENANT,
-        created_at=timezone.now(),
+        created_at=clock.now(node_id=node.pk),
     )
     audit_record(
         actor=actor,

@@ -4,14 +4,19 @@ keyring, and a tenant's own key, for which the platform never signs."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.checks import run_checks
 from joserfc.jwk import KeySet
 
+from sandbox.events import clocks
 from sandbox.keyring import Keyring, KeyringError
 from sandbox.nodekeys import jws, services
 from sandbox.nodekeys.models import NodeKey
+from sandbox.tenants.services import SYSTEM
 from tests.factories import NodeFactory
 from tests.helpers import error_code
 from tests.payments.conftest import jose_verify
@@ -129,3 +134,37 @@ def test_production_needs_a_node_keys_master_key(settings):
     assert "nodekeys.E001" in [m.id for m in run_checks(include_deployment_checks=True)]
     settings.NODE_KEYS_MASTER_KEY = [SECRET_A]
     assert "nodekeys.E001" not in [m.id for m in run_checks(include_deployment_checks=True)]
+
+
+def test_retirement_is_judged_on_the_nodes_clock(shop):
+    """A payer node on a test clock a year ahead signs a token, then rotates its key: the
+    token, signed before the retirement on that clock, is still redeemed; one signed with
+    the retired key afterwards is refused."""
+    clock = clocks.test_clock_create(
+        tenant=shop.party.tenant,
+        actor=SYSTEM,
+        name="Next year",
+        frozen_time=datetime.now(UTC) + timedelta(days=365),
+    )
+    clocks.test_clock_attach(clock=clock, node=shop.payer, actor=SYSTEM)
+    request = shop.create(order_id="K-4")
+    token = shop.authorize(request)["token"]
+    old = NodeKey.objects.get(node=shop.payer)
+    services.node_key_rotate(node=shop.payer, actor=SYSTEM)
+    assert shop.redeem(request, token).status_code == 200
+
+    late = shop.create(order_id="K-5")
+    fresh = shop.authorize(late)["token"]
+    body = fresh.split(".")[1]
+    claims = json.loads(jws.b64u_decode(body))
+    claims["iat"] += 3600  # after the retirement, on the node's clock
+    private = Ed25519PrivateKey.from_private_bytes(
+        services.keyring().open(
+            old.sealing_key_id,
+            bytes(old.sealed_private_key),
+            aad=f"{shop.payer.pk}:{old.kid}".encode(),
+        )
+    )
+    forged = jws.sign(private, kid=old.kid, typ="fsbx.payment-token+jws", payload=claims)
+    response = shop.redeem(late, forged)
+    assert response.status_code == 422 and error_code(response) == "key_retired"
