@@ -184,9 +184,13 @@ def test_any_sequence_conserves_money_and_pays_each_order_once():
     run_state_machine_as_test(
         PaymentMachine,
         settings=settings(
-            max_examples=20,
+            max_examples=25,
             stateful_step_count=20,
             deadline=None,
+            # The same sequences every run: the runs must reach payments and refunds
+            # (SEEN below), which a random draw of 25 short runs did not always do.
+            derandomize=True,
+            database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )

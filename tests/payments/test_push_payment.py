@@ -132,6 +132,15 @@ def test_redeeming_moves_the_money_once(shop):
     ]
     assert {e.node_id for e in events} == {shop.merchant.pk}
     assert events.get(type="payment_request.paid").data == paid
+    # The payer's node hears of its money leaving; the merchant's node gets no event that
+    # names the payer's account.
+    (ledger_event,) = Event.objects.filter(object_id=paid["transaction_id"])
+    assert (ledger_event.type, ledger_event.node_id) == (
+        "payment_transaction.posted",
+        shop.payer.pk,
+    )
+    merchant_events = json.dumps(list(Event.objects.filter(node=shop.merchant).values("data")))
+    assert str(shop.payer_account.pk) not in merchant_events
 
     # Presented again (another idempotency key): 409 naming the first transaction.
     state = ledger_state()

@@ -40,6 +40,7 @@ from sandbox.nodekeys.models import NodeKey
 from sandbox.nodekeys.services import node_key_current, node_sign
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor
+from wallets import presenters as ledger_presenters
 from wallets.locking import retrying
 from wallets.models import Account
 from wallets.payments import emvco, presenters
@@ -50,7 +51,7 @@ from wallets.payments.models import (
     Redemption,
     Refund,
 )
-from wallets.posting import Leg, Posting, post_one
+from wallets.posting import Leg, Posting, Result, post_one
 
 REQUEST_TYP = "fsbx.payment-request+jws"
 TOKEN_TYP = "fsbx.payment-token+jws"
@@ -64,6 +65,9 @@ MIN_LIFETIME = timedelta(seconds=30)
 SALT_BYTES = 32
 TRANSACTION_KIND = "payment"
 REFUND_KIND = "payment_refund"
+# The ledger event of a payment's (or refund's) transaction, for the payer's node only:
+# its entries name the payer's account, which the merchant's node must not learn.
+PAYER_LEDGER_EVENT = "payment_transaction.posted"
 
 
 # --- Shared checks ---------------------------------------------------------------------------
@@ -299,6 +303,20 @@ def _changed(request: PaymentRequest, actor: Actor | None, event_type: str) -> N
         )
 
 
+def _payer_heard(payer_node: Node, result: Result) -> None:
+    """The payer's node hears of the money leaving (or, refunded, coming back to) its
+    account, as the ledger's own events tell every balance change (docs/webhooks.md)."""
+    txn = result.transaction
+    event_record(
+        tenant=None,
+        node=payer_node,
+        type=PAYER_LEDGER_EVENT,
+        obj=txn,
+        data=ledger_presenters.transaction_data(txn, list(result.entries)),
+        object_id=str(txn.uuid),
+    )
+
+
 def _lock(request: PaymentRequest) -> PaymentRequest:
     """Lock the request's row, then read it with its relations in a new statement: a row
     lock that waited for another transaction returns the row as it committed, but the
@@ -516,7 +534,7 @@ def payment_redeem(*, request: PaymentRequest, token: Any, actor: Actor) -> Paym
     _check_token_matches(parsed.payload, request)
     request_verify(request.jws)  # the merchant's own signature, as issued
     authorization = (
-        PaymentAuthorization.objects.select_related("account__wallet", "node")
+        PaymentAuthorization.objects.select_related("account__wallet", "node__tenant")
         .filter(token_hash=jws.digest(token), request=request)
         .first()
     )
@@ -546,6 +564,7 @@ def payment_redeem(*, request: PaymentRequest, token: Any, actor: Actor) -> Paym
         )
     )
     txn = result.transaction
+    _payer_heard(authorization.node, result)
     Redemption.objects.create(
         request=request, authorization=authorization, transaction=txn, created_at=merchant_now
     )
@@ -582,7 +601,9 @@ def payment_refund(
             code="refund_exceeds_payment",
             fields={"amount": ["More than what is left to refund."]},
         )
-    redemption = Redemption.objects.select_related("authorization").get(request=request)
+    redemption = Redemption.objects.select_related(
+        "authorization__node__tenant", "transaction"
+    ).get(request=request)
     payer_account_id = redemption.authorization.account_id
     result = post_one(
         Posting(
@@ -597,6 +618,7 @@ def payment_refund(
             is_inter_node=redemption.transaction.is_inter_node,
         )
     )
+    _payer_heard(redemption.authorization.node, result)
     now = clock.now(node_id=request.node_id)
     refund = Refund.objects.create(
         request=request,
