@@ -59,6 +59,9 @@ INSTALLED_APPS = [
     "wallets.banknet",
     "wallets.escrow",
     "clearing.recovery",
+    # --- Token-based push payments (issue 10) ---
+    "sandbox.nodekeys",
+    "wallets.payments",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +291,8 @@ CLEARING_TIME_ZONE = env_time_zone("CLEARING_TIME_ZONE", "Asia/Seoul")
 # The keyring of encrypted records (clearing.keys): newest key first; empty in development
 # means "derive from SECRET_KEY" (required in production: check clearing.E001).
 CLEARING_MASTER_KEY = env_keyring("CLEARING_MASTER_KEY")
+# Seals nodes' private signing keys (sandbox.keyring; newest first: the first seals, all open).
+NODE_KEYS_MASTER_KEY = env_keyring("NODE_KEYS_MASTER_KEY")
 
 # --- Sandbox ------------------------------------------------------------------------------
 SANDBOX_NEW_TENANT_STATUS = env_choice("SANDBOX_NEW_TENANT_STATUS", ("active", "pending"), "active")

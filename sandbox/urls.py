@@ -23,6 +23,9 @@ urlpatterns = [
     path("wallets/", include("wallets.dashboard_urls")),
     path("clearing/", include("clearing.dashboard_urls")),
     path("test-clocks/", include("clearing.clock_urls")),  # before the events app's clock routes
+    path("jwks/", include("sandbox.nodekeys.public_urls")),
+    path("pay/", include("wallets.payments.public_urls")),
+    path("payments/", include("wallets.payments.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),
     path("", include("wallets.escrow.dashboard_urls")),

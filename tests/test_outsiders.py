@@ -644,6 +644,92 @@ CHECKS.update(
 )
 
 
+# --- Push payments (issue 10): node keys, payment requests, authorizations ----------------
+# Public on purpose: a node's JWKS, and the URL a payment QR carries (the signed request
+# and its images; a random id, nothing the merchant did not mean to show).
+PUBLIC |= {
+    "node-jwks",
+    "payments-public:request-jws",
+    "payments-public:request-qr-png",
+    "payments-public:request-qr-svg",
+}
+
+
+def _payer(a) -> tuple:
+    """Alice's second node, whose funded account pays her shop's requests (made once)."""
+    if "_payer" not in a.__dict__:
+        payer = NodeFactory(tenant=a.tenant, name="Alice's payer")
+        account = payer.wallet.accounts.get()
+        fund(account, 100_000)
+        a.keep(payer.pk, payer.wallet.pk, account.pk)
+        a.__dict__["_payer"] = (payer, account)
+    return a.__dict__["_payer"]
+
+
+def _payment_request(a, order_id: str, *, paid: bool) -> dict:
+    key = f"_payment_request_{order_id}"
+    if key not in a.__dict__:
+        body = {"account_id": str(a.account.pk), "order_id": order_id, "amount": "700"}
+        request = a.post("/api/v1/payment_requests", {**body, "currency": "KRW"})
+        a.keep(request["id"])
+        if paid:
+            payer, account = _payer(a)
+            token = a.post(
+                f"/api/v1/nodes/{payer.pk}/payment_authorizations",
+                {"request_jws": request["jws"], "account_id": str(account.pk)},
+            )["token"]
+            request = a.post(f"/api/v1/payment_requests/{request['id']}/redeem", {"token": token})
+            a.keep(request["transaction_id"])
+        a.__dict__[key] = request
+    return a.__dict__[key]
+
+
+def paid_request(a):
+    return {"request_id": _payment_request(a, "paid-1", paid=True)["id"]}
+
+
+def open_request(a):
+    return {"request_id": _payment_request(a, "open-1", paid=False)["id"]}
+
+
+def _token_for_open_request(a) -> dict:
+    payer, account = _payer(a)
+    request = _payment_request(a, "open-1", paid=False)
+    token = a.post(
+        f"/api/v1/nodes/{payer.pk}/payment_authorizations",
+        {"request_jws": request["jws"], "account_id": str(account.pk)},
+    )["token"]
+    return {"token": token}
+
+
+def _authorization_body(a) -> dict:
+    request = _payment_request(a, "open-2", paid=False)
+    return {"request_jws": request["jws"], "account_id": str(_payer(a)[1].pk)}
+
+
+CHECKS.update(
+    {
+        "api:node-keys": owned(
+            node, lambda a: {"jwk": {"kty": "OKP", "crv": "Ed25519", "x": "A" * 43}}
+        ),
+        "api:node-key-rotate": owned(node),
+        "api:payment-request": owned(paid_request),
+        "api:payment-request-cancel": owned(open_request),
+        "api:payment-request-redeem": owned(open_request, _token_for_open_request),
+        "api:payment-request-refunds": owned(paid_request, lambda a: {"amount": "1"}),
+        "api:payment-request-receipt": owned(paid_request),
+        "api:node-payment-authorizations": owned(
+            lambda a: {"node_id": _payer(a)[0].pk}, _authorization_body
+        ),
+        "payments:checkout": owned(paid_request),
+        "payments:status": owned(paid_request),
+        "payments:refund": owned(paid_request, lambda a: {"amount": "1"}),
+        "payments:cancel": owned(open_request),
+        "payments:node-keys": owned(node),
+    }
+)
+
+
 # --- What must not change ------------------------------------------------------------------
 
 # Written on every authenticated request, by the outsider's own credentials.

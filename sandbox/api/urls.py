@@ -12,4 +12,6 @@ urlpatterns = [
     path("", include("wallets.banknet.api_urls")),
     path("", include("clearing.api_urls")),
     path("", include("wallets.escrow.api_urls")),
+    path("", include("sandbox.nodekeys.api_urls")),
+    path("", include("wallets.payments.api_urls")),
 ]

@@ -1,0 +1,144 @@
+"""Compact JWS (RFC 7515) with Ed25519 (RFC 8037, ``alg`` EdDSA), and Ed25519 JWKs.
+
+Small on purpose: one algorithm, compact serialization only, the payload a JSON object in
+canonical form (sorted keys, no spaces), so the bytes that were signed can be rebuilt and
+hashed by anyone. Signatures come from ``cryptography``; the tests check every JWS and JWK
+made here with an independent JOSE library (joserfc).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+ALG = "EdDSA"
+MAX_COMPACT_LENGTH = 16_384
+
+
+class JwsError(ValueError):
+    """A JWS that cannot be accepted; ``code`` says why (machine-readable)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str) -> bytes:
+    """Strict base64url without padding: the alphabet only, and canonical (re-encodes equal)."""
+    if not isinstance(text, str) or any(c not in _ALPHABET for c in text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64url") from None
+    if b64u(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
+
+
+_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def public_jwk(public_key: bytes) -> dict[str, str]:
+    """The JWK of a raw Ed25519 public key (its required members only)."""
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64u(public_key)}
+
+
+def thumbprint(public_key: bytes) -> str:
+    """RFC 7638 thumbprint: SHA-256 of the required members in lexicographic order."""
+    return b64u(hashlib.sha256(canonical_json(public_jwk(public_key))).digest())
+
+
+def public_key_from_jwk(jwk: Any) -> bytes:
+    """The raw public key of an Ed25519 public JWK; refuses private or other keys."""
+    if not isinstance(jwk, dict):
+        raise JwsError("invalid_jwk", "The key must be a JWK object.")
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        raise JwsError("invalid_jwk", 'Only Ed25519 keys ("kty": "OKP", "crv": "Ed25519").')
+    if "d" in jwk:
+        raise JwsError("invalid_jwk", "Send the public key only: the JWK has a private part (d).")
+    if jwk.get("alg", ALG) != ALG or jwk.get("use", "sig") != "sig":
+        raise JwsError("invalid_jwk", 'The key must be for signatures with "alg": "EdDSA".')
+    try:
+        raw = b64u_decode(str(jwk.get("x", "")))
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise JwsError("invalid_jwk", "x must be a 32-byte Ed25519 key in base64url.") from None
+    return raw
+
+
+def sign(private_key: Ed25519PrivateKey, *, kid: str, typ: str, payload: dict[str, Any]) -> str:
+    header = {"alg": ALG, "kid": kid, "typ": typ}
+    signing_input = f"{b64u(canonical_json(header))}.{b64u(canonical_json(payload))}"
+    signature = private_key.sign(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64u(signature)}"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+    @property
+    def kid(self) -> str:
+        return str(self.header["kid"])
+
+
+def parse(compact: Any, *, typ: str) -> Parsed:
+    """Split and decode a compact JWS of type ``typ``; the signature is not checked here."""
+    if not isinstance(compact, str) or not compact or len(compact) > MAX_COMPACT_LENGTH:
+        raise JwsError("malformed_jws", "Not a compact JWS.")
+    parts = compact.split(".")
+    if len(parts) != 3:
+        raise JwsError("malformed_jws", "A compact JWS has three parts separated by dots.")
+    try:
+        header = json.loads(b64u_decode(parts[0]))
+        payload = json.loads(b64u_decode(parts[1]))
+        signature = b64u_decode(parts[2])
+    except (ValueError, UnicodeDecodeError):
+        raise JwsError("malformed_jws", "A part of the JWS is not base64url JSON.") from None
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise JwsError("malformed_jws", "The JWS header and payload must be JSON objects.")
+    if header.get("alg") != ALG:
+        raise JwsError("unsupported_algorithm", 'Only "alg": "EdDSA" (Ed25519) is accepted.')
+    if set(header) - {"alg", "kid", "typ"}:
+        # "crit", "jku", "x5u"...: nothing we would honour, so nothing we accept.
+        raise JwsError("malformed_jws", "The JWS header has members other than alg, kid, typ.")
+    if not isinstance(header.get("kid"), str) or not header["kid"]:
+        raise JwsError("malformed_jws", "The JWS header names no key (kid).")
+    if header.get("typ") != typ:
+        raise JwsError("wrong_type", f'Expected a JWS of "typ": "{typ}".')
+    return Parsed(header, payload, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
+
+
+def signature_valid(public_key: bytes, parsed: Parsed) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            parsed.signature, parsed.signing_input
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def digest(compact: str) -> str:
+    """The hash that binds a token to a request: SHA-256 of the compact JWS, base64url."""
+    return b64u(hashlib.sha256(compact.encode("ascii")).digest())

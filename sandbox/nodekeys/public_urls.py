@@ -1,0 +1,9 @@
+"""Public (unauthenticated) routes of node keys."""
+
+from django.urls import path
+
+from sandbox.nodekeys import public
+
+urlpatterns = [
+    path("nodes/<str:node_id>.json", public.node_jwks, name="node-jwks"),
+]

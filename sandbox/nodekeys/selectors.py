@@ -1,0 +1,46 @@
+"""Reads of node keys: the JWKS a node publishes, and the key behind a JWS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.nodekeys import jws
+from sandbox.nodekeys.models import NodeKey
+from sandbox.nodekeys.services import node_key_current
+from sandbox.tenants.models import Node
+
+
+def key_json(key: NodeKey) -> dict[str, Any]:
+    """One key as a JWK, with its status (retired keys still verify what they signed)."""
+    return {
+        **jws.public_jwk(bytes(key.public_key)),
+        "kid": key.kid,
+        "alg": jws.ALG,
+        "use": "sig",
+        "status": key.status,
+        "origin": key.origin,
+        "created_at": key.created_at.isoformat(),
+        "retired_at": key.retired_at.isoformat() if key.retired_at else None,
+    }
+
+
+def node_jwks(node: Node) -> dict[str, Any]:
+    """The node's JWKS: the active key first, then the retired ones, newest first."""
+    node_key_current(node=node)  # a node older than node keys gets its first one now
+    keys = NodeKey.objects.filter(node=node).order_by("status", "-created_at")
+    return {"keys": [key_json(key) for key in keys]}
+
+
+def key_by_kid(kid: str) -> NodeKey | None:
+    return NodeKey.objects.select_related("node").filter(kid=kid).first()
+
+
+def verify(compact: Any, *, typ: str) -> tuple[jws.Parsed, NodeKey]:
+    """The parsed JWS and the node key that signed it; ``JwsError`` says what is wrong."""
+    parsed = jws.parse(compact, typ=typ)
+    key = key_by_kid(parsed.kid)
+    if key is None:
+        raise jws.JwsError("unknown_key", f"No node publishes the key {parsed.kid[:64]!r}.")
+    if not jws.signature_valid(bytes(key.public_key), parsed):
+        raise jws.JwsError("bad_signature", "The signature does not verify with its key.")
+    return parsed, key

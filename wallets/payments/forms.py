@@ -1,0 +1,60 @@
+"""Dashboard forms of payments: a new request (merchant), a refund, the payer's approval."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+
+from wallets.models import Account
+
+
+def _account_choices(accounts: Iterable[Account]) -> list[tuple[str, str]]:
+    return [
+        (str(a.pk), f"{a.wallet.node.name if a.wallet else '—'} · {a.name} · {a.currency}")
+        for a in accounts
+    ]
+
+
+class _Idempotent(forms.Form):
+    # A new key per rendered form: a double submit moves money once (wallets.idempotency).
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("idempotency_key", str(uuid.uuid4()))
+
+
+class PaymentRequestForm(forms.Form):
+    account = forms.ChoiceField(label="Pay into", help_text="The merchant node's account.")
+    order_id = forms.CharField(max_length=64, label="Order id")
+    amount = forms.CharField(max_length=40, help_text='A decimal such as "12.34".')
+    description = forms.CharField(max_length=200, required=False)
+    expires_in = forms.IntegerField(
+        min_value=30, max_value=604_800, initial=900, label="Expires in (seconds)"
+    )
+
+    def __init__(self, *args: Any, accounts: Iterable[Account] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["account"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = _account_choices(accounts)
+
+
+class RefundForm(_Idempotent):
+    amount = forms.CharField(max_length=40, required=False, help_text="Empty: all that is left.")
+    reason = forms.CharField(max_length=200, required=False)
+
+
+class ApproveForm(_Idempotent):
+    payload = forms.CharField(widget=forms.HiddenInput)
+    account = forms.ChoiceField(label="Pay from")
+
+    def __init__(self, *args: Any, accounts: Iterable[Account] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["account"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = _account_choices(accounts)
