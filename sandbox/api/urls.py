@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("clearing.api_urls")),
     path("", include("sandbox.nodekeys.api_urls")),
     path("", include("wallets.payments.api_urls")),
+    path("", include("wallets.merchant_settlement.api_urls")),
 ]

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from sandbox.errors import NotFound
+from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Node, Tenant
 from wallets.merchant_settlement.models import SettlementBatch, SettlementContract
 
@@ -29,6 +29,9 @@ def batches(*, tenant: Tenant, filters: dict[str, Any]) -> QuerySet[SettlementBa
     if node_id := filters.get("node"):
         rows = rows.filter(node=Node.objects.get_for_tenant(tenant, node_id))
     if status := filters.get("status"):
+        if status not in SettlementBatch.Status.values:
+            message = f"One of {', '.join(SettlementBatch.Status.values)}."
+            raise ApplicationError(message, code="invalid_parameter", fields={"status": [message]})
         rows = rows.filter(status=status)
     return rows.order_by("-created_at", "-id")
 

@@ -225,7 +225,15 @@ def contract_follow_node_clock(*, node: Node) -> None:
 # --- Cycles ----------------------------------------------------------------------------------
 
 
-def _unsettled_orders(contract: SettlementContract, cutoff: datetime) -> QuerySet[PaymentRequest]:
+def _before(field: str, cutoff: datetime, inclusive: bool) -> dict[str, datetime]:
+    # A scheduled cutoff is a midnight, which belongs to the next day; a run "now" takes
+    # everything up to now, including what a frozen test clock stamped with this very time.
+    return {f"{field}__{'lte' if inclusive else 'lt'}": cutoff}
+
+
+def _unsettled_orders(
+    contract: SettlementContract, cutoff: datetime, inclusive: bool
+) -> QuerySet[PaymentRequest]:
     settled = SettlementItem.objects.filter(
         kind=SettlementItem.Kind.ORDER, payment_request=OuterRef("pk")
     )
@@ -235,21 +243,23 @@ def _unsettled_orders(contract: SettlementContract, cutoff: datetime) -> QuerySe
             account=contract.account_id,
             status__in=PAID_STATES,
             paid_at__gte=contract.effective_from,
-            paid_at__lt=cutoff,
+            **_before("paid_at", cutoff, inclusive),
         )
         .exclude(Exists(settled))
         .order_by("paid_at", "pk")
     )
 
 
-def _unsettled_refunds(contract: SettlementContract, cutoff: datetime) -> QuerySet[Refund]:
+def _unsettled_refunds(
+    contract: SettlementContract, cutoff: datetime, inclusive: bool
+) -> QuerySet[Refund]:
     settled = SettlementItem.objects.filter(refund=OuterRef("pk"))
     return (
         Refund.objects.filter(
             request__node=contract.node_id,
             request__account=contract.account_id,
             request__paid_at__gte=contract.effective_from,
-            created_at__lt=cutoff,
+            **_before("created_at", cutoff, inclusive),
         )
         .exclude(Exists(settled))
         .select_related("request")
@@ -257,9 +267,9 @@ def _unsettled_refunds(contract: SettlementContract, cutoff: datetime) -> QueryS
     )
 
 
-def _items(contract: SettlementContract, cutoff: datetime) -> list[SettlementItem]:
+def _items(contract: SettlementContract, cutoff: datetime, inclusive: bool) -> list[SettlementItem]:
     items = []
-    for order in _unsettled_orders(contract, cutoff):
+    for order in _unsettled_orders(contract, cutoff, inclusive):
         fee = fees.order_fee(
             amount=order.amount, fee_rate_bps=contract.fee_rate_bps, fixed_fee=contract.fixed_fee
         )
@@ -274,7 +284,7 @@ def _items(contract: SettlementContract, cutoff: datetime) -> list[SettlementIte
                 occurred_at=order.paid_at,
             )
         )
-    for refund in _unsettled_refunds(contract, cutoff):
+    for refund in _unsettled_refunds(contract, cutoff, inclusive):
         items.append(
             SettlementItem(
                 kind=SettlementItem.Kind.REFUND,
@@ -336,7 +346,7 @@ def _settle(
 ) -> SettlementBatch | None:
     """Gather, post the fees, pay out or carry: one batch, or None when nothing is due.
     The caller holds the contract's row lock."""
-    items = _items(contract, cutoff)
+    items = _items(contract, cutoff, inclusive=trigger == SettlementBatch.Trigger.MANUAL)
     carries = list(
         SettlementBatch.objects.select_for_update()
         .filter(contract=contract, status__in=CARRIED, carried_into__isnull=True)

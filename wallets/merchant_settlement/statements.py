@@ -39,7 +39,7 @@ def statement_csv(batch: SettlementBatch) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
     writer.writerow(COLUMNS)
     currency, batch_id = batch.currency, str(batch.pk)
-    items = batch.items.select_related("payment_request").order_by("occurred_at", "id")
+    items = batch.items.select_related("payment_request").order_by("id")  # orders, refunds
     for item in items:
         row = presenters.item_json(item, currency)
         writer.writerow(
