@@ -10,8 +10,10 @@ import pytest
 
 from sandbox.errors import Conflict
 from sandbox.events.models import Event, ScheduledAction
+from sandbox.events.services import webhook_secret_current
+from sandbox.tenants.models import Node
 from sandbox.tenants.services import SYSTEM
-from tests.settlement.conftest import SEOUL
+from tests.settlement.conftest import SEOUL, Market
 from wallets import services as ledger
 from wallets.banknet import withdrawals
 from wallets.banknet.models import StatementLine, Withdrawal, WithdrawalRule
@@ -138,8 +140,6 @@ def test_below_the_minimum_the_net_waits_for_the_next_batch(market, books_balanc
 def test_the_run_after_chuseok_settles_the_days_it_held_back(
     alice, banks, webhook_settings, celery_eager, books_balance
 ):
-    from tests.settlement.conftest import Market
-
     market = Market(alice, start=_kst(23, 9))
     market.contract()
     market.pay(10_000)  # Wednesday 23 (T+1: paid on Monday 28)
@@ -167,3 +167,24 @@ def test_running_a_cycle_twice_makes_one_batch(market, books_balance):
         services.settlement_run_now(actor=SYSTEM, contract=contract)
     assert refused.value.code == "nothing_to_settle"
     assert WithdrawalRule.objects.count() == 0
+
+
+def test_each_transition_goes_out_as_a_signed_webhook(market, receiver, alice):
+    Node.objects.filter(pk=market.merchant.pk).update(webhook_url=receiver.url)
+    receiver.secrets = [webhook_secret_current(node=market.merchant).secret]
+    market.contract()
+    withdrawals.tester_withdrawal_rule(
+        node=market.merchant, actor=SYSTEM, action="fail", count=1, reason="daily_limit_exceeded"
+    )
+    market.pay(10_000)
+    market.advance_to(_kst(16, 11))
+    batch = _batch(16)
+    seen = [r.json for r in receiver.requests if r.json["type"].startswith("settlement_batch.")]
+    assert [e["type"] for e in seen] == [
+        "settlement_batch.posted",
+        "settlement_batch.payout_failed",
+    ]
+    assert all(r.verified for r in receiver.requests)
+    shown = alice.api.get(f"/api/v1/settlement_batches/{batch.pk}").json()
+    assert seen[-1]["data"] == shown
+    assert shown["failure_reason"] == "daily_limit_exceeded" and shown["carried_out"] == "9725"
