@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from sandbox import clock
 from sandbox.errors import Conflict
+from sandbox.events import clocks
 from sandbox.events.models import Event, ScheduledAction
 from sandbox.events.services import webhook_secret_current
 from sandbox.tenants.models import Node
@@ -17,7 +19,7 @@ from tests.settlement.conftest import SEOUL, Market
 from wallets import services as ledger
 from wallets.banknet import withdrawals
 from wallets.banknet.models import StatementLine, Withdrawal, WithdrawalRule
-from wallets.merchant_settlement import presenters, services
+from wallets.merchant_settlement import calendar, presenters, services
 from wallets.merchant_settlement.models import SettlementBatch, SettlementItem
 from wallets.models import Account
 
@@ -188,3 +190,14 @@ def test_each_transition_goes_out_as_a_signed_webhook(market, receiver, alice):
     shown = alice.api.get(f"/api/v1/settlement_batches/{batch.pk}").json()
     assert seen[-1]["data"] == shown
     assert shown["failure_reason"] == "daily_limit_exceeded" and shown["carried_out"] == "9725"
+
+
+def test_the_next_cycle_follows_the_node_when_it_leaves_its_test_clock(market):
+    contract = market.contract()
+    assert contract.next_run_date.isoformat() == "2026-09-16"
+    clocks.test_clock_detach(clock=market.clock, node=market.merchant, actor=SYSTEM)
+    contract.refresh_from_db()
+    platform_today = calendar.local_date(clock.now())
+    assert contract.next_run_date == calendar.next_run_date("daily", 1, platform_today)
+    pending = ScheduledAction.objects.get(kind=services.CYCLE_KIND, status="pending")
+    assert pending.payload["run_date"] == contract.next_run_date.isoformat()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -134,17 +134,23 @@ def contract_create(
     if SettlementContract.objects.filter(node=node).exists():
         raise Conflict("This node already has a settlement contract.", code="contract_exists")
     now = clock.now(node_id=node.pk)
-    contract = SettlementContract.objects.create(
-        tenant_id=node.tenant_id,
-        node=node,
-        account=account,
-        link=link,
-        currency=account.currency,
-        effective_from=now,
-        created_at=now,
-        updated_at=now,
-        **terms.__dict__,
-    )
+    try:
+        with transaction.atomic():
+            contract = SettlementContract.objects.create(
+                tenant_id=node.tenant_id,
+                node=node,
+                account=account,
+                link=link,
+                currency=account.currency,
+                effective_from=now,
+                created_at=now,
+                updated_at=now,
+                **terms.__dict__,
+            )
+    except IntegrityError:  # made concurrently: the unique node decided
+        raise Conflict(
+            "This node already has a settlement contract.", code="contract_exists"
+        ) from None
     contract_schedule(contract=contract)
     action_record(
         actor=actor,
