@@ -201,3 +201,26 @@ def test_the_next_cycle_follows_the_node_when_it_leaves_its_test_clock(market):
     assert contract.next_run_date == calendar.next_run_date("daily", 1, platform_today)
     pending = ScheduledAction.objects.get(kind=services.CYCLE_KIND, status="pending")
     assert pending.payload["run_date"] == contract.next_run_date.isoformat()
+
+
+def test_a_payout_the_account_cannot_cover_fails_at_once_and_is_carried(market, books_balance):
+    market.contract()
+    market.pay(10_000)
+    # the merchant spends most of it before the cycle
+    ledger.transfer_create(
+        tenant=market.tenant,
+        request=ledger.TransferRequest(
+            source=market.account,
+            destination=market.payer_account,
+            amount=9_000,
+            currency="KRW",
+        ),
+    )
+    market.advance_to(_kst(16, 11))
+    batch = _batch(16)
+    assert (batch.status, batch.withdrawal_id) == (Status.PAYOUT_FAILED, None)
+    assert batch.failure_reason and batch.carried_out == batch.payout_amount == 9_725
+    assert _events(batch) == ["settlement_batch.posted", "settlement_batch.payout_failed"]
+    market.account.refresh_from_db()
+    assert (market.account.posted_balance, market.account.held_balance) == (725, 0)
+    assert not Withdrawal.objects.exists()

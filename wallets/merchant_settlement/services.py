@@ -374,7 +374,8 @@ def _settle(
     if payout:
         status = SettlementBatch.Status.POSTED
         try:
-            withdrawal = _pay_out(contract, batch_id, payout)
+            with transaction.atomic():  # a savepoint: a refusal leaves no half-made payout
+                withdrawal = _pay_out(contract, batch_id, payout)
         except ApplicationError as error:  # refused at once: the same as a failed payout
             status, reason = SettlementBatch.Status.PAYOUT_FAILED, error.code
     now = clock.now(node_id=contract.node_id)
