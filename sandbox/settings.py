@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     # --- Token-based push payments (issue 10) ---
     "sandbox.nodekeys",
     "wallets.payments",
+    # --- Merchant settlement (issue 10, item 7) ---
+    "wallets.merchant_settlement",
 ]
 
 MIDDLEWARE = [

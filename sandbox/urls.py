@@ -26,6 +26,7 @@ urlpatterns = [
     path("jwks/", include("sandbox.nodekeys.public_urls")),
     path("pay/", include("wallets.payments.public_urls")),
     path("payments/", include("wallets.payments.dashboard_urls")),
+    path("settlement/", include("wallets.merchant_settlement.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),
     path("", include("wallets.escrow.dashboard_urls")),

@@ -27,7 +27,7 @@ from sandbox.tenants.models import ApiKey
 from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
-from wallets.banknet.models import ScenarioRun
+from wallets.banknet.models import AccountLink, ScenarioRun
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 API_METHODS = ("get", "put", "patch", "post", "delete")
@@ -726,6 +726,54 @@ CHECKS.update(
         "payments:refund": owned(paid_request, lambda a: {"amount": "1"}),
         "payments:cancel": owned(open_request),
         "payments:node-keys": owned(node),
+    }
+)
+
+
+# --- Merchant settlement (issue 10, item 7) ---
+
+
+def _settlement_batch(a) -> str:
+    """Alice's node settled once: its link verified with the code of the 1 KRW, a
+    contract, a paid order, and a cycle run now."""
+    if "_settlement_batch" not in a.__dict__:
+        code = AccountLink.objects.get(pk=a.link).code
+        a.post(f"/api/v1/account_links/{a.link}/confirm", {"code": code})
+        contract = a.post(
+            f"/api/v1/nodes/{a.node.pk}/settlement_contract",
+            {
+                "account_id": str(a.account.pk),
+                "link_id": a.link,
+                "cycle": "daily",
+                "fee_rate_bps": 250,
+            },
+        )
+        _payment_request(a, "paid-1", paid=True)
+        batch = a.post(f"/api/v1/nodes/{a.node.pk}/settlement_contract/run")
+        a.keep(contract["id"], batch["id"], batch["withdrawal_id"], batch["fee_transaction_id"])
+        a.__dict__["_settlement_batch"] = batch["id"]
+    return a.__dict__["_settlement_batch"]
+
+
+def settled_node(a):
+    _settlement_batch(a)
+    return {"node_id": a.node.pk}
+
+
+def settlement_batch(a):
+    return {"batch_id": _settlement_batch(a)}
+
+
+CHECKS.update(
+    {
+        "api:node-settlement-contract": owned(settled_node, lambda a: {"fee_rate_bps": 1}),
+        "api:node-settlement-run": owned(settled_node),
+        "api:settlement-batch": owned(settlement_batch),
+        "api:settlement-batch-statement": owned(settlement_batch),
+        "api:settlement-batch-statement-signature": owned(settlement_batch),
+        "settlement:run": owned(settled_node),
+        "settlement:batch": owned(settlement_batch),
+        "settlement:statement": owned(settlement_batch),
     }
 )
 

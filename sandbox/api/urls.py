@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("wallets.escrow.api_urls")),
     path("", include("sandbox.nodekeys.api_urls")),
     path("", include("wallets.payments.api_urls")),
+    path("", include("wallets.merchant_settlement.api_urls")),
 ]

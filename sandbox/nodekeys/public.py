@@ -7,7 +7,7 @@ import uuid
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from sandbox.nodekeys import selectors
+from sandbox.nodekeys import platform, selectors
 from sandbox.tenants.models import Node
 
 
@@ -29,3 +29,13 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@require_GET
+def platform_jwks(request: HttpRequest) -> JsonResponse:
+    """The platform's own keys: they sign settlement statements."""
+    response = JsonResponse(platform.platform_jwks())
+    response["Content-Type"] = "application/jwk-set+json"
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "public, max-age=60"
+    return response

@@ -8,6 +8,7 @@ the ledger's hold, then its accounts."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
@@ -44,6 +45,24 @@ from wallets.models import Account, Hold
 from wallets.posting import Leg, Posting, post_one
 
 BANK_ANSWER_DEADLINE = timedelta(days=3)
+
+# Features that pay out through withdrawals (merchant settlement) hear of every outcome here,
+# inside the database transaction that records it, so they follow it exactly once: each
+# ``func(withdrawal)`` runs after a withdrawal succeeded, failed or came back. This module
+# cannot import them (they sit beside it and import it); they register in their ready().
+_ON_OUTCOME: list[Callable[[Withdrawal], None]] = []
+
+
+def on_withdrawal_outcome(func: Callable[[Withdrawal], None]) -> Callable[[Withdrawal], None]:
+    """Register ``func``; registering twice is a no-op."""
+    if func not in _ON_OUTCOME:
+        _ON_OUTCOME.append(func)
+    return func
+
+
+def _outcome(withdrawal: Withdrawal) -> None:
+    for func in _ON_OUTCOME:
+        func(withdrawal)
 
 
 def _take_rule(node: Node, action: str) -> WithdrawalRule | None:
@@ -280,6 +299,7 @@ def withdrawal_process(*, withdrawal_id: UUID | str) -> Withdrawal | None:
         obj=withdrawal,
         data=presenters.withdrawal_json(withdrawal),
     )
+    _outcome(withdrawal)
     return withdrawal
 
 
@@ -296,6 +316,7 @@ def _withdrawal_fail(withdrawal: Withdrawal, reason: str) -> Withdrawal:
         obj=withdrawal,
         data=presenters.withdrawal_json(withdrawal),
     )
+    _outcome(withdrawal)
     return withdrawal
 
 
@@ -374,6 +395,7 @@ def withdrawal_return(
         data=presenters.withdrawal_json(withdrawal),
         audit_data={"reason": reason},
     )
+    _outcome(withdrawal)
     return withdrawal
 
 

@@ -1,0 +1,71 @@
+"""The platform's own Ed25519 signing keys: what the platform signs in its own name (the
+settlement statements of ``wallets.merchant_settlement``), not on a node's behalf.
+
+No row holds them: each is derived from a member of the node keys' keyring
+(``NODE_KEYS_MASTER_KEY``, ``sandbox.keyring``) under a purpose of its own, so the private
+half never rests anywhere and every process derives the same key. The keyring's first
+member signs; every member's key stays published (``/jwks/platform.json``), so rotating the
+master key (a new secret first, the old one kept) keeps old statements verifiable.
+
+A detached JWS (RFC 7515 appendix F) signs content that travels separately: the compact
+form ``header..signature`` leaves the payload out, and the verifier puts it back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+
+from sandbox.keyring import Keyring
+from sandbox.nodekeys import jws
+
+KEYRING_PURPOSE = "platform-signing-key"
+
+
+def _keyring() -> Keyring:
+    return Keyring.from_secrets(
+        purpose=KEYRING_PURPOSE,
+        secrets=list(getattr(settings, "NODE_KEYS_MASTER_KEY", None) or []),
+        legacy_secret=str(settings.SECRET_KEY),
+    )
+
+
+def _private(seed: bytes) -> Ed25519PrivateKey:
+    # 32 bytes of HKDF output are a valid Ed25519 seed (RFC 8032 hashes it into the scalar).
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def _public_bytes(private: Ed25519PrivateKey) -> bytes:
+    return private.public_key().public_bytes_raw()
+
+
+def platform_jwks() -> dict[str, Any]:
+    """Every platform key as a JWK, the signing one first."""
+    ring = _keyring()
+    ordered = [ring.primary, *(key_id for key_id in ring.keys if key_id != ring.primary)]
+    keys = []
+    for key_id in ordered:
+        public = _public_bytes(_private(ring.keys[key_id]))
+        keys.append(
+            {
+                **jws.public_jwk(public),
+                "kid": jws.thumbprint(public),
+                "alg": jws.ALG,
+                "use": "sig",
+                "status": "active" if key_id == ring.primary else "retired",
+            }
+        )
+    return {"keys": keys}
+
+
+def platform_sign_detached(*, typ: str, content: bytes) -> str:
+    """A compact detached JWS over ``content`` by the platform's signing key:
+    ``BASE64URL(header)..BASE64URL(signature)``, the signing input being
+    ``BASE64URL(header).BASE64URL(content)``."""
+    private = _private(_keyring().keys[_keyring().primary])
+    header = {"alg": jws.ALG, "kid": jws.thumbprint(_public_bytes(private)), "typ": typ}
+    encoded_header = jws.b64u(jws.canonical_json(header))
+    signature = private.sign(f"{encoded_header}.{jws.b64u(content)}".encode("ascii"))
+    return f"{encoded_header}..{jws.b64u(signature)}"
