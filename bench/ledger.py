@@ -4,8 +4,8 @@
     python bench/ledger.py [--quick] [--keep]
 
 On the PostgreSQL server of DATABASE_URL it creates its own databases (``bench_ledger``
-for the sandbox, ``bench_ledger_pgbench`` for pgbench), then measures, each with 8
-concurrent clients:
+for the sandbox, ``bench_ledger_pgbench`` for pgbench; ``--database`` renames them), then
+measures, each with 8 concurrent clients:
 
   (a) pgbench's built-in TPC-B-like script, the baseline, in the same run;
   (b) single transfers per second through the HTTP API, served by gunicorn;
@@ -41,8 +41,10 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ledger.json"
 CLIENTS = 8
-BENCH_DB = "bench_ledger"
-PGBENCH_DB = "bench_ledger_pgbench"
+# ``--database NAME`` (or BENCH_LEDGER_DB) renames both, so that two people running the
+# bench on one server do not drop each other's databases.
+BENCH_DB = os.environ.get("BENCH_LEDGER_DB") or "bench_ledger"
+PGBENCH_DB = f"{BENCH_DB}_pgbench"
 BULK_SIZE = 8000
 
 
@@ -523,6 +525,12 @@ def profile_service(books: dict, count: int = 600) -> str:
 # --- Main --------------------------------------------------------------------------------
 
 
+def _use_database(name: str) -> None:
+    global BENCH_DB, PGBENCH_DB
+    BENCH_DB, PGBENCH_DB = name, f"{name}_pgbench"
+    os.environ["BENCH_LEDGER_DB"] = name  # the service-layer processes are spawned
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -539,7 +547,13 @@ def main() -> None:
     parser.add_argument(
         "--worker-class", default="gthread", choices=["gthread", "sync"], help="gunicorn workers"
     )
+    parser.add_argument(
+        "--database",
+        default=BENCH_DB,
+        help="name of the bench database (pgbench's gets the suffix _pgbench)",
+    )
     options = parser.parse_args()
+    _use_database(options.database)
     seconds = 8 if options.quick else 30
     batches = 2 if options.quick else 6
     began = time.perf_counter()
