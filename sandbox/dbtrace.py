@@ -1,7 +1,7 @@
 """Round trips to PostgreSQL, counted from libpq's own protocol trace (for tests and bench).
 
-A round trip is a turn of the conversation: the client sends one or more messages, then
-waits for the server's answer. Every statement sent on its own is one; BEGIN, COMMIT,
+A round trip is a wait of the client: it sends one or more messages, then waits for the
+server's answer. Every statement sent on its own is one; BEGIN, COMMIT,
 SAVEPOINT and Django's connection health check (``SELECT 1``) are each one too; several
 statements sent together (one multi-statement string, or a pipeline) are one. Counting the
 turns in libpq's trace sees them all, including what Django's query capture misses (the
@@ -53,24 +53,21 @@ class RoundTrips:
         self._file.close()
 
     def _parse(self, trace: str) -> None:
-        sending = False
+        # The client waits for the server after a simple Query, after a Sync (the end of an
+        # extended-protocol exchange, or of a pipeline: what it sent before goes in the
+        # same turn) and after a Flush request. Counting those counts the waits: in a
+        # pipeline the server's early answers may interleave with what the client still
+        # sends, without the client waiting for them.
         sent: list[str] = []
         for line in trace.splitlines():
             parts = line.split("\t")
-            if len(parts) < 3:
+            if len(parts) < 3 or parts[0] != "F":
                 continue
-            direction, kind = parts[0], parts[2].strip()
-            if direction == "F":
-                if not sending:
-                    sending, sent = True, []
-                detail = (
-                    " ".join(parts[3].replace("\\n", " ").strip('" ').split())[:48]
-                    if len(parts) > 3
-                    else ""
-                )
-                if kind in ("Query", "Parse"):
-                    sent.append(f"{kind} {detail}")
-            elif direction == "B" and sending:
-                sending = False
+            kind = parts[2].strip()
+            if kind in ("Query", "Parse"):
+                detail = parts[3] if len(parts) > 3 else ""
+                sent.append(f"{kind} {' '.join(detail.replace(chr(92) + 'n', ' ').split())[:48]}")
+            if kind in ("Query", "Sync", "Flush"):
                 self.count += 1
                 self.messages.append(" | ".join(sent) or "(protocol)")
+                sent = []

@@ -48,6 +48,7 @@ from uuid import UUID
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
 
+from sandbox import writebehind
 from sandbox.events.models import ClockAttachment, TestClock
 from sandbox.tenants.models import Node
 from wallets.models import Account, Wallet
@@ -134,11 +135,13 @@ def run_retrying(body: Callable[[], T]) -> T:
     """Run ``body`` in a transaction it owns, retried on conflicts. Nested in another
     ``atomic`` block (tests, callers composing services) it runs once, in a savepoint."""
     if connection.in_atomic_block:
-        with transaction.atomic(), _owned():
+        with transaction.atomic(), _owned(), writebehind.deferring():
             return body()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with transaction.atomic(), _owned():
+            # The last writes go with the COMMIT (``sandbox.writebehind``): this is the
+            # outermost block, and nothing runs in it after ``body``.
+            with transaction.atomic(), _owned(), writebehind.deferring(commit=True):
                 return body()
         except OperationalError as exc:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
@@ -217,7 +220,7 @@ def _lock_postgresql(ids: list[UUID], first: Statement | None) -> dict[UUID, Acc
     # cursors bind parameters client-side), and their results come back one after the
     # other; otherwise two round trips.
     with connection.cursor() as cursor:
-        if first is not None and not _combinable():
+        if first is not None and not combinable():
             cursor.execute(first.sql, first.params)
             first.done(cursor.fetchall())
             first = None
@@ -235,8 +238,9 @@ def _lock_postgresql(ids: list[UUID], first: Statement | None) -> dict[UUID, Acc
         return {row[0]: _account_state(row) for row in cursor.fetchall()}
 
 
-def _combinable() -> bool:
-    """Whether one execute may carry several statements: not with server-side binding."""
+def combinable() -> bool:
+    """Whether one execute may carry several statements (PostgreSQL): not with
+    server-side binding."""
     return not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
 
 
@@ -272,9 +276,9 @@ def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
             pending.append(d_pending)
             held.append(d_held)
             versions.append(d_version)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
+        # Nobody reads its result: it goes with the transaction's next statement.
+        writebehind.write(
+            """
                 UPDATE wallets_account AS a
                    SET posted_balance = a.posted_balance + d.posted,
                        pending_balance = a.pending_balance + d.pending,
@@ -284,8 +288,8 @@ def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
                        AS d(id, posted, pending, held, version)
                  WHERE a.id = d.id
                 """,
-                [ids, posted, pending, held, versions],
-            )
+            [ids, posted, pending, held, versions],
+        )
         return
     for account_id, (d_posted, d_pending, d_held, d_version) in changed.items():
         Account.objects.filter(id=account_id).update(
