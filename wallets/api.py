@@ -28,6 +28,7 @@ from wallets import exports, inputs, presenters, selectors, services
 from wallets.banks import BANKS, DEFAULT_BANK_CODE
 from wallets.idempotency import HEADER as IDEMPOTENCY_HEADER
 from wallets.idempotency import idempotent
+from wallets.locking import Statement
 from wallets.models import Account, Hold, LedgerTransaction
 from wallets.posting import Result
 
@@ -279,15 +280,26 @@ class AccountCloseApi(TenantScopedView):
 
 class TransferApi(TenantScopedView):
     InputSerializer = inputs.TransferInput
+    _accounts: dict[str, Account] | None = None  # read with the idempotency claim
+
+    def claim_along(self, request: Request) -> Statement | None:
+        """The transfer's accounts, read in the round trip of the idempotency claim."""
+        ids = set(inputs.transfer_account_ids(request.data))
+        found: dict[str, Account] = {}
+        statement = inputs.accounts_statement(tenant=self.tenant, ids=ids, into=found)
+        if statement is not None:
+            self._accounts = found
+        return statement
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent
     def post(self, request: Request) -> Response:
         """Move money between two of your accounts (of one node, or of two: inter-node)."""
         data = inputs.require_object(request.data)
-        accounts = inputs.accounts_by_id(
-            tenant=self.tenant, ids=set(inputs.transfer_account_ids(data))
-        )
+        accounts = self._accounts
+        if accounts is None:
+            ids = set(inputs.transfer_account_ids(data))
+            accounts = inputs.accounts_by_id(tenant=self.tenant, ids=ids)
         transfer = inputs.parse_transfer(data, accounts)
         result = services.transfer_create(tenant=self.tenant, request=transfer)
         return Response(_transaction_body(result), status=status.HTTP_201_CREATED)

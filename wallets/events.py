@@ -10,13 +10,12 @@ the ledger's own transfers between virtual accounts are therefore ``ledger_trans
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import F
-
-from sandbox.events.services import NewEvent, event_record, events_record
-from sandbox.tenants.models import Node
+from sandbox import clock
+from sandbox.events.services import NewEvent, events_record
 from wallets import presenters
 from wallets.models import Account, Hold, LedgerTransaction
 from wallets.posting import Result
@@ -32,39 +31,60 @@ HOLD_EXPIRED = "hold.expired"
 TRANSACTION_REVERSED = "transaction.reversed"
 
 
-def _nodes_of_accounts(account_ids: Iterable[UUID]) -> list[Node]:
-    """The nodes owning these accounts, each once, in a fixed order (one query)."""
-    nodes = (
-        Node.objects.filter(wallet__accounts__in=set(account_ids))
-        .select_related("tenant")
-        .distinct()
-        .order_by("pk")
-    )
-    return list(nodes)
-
-
-def _nodes_by_wallet(wallet_ids: Iterable[UUID | None]) -> dict[UUID, Node]:
-    ids = {w for w in wallet_ids if w is not None}
-    if not ids:
-        return {}
-    nodes = Node.objects.filter(wallet__in=ids).annotate(wallet_pk=F("wallet__id"))
-    return {node.wallet_pk: node for node in nodes}
+def _owners(result: Result, account_ids: Iterable[UUID]) -> list[tuple[UUID, UUID, datetime]]:
+    """The nodes owning these accounts, each once, in the order of the accounts, as (node,
+    its tenant, its time): from the accounts the posting locked, which carry their owners,
+    so that the events cost no query (the platform clock is read at most once)."""
+    owners: dict[UUID, tuple[UUID, datetime | None]] = {}
+    for account_id in account_ids:
+        state = result.accounts[account_id]
+        node_id, tenant_id = state["node_id"], state["node_tenant_id"]
+        if node_id is not None and tenant_id is not None:
+            owners[node_id] = (tenant_id, state["node_clock_time"])
+    platform_now: datetime | None = None
+    found = []
+    for node_id, (tenant_id, node_time) in owners.items():
+        if node_time is None:  # it follows the platform clock
+            platform_now = platform_now or clock.now()
+            node_time = platform_now
+        found.append((node_id, tenant_id, node_time))
+    return found
 
 
 def _record(
-    nodes: Iterable[Node], type: str, obj: Any, data: dict[str, Any], object_id: str | None = None
+    result: Result,
+    account_ids: Iterable[UUID],
+    type: str,
+    obj: Any,
+    data: dict[str, Any],
+    object_id: str | None = None,
 ) -> None:
-    for node in nodes:
-        event_record(tenant=None, node=node, type=type, obj=obj, data=data, object_id=object_id)
+    """One event per node owning one of ``account_ids`` (locked by ``result``'s posting),
+    in node-id order, written with one INSERT."""
+    events_record(
+        [
+            NewEvent(
+                node_id=node_id,
+                tenant_id=tenant_id,
+                type=type,
+                obj=obj,
+                data=data,
+                object_id=object_id,
+                occurred_at=node_time,
+            )
+            for node_id, tenant_id, node_time in sorted(_owners(result, account_ids))
+        ]
+    )
 
 
-def hold_recorded(type: str, hold: Hold) -> None:
-    """A hold changed: its account's node hears of it; a capture also moves money to the
-    counterparty, whose node (if another) hears of it too."""
+def hold_recorded(type: str, hold: Hold, result: Result) -> None:
+    """A hold changed (``result`` is the posting of its balances): its account's node hears
+    of it; a capture also moves money to the counterparty, whose node (if another) hears
+    of it too."""
     accounts = [hold.account_id]
     if type == HOLD_CAPTURED:
         accounts.append(hold.counterparty_id)
-    _record(_nodes_of_accounts(accounts), type, hold, presenters.hold_data(hold))
+    _record(result, accounts, type, hold, presenters.hold_data(hold))
 
 
 def transaction_recorded(type: str, result: Result) -> None:
@@ -72,7 +92,8 @@ def transaction_recorded(type: str, result: Result) -> None:
     it moves gets one event, the transaction with its entries."""
     txn = result.transaction
     _record(
-        _nodes_of_accounts(leg.account_id for leg in result.entries),
+        result,
+        (leg.account_id for leg in result.entries),
         type,
         txn,
         presenters.transaction_data(txn, list(result.entries)),
@@ -81,12 +102,12 @@ def transaction_recorded(type: str, result: Result) -> None:
 
 
 def transfers_recorded(pairs: Sequence[tuple[Account, Account]], results: Sequence[Result]) -> None:
-    """``ledger_transfer.posted`` for each posted transfer of a bulk, with one query for the
-    nodes and one INSERT for the events. ``pairs`` holds each result's source and
-    destination."""
-    nodes = _nodes_by_wallet(a.wallet_id for pair in pairs for a in pair)
+    """``ledger_transfer.posted`` for each posted transfer of a bulk, with one INSERT for
+    the events and no query for their nodes (the posting locked the accounts and read
+    their owners). ``pairs`` holds each result's source and destination."""
     events = []
     as_object = LedgerTransaction()  # names the object type; object_id is the uuid
+    owners: dict[tuple[UUID, UUID], list[tuple[UUID, UUID, datetime]]] = {}
     for (source, destination), result in zip(pairs, results, strict=True):
         if not result.ok:
             continue
@@ -97,19 +118,19 @@ def transfers_recorded(pairs: Sequence[tuple[Account, Account]], results: Sequen
         assert row is not None
         data = presenters.transaction_data(row, list(result.entries))  # type: ignore[arg-type]
         object_id = str(row.uuid)
-        wallets = [source.wallet_id]
-        if destination.wallet_id != source.wallet_id:
-            wallets.append(destination.wallet_id)
-        for wallet_id in wallets:
-            node = nodes.get(wallet_id) if wallet_id is not None else None
-            if node is not None:
-                events.append(
-                    NewEvent(
-                        node=node,
-                        type=TRANSFER_POSTED,
-                        obj=as_object,
-                        data=data,
-                        object_id=object_id,
-                    )
+        key = (source.pk, destination.pk)
+        if key not in owners:  # a bulk's pairs repeat. The source's node comes first.
+            owners[key] = _owners(result, key)
+        for node_id, tenant_id, node_time in owners[key]:
+            events.append(
+                NewEvent(
+                    node_id=node_id,
+                    tenant_id=tenant_id,
+                    type=TRANSFER_POSTED,
+                    obj=as_object,
+                    data=data,
+                    object_id=object_id,
+                    occurred_at=node_time,
                 )
+            )
     events_record(events)

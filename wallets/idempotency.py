@@ -34,17 +34,17 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sandbox import clock
+from sandbox import clock, writebehind
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events.models import PlatformClock
 from sandbox.tenants.access import TenantApiRequest
-from wallets.locking import run_retrying
+from wallets.locking import Statement, combinable, run_retrying
 from wallets.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -57,15 +57,19 @@ class StoredAnswer:
     status: int
     body: Any
     replayed: bool
+    rendered: bytes | None = None  # the body as stored, in the API's JSON, if just made
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
+_UNPARSED: Any = object()
+
+
+def request_fingerprint(method: str, path: str, body: bytes, *, parsed: Any = _UNPARSED) -> str:
     """SHA-256 of the method, the path and the body as canonical JSON (key order and
-    whitespace do not matter); a body that is not JSON counts byte for byte."""
+    whitespace do not matter); a body that is not JSON counts byte for byte. ``parsed``:
+    the body as the caller's JSON parser already read it (the API's), not parsed again."""
     try:
-        canonical = json.dumps(
-            json.loads(body or b"null"), sort_keys=True, separators=(",", ":")
-        ).encode()
+        value = json.loads(body or b"null") if parsed is _UNPARSED else parsed
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, UnicodeDecodeError):
         canonical = body
     digest = hashlib.sha256()
@@ -98,20 +102,32 @@ PlatformRow = tuple[int | None, datetime | None]  # offset_seconds, frozen_time
 
 
 def _claim(
-    *, tenant_id: UUID, key: str, fingerprint: str, method: str, path: str
+    *,
+    tenant_id: UUID,
+    key: str,
+    fingerprint: str,
+    method: str,
+    path: str,
+    along: Statement | None = None,
 ) -> tuple[IdempotencyKey, bool, PlatformRow | None]:
     """Claim ``key``: the record and whether this request created it, and on PostgreSQL
-    the platform clock's row (offset_seconds, frozen_time) read by the same statement."""
+    the platform clock's row (offset_seconds, frozen_time) read by the same statement, and
+    ``along`` run right after it, in the same round trip."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # A concurrent claim of the same key waits here until the other transaction
-            # ends; then the key is either taken (nothing inserted) or free again. The
-            # record's time is the database's: when keys were used is bookkeeping, not
-            # business time that a test clock should move (and it saves a query). The
-            # same statement reads the platform clock, which the request then uses
-            # (``sandbox.clock.platform_row_read``) instead of asking in another round trip.
-            cursor.execute(_CLAIM_SQL, [tenant_id, key, fingerprint, method, path[:300]])
-            claimed_id, offset_seconds, frozen_time = cursor.fetchone()
+        # A concurrent claim of the same key waits here until the other transaction ends;
+        # then the key is either taken (nothing inserted) or free again. The record's time
+        # is the database's: when keys were used is bookkeeping, not business time that a
+        # test clock should move (and it saves a query). The same statement reads the
+        # platform clock, which the request then uses (``sandbox.clock.platform_row_read``)
+        # instead of asking in another round trip.
+        params = {
+            "claim_tenant": tenant_id,
+            "claim_key": key,
+            "claim_fingerprint": fingerprint,
+            "claim_method": method,
+            "claim_path": path[:300],
+        }
+        claimed_id, offset_seconds, frozen_time = _first_statements(_CLAIM_SQL, params, along)
         platform_row = (offset_seconds, frozen_time)
         if claimed_id is not None:
             record = IdempotencyKey(
@@ -134,10 +150,30 @@ def _claim(
     return record, True, None
 
 
+def _first_statements(sql: str, params: dict[str, Any], along: Statement | None) -> Any:
+    """Run ``sql`` (answering its one row) and then ``along``, in one round trip: one
+    message with both statements (simple query protocol: Django's psycopg cursors bind
+    parameters client-side), whose results come back one after the other."""
+    with connection.cursor() as cursor:
+        if along is None or not combinable():
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            if along is not None:
+                cursor.execute(along.sql, along.params)
+                along.done(cursor.fetchall())
+            return row
+        cursor.execute(f"{sql};\n{along.sql}", {**params, **along.params})
+        row = cursor.fetchone()
+        cursor.nextset()
+        along.done(cursor.fetchall())
+        return row
+
+
 _CLAIM_SQL = f"""
 WITH claim AS (
     INSERT INTO wallets_idempotencykey (tenant_id, key, fingerprint, method, path, created_at)
-    VALUES (%s, %s, %s, %s, %s, statement_timestamp())
+    VALUES (%(claim_tenant)s, %(claim_key)s, %(claim_fingerprint)s, %(claim_method)s,
+            %(claim_path)s, statement_timestamp())
     ON CONFLICT (tenant_id, key) DO NOTHING
     RETURNING id
 )
@@ -148,16 +184,41 @@ SELECT claim.id, platform.offset_seconds, platform.frozen_time
 """
 
 
-def _store_answer(record_id: int, status: int, answer: Any) -> None:
+def _store_answer(record_id: int, status: int, answer: Any) -> bytes | None:
+    """Store the answer; on PostgreSQL, answer it rendered as the API's JSON, which is what
+    is stored: the response sends those bytes instead of rendering the body again."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE wallets_idempotencykey SET response_status = %s,"
-                " response_body = %s::jsonb WHERE id = %s",
-                [status, json.dumps(answer, cls=DjangoJSONEncoder), record_id],
-            )
-        return
+        rendered = JSON_RENDERER.render(answer)
+        # Nobody reads its result: it goes with the COMMIT (``sandbox.writebehind``).
+        writebehind.write(
+            "UPDATE wallets_idempotencykey SET response_status = %s,"
+            " response_body = %s::jsonb WHERE id = %s",
+            [status, rendered.decode(), record_id],
+        )
+        return rendered
     IdempotencyKey.objects.filter(pk=record_id).update(response_status=status, response_body=answer)
+    return None
+
+
+JSON_RENDERER = JSONRenderer()
+
+
+class _RenderedResponse(Response):
+    """A Response whose JSON body was rendered already, to be stored: sent as it is unless
+    the client negotiated another rendering (say, ``Accept: application/json; indent=2``)."""
+
+    def __init__(self, data: Any, *, rendered: bytes, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.rendered = rendered
+
+    @property
+    def rendered_content(self) -> Any:
+        renderer = getattr(self, "accepted_renderer", None)
+        media_type = getattr(self, "accepted_media_type", "")
+        if type(renderer) is not JSONRenderer or ";" in (media_type or ""):
+            return super().rendered_content
+        self["Content-Type"] = renderer.media_type
+        return self.rendered
 
 
 def run_idempotent(
@@ -168,14 +229,22 @@ def run_idempotent(
     method: str,
     path: str,
     execute: Callable[[], tuple[int, Any]],
+    along: Statement | None = None,
 ) -> StoredAnswer:
     """Run ``execute`` (which returns status and JSON body) once per (tenant, key), in one
-    retried transaction with the key's record; or return the stored answer."""
+    retried transaction with the key's record; or return the stored answer. On PostgreSQL
+    ``along`` (a read ``execute`` needs, such as the accounts of a transfer) is sent with
+    the claim, in its round trip."""
     key = check_key(key)
 
     def body() -> StoredAnswer:
         record, created, platform_row = _claim(
-            tenant_id=tenant_id, key=key, fingerprint=fingerprint, method=method, path=path
+            tenant_id=tenant_id,
+            key=key,
+            fingerprint=fingerprint,
+            method=method,
+            path=path,
+            along=along,
         )
         if not created:
             if record.fingerprint != fingerprint:
@@ -193,8 +262,8 @@ def run_idempotent(
         else:
             with clock.platform_row_read(*platform_row):
                 status, answer = execute()
-        _store_answer(record.pk, status, answer)
-        return StoredAnswer(status, answer, replayed=False)
+        rendered = _store_answer(record.pk, status, answer)
+        return StoredAnswer(status, answer, replayed=False, rendered=rendered)
 
     return run_retrying(body)
 
@@ -216,15 +285,26 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
             headers.update({k: v for k, v in response.items() if k.lower() == "location"})
             return response.status_code, response.data
 
+        # A view may name a read its handler needs, to go with the claim (``claim_along``).
+        along = getattr(view, "claim_along", None)
         answer = run_idempotent(
             tenant_id=request.tenant_access.tenant.pk,
             key=key,
-            fingerprint=request_fingerprint(method, request.path, raw_body),
+            # The body as DRF already parsed it (``ApiView.initial``): not parsed again.
+            fingerprint=request_fingerprint(
+                method, request.path, raw_body, parsed=request.data if raw_body else _UNPARSED
+            ),
             method=method,
             path=request.path,
             execute=execute,
+            along=along(request) if along is not None else None,
         )
-        response = Response(answer.body, status=answer.status, headers=headers)
+        if answer.rendered is not None:
+            response: Response = _RenderedResponse(
+                answer.body, rendered=answer.rendered, status=answer.status, headers=headers
+            )
+        else:
+            response = Response(answer.body, status=answer.status, headers=headers)
         if answer.replayed:
             response[REPLAY_HEADER] = "true"
         return response

@@ -30,6 +30,7 @@ from sandbox.currencies import AmountError, CurrencyCode, get_currency, to_minor
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Tenant
 from wallets import selectors
+from wallets.locking import Statement
 from wallets.models import Account
 from wallets.services import TransferRequest
 
@@ -185,7 +186,7 @@ def lookup_account(accounts: Mapping[str, Account], value: Any, field: str) -> A
 
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
-_ACCOUNTS_SQL = "SELECT {} FROM {} WHERE {} = %s AND id = ANY(%s::uuid[])".format(
+_ACCOUNTS_SQL = "SELECT {} FROM {} WHERE {} = %(tenant)s AND id = ANY(%(ids)s::uuid[])".format(
     ", ".join(str(f.column) for f in Account._meta.concrete_fields),
     Account._meta.db_table,
     Account._meta.get_field("tenant").column,
@@ -198,6 +199,23 @@ def accounts_by_id(*, tenant: Tenant, ids: set[Any]) -> dict[str, Account]:
     ORM's rebuilding of the query cost more CPU than the query."""
     if connection.vendor != "postgresql":
         return selectors.accounts_by_id(tenant=tenant, ids=ids)
+    found: dict[str, Account] = {}
+    statement = accounts_statement(tenant=tenant, ids=ids, into=found)
+    if statement is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(statement.sql, statement.params)
+            statement.done(cursor.fetchall())
+    return found
+
+
+def accounts_statement(
+    *, tenant: Tenant, ids: set[Any], into: dict[str, Account]
+) -> Statement | None:
+    """On PostgreSQL, the statement of ``accounts_by_id``, which puts what it reads into
+    ``into``: for a caller that sends it along with another (the idempotency claim). None
+    when no id is valid, or elsewhere than on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return None
     valid = []
     for raw in ids:
         try:
@@ -205,11 +223,12 @@ def accounts_by_id(*, tenant: Tenant, ids: set[Any]) -> dict[str, Account]:
         except ValueError:
             continue
     if not valid:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(_ACCOUNTS_SQL, [tenant.pk, valid])
-        rows = cursor.fetchall()
-    return {str(row[0]): Account.from_db("default", _ACCOUNT_FIELDS, row) for row in rows}
+        return None
+
+    def done(rows: list[tuple[Any, ...]]) -> None:
+        into.update((str(row[0]), Account.from_db("default", _ACCOUNT_FIELDS, row)) for row in rows)
+
+    return Statement(_ACCOUNTS_SQL, {"tenant": tenant.pk, "ids": valid}, done)
 
 
 def transfer_account_ids(data: Any) -> list[str]:

@@ -40,13 +40,18 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 from uuid import UUID
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
 
-from wallets.models import Account
+from sandbox import writebehind
+from sandbox.events.models import ClockAttachment, TestClock
+from sandbox.tenants.models import Node
+from wallets.models import Account, Wallet
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +78,16 @@ class AccountState(TypedDict):
     pending_balance: int
     held_balance: int
     lock_version: int
+    # Who owns the account, read by the same statement, for the change's events: its
+    # node (None for platform accounts), the node's tenant, and the frozen time of the test
+    # clock that node follows (None: it follows the platform clock). Not locked: a node's
+    # clock may move while it posts, as it could a moment later.
+    node_id: UUID | None
+    node_tenant_id: UUID | None
+    node_clock_time: datetime | None
 
 
-# The columns of ``AccountState``, in the order ``_account_state`` reads them.
+# The account's columns of ``AccountState``, in the order ``_account_state`` reads them.
 ACCOUNT_STATE_FIELDS = (
     "id",
     "tenant_id",
@@ -123,11 +135,13 @@ def run_retrying(body: Callable[[], T]) -> T:
     """Run ``body`` in a transaction it owns, retried on conflicts. Nested in another
     ``atomic`` block (tests, callers composing services) it runs once, in a savepoint."""
     if connection.in_atomic_block:
-        with transaction.atomic(), _owned():
+        with transaction.atomic(), _owned(), writebehind.deferring():
             return body()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            with transaction.atomic(), _owned():
+            # The last writes go with the COMMIT (``sandbox.writebehind``): this is the
+            # outermost block, and nothing runs in it after ``body``.
+            with transaction.atomic(), _owned(), writebehind.deferring(commit=True):
                 return body()
         except OperationalError as exc:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
@@ -149,33 +163,89 @@ def _owned() -> Iterator[None]:
         _ledger_owned.reset(token)
 
 
-_LOCK_SQL = (
-    f"SELECT {', '.join(ACCOUNT_STATE_FIELDS)} FROM wallets_account"
-    " WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE"
-)
+# The owners come along through outer joins; ``OF a`` locks the account rows only.
+_LOCK_SQL = f"""
+SELECT {", ".join(f"a.{name}" for name in ACCOUNT_STATE_FIELDS)},
+       n.id, n.tenant_id, tc.frozen_time
+  FROM {Account._meta.db_table} AS a
+  LEFT JOIN {Wallet._meta.db_table} AS w ON w.id = a.wallet_id
+  LEFT JOIN {Node._meta.db_table} AS n ON n.id = w.node_id
+  LEFT JOIN {ClockAttachment._meta.db_table} AS ca ON ca.node_id = n.id
+  LEFT JOIN {TestClock._meta.db_table} AS tc ON tc.id = ca.clock_id
+ WHERE a.id = ANY(%(ids)s::uuid[])
+ ORDER BY a.id
+   FOR NO KEY UPDATE OF a
+"""
 
 
-def lock_accounts(account_ids: Iterable[UUID]) -> dict[UUID, AccountState]:
-    """Lock the accounts in id order and return their balance state, keyed by id."""
+@dataclass(frozen=True)
+class Statement:
+    """A statement that ``lock_accounts`` sends in the same round trip, before its own;
+    ``done`` is given its rows."""
+
+    sql: str
+    params: Mapping[str, Any]
+    done: Callable[[list[tuple[Any, ...]]], None]
+
+
+def lock_accounts(
+    account_ids: Iterable[UUID], *, first: Statement | None = None
+) -> dict[UUID, AccountState]:
+    """Lock the accounts in id order and return their balance state, keyed by id, with
+    their owners (node and its test clock's time) for the events of the change. On
+    PostgreSQL, ``first`` (the posting's INSERT) runs just before, in the same round trip."""
     ids = sorted(set(account_ids))
+    if connection.vendor == "postgresql":
+        return _lock_postgresql(ids, first)
+    assert first is None, "only PostgreSQL combines statements"
     if not ids:
         return {}
-    if connection.vendor == "postgresql":
-        # The hottest query of the ledger, written out: the ORM would rebuild it each time.
-        with connection.cursor() as cursor:
-            cursor.execute(_LOCK_SQL, [ids])
-            return {row[0]: _account_state(row) for row in cursor}
     rows = (
         Account.objects.filter(id__in=ids)
         .order_by("id")
         .select_for_update(of=("self",), no_key=True)
-        .values_list(*ACCOUNT_STATE_FIELDS)
+        .values_list(
+            *ACCOUNT_STATE_FIELDS,
+            "wallet__node_id",
+            "wallet__node__tenant_id",
+            "wallet__node__clock_attachment__clock__frozen_time",
+        )
     )
     return {row[0]: _account_state(row) for row in rows}
 
 
+def _lock_postgresql(ids: list[UUID], first: Statement | None) -> dict[UUID, AccountState]:
+    # The hottest query of the ledger, written out: the ORM would rebuild it each time.
+    # With ``first``, both go in one message (simple query protocol: Django's psycopg
+    # cursors bind parameters client-side), and their results come back one after the
+    # other; otherwise two round trips.
+    with connection.cursor() as cursor:
+        if first is not None and not combinable():
+            cursor.execute(first.sql, first.params)
+            first.done(cursor.fetchall())
+            first = None
+        if not ids:
+            if first is not None:
+                cursor.execute(first.sql, first.params)
+                first.done(cursor.fetchall())
+            return {}
+        if first is None:
+            cursor.execute(_LOCK_SQL, {"ids": ids})
+        else:
+            cursor.execute(f"{first.sql};\n{_LOCK_SQL}", {**first.params, "ids": ids})
+            first.done(cursor.fetchall())
+            cursor.nextset()
+        return {row[0]: _account_state(row) for row in cursor.fetchall()}
+
+
+def combinable() -> bool:
+    """Whether one execute may carry several statements (PostgreSQL): not with
+    server-side binding."""
+    return not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+
+
 def _account_state(row: Sequence[Any]) -> AccountState:
-    """A row of ``ACCOUNT_STATE_FIELDS``, in that order."""
+    """A row of ``ACCOUNT_STATE_FIELDS``, in that order, then the node and its clock."""
     return {
         "id": row[0],
         "tenant_id": row[1],
@@ -186,6 +256,9 @@ def _account_state(row: Sequence[Any]) -> AccountState:
         "pending_balance": row[6],
         "held_balance": row[7],
         "lock_version": row[8],
+        "node_id": row[9],
+        "node_tenant_id": row[10],
+        "node_clock_time": row[11],
     }
 
 
@@ -203,9 +276,9 @@ def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
             pending.append(d_pending)
             held.append(d_held)
             versions.append(d_version)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
+        # Nobody reads its result: it goes with the transaction's next statement.
+        writebehind.write(
+            """
                 UPDATE wallets_account AS a
                    SET posted_balance = a.posted_balance + d.posted,
                        pending_balance = a.pending_balance + d.pending,
@@ -215,8 +288,8 @@ def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
                        AS d(id, posted, pending, held, version)
                  WHERE a.id = d.id
                 """,
-                [ids, posted, pending, held, versions],
-            )
+            [ids, posted, pending, held, versions],
+        )
         return
     for account_id, (d_posted, d_pending, d_held, d_version) in changed.items():
         Account.objects.filter(id=account_id).update(

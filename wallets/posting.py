@@ -32,7 +32,7 @@ from django.db import connection
 from sandbox import clock
 from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
-from wallets.locking import AccountState, apply_deltas, lock_accounts
+from wallets.locking import AccountState, Statement, apply_deltas, lock_accounts
 from wallets.models import Entry, LedgerTransaction
 
 Mode = Literal["atomic", "independent"]
@@ -91,7 +91,7 @@ class Result:
     transaction is a model instance made on first use: a bulk of 8,000 needs only the
     ``row`` (``transaction_uuid``)."""
 
-    __slots__ = ("_transaction", "entries", "error", "row", "transaction_id")
+    __slots__ = ("_transaction", "accounts", "entries", "error", "row", "transaction_id")
 
     def __init__(self, error: ApplicationError | None = None) -> None:
         self.error = error
@@ -99,6 +99,9 @@ class Result:
         self.transaction_id: int | None = None
         self.row: TransactionRow | None = None
         self._transaction: LedgerTransaction | None = None
+        # The accounts the batch locked (shared by its results), with their owners: the
+        # change's events go to these nodes without asking the database again.
+        self.accounts: Mapping[UUID, AccountState] = {}
 
     @property
     def ok(self) -> bool:
@@ -181,15 +184,19 @@ def post(postings: Sequence[Posting], *, mode: Mode = "atomic") -> list[Result]:
         _raise_if_atomic(results, mode)
 
     now = clock.now()
+    insert = None
     if mode == "atomic":
         # Insert first and lock last: the accounts stay locked only for the check, the
-        # balance UPDATE and the COMMIT. A refusal below rolls the inserts back.
-        _insert(postings, results, now)
+        # balance UPDATE and the COMMIT. A refusal below rolls the inserts back. On
+        # PostgreSQL the INSERT goes in the round trip of the lock, just before it.
+        insert = _insert(postings, results, now)
     account_ids: set[UUID] = set()
     for index, posting in enumerate(postings):
         if results[index].ok:
             account_ids.update(_touched(posting))
-    state = lock_accounts(account_ids)
+    state = lock_accounts(account_ids, first=insert)
+    for result in results:
+        result.accounts = state
     deltas: dict[UUID, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for index, posting in enumerate(postings):
         if not results[index].ok:
@@ -202,7 +209,9 @@ def post(postings: Sequence[Posting], *, mode: Mode = "atomic") -> list[Result]:
                 break
     _raise_if_atomic(results, mode)
     if mode == "independent":
-        _insert(postings, results, now)
+        insert = _insert(postings, results, now)
+        if insert is not None:
+            _execute(insert)
     apply_deltas(deltas)
     return results
 
@@ -347,11 +356,12 @@ def _gross(posting: Posting) -> tuple[int, str]:
     ), currency
 
 
-def _insert(postings: Sequence[Posting], results: list[Result], now: datetime) -> None:
-    """Insert the transactions and entries of the postings that are still ok."""
+def _insert(postings: Sequence[Posting], results: list[Result], now: datetime) -> Statement | None:
+    """Insert the transactions and entries of the postings that are still ok; on
+    PostgreSQL, answer the statement that does it, for the caller to send."""
     todo = [(results[i], p) for i, p in enumerate(postings) if results[i].ok and p.legs]
     if not todo:
-        return
+        return None
     rows: list[TransactionRow] = []
     for result, posting in todo:
         amount, currency = _gross(posting)
@@ -371,8 +381,7 @@ def _insert(postings: Sequence[Posting], results: list[Result], now: datetime) -
         )
         rows.append(row)
     if connection.vendor == "postgresql":
-        _insert_postgresql(todo, rows, now)
-        return
+        return _insert_postgresql(todo, rows, now)
     transactions = [_transaction_model(row) for row in rows]
     LedgerTransaction.objects.bulk_create(transactions)
     entries: list[Entry] = []
@@ -390,6 +399,13 @@ def _insert(postings: Sequence[Posting], results: list[Result], now: datetime) -
             for leg in posting.legs
         )
     Entry.objects.bulk_create(entries)
+    return None
+
+
+def _execute(statement: Statement) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params)
+        statement.done(cursor.fetchall())
 
 
 _INSERT_SQL = """
@@ -419,7 +435,7 @@ SELECT id, uuid FROM txn
 
 def _insert_postgresql(
     todo: list[tuple[Result, Posting]], rows: list[TransactionRow], now: datetime
-) -> None:
+) -> Statement:
     # One statement for the whole batch: unnest() turns parallel arrays into rows, and the
     # entries join their transaction by uuid inside the same statement. Each array goes as
     # one literal string (``_array``): psycopg would quote a list element by element in
@@ -454,11 +470,13 @@ def _insert_postgresql(
         name: _text_array(values) if name in _TEXT_COLUMNS else _array(values)
         for name, values in columns.items()
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, {"now": now, **params})
-        ids = {row_uuid: row_id for row_id, row_uuid in cursor.fetchall()}
-    for (result, _), row in zip(todo, rows, strict=True):
-        result.transaction_id = ids[row.uuid]
+
+    def done(inserted: list[tuple[Any, ...]]) -> None:
+        ids = {row_uuid: row_id for row_id, row_uuid in inserted}
+        for (result, _), row in zip(todo, rows, strict=True):
+            result.transaction_id = ids[row.uuid]
+
+    return Statement(_INSERT_SQL, {"now": now, **params}, done)
 
 
 _TEXT_COLUMNS = frozenset({"kind", "memo", "metadata", "currency", "e_currency"})

@@ -413,10 +413,12 @@ def hold_place(
     )
     change = {account.pk: amount}
     if direction == Hold.Direction.DEBIT:
-        post_one(Posting(kind="hold", legs=[], tenant_id=account.tenant_id, held=change))
+        result = post_one(Posting(kind="hold", legs=[], tenant_id=account.tenant_id, held=change))
     else:
-        post_one(Posting(kind="hold", legs=[], tenant_id=account.tenant_id, pending=change))
-    ledger_events.hold_recorded(ledger_events.HOLD_PLACED, hold)
+        result = post_one(
+            Posting(kind="hold", legs=[], tenant_id=account.tenant_id, pending=change)
+        )
+    ledger_events.hold_recorded(ledger_events.HOLD_PLACED, hold, result)
     return hold
 
 
@@ -504,7 +506,7 @@ def hold_capture(*, hold: Hold, amount: int | None = None, memo: str = "") -> Ho
     )
     Hold.objects.filter(pk=hold.pk).update(capture_transaction=result.transaction)
     hold.capture_transaction = result.transaction
-    ledger_events.hold_recorded(ledger_events.HOLD_CAPTURED, hold)
+    ledger_events.hold_recorded(ledger_events.HOLD_CAPTURED, hold, result)
     return hold
 
 
@@ -515,8 +517,8 @@ def _wallet_of(account_id: UUID) -> UUID | None:
 @retrying
 def hold_void(*, hold: Hold) -> Hold:
     hold = _hold_claim(hold, status=Hold.Status.VOIDED)
-    post_one(Posting(kind="hold", legs=[], tenant_id=hold.tenant_id, **_release(hold)))
-    ledger_events.hold_recorded(ledger_events.HOLD_VOIDED, hold)
+    result = post_one(Posting(kind="hold", legs=[], tenant_id=hold.tenant_id, **_release(hold)))
+    ledger_events.hold_recorded(ledger_events.HOLD_VOIDED, hold, result)
     return hold
 
 
@@ -532,8 +534,8 @@ def hold_expire(*, hold_id: UUID) -> bool:
         hold = _hold_claim(hold, status=Hold.Status.EXPIRED, due_only=True)
     except Conflict:
         return False
-    post_one(Posting(kind="hold", legs=[], tenant_id=hold.tenant_id, **_release(hold)))
-    ledger_events.hold_recorded(ledger_events.HOLD_EXPIRED, hold)
+    result = post_one(Posting(kind="hold", legs=[], tenant_id=hold.tenant_id, **_release(hold)))
+    ledger_events.hold_recorded(ledger_events.HOLD_EXPIRED, hold, result)
     return True
 
 

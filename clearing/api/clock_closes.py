@@ -12,12 +12,13 @@ from clearing import selectors
 from clearing.api.days import ProofOutput
 from clearing.clock_closing import clock_end_day
 from clearing.models import ClockClose
+from sandbox.api.views import OutputModelSerializer
 from sandbox.events.api import ClockDetailOutput
 from sandbox.events.models import TestClock
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 
 
-class ClockCloseOutput(serializers.ModelSerializer):
+class ClockCloseOutput(OutputModelSerializer):
     block_height = serializers.IntegerField(source="anchor.height", allow_null=True)
     block_hash = serializers.CharField(source="anchor.block_hash", allow_null=True)
     anchor_label = serializers.CharField(help_text="The label of its block: day/close id.")

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from clearing import selectors
 from clearing.api.common import IsTenantOrOperator
 from clearing.models import DayClose
-from sandbox.api.views import ApiView
+from sandbox.api.views import ApiView, OutputModelSerializer
 from sandbox.errors import ApplicationError
 from sandbox.tenants.api import TenantScopedView
 
@@ -80,7 +80,7 @@ class TransactionProofApi(TenantScopedView):
         )
 
 
-class DayCloseOutput(serializers.ModelSerializer):
+class DayCloseOutput(OutputModelSerializer):
     block_height = serializers.IntegerField(source="anchor.height", allow_null=True)
     block_hash = serializers.CharField(source="anchor.block_hash", allow_null=True)
     transactions = serializers.IntegerField(source="leaf_count")

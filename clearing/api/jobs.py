@@ -9,13 +9,13 @@ from rest_framework.response import Response
 
 from clearing import jobs, selectors
 from clearing.models import Job
-from sandbox.api.views import ApiView
+from sandbox.api.views import ApiView, OutputModelSerializer
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.api import TenantScopedView
 from sandbox.tenants.permissions import IsOperator
 
 
-class JobOutput(serializers.ModelSerializer):
+class JobOutput(OutputModelSerializer):
     duration_seconds = serializers.SerializerMethodField()
 
     class Meta:

@@ -54,6 +54,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
@@ -184,6 +185,35 @@ class ApiView(APIView):
 
 class ListApiView(ApiView, ListAPIView):
     """A paginated list (DRF's ``ListAPIView``) that follows the same rules."""
+
+
+class FieldsBuiltOnce(serializers.Serializer):
+    # Builds a serializer class's fields once, not per instance: a ModelSerializer
+    # rebuilds every field from the model on each use (a 250-choice country field each
+    # time), which cost more than the rest of a list request. Each instance still gets
+    # fields of its own to bind (shallow copies; what they share, such as choices, is
+    # only read), and nested serializers are copied in full, as DRF does.
+    # No docstring: a serializer's docstring becomes its schema component's description.
+
+    _fields_built: ClassVar[dict[str, serializers.Field] | None] = None
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        built = type(self).__dict__.get("_fields_built")  # this very class's, not a base's
+        if built is None:
+            built = super().get_fields()
+            type(self)._fields_built = built
+        return {
+            name: copy.deepcopy(field)
+            if isinstance(field, serializers.BaseSerializer)
+            else copy.copy(field)
+            for name, field in built.items()
+        }
+
+
+class OutputModelSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
+    # A ModelSerializer for answers (see ``FieldsBuiltOnce``): for objects nobody else
+    # renders; objects with a presenter use a ``PresenterSerializer``.
+    pass
 
 
 # No docstring: a serializer's docstring becomes its schema component's description.

@@ -10,7 +10,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from sandbox.api.views import ApiView, ListApiView
+from sandbox.api.views import ApiView, ListApiView, OutputModelSerializer
 from sandbox.clock import now as clock_now
 from sandbox.events import clocks, selectors, services
 from sandbox.events.models import (
@@ -49,7 +49,7 @@ class EventOutput(serializers.Serializer):
         return event_as_json(instance)
 
 
-class AttemptOutput(serializers.ModelSerializer):
+class AttemptOutput(OutputModelSerializer):
     class Meta:
         model = WebhookAttempt
         fields = [
@@ -58,7 +58,7 @@ class AttemptOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class DeliveryOutput(serializers.ModelSerializer):
+class DeliveryOutput(OutputModelSerializer):
     event_type = serializers.CharField(source="event.type")
     status = serializers.CharField(help_text="pending, succeeded or failed")
 
@@ -78,13 +78,13 @@ class DeliveryDetailOutput(DeliveryOutput):
         fields = [*DeliveryOutput.Meta.fields, "attempts"]
 
 
-class SecretOutput(serializers.ModelSerializer):
+class SecretOutput(OutputModelSerializer):
     class Meta:
         model = WebhookSecret
         fields = ["secret", "created_at", "expires_at"]
 
 
-class ScheduledActionOutput(serializers.ModelSerializer):
+class ScheduledActionOutput(OutputModelSerializer):
     status = serializers.CharField(help_text="pending, running, done, failed or cancelled")
 
     class Meta:
@@ -92,7 +92,7 @@ class ScheduledActionOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "node", "due_at", "status", "payload"]
 
 
-class ClockOutput(serializers.ModelSerializer):
+class ClockOutput(OutputModelSerializer):
     status = serializers.CharField(help_text="ready, or advancing until the advance is done")
     nodes = serializers.SerializerMethodField()
 

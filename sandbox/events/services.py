@@ -18,6 +18,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from sandbox import writebehind
 from sandbox.celery import app as celery_app
 from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict
@@ -102,37 +103,44 @@ def action_record(
 
 @dataclass(frozen=True)
 class NewEvent:
-    """One event for ``events_record``: what ``event_record`` takes, for a node."""
+    """One event for ``events_record``: what ``event_record`` takes, for a node given by
+    its id and its tenant's (a caller that read them with its own rows builds no model),
+    and the node's time if the caller already read the node's clock."""
 
-    node: Node
+    node_id: Any
+    tenant_id: Any
     type: str
     obj: models.Model | None = None
     data: dict[str, Any] = field(default_factory=dict)
     object_id: str | None = None
+    occurred_at: datetime | None = None  # None: read the node's clock here
 
 
 def events_record(events: Sequence[NewEvent]) -> None:
-    """``event_record`` for many events at once (a bulk of 8,000 transfers): the same rows,
-    written with one INSERT, and the node's time read once per node. The data is not
-    test-encoded first: a value JSON cannot hold fails the INSERT, still in the caller."""
+    """``event_record`` for many events at once (a bulk of 8,000 transfers, or the one or
+    two of a single transfer): the same rows, written with one INSERT, and the node's time
+    read once per node unless given. The data is not test-encoded first: a value JSON
+    cannot hold fails the INSERT, still in the caller."""
     _require_transaction("events_record()")
     if not events:
         return
     node_times: dict[Any, Any] = {}
     rows = []
     for new in events:
-        node = new.node
-        if node.pk not in node_times:
-            node_times[node.pk] = clock_now(node_id=node.pk)
+        occurred_at = new.occurred_at
+        if occurred_at is None:
+            if new.node_id not in node_times:
+                node_times[new.node_id] = clock_now(node_id=new.node_id)
+            occurred_at = node_times[new.node_id]
         rows.append(
             _event_values(
-                tenant_id=node.tenant_id,
-                node_id=node.pk,
+                tenant_id=new.tenant_id,
+                node_id=new.node_id,
                 type=new.type,
                 obj=new.obj,
                 object_id=new.object_id,
                 data=new.data,
-                occurred_at=node_times[node.pk],
+                occurred_at=occurred_at,
             )
         )
     connection = transaction.get_connection()
@@ -143,15 +151,19 @@ def events_record(events: Sequence[NewEvent]) -> None:
     _nudge_relay_on_commit()
 
 
+# ``created_at`` a microsecond apart, in the order given: lists and the relay order events
+# by it, and so these keep the order in which they were recorded (as one INSERT per event
+# did).
 _INSERT_EVENTS_SQL = """
 INSERT INTO events_event
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
 SELECT e.id, e.tenant, e.node, e.type, e.object_type, e.object_id, e.data::jsonb,
-       e.occurred_at, e.created_at
+       e.occurred_at, %(created_at)s::timestamptz + (e.n - 1) * interval '1 microsecond'
   FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(node_id)s::uuid[], %(type)s::varchar[],
               %(object_type)s::varchar[], %(object_id)s::varchar[], %(data)s::text[],
-              %(occurred_at)s::timestamptz[], %(created_at)s::timestamptz[])
-       AS e(id, tenant, node, type, object_type, object_id, data, occurred_at, created_at)
+              %(occurred_at)s::timestamptz[])
+       WITH ORDINALITY
+       AS e(id, tenant, node, type, object_type, object_id, data, occurred_at, n)
 """
 
 
@@ -160,7 +172,6 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # psycopg quoting 8,000 values one by one cost more than posting the transfers
     # (``wallets.posting._insert_postgresql`` does the same). No model instances either.
     encode = DjangoJSONEncoder().encode
-    created_at = timezone.now().isoformat()
     columns: dict[str, list[str]] = defaultdict(list)
     as_text: dict[Any, str] = {}  # tenants, nodes and times repeat across a batch
     for row in rows:
@@ -174,10 +185,9 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
         columns["object_type"].append(row["object_type"])
         columns["object_id"].append(row["object_id"])
         columns["data"].append(encode(row["data"]))
-        columns["created_at"].append(created_at)
     params = {name: _text_array(values) for name, values in columns.items()}
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_EVENTS_SQL, params)
+    # Nobody reads its result: inside a ledger transaction it goes with the next statement.
+    writebehind.write(_INSERT_EVENTS_SQL, {**params, "created_at": timezone.now()})
 
 
 def _text_array(values: list[str]) -> str:

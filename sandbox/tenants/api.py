@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from sandbox.api.views import ApiView, ListApiView
+from sandbox.api.views import ApiView, ListApiView, OutputModelSerializer
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants import selectors, services
 from sandbox.tenants.access import TenantApiRequest, actor_for, client_ip
@@ -31,13 +31,13 @@ from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwne
 # Longer addresses pass the e-mail validator but could never be stored: a clear 400 instead.
 
 
-class TenantOutput(serializers.ModelSerializer):
+class TenantOutput(OutputModelSerializer):
     class Meta:
         model = Tenant
         fields = ["id", "name", "status", "created_at"]
 
 
-class NodeOutput(serializers.ModelSerializer):
+class NodeOutput(OutputModelSerializer):
     country = CountryField()
 
     class Meta:
@@ -54,13 +54,13 @@ class NodeOutput(serializers.ModelSerializer):
         ]
 
 
-class ApiKeyOutput(serializers.ModelSerializer):
+class ApiKeyOutput(OutputModelSerializer):
     class Meta:
         model = ApiKey
         fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
 
 
-class AuditLogOutput(serializers.ModelSerializer):
+class AuditLogOutput(OutputModelSerializer):
     class Meta:
         model = AuditLogEntry
         fields = [
@@ -251,7 +251,7 @@ class ApiKeyRevokeApi(TenantScopedView):
 # --- Team ------------------------------------------------------------------------------------
 
 
-class MemberOutput(serializers.ModelSerializer):
+class MemberOutput(OutputModelSerializer):
     email = serializers.EmailField(source="user.email")
 
     class Meta:
@@ -259,7 +259,7 @@ class MemberOutput(serializers.ModelSerializer):
         fields = ["id", "email", "role", "created_at"]
 
 
-class InvitationOutput(serializers.ModelSerializer):
+class InvitationOutput(OutputModelSerializer):
     class Meta:
         model = Invitation
         fields = ["id", "email", "role", "created_at", "expires_at", "accepted_at", "revoked_at"]
@@ -360,7 +360,7 @@ class AuditLogApi(TenantScopedListView):
 # --- Operators -------------------------------------------------------------------------------
 
 
-class OperatorTenantOutput(serializers.ModelSerializer):
+class OperatorTenantOutput(OutputModelSerializer):
     node_count = serializers.IntegerField()
     last_activity_at = serializers.DateTimeField(allow_null=True)
 
@@ -434,7 +434,7 @@ class OperatorAuditLogApi(ListApiView):
         return entries
 
 
-class PlatformSettingsOutput(serializers.ModelSerializer):
+class PlatformSettingsOutput(OutputModelSerializer):
     class Meta:
         model = PlatformSettings
         fields = ["new_tenant_status", "updated_at"]

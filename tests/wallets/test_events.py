@@ -3,7 +3,8 @@ touches, and the events reach the node's webhook through the outbox."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -11,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from sandbox import clock
 from sandbox.errors import ApplicationError
+from sandbox.events import clocks
 from sandbox.events.models import Event
 from sandbox.events.services import webhook_secret_current
 from sandbox.tenants.services import SYSTEM
@@ -130,6 +132,53 @@ def test_an_inter_node_transfer_gives_each_node_one_event():
     ]
     assert {e.object_id for e in posted} == {str(result.transaction.uuid)}
     assert posted[0].data == posted[1].data and posted[0].data["is_inter_node"] is True
+
+
+def test_a_transfers_events_carry_each_nodes_clock_and_see_an_advance_at_once():
+    # given: Seoul follows a test clock, Tokyo the platform clock
+    tenant = TenantFactory()
+    seoul, tokyo = (
+        NodeFactory(tenant=tenant, name="Seoul"),
+        NodeFactory(tenant=tenant, name="Tokyo"),
+    )
+    source, destination = AccountFactory(node=seoul), AccountFactory(node=tokyo)
+    fund(source, 1_000)
+    start = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    test_clock = clocks.test_clock_create(tenant=tenant, actor=SYSTEM, name="t", frozen_time=start)
+    clocks.test_clock_attach(clock=test_clock, node=seoul, actor=SYSTEM)
+
+    def transfer_events():
+        Event.objects.all().delete()
+        services.transfer_create(tenant=tenant, request=transfer_request(source, destination, 1))
+        return {e.node.name: e.occurred_at for e in ledger_events()}
+
+    # when / then: each node's event is at its node's time
+    before = clock.now()
+    first = transfer_events()
+    assert first["Seoul"] == start
+    assert before <= first["Tokyo"] <= clock.now()
+
+    # when the test clock advances, the very next transfer is at the new time
+    clocks.test_clock_advance(clock=test_clock, to=start + timedelta(days=3), actor=SYSTEM)
+    assert clocks.test_clock_run_advance(clock_id=test_clock.pk)
+    assert transfer_events()["Seoul"] == start + timedelta(days=3)
+
+
+def test_a_transfers_events_are_one_insert_and_ask_nothing_about_their_nodes():
+    tenant = TenantFactory()
+    seoul, tokyo = NodeFactory(tenant=tenant), NodeFactory(tenant=tenant)
+    source, destination = AccountFactory(node=seoul), AccountFactory(node=tokyo)
+    fund(source, 1_000)
+
+    with CaptureQueriesContext(connection) as queries:
+        services.transfer_create(tenant=tenant, request=transfer_request(source, destination, 1))
+
+    sqls = [q["sql"].replace('"', "") for q in queries.captured_queries]
+    assert len([sql for sql in sqls if "INSERT INTO events_event" in sql]) == 1
+    # The nodes and their clocks come with the locked accounts (one statement reads them).
+    owners = re.compile(r"FROM (tenants_node|events_clockattachment|events_testclock)\b")
+    assert [sql for sql in sqls if owners.search(sql)] == []
+    assert Event.objects.filter(type="ledger_transfer.posted").count() == 2
 
 
 def test_hold_placed_captured_voided_and_expired_each_record_their_event(node, pair):

@@ -1,0 +1,213 @@
+#!/usr/bin/env python
+"""What one API request costs, in process: CPU, SQL statements and round trips. A script.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME python bench/request_profile.py
+        [--count 400] [--profile] [--keep-data]
+
+On the PostgreSQL database of DATABASE_URL (migrated here; its tables are reused) it
+makes a tenant, an API key, two nodes and funded accounts, then runs through the WSGI
+application, with DEBUG off, as gunicorn would:
+
+  - ``POST /api/v1/transfers`` (a single transfer between two nodes' accounts);
+  - ``GET /api/v1/nodes`` (an authenticated list).
+
+For each it prints the app CPU per request (``time.process_time``, the least of five
+batches of ``--count``/5 requests after a warm-up: others' load only inflates it), the
+SQL statements Django ran (through its cursors) and the round trips to PostgreSQL (every
+message the client waits on, BEGIN, COMMIT and the connection health check included),
+counted from
+libpq's own trace (``sandbox.dbtrace``). ``--profile`` adds a cProfile of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup() -> None:
+    if not (os.environ.get("DATABASE_URL") or "").startswith("postgres"):
+        sys.exit("bench/request_profile.py needs a PostgreSQL DATABASE_URL.")
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("SECRET_KEY", "profile-only-" + uuid.uuid4().hex)
+    os.environ.setdefault("DB_CONN_MAX_AGE", "600")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("SANDBOX_VAR_DIR", str(ROOT / "var" / "bench"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def books() -> dict:
+    from django.core.management import call_command
+
+    from sandbox.tenants import services as tenant_services
+    from sandbox.tenants.models import Tenant
+    from wallets import services
+    from wallets.locking import retrying
+    from wallets.posting import Leg, Posting, post_one
+
+    call_command("migrate", verbosity=0)
+    tenant = Tenant.objects.create(name="Profile Pay", status=Tenant.Status.ACTIVE)
+    secret = tenant_services.api_key_create(
+        tenant=tenant, name="profile", actor=tenant_services.SYSTEM
+    ).secret
+    accounts = []
+    for i in range(2):
+        node = tenant_services.node_create(
+            tenant=tenant,
+            actor=tenant_services.SYSTEM,
+            name=f"Node {i}",
+            country="KR",
+            base_currency="KRW",
+        )
+        account = services.account_create(
+            wallet=node.wallet, actor=tenant_services.SYSTEM, currency="KRW", name=f"a{i}"
+        )
+        settlement = services.platform_account(purpose="settlement", currency="KRW")
+        retrying(post_one)(
+            Posting(
+                kind="deposit",
+                legs=[Leg(settlement.pk, -(10**12), "KRW"), Leg(account.pk, 10**12, "KRW")],
+                tenant_id=tenant.pk,
+            )
+        )
+        accounts.append(str(account.pk))
+    return {"secret": secret, "accounts": accounts}
+
+
+def environ(method: str, path: str, secret: str, body: bytes = b"") -> dict:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "REMOTE_ADDR": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_AUTHORIZATION": f"Bearer {secret}",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    if body:
+        environ["CONTENT_TYPE"] = "application/json"
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["HTTP_IDEMPOTENCY_KEY"] = str(uuid.uuid4())
+    return environ
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=400)
+    parser.add_argument("--profile", action="store_true")
+    options = parser.parse_args()
+    setup()
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+
+    from sandbox import dbtrace
+
+    data = books()
+    # As in gunicorn: the WSGI handler sends request_started/finished, which close or
+    # health-check the persistent connection (Django's query log is reset per request, so
+    # statements are counted with an execute wrapper, not CaptureQueriesContext).
+    app = get_wsgi_application()
+    a, b = data["accounts"]
+    flip = [0]
+
+    def transfer() -> None:
+        flip[0] ^= 1
+        source, destination = (a, b) if flip[0] else (b, a)
+        body = json.dumps(
+            {
+                "source_account_id": source,
+                "destination_account_id": destination,
+                "amount": "1",
+                "currency": "KRW",
+            }
+        ).encode()
+        status = []
+        chunks = app(
+            environ("POST", "/api/v1/transfers", data["secret"], body),
+            lambda s, h, *_: status.append(s),
+        )
+        b"".join(chunks)
+        chunks.close()
+        assert status[0].startswith("201"), (status, chunks)
+
+    def node_list() -> None:
+        status = []
+        chunks = app(
+            environ("GET", "/api/v1/nodes", data["secret"]), lambda s, h, *_: status.append(s)
+        )
+        b"".join(chunks)
+        chunks.close()
+        assert status[0].startswith("200"), status
+
+    report = {}
+    for name, call in (("POST /api/v1/transfers", transfer), ("GET /api/v1/nodes", node_list)):
+        for _ in range(50):
+            call()  # warm-up: caches, compiled SQL, the persistent connection
+        statements: list[str] = []
+
+        def capture(execute, sql, *args, statements=statements):
+            statements.append(sql)
+            return execute(sql, *args)
+
+        with connection.execute_wrapper(capture):
+            call()
+        with dbtrace.RoundTrips(connection) as trips:
+            call()
+        # The least CPU of five batches: on a shared machine, others' load inflates it.
+        cpu_ms = wall_ms = float("inf")
+        batch = max(1, options.count // 5)
+        for _ in range(5):
+            started, wall = time.process_time(), time.perf_counter()
+            for _ in range(batch):
+                call()
+            cpu_ms = min(cpu_ms, 1000 * (time.process_time() - started) / batch)
+            wall_ms = min(wall_ms, 1000 * (time.perf_counter() - wall) / batch)
+        report[name] = {
+            "cpu_ms": round(cpu_ms, 3),
+            "wall_ms": round(wall_ms, 3),
+            "statements": len(statements),
+            "round_trips": trips.count,
+        }
+        print(f"\n== {name}: {report[name]}")
+        for sql in statements:
+            print("   SQL:", " ".join(sql.split())[:160])
+        print("   round trips:", trips.messages)
+        if options.profile:
+            profiler = cProfile.Profile(time.process_time)  # CPU, not waits
+            profiler.enable()
+            for _ in range(options.count):
+                call()
+            profiler.disable()
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(45)
+            stats.sort_stats("tottime").print_stats(25)
+            print(out.getvalue())
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Writes that ride with the next statement of their transaction (PostgreSQL): a round trip
+saved per write whose answer nobody waits for.
+
+The money path ends with writes nobody reads back: the balance UPDATE, the events INSERT,
+the stored idempotency answer. Each was a round trip of its own. Inside ``deferring()``
+(``wallets.locking.run_retrying`` opens it around every ledger transaction), ``write(sql,
+params)`` queues such a statement instead, already bound to its parameters, and the queue
+goes to the server *in the same message as the next statement the connection executes*,
+ahead of it (simple query protocol; Django's psycopg cursors bind client-side). So:
+
+- any later statement, read or write, sees the queued writes: they ran just before it;
+- a savepoint never outlives them (SAVEPOINT, RELEASE and ROLLBACK TO are statements too:
+  the queue goes first), so rolling one back undoes them as it would have;
+- leaving the block flushes what is left, still inside the transaction, before COMMIT (or
+  with it: ``deferring(commit=True)``); on an exception it discards the queue (the
+  transaction is being rolled back anyway);
+- an error of a queued write (a backstop constraint) is raised by the statement it rode
+  with, still inside the transaction, which then rolls back: nothing is lost or half-done.
+
+Outside the block, on SQLite, or with server-side binding, ``write`` just executes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from django.db import connection
+
+# The statements waiting, already bound (None: not deferring).
+_queue: ContextVar[list[str] | None] = ContextVar("writebehind_queue", default=None)
+
+
+def _can_defer() -> bool:
+    return connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
+
+
+@contextlib.contextmanager
+def deferring(*, commit: bool = False) -> Iterator[None]:
+    """Let ``write`` queue statements until the next one (see the module). Nested blocks
+    share the outermost one's queue.
+
+    ``commit=True`` is for the owner of the outermost ``transaction.atomic()`` block, whose
+    body this block is, all of it: then what waits at the end goes with the COMMIT, in one
+    round trip, and the atomic block's own COMMIT finds nothing left to do (psycopg sends
+    none for a connection that is no longer in a transaction). Not when Django has marked
+    the transaction for rollback (an inner block's error was caught): then the queue is
+    dropped and it rolls back."""
+    if _queue.get() is not None or not _can_defer():
+        yield
+        return
+    queue: list[str] = []
+    token = _queue.set(queue)
+    try:
+        with connection.execute_wrapper(_ride_along):
+            yield
+            if connection.needs_rollback:
+                queue.clear()  # Django rolls the transaction back: nothing to send
+            elif commit and queue:
+                queue.append("COMMIT")
+            flush()
+    finally:
+        queue.clear()
+        _queue.reset(token)
+
+
+def write(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
+    """Execute ``sql`` now, or, inside ``deferring()``, with the next statement. For writes
+    whose result (rows, row count) nobody reads."""
+    queue = _queue.get()
+    if queue is None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    ops: Any = connection.ops  # PostgreSQL's: binds as its cursors would (psycopg's mogrify)
+    queue.append(ops.compose_sql(sql, params) if params is not None else sql)
+
+
+def flush() -> None:
+    """Send what waits now, in one round trip (nothing to do if nothing waits)."""
+    queue = _queue.get()
+    if queue:
+        waiting = ";\n".join(queue)
+        queue.clear()
+        with connection.cursor() as cursor:
+            cursor.execute(waiting)
+
+
+def _ride_along(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    queue = _queue.get()
+    if not queue:
+        return execute(sql, params, many, context)
+    waiting = list(queue)
+    queue.clear()
+    if many:  # executemany sends one statement per row: the queue goes on its own first
+        context["cursor"].execute(";\n".join(waiting))
+        return execute(sql, params, many, context)
+    ahead = ";\n".join(waiting) + ";\n"
+    if params is not None:  # the driver will read placeholders: literal %s stay literal
+        ahead = ahead.replace("%", "%%")
+    result = execute(ahead + sql, params, many, context)
+    cursor = context["cursor"]
+    for _ in waiting:
+        cursor.nextset()  # the caller reads the results of its own statement
+    return result

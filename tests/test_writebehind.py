@@ -1,0 +1,83 @@
+"""Writes that ride with the next statement (``sandbox.writebehind``): every later statement
+sees them, a rolled-back savepoint undoes them, the end of the block sends them, an
+exception drops them, and ``commit=True`` commits with them."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from sandbox import writebehind
+from sandbox.dbtrace import RoundTrips
+from tests.factories import AccountFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+RENAME = "UPDATE wallets_account SET name = %s WHERE id = %s"
+
+
+class Boom(Exception):
+    pass
+
+
+def name_of(account) -> str:
+    account.refresh_from_db()
+    return account.name
+
+
+def test_a_queued_write_waits_and_then_rides_with_the_next_statement():
+    account = AccountFactory(name="before")
+    with writebehind.deferring():
+        with RoundTrips(connection) as queued:
+            writebehind.write(RENAME, ["after 100%", account.pk])
+        with RoundTrips(connection) as read:
+            assert name_of(account) == "after 100%"  # the read sees it
+    assert (queued.count, read.count) == (0, 1)
+
+
+def test_the_end_of_the_block_sends_what_waits():
+    account = AccountFactory(name="before")
+    with writebehind.deferring():
+        writebehind.write(RENAME, ["after", account.pk])
+    with writebehind.deferring():
+        pass  # nothing waits: nothing to send
+    assert name_of(account) == "after"
+
+
+def test_an_exception_drops_what_waits():
+    account = AccountFactory(name="before")
+    with pytest.raises(Boom), writebehind.deferring():
+        writebehind.write(RENAME, ["after", account.pk])
+        raise Boom
+    assert name_of(account) == "before"
+
+
+def test_a_rolled_back_savepoint_undoes_what_was_queued_inside_it():
+    account = AccountFactory(name="before")
+    with writebehind.deferring(), pytest.raises(Boom), transaction.atomic():
+        writebehind.write(RENAME, ["inside", account.pk])
+        raise Boom
+    assert name_of(account) == "before"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commit_true_commits_with_the_last_writes_in_one_round_trip():
+    account = AccountFactory(name="before")
+    with (
+        RoundTrips(connection) as trips,
+        transaction.atomic(),
+        writebehind.deferring(commit=True),
+    ):
+        writebehind.write(RENAME, ["after", account.pk])
+    assert trips.count == 2  # BEGIN, then the UPDATE with the COMMIT
+    assert not connection.in_atomic_block
+    assert name_of(account) == "after"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commit_true_leaves_a_transaction_marked_for_rollback_to_roll_back():
+    account = AccountFactory(name="before")
+    with transaction.atomic(), writebehind.deferring(commit=True):
+        writebehind.write(RENAME, ["after", account.pk])
+        transaction.set_rollback(True)
+    assert name_of(account) == "before"

@@ -1,0 +1,97 @@
+"""Round trips to PostgreSQL of one API transfer: a count, so deterministic (timings are
+the benchmarks' business, ``bench/ledger.py``)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from sandbox.dbtrace import RoundTrips
+from sandbox.events.models import Event
+from tests.factories import AccountFactory, NodeFactory, fund
+from wallets.models import IdempotencyKey
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def post_transfer(party, source, destination, amount="1.00", key=None):
+    body = {
+        "source_account_id": str(source.pk),
+        "destination_account_id": str(destination.pk),
+        "amount": amount,
+        "currency": source.currency,
+    }
+    with RoundTrips(connection) as trips:
+        response = party.api.post(
+            "/api/v1/transfers",
+            body,
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key or str(uuid.uuid4()),
+        )
+    # Django's connection health check, when the settings ask for one, is not the API's.
+    return response, [m for m in trips.messages if not m.startswith('Query "SELECT 1"')]
+
+
+def accounts(party, nodes: int = 1):
+    first = NodeFactory(tenant=party.tenant)
+    second = NodeFactory(tenant=party.tenant) if nodes == 2 else first
+    source = AccountFactory(node=first, currency="USD")
+    fund(source, 10_000)
+    return source, AccountFactory(node=second, currency="USD")
+
+
+def test_a_transfer_takes_five_round_trips(alice):
+    source, destination = accounts(alice)
+    post_transfer(alice, source, destination)  # warm: the persistent connection
+
+    response, trips = post_transfer(alice, source, destination)
+
+    assert response.status_code == 201, response.content
+    # The API key; BEGIN; the idempotency claim with the platform clock and the accounts;
+    # the posting's INSERT with the lock (and the accounts' nodes and clocks); the
+    # balances, the events and the stored answer, with the COMMIT.
+    assert len(trips) == 5, trips
+    assert trips[0].startswith('Query "SELECT k.id') and trips[1] == 'Query "BEGIN"'
+
+
+def test_an_inter_node_transfer_adds_only_the_net_debit_cap_check(alice):
+    source, destination = accounts(alice, nodes=2)
+    post_transfer(alice, source, destination)
+
+    response, trips = post_transfer(alice, source, destination)
+
+    assert response.status_code == 201, response.content
+    assert len(trips) == 6, trips
+
+
+def test_what_rides_with_the_commit_is_committed_and_replayed(alice):
+    source, destination = accounts(alice, nodes=2)
+    key = str(uuid.uuid4())
+
+    first, _ = post_transfer(alice, source, destination, "12.34", key=key)
+    again, _ = post_transfer(alice, source, destination, "12.34", key=key)
+
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    source.refresh_from_db()
+    destination.refresh_from_db()
+    assert (source.posted_balance, destination.posted_balance) == (10_000 - 1234, 1234)
+    transfer_events = Event.objects.filter(object_id=first.json()["id"])
+    assert transfer_events.count() == 2
+    stored = IdempotencyKey.objects.get(key=key)
+    assert (stored.response_status, stored.response_body) == (201, first.json())
+
+
+def test_a_refused_transfer_commits_nothing_and_frees_its_key(alice):
+    source, destination = accounts(alice)
+    key = str(uuid.uuid4())
+
+    refused, _ = post_transfer(alice, source, destination, "1000.00", key=key)
+
+    assert refused.status_code == 422
+    assert not IdempotencyKey.objects.filter(key=key).exists()
+    source.refresh_from_db()
+    assert source.posted_balance == 10_000
+    assert not Event.objects.filter(type="ledger_transfer.posted").exists()
