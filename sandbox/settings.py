@@ -7,6 +7,7 @@ embedded filesystem broker, so a fresh machine needs no server at all.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -18,6 +19,7 @@ from sandbox.config import (
     env_int,
     env_keyring,
     env_list,
+    env_rate,
     env_str,
     env_time_zone,
 )
@@ -52,6 +54,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_countries",
     "django_htmx",
+    "axes",
     "sandbox.tenants",
     "wallets",
     "clearing",
@@ -73,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: answers a locked-out login (sandbox.tenants.lockouts).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sandbox.urls"
@@ -130,6 +135,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out login before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
@@ -208,6 +218,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Abuse limits (sandbox.throttles): every API request per address, and per key.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "sandbox.throttles.AddressThrottle",
+        "sandbox.throttles.ApiKeyThrottle",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech Sandbox API",
@@ -328,3 +343,34 @@ SANDBOX_BASE_URL = env_str("SANDBOX_BASE_URL", "http://127.0.0.1:8000")
 SANDBOX_WEBHOOK_ALLOW_PRIVATE = env_bool("SANDBOX_WEBHOOK_ALLOW_PRIVATE", default=False)
 SANDBOX_WEBHOOK_ALLOW_LOOPBACK = env_bool("SANDBOX_WEBHOOK_ALLOW_LOOPBACK", default=DEBUG)
 SANDBOX_WEBHOOK_TIMEOUT_SECONDS = env_int("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
+# --- Abuse limits -------------------------------------------------------------------------
+# Sliding windows per scope (sandbox.throttles), as <count>/<period> or "off"; 429 with
+# Retry-After past them. Counted in CACHES["default"]: Redis with REDIS_URL (shared by all
+# processes), else local memory (each process counts alone).
+SANDBOX_THROTTLE_RATES = {
+    # Every API request from one address, and every request with one API key. Short
+    # windows: the throttle keeps one timestamp per request of the window.
+    "address": env_rate("SANDBOX_THROTTLE_ADDRESS", "200/second"),
+    "api_key": env_rate("SANDBOX_THROTTLE_API_KEY", "100/second"),
+    # Per address: signups, login attempts, invitation acceptances, failed key checks.
+    "signup": env_rate("SANDBOX_THROTTLE_SIGNUP", "5/hour"),
+    "login": env_rate("SANDBOX_THROTTLE_LOGIN", "20/minute"),
+    "invitation_accept": env_rate("SANDBOX_THROTTLE_INVITATION_ACCEPT", "10/hour"),
+    "key_failure": env_rate("SANDBOX_THROTTLE_KEY_FAILURE", "20/minute"),
+}
+# Login lockout (django-axes): after this many wrong passwords for one account from one
+# address, that pair is locked out for the cool-off (429), until an operator lifts it
+# (operator console, /api/v1/operator/lockouts). Attempts are rows in the database.
+AXES_FAILURE_LIMIT = env_int("SANDBOX_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SANDBOX_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The login form's field is "username" (Django's form) and holds the e-mail; the callable
+# folds case and spaces so "Alice@X" and "alice@x " count as one account.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "sandbox.tenants.lockouts.login_username"
+AXES_LOCKOUT_CALLABLE = "sandbox.tenants.lockouts.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "sandbox.throttles.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # logins go to the audit log (sandbox.tenants.lockouts)
+AXES_VERBOSE = False

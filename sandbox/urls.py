@@ -7,6 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from sandbox import health
 from sandbox.api.errors import json_bad_request, json_not_found, json_server_error
 from sandbox.tenants import views as tenant_views
+from sandbox.throttles import LoginThrottle, throttle_page
+
+# Login attempts per address are limited here; wrong passwords per account lock out
+# through django-axes (sandbox.tenants.lockouts).
+login_view = throttle_page(LoginThrottle)(
+    auth_views.LoginView.as_view(redirect_authenticated_user=True)
+)
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -15,7 +22,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", tenant_views.signup, name="signup"),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation-accept"),

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from sandbox.api.views import ApiView, ListApiView
 from sandbox.currencies import CurrencyCode
-from sandbox.tenants import selectors, services
+from sandbox.tenants import lockouts, selectors, services
 from sandbox.tenants.access import TenantApiRequest, actor_for, client_ip
 from sandbox.tenants.forms import EMAIL_MAX_LENGTH
 from sandbox.tenants.models import (
@@ -27,6 +27,7 @@ from sandbox.tenants.models import (
     Tenant,
 )
 from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
+from sandbox.throttles import AddressThrottle, InvitationAcceptThrottle, SignupThrottle
 
 # Longer addresses pass the e-mail validator but could never be stored: a clear 400 instead.
 
@@ -110,6 +111,7 @@ class SignupApi(ApiView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_classes = [AddressThrottle, SignupThrottle]
 
     class InputSerializer(serializers.Serializer):
         organization = serializers.CharField(max_length=120)
@@ -326,6 +328,7 @@ class InvitationAcceptApi(ApiView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_classes = [AddressThrottle, InvitationAcceptThrottle]
 
     class InputSerializer(serializers.Serializer):
         password = serializers.CharField(write_only=True)
@@ -459,3 +462,37 @@ class OperatorSettingsApi(ApiView):
         values = self.validated_input()
         platform = services.platform_settings_update(actor=actor_for(request), **values)
         return Response(PlatformSettingsOutput(platform).data)
+
+
+class LockoutOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField(allow_null=True, help_text="The account tried.")
+    ip_address = serializers.IPAddressField(allow_null=True, help_text="From this address.")
+    failures = serializers.IntegerField(source="failures_since_start")
+    last_attempt_at = serializers.DateTimeField(source="attempt_time")
+    locked_until = serializers.SerializerMethodField()
+
+    def get_locked_until(self, attempt) -> Any:
+        return serializers.DateTimeField().to_representation(lockouts.locked_until(attempt))
+
+
+class OperatorLockoutListApi(ApiView):
+    """Logins locked out now after repeated wrong passwords: one account from one address
+    (operators). Each lifts by itself after the cool-off, or at once with ``lift``."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses=LockoutOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(LockoutOutput(lockouts.lockout_list()[:500], many=True).data)
+
+
+class OperatorLockoutLiftApi(ApiView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses={204: None})
+    def post(self, request: Request, lockout_id: int) -> Response:
+        """Lift a lockout: the account may log in from that address at once (audited)."""
+        lockout = lockouts.lockout_get(lockout_id)
+        lockouts.lockout_lift(lockout=lockout, actor=actor_for(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
