@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_countries",
     "django_htmx",
     "axes",
+    "csp",
     "sandbox.tenants",
     "wallets",
     "clearing",
@@ -63,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before everything, so every answer carries the Content-Security-Policy, a 503 too.
+    "csp.middleware.CSPMiddleware",
     # First: a lost database or broker, wherever raised, answers 503 (sandbox.outage).
     "sandbox.outage.ServiceUnavailableMiddleware",
     "sandbox.api.limits.BodySizeLimitMiddleware",
@@ -374,3 +377,22 @@ AXES_LOCKOUT_CALLABLE = "sandbox.tenants.lockouts.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "sandbox.throttles.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # logins go to the audit log (sandbox.tenants.lockouts)
 AXES_VERBOSE = False
+
+# --- Content-Security-Policy (django-csp) -------------------------------------------------
+# Every page: scripts, styles, images, fonts and fetches from this origin only (htmx and the
+# dashboard's script are static files; no inline script, event handler, style or eval; no
+# CDN), never framed. The API docs' pages alone loosen styles (sandbox/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
