@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from sandbox.api.schema import path_choices
 from sandbox.api.views import ApiView, ListApiView
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants import lockouts, selectors, services
@@ -402,7 +403,10 @@ class OperatorTenantActionApi(ApiView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(responses=OperatorTenantOutput)
+    @extend_schema(
+        parameters=[path_choices("action", services.TENANT_STATUS_TRANSITIONS)],
+        responses=OperatorTenantOutput,
+    )
     def post(self, request: Request, tenant_id: str, action: str) -> Response:
         """Approve, suspend or reactivate a tenant (operators; audited)."""
         tenant = selectors.operator_tenant_get(tenant_id)
