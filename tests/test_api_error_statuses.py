@@ -96,3 +96,11 @@ def test_real_errors_match_the_documented_shape(alice, anonymous, settings):
     cache.clear()
     assert throttled.status_code == 429
     assert_matches_schema(throttled)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nodes", "/api/v1/api_keys", "/api/v1/events"])
+def test_a_cursor_that_is_not_one_is_a_bad_parameter(alice, path):
+    response = alice.api.get(path, {"cursor": "not-a-cursor"})
+
+    assert response.status_code == 400 and error_code(response) == "invalid_cursor"
+    assert_matches_schema(response)

@@ -127,8 +127,9 @@ class SandboxAutoSchema(AutoSchema):
     def error_statuses(self) -> list[int]:
         """What any operation of this view can answer besides its own: 400 (a body or
         query parameter: ``ApiView`` checks both), 401 and 403 where it authenticates or
-        restricts, 404 with path parameters, 409 and 422 on writes, 413 and 415 with a
-        body, 429 (throttled) and 503 (outage) everywhere."""
+        restricts, 404 where a path parameter, a filter or a body names an object, 409
+        and 422 on writes, 413 and 415 with a body, 429 (throttled) and 503 (outage)
+        everywhere."""
         view, method = self.view, self.method
         statuses = {429, 503}
         if method in QUERY_METHODS or method in BODY_METHODS:
@@ -142,7 +143,12 @@ class SandboxAutoSchema(AutoSchema):
         )
         if restricted or (authenticates and method in WRITE_METHODS):
             statuses.add(403)  # or a session write without its CSRF token
-        if "{" in self.path:
+        names_objects = (
+            "{" in self.path  # an id in the path
+            or getattr(view, "FilterSerializer", None) is not None  # a filter by an object
+            or (authenticates and method in BODY_METHODS)  # a body naming one of yours
+        )
+        if names_objects:
             statuses.add(404)
         if method in WRITE_METHODS:
             statuses.update({409, 422})
