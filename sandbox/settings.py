@@ -374,7 +374,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "sandbox.tenants.lockouts.login_username"
 AXES_LOCKOUT_CALLABLE = "sandbox.tenants.lockouts.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "sandbox.throttles.client_address"
+AXES_CLIENT_IP_CALLABLE = "sandbox.throttles.login_address"
 AXES_DISABLE_ACCESS_LOG = True  # logins go to the audit log (sandbox.tenants.lockouts)
 AXES_VERBOSE = False
 

@@ -35,6 +35,12 @@ def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
+def login_address(request: HttpRequest) -> str | None:
+    """The address django-axes counts login failures by (``AXES_CLIENT_IP_CALLABLE``): the
+    same as the throttles', None without one (axes stores it as an IP address)."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
 class SandboxRateThrottle(SimpleRateThrottle):
     """A DRF throttle whose rate is ``SANDBOX_THROTTLE_RATES[scope]`` (None: no limit),
     counted per client address unless a subclass says otherwise."""

@@ -261,3 +261,15 @@ def test_a_malformed_rate_stops_the_start(monkeypatch, raw):
     monkeypatch.setenv("SANDBOX_THROTTLE_LOGIN", raw)
     with pytest.raises(ImproperlyConfigured):
         env_rate("SANDBOX_THROTTLE_LOGIN", "1/day")
+
+
+def test_the_admin_login_counts_toward_the_same_lockout(operator, address, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    admin = Client(REMOTE_ADDR=address)
+    form = {"username": operator.email, "password": "wrong", "next": "/admin/"}
+
+    assert admin.post("/admin/login/", form).status_code == 200
+    assert admin.post("/admin/login/", form).status_code == 429
+
+    assert login(address, operator.email, DEFAULT_PASSWORD).status_code == 429
+    assert AuditLogEntry.objects.filter(action="login.locked_out").count() == 1
