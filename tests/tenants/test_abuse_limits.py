@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from sandbox.config import env_rate
 from sandbox.tenants.models import AuditLogEntry, Tenant
 from sandbox.tenants.services import Actor, invitation_create
+from tests.api_schema import assert_matches_schema
 from tests.conftest import RELAXED_THROTTLE_RATES
 from tests.factories import DEFAULT_PASSWORD, api_key_for
 from tests.helpers import error_code
@@ -202,7 +203,7 @@ def test_wrong_passwords_lock_the_login_out_then_an_operator_lifts_it(
     assert "not-the-password" not in AccessAttempt.objects.get().post_data
 
     # The operator sees it and lifts it (API)...
-    listed = operator_api.get("/api/v1/operator/lockouts").json()
+    listed = assert_matches_schema(operator_api.get("/api/v1/operator/lockouts"))
     assert [(row["username"], row["ip_address"], row["failures"]) for row in listed] == [
         (email, address, 6)
     ]
