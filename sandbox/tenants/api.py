@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db import models
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -476,6 +477,7 @@ class LockoutOutput(serializers.Serializer):
     last_attempt_at = serializers.DateTimeField(source="attempt_time")
     locked_until = serializers.SerializerMethodField()
 
+    @extend_schema_field(OpenApiTypes.DATETIME)
     def get_locked_until(self, attempt) -> Any:
         return serializers.DateTimeField().to_representation(lockouts.locked_until(attempt))
 
