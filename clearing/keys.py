@@ -29,13 +29,33 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from clearing.models import AnchoredRecord, RecordKey
+from sandbox.errors import ApplicationError
 
 LEGACY = "legacy"
 ROTATE_BATCH = 500
 
 
-class KeyringError(ValueError):
-    """A wrapped key the keyring cannot unwrap."""
+class KeyringError(ApplicationError, ValueError):
+    """A wrapped key the keyring cannot unwrap: the keyring in force (CLEARING_MASTER_KEY)
+    lacks the key it was wrapped under. The server's configuration is at fault, not the
+    request, and only operators can mend it (restore the key: docs/clearing.md), so a
+    request that needs the key answers 503 ``record_key_unavailable`` (logged as a server
+    error), never a bare 500. ``str()`` keeps the detail for operators' reports
+    (verify_anchors, rotate_record_keys); clients get the message without key ids."""
+
+    status_code = 503
+    default_code = "record_key_unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "The encryption key of this record cannot be unwrapped with the server's "
+            "keyring: operators must restore the key it was wrapped under "
+            "(CLEARING_MASTER_KEY). Nothing was changed."
+        )
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 def hkdf(secret: bytes, info: bytes) -> bytes:

@@ -118,3 +118,24 @@ def env_keyring(name: str) -> list[str]:
     if len(set(keys)) != len(keys):
         raise ImproperlyConfigured(f"{name}: the same key is listed twice.")
     return keys
+
+
+_RATE_PERIODS = {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}
+
+
+def env_rate(name: str, default: str | None) -> str | None:
+    """A rate limit as ``<count>/<period>`` (``20/minute``; period second, minute, hour or
+    day, or s, m, h, d), the form DRF's throttles read; ``off`` (or empty) for none."""
+    value = _raw(name)
+    if value is None:
+        return default
+    value = value.strip().lower()
+    if value in {"", "off"}:
+        return None
+    count, _, period = value.partition("/")
+    if not count.isascii() or not count.isdigit() or int(count) < 1 or period not in _RATE_PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: use <count>/<period> such as 20/minute "
+            "(second, minute, hour, day), or off."
+        )
+    return f"{int(count)}/{period}"

@@ -7,6 +7,7 @@ embedded filesystem broker, so a fresh machine needs no server at all.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -18,6 +19,7 @@ from sandbox.config import (
     env_int,
     env_keyring,
     env_list,
+    env_rate,
     env_str,
     env_time_zone,
 )
@@ -52,6 +54,8 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_countries",
     "django_htmx",
+    "axes",
+    "csp",
     "sandbox.tenants",
     "wallets",
     "clearing",
@@ -67,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before everything, so every answer carries the Content-Security-Policy, a 503 too.
+    "csp.middleware.CSPMiddleware",
     # First: a lost database or broker, wherever raised, answers 503 (sandbox.outage).
     "sandbox.outage.ServiceUnavailableMiddleware",
     "sandbox.api.limits.BodySizeLimitMiddleware",
@@ -80,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: answers a locked-out login (sandbox.tenants.lockouts).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sandbox.urls"
@@ -137,6 +145,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out login before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
@@ -215,6 +228,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Abuse limits (sandbox.throttles): every API request per address, and per key.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "sandbox.throttles.AddressThrottle",
+        "sandbox.throttles.ApiKeyThrottle",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech Sandbox API",
@@ -354,3 +372,53 @@ SANDBOX_PG_BIN_DIR = env_str("SANDBOX_PG_BIN_DIR", "")
 # Events older than this many days go nightly, with their webhook deliveries and attempts,
 # once relayed and with no delivery pending; 0 keeps them forever.
 SANDBOX_EVENT_RETENTION_DAYS = env_int("SANDBOX_EVENT_RETENTION_DAYS", 30, minimum=0)
+
+# --- Abuse limits -------------------------------------------------------------------------
+# Sliding windows per scope (sandbox.throttles), as <count>/<period> or "off"; 429 with
+# Retry-After past them. Counted in CACHES["default"]: Redis with REDIS_URL (shared by all
+# processes), else local memory (each process counts alone).
+SANDBOX_THROTTLE_RATES = {
+    # Every API request from one address, and every request with one API key. Short
+    # windows: the throttle keeps one timestamp per request of the window.
+    "address": env_rate("SANDBOX_THROTTLE_ADDRESS", "200/second"),
+    "api_key": env_rate("SANDBOX_THROTTLE_API_KEY", "100/second"),
+    # Per address: signups, login attempts, invitation acceptances, failed key checks.
+    "signup": env_rate("SANDBOX_THROTTLE_SIGNUP", "5/hour"),
+    "login": env_rate("SANDBOX_THROTTLE_LOGIN", "20/minute"),
+    "invitation_accept": env_rate("SANDBOX_THROTTLE_INVITATION_ACCEPT", "10/hour"),
+    "key_failure": env_rate("SANDBOX_THROTTLE_KEY_FAILURE", "20/minute"),
+}
+# Login lockout (django-axes): after this many wrong passwords for one account from one
+# address, that pair is locked out for the cool-off (429), until an operator lifts it
+# (operator console, /api/v1/operator/lockouts). Attempts are rows in the database.
+AXES_FAILURE_LIMIT = env_int("SANDBOX_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SANDBOX_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The login form's field is "username" (Django's form) and holds the e-mail; the callable
+# folds case and spaces so "Alice@X" and "alice@x " count as one account.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "sandbox.tenants.lockouts.login_username"
+AXES_LOCKOUT_CALLABLE = "sandbox.tenants.lockouts.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "sandbox.throttles.login_address"
+AXES_DISABLE_ACCESS_LOG = True  # logins go to the audit log (sandbox.tenants.lockouts)
+AXES_VERBOSE = False
+
+# --- Content-Security-Policy (django-csp) -------------------------------------------------
+# Every page: scripts, styles, images, fonts and fetches from this origin only (htmx and the
+# dashboard's script are static files; no inline script, event handler, style or eval; no
+# CDN), never framed. The API docs' pages alone loosen styles (sandbox/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}

@@ -1,21 +1,41 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.defaults import bad_request, page_not_found, server_error
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from sandbox import health
 from sandbox.api.errors import json_bad_request, json_not_found, json_server_error
 from sandbox.tenants import views as tenant_views
+from sandbox.throttles import LoginThrottle, throttle_page
+
+# Login attempts per address are limited here; wrong passwords per account lock out
+# through django-axes (sandbox.tenants.lockouts).
+login_view = throttle_page(LoginThrottle)(
+    auth_views.LoginView.as_view(redirect_authenticated_user=True)
+)
+
+
+def docs_page(view_class):
+    styled = {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]}
+    return csp_update(styled)(view_class.as_view(url_name="schema"))
+
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("sandbox.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Swagger UI's start-up script as a file of its own (the split view), not inline; both
+    # renderers style their pages at run time (inline styles), so these pages allow them.
+    path("api/docs/", docs_page(SpectacularSwaggerSplitView), name="swagger-ui"),
+    path("api/redoc/", docs_page(SpectacularRedocView), name="redoc"),
+    path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", tenant_views.signup, name="signup"),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation-accept"),

@@ -67,6 +67,21 @@ def _fast_password_hasher():
         yield
 
 
+# Abuse limits (sandbox.throttles): the suite sends thousands of requests from 127.0.0.1
+# with few keys, so every scope is relaxed here, still counted; tests of the limits
+# themselves tighten one with the ``throttle_rates`` fixture (tests/tenants/test_abuse_limits.py).
+RELAXED_THROTTLE_RATES = dict.fromkeys(
+    ["address", "api_key", "signup", "login", "invitation_accept", "key_failure"],
+    "100000/second",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _relaxed_throttles():
+    with override_settings(SANDBOX_THROTTLE_RATES=RELAXED_THROTTLE_RATES):
+        yield
+
+
 # --- Parties and operators -------------------------------------------------------------------
 
 

@@ -241,6 +241,22 @@ def operations_by_key() -> list[tuple[tuple[str, str], dict]]:
     return [((method, path), operation) for method, path, operation in operations()]
 
 
+NOBODYS = {"integer": "999999999", "date": "1999-01-01"}
+
+
 def concrete(path: str) -> str:
-    """Fill every {name} of a schema path with an id that belongs to nobody."""
-    return re.sub(r"\{\w+\}", "00000000-0000-4000-8000-000000000000", path)
+    """Fill every {name} of a schema path with an id that belongs to nobody, of the type
+    the schema documents (a UUID unless it says integer or date)."""
+    types = {
+        parameter["name"]: parameter["schema"].get("format") or parameter["schema"].get("type")
+        for item in [schema()["paths"].get(path, {})]
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    }
+    return re.sub(
+        r"\{(\w+)\}",
+        lambda m: NOBODYS.get(types.get(m[1], ""), "00000000-0000-4000-8000-000000000000"),
+        path,
+    )

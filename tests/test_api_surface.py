@@ -32,12 +32,13 @@ def api_routes() -> list[tuple[str, type]]:
 
 
 def concrete_path(route: str) -> str:
-    """Fill every <converter:name> with an id that belongs to nobody."""
+    """Fill every <converter:name> with an id that belongs to nobody (a number for int)."""
     parts, out = route.split("<"), []
     out.append(parts[0])
     for part in parts[1:]:
-        _, _, rest = part.partition(">")
-        out.append(str(uuid.uuid4()) + rest)
+        parameter, _, rest = part.partition(">")
+        nobodys = "999999999" if parameter.startswith("int:") else str(uuid.uuid4())
+        out.append(nobodys + rest)
     return "".join(out)
 
 

@@ -17,7 +17,9 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 
 import pytest
+from axes.models import AccessAttempt
 from django.apps import apps
+from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from clearing import records
@@ -335,6 +337,18 @@ class Alice:
         )
         return str(window.pk)
 
+    @cached_property
+    def lockout(self) -> int:
+        """alice's owner locked out of the login from one address (django-axes)."""
+        attempt = AccessAttempt.objects.create(
+            username=self.party.owner.email,
+            ip_address="198.51.100.7",
+            user_agent="<unknown>",
+            failures_since_start=settings.AXES_FAILURE_LIMIT,
+            attempt_time=datetime.now(UTC),
+        )
+        return attempt.pk
+
 
 # --- The registry: how to reach each route with alice's objects -----------------------------
 
@@ -456,6 +470,8 @@ CHECKS: dict[str, Check] = {
     "dashboard:api-key-revoke": owned(lambda a: {"key_id": a.api_key}),
     "dashboard:invitation-revoke": owned(lambda a: {"invitation_id": a.invitation}),
     "operator:tenant-action": operator_only(tenant_actions),
+    "api:operator-lockout-lift": operator_only(lambda a: {"lockout_id": a.lockout}),
+    "operator:lockout-lift": operator_only(lambda a: {"lockout_id": a.lockout}),
     # wallets
     "api:wallet": owned(node),
     "api:account": owned(account),

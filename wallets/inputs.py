@@ -21,12 +21,17 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sandbox.api.views import declared_fields, refuse_unknown
-from sandbox.currencies import AmountError, CurrencyCode, get_currency, to_minor_units
+from sandbox.currencies import (
+    AMOUNT_GRAMMAR,
+    AmountError,
+    CurrencyCode,
+    get_currency,
+    to_minor_units,
+)
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Tenant
 from wallets import selectors
@@ -42,7 +47,9 @@ AMOUNT_HELP = (
 )
 
 
-@extend_schema_field(OpenApiTypes.STR)
+# The schema states the grammar ``to_minor_units`` enforces (the currency's decimals and
+# the range are the server's to judge).
+@extend_schema_field({"type": "string", "pattern": f"^{AMOUNT_GRAMMAR.pattern}$"})
 class AmountField(serializers.Field):
     """An amount as the client sent it, for ``parse_amount`` to judge with its currency: a
     ``CharField`` would turn the JSON number ``100`` into ``"100"`` and let numbers through

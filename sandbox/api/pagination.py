@@ -1,4 +1,7 @@
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
+
+from sandbox.errors import ApplicationError
 
 
 class CreatedCursorPagination(CursorPagination):
@@ -8,6 +11,18 @@ class CreatedCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with 404; it is a bad parameter (400), as
+        # the transaction history says too (wallets.selectors).
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ApplicationError(
+                "This cursor is not valid: follow a list's next or previous link as given.",
+                code="invalid_cursor",
+                fields={"cursor": ["This cursor is not valid."]},
+            ) from None
 
 
 class OldestFirstCursorPagination(CreatedCursorPagination):

@@ -10,6 +10,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from sandbox.api.schema import path_choices
 from sandbox.api.views import ApiView, ListApiView, OutputModelSerializer
 from sandbox.clock import now as clock_now
 from sandbox.events import clocks, selectors, services
@@ -364,7 +365,10 @@ class OperatorPlatformClockActionApi(ApiView):
     class InputSerializer(serializers.Serializer):
         seconds = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(responses=PlatformClockOutput)
+    @extend_schema(
+        parameters=[path_choices("action", ["advance", "freeze", "resume", "reset"])],
+        responses=PlatformClockOutput,
+    )
     def post(self, request: Request, action: str) -> Response:
         values = self.validated_input()
         actor = actor_for(request)

@@ -6,15 +6,17 @@ from typing import Any
 
 from django.db import models
 from django_countries.serializer_fields import CountryField
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from sandbox.api.schema import path_choices
 from sandbox.api.views import ApiView, ListApiView, OutputModelSerializer
 from sandbox.currencies import CurrencyCode
-from sandbox.tenants import selectors, services
+from sandbox.tenants import lockouts, selectors, services
 from sandbox.tenants.access import TenantApiRequest, actor_for, client_ip
 from sandbox.tenants.forms import EMAIL_MAX_LENGTH
 from sandbox.tenants.models import (
@@ -27,6 +29,7 @@ from sandbox.tenants.models import (
     Tenant,
 )
 from sandbox.tenants.permissions import IsActiveTenantMember, IsOperator, IsOwner
+from sandbox.throttles import AddressThrottle, InvitationAcceptThrottle, SignupThrottle
 
 # Longer addresses pass the e-mail validator but could never be stored: a clear 400 instead.
 
@@ -110,6 +113,7 @@ class SignupApi(ApiView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_classes = [AddressThrottle, SignupThrottle]
 
     class InputSerializer(serializers.Serializer):
         organization = serializers.CharField(max_length=120)
@@ -326,6 +330,7 @@ class InvitationAcceptApi(ApiView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_classes = [AddressThrottle, InvitationAcceptThrottle]
 
     class InputSerializer(serializers.Serializer):
         password = serializers.CharField(write_only=True)
@@ -399,7 +404,10 @@ class OperatorTenantActionApi(ApiView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(responses=OperatorTenantOutput)
+    @extend_schema(
+        parameters=[path_choices("action", services.TENANT_STATUS_TRANSITIONS)],
+        responses=OperatorTenantOutput,
+    )
     def post(self, request: Request, tenant_id: str, action: str) -> Response:
         """Approve, suspend or reactivate a tenant (operators; audited)."""
         tenant = selectors.operator_tenant_get(tenant_id)
@@ -459,3 +467,38 @@ class OperatorSettingsApi(ApiView):
         values = self.validated_input()
         platform = services.platform_settings_update(actor=actor_for(request), **values)
         return Response(PlatformSettingsOutput(platform).data)
+
+
+class LockoutOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField(allow_null=True, help_text="The account tried.")
+    ip_address = serializers.IPAddressField(allow_null=True, help_text="From this address.")
+    failures = serializers.IntegerField(source="failures_since_start")
+    last_attempt_at = serializers.DateTimeField(source="attempt_time")
+    locked_until = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_locked_until(self, attempt) -> Any:
+        return serializers.DateTimeField().to_representation(lockouts.locked_until(attempt))
+
+
+class OperatorLockoutListApi(ApiView):
+    """Logins locked out now after repeated wrong passwords: one account from one address
+    (operators). Each lifts by itself after the cool-off, or at once with ``lift``."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses=LockoutOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(LockoutOutput(lockouts.lockout_list()[:500], many=True).data)
+
+
+class OperatorLockoutLiftApi(ApiView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses={204: None})
+    def post(self, request: Request, lockout_id: int) -> Response:
+        """Lift a lockout: the account may log in from that address at once (audited)."""
+        lockout = lockouts.lockout_get(lockout_id)
+        lockouts.lockout_lift(lockout=lockout, actor=actor_for(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

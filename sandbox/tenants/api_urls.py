@@ -37,4 +37,10 @@ urlpatterns = [
     ),
     path("operator/audit_log", api.OperatorAuditLogApi.as_view(), name="operator-audit-log"),
     path("operator/settings", api.OperatorSettingsApi.as_view(), name="operator-settings"),
+    path("operator/lockouts", api.OperatorLockoutListApi.as_view(), name="operator-lockouts"),
+    path(
+        "operator/lockouts/<int:lockout_id>/lift",
+        api.OperatorLockoutLiftApi.as_view(),
+        name="operator-lockout-lift",
+    ),
 ]

@@ -8,3 +8,6 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         from sandbox import checks  # noqa: F401  (registers the platform's deploy checks)
+        from sandbox.tenants import lockouts
+
+        lockouts.connect_signals()  # logins, failures and lockouts in the audit log

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from rest_framework import authentication, exceptions
 
-from sandbox.tenants.access import ApiKeyPrincipal
-from sandbox.tenants.services import api_key_authenticate
+from sandbox.tenants.access import ApiKeyPrincipal, client_ip
+from sandbox.tenants.services import Actor, api_key_authenticate, audit_record
+from sandbox.throttles import KeyFailureThrottle
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer sk_test_...``. The tenant's status is checked on every
-    request (no caching), so a suspension or revocation takes effect at once."""
+    request (no caching), so a suspension or revocation takes effect at once. An address
+    that sent too many unknown keys gets 429 for any key until its window has room
+    (``sandbox.throttles.KeyFailureThrottle``); the moment it trips is audited."""
 
     keyword = "Bearer"
 
@@ -21,8 +24,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Use the header 'Authorization: Bearer <API key>'.", code="malformed_api_key"
             )
+        failures = KeyFailureThrottle()
+        if (wait := failures.check(request)) is not None:
+            raise exceptions.Throttled(wait)
         api_key = api_key_authenticate(secret=secret.strip())
         if api_key is None:
+            if failures.record(request):
+                audit_record(
+                    actor=Actor(ip_address=client_ip(request)),
+                    action="api_key.authentication_throttled",
+                    tenant=None,
+                    data={"limit": failures.rate},
+                )
             raise exceptions.AuthenticationFailed(
                 "This API key is not valid or has been revoked.", code="invalid_api_key"
             )

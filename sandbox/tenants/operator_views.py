@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from sandbox.errors import ApplicationError
-from sandbox.tenants import forms, services
+from sandbox.tenants import forms, lockouts, services
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.models import AuditLogEntry, PlatformSettings, Tenant
 from sandbox.tenants.selectors import operator_tenant_get, operator_tenant_list
@@ -74,3 +75,24 @@ def audit_log(request):
         tenant = operator_tenant_get(tenant_id)  # a malformed or unknown id is a 404
         entries = entries.filter(tenant=tenant)
     return render(request, "operator/audit_log.html", {"entries": entries[:300], "tenant": tenant})
+
+
+@staff_member_required(login_url="login")
+def lockout_list(request):
+    """Logins locked out after repeated wrong passwords, each with its lift button."""
+    rows = [(lockout, lockouts.locked_until(lockout)) for lockout in lockouts.lockout_list()[:500]]
+    context = {"rows": rows, "failure_limit": settings.AXES_FAILURE_LIMIT}
+    return render(request, "operator/lockouts.html", context)
+
+
+@require_POST
+@staff_member_required(login_url="login")
+def lockout_lift(request, lockout_id):
+    try:
+        lockout = lockouts.lockout_get(lockout_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        lockouts.lockout_lift(lockout=lockout, actor=actor_for(request))
+        messages.success(request, f"{lockout.username} may log in again from {lockout.ip_address}.")
+    return redirect("operator:lockouts")

@@ -14,6 +14,7 @@ from sandbox.errors import ApplicationError
 from sandbox.tenants import forms, services
 from sandbox.tenants.access import client_ip
 from sandbox.tenants.models import ApiKey, AuditLogEntry, Invitation, Membership, Node
+from sandbox.throttles import InvitationAcceptThrottle, SignupThrottle, throttle_page
 
 
 def tenant_page(*, write: bool = False):
@@ -52,6 +53,7 @@ def apply_form_errors(form, error: ApplicationError) -> None:
         form.add_error(None, error.message)
 
 
+@throttle_page(SignupThrottle)
 def signup(request):
     if request.user.is_authenticated:
         return redirect("dashboard:home")
@@ -68,6 +70,7 @@ def signup(request):
     return render(request, "tenants/signup.html", {"form": form})
 
 
+@throttle_page(InvitationAcceptThrottle)
 def invitation_accept(request, token: str):
     try:
         invitation = services.invitation_get_open(token=token)

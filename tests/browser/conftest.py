@@ -45,5 +45,16 @@ def page(chromium, live_server):
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # Every browser test is also a Content-Security-Policy test: chromium reports each
+    # refused inline script, style, eval or foreign source on the console.
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.csp_violations = violations  # a test that expects one takes it out of the list
     yield page
     context.close()
+    assert not violations, violations

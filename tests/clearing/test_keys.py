@@ -9,12 +9,14 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from rest_framework.test import APIClient
 
 from clearing import keys, records
 from clearing.models import AnchoredRecord, RecordKey
 from clearing.verification import verify_anchors
 from sandbox.config import env_keyring
 from tests.clearing import test_records
+from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -252,3 +254,35 @@ def test_rotation_runs_as_a_task_by_name(ledger, large, settings, monkeypatch):
     settings.CLEARING_MASTER_KEY = [KEY_A]
     result = current_app.tasks["clearing.tasks.rotate_record_keys"].apply().get()
     assert result == {"rewrapped": 2, "failures": []}
+
+
+# --- A record key that does not unwrap, over the API ----------------------------------------
+
+
+def test_a_record_key_that_does_not_unwrap_answers_503_record_key_unavailable(
+    settings, ledger, large, operator_api
+):
+    settings.CLEARING_MASTER_KEY = [KEY_A]
+    records.anchor_large_transactions()
+    owner = APIClient()
+    owner.force_login(MembershipFactory(tenant=ledger.tenant).user)
+    key_path = f"/api/v1/nodes/{ledger.busan.pk}/record_key"
+    record_path = f"/api/v1/transactions/{large['big'].uuid}/record"
+    assert owner.get(key_path).status_code == 200
+    # Restored under another key: the records' keys no longer unwrap.
+    settings.CLEARING_MASTER_KEY = [KEY_B]
+
+    answers = [
+        owner.get(key_path),
+        owner.get(record_path),
+        operator_api.get(f"/api/v1/operator/clearing/records/{large['big'].uuid}"),
+    ]
+
+    for response in answers:
+        assert response.status_code == 503, response.content
+        error = response.json()["error"]
+        assert error["code"] == "record_key_unavailable"
+        assert "CLEARING_MASTER_KEY" in error["message"]
+        assert keys.key_id(KEY_A) not in error["message"]  # no key ids to clients
+    problems = verify_anchors().problems
+    assert any(keys.key_id(KEY_A) in p.message for p in problems if p.kind == "record-key")

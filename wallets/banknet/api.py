@@ -12,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from sandbox.api.schema import path_choices
 from sandbox.api.views import ApiView, ListApiView, PresenterSerializer
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.api import AuditLogOutput, TenantScopedListView, TenantScopedView
@@ -578,7 +579,10 @@ class CardPaymentActionApi(TenantScopedView):
         passed = serializers.BooleanField(required=False)
 
     @extend_schema(
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[
+            IDEMPOTENCY_PARAMETER,
+            path_choices("action", ["capture", "refund", "cancel", "challenge"]),
+        ],
         responses=CardPaymentOutput,
         operation_id="v1_card_payments_action",
     )
@@ -650,7 +654,10 @@ class TestHelperWithdrawalRuleApi(TenantScopedView):
         reason = serializers.ChoiceField(choices=Withdrawal.FailureReason.choices, required=False)
         seconds = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(responses={201: WithdrawalRuleOutput})
+    @extend_schema(
+        parameters=[path_choices("action", ["fail_withdrawals", "delay_withdrawals"])],
+        responses={201: WithdrawalRuleOutput},
+    )
     def post(self, request: Request, node_id: str, action: str) -> Response:
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         values = self.validated_input()
@@ -690,7 +697,7 @@ class TestHelperReturnApi(TenantScopedView):
 class TestHelperBankApi(TenantScopedView):
     """``offline`` or ``online``: for your organization only."""
 
-    @extend_schema(responses=BankOutput)
+    @extend_schema(parameters=[path_choices("action", ["offline", "online"])], responses=BankOutput)
     def post(self, request: Request, code: str, action: str) -> Response:
         bank = network_banks.bank_get(code, "code")
         if action == "offline":
