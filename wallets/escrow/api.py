@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.pagination import CreatedCursorPagination
+from sandbox.api.schema import path_choices
 from sandbox.api.views import PresenterSerializer
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from sandbox.tenants.models import Node
@@ -286,7 +287,10 @@ class TestHelperEscrowDisputeApi(TenantScopedView):
         evidence = serializers.CharField(required=False, max_length=5000)
 
     @extend_schema(
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[
+            IDEMPOTENCY_PARAMETER,
+            path_choices("action", ["submit_evidence", "win", "lose", "deadline"]),
+        ],
         responses=EscrowDisputeOutput,
         operation_id="v1_test_helpers_escrow_disputes_action",
     )
