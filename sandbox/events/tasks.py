@@ -26,6 +26,13 @@ def run_scheduled_action(action_id: int) -> bool:
     return scheduling.action_run(action_id=action_id)
 
 
+@shared_task(name=scheduling.DELIVER_WEBHOOK_TASK, ignore_result=True)
+def deliver_webhook(action_id: int) -> bool:
+    """A webhook attempt (a scheduled action of kind ``webhook.attempt``), on the webhook
+    queue: the same work as ``run_scheduled_action``, where bank work never waits for it."""
+    return scheduling.action_run(action_id=action_id)
+
+
 @shared_task(name=clocks.ADVANCE_TASK, ignore_result=True)
 def advance_test_clock(clock_id: str) -> bool:
     return clocks.test_clock_run_advance(clock_id=clock_id)
