@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "sandbox.tenants.context_processors.tenant",
+                "sandbox.events.context_processors.disabled_webhooks",
             ],
         },
     },

@@ -3,10 +3,10 @@ attempts in flight to one node's webhook URL at once, so that a slow or dead rec
 a few of the webhook workers' threads, never all of them.
 
 With REDIS_URL set, the slots are a sorted set per endpoint in Redis (shared by every
-worker process): members are the attempts holding a slot, scores the time each slot
-expires. A slot is given back when its attempt ends, and one whose worker died expires on
-its own (the attempt's timeout plus a margin). Without Redis (the zero-setup default, one
-webhook worker) the same rules hold in the process.
+worker process): members are the attempts holding a slot, scores the time each took it.
+A slot is given back when its attempt ends, and one whose worker died expires on its own,
+``ttl`` (the attempt's timeout plus a margin) after it was taken. Without Redis (the
+zero-setup default, one webhook worker) the same rules hold in the process.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Slots(Protocol):
 
     def release(self, endpoint: str, holder: str) -> None: ...
 
-    def in_flight(self, endpoint: str) -> int: ...
+    def in_flight(self, endpoint: str, *, ttl: float) -> int: ...
 
     def mark_backlog(self, endpoint: str, *, ttl: float) -> None: ...
 
@@ -44,10 +44,11 @@ class Slots(Protocol):
 
 # KEYS[1] the endpoint's set; ARGV: now, ttl, holder, limit. Returns {1} or {0, oldest score}.
 _ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return {1} end
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
-  redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3])
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60)
   return {1}
 end
@@ -68,14 +69,14 @@ class RedisSlots:
         answer: Any = self.script(keys=[KEY_PREFIX + endpoint], args=[now, ttl, holder, limit])
         if int(answer[0]) == 1:
             return Grant(acquired=True)
-        return Grant(acquired=False, oldest_age=max(0.0, now - (float(answer[1]) - ttl)))
+        return Grant(acquired=False, oldest_age=max(0.0, now - float(answer[1])))
 
     def release(self, endpoint: str, holder: str) -> None:
         self.client.zrem(KEY_PREFIX + endpoint, holder)
 
-    def in_flight(self, endpoint: str) -> int:
+    def in_flight(self, endpoint: str, *, ttl: float) -> int:
         key = KEY_PREFIX + endpoint
-        self.client.zremrangebyscore(key, "-inf", time.time())
+        self.client.zremrangebyscore(key, "-inf", time.time() - ttl)
         count: Any = self.client.zcard(key)  # redis-py's types allow an async client too
         return int(count)
 
@@ -91,31 +92,32 @@ class LocalSlots:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.held: dict[str, dict[str, float]] = {}  # endpoint -> holder -> expires (monotonic)
+        self.held: dict[str, dict[str, float]] = {}  # endpoint -> holder -> taken (monotonic)
         self.backlog: dict[str, float] = {}
 
-    def _live(self, endpoint: str, now: float) -> dict[str, float]:
+    def _live(self, endpoint: str, now: float, ttl: float) -> dict[str, float]:
         held = self.held.setdefault(endpoint, {})
-        for holder in [h for h, expires in held.items() if expires <= now]:
+        for holder in [h for h, taken in held.items() if taken <= now - ttl]:
             del held[holder]
         return held
 
     def acquire(self, endpoint: str, holder: str, *, limit: int, ttl: float) -> Grant:
         with self.lock:
             now = time.monotonic()
-            held = self._live(endpoint, now)
-            if holder in held or len(held) < limit:
-                held[holder] = now + ttl
+            held = self._live(endpoint, now, ttl)
+            if holder not in held and len(held) < limit:
+                held[holder] = now
+            if holder in held:
                 return Grant(acquired=True)
-            return Grant(acquired=False, oldest_age=max(0.0, now - (min(held.values()) - ttl)))
+            return Grant(acquired=False, oldest_age=max(0.0, now - min(held.values())))
 
     def release(self, endpoint: str, holder: str) -> None:
         with self.lock:
             self.held.get(endpoint, {}).pop(holder, None)
 
-    def in_flight(self, endpoint: str) -> int:
+    def in_flight(self, endpoint: str, *, ttl: float) -> int:
         with self.lock:
-            return len(self._live(endpoint, time.monotonic()))
+            return len(self._live(endpoint, time.monotonic(), ttl))
 
     def mark_backlog(self, endpoint: str, *, ttl: float) -> None:
         with self.lock:
