@@ -77,7 +77,7 @@ def test_webhook_attempts_run_through_the_webhook_task_and_bank_actions_through_
 def published(monkeypatch):
     sent: list[tuple[str, tuple]] = []
 
-    def fake_enqueue(task, *args):
+    def fake_enqueue(task, *args, countdown=None):
         sent.append((task if isinstance(task, str) else task.name, args))
         return True
 
