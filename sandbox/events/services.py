@@ -390,11 +390,16 @@ def webhook_secret_current(*, node: Node) -> WebhookSecret:
 def webhook_secrets_live(*, node: Node) -> list[WebhookSecret]:
     """Every secret a delivery is signed with now: the current one first, then those still
     in their overlap period. Overlap is real time, not clock time: it protects receivers."""
-    current = webhook_secret_current(node=node)
-    expiring = WebhookSecret.objects.filter(node=node, expires_at__gt=timezone.now()).order_by(
-        "-created_at"
+    # One query for every attempt (the webhook worker's hot path); the current secret is
+    # created only on first use.
+    live = WebhookSecret.objects.filter(node=node).filter(
+        models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
     )
-    return [current, *expiring]
+    expiring = sorted(
+        (s for s in live if s.expires_at is not None), key=lambda s: s.created_at, reverse=True
+    )
+    current = next((s for s in live if s.expires_at is None), None)
+    return [current or webhook_secret_current(node=node), *expiring]
 
 
 def _invalid_overlap() -> ApplicationError:
