@@ -41,7 +41,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ledger import database_url, drop_database, free_port, log, recreate_database
+from ledger import (
+    database_url,
+    drop_database,
+    free_port,
+    log,
+    process_cpu,
+    recreate_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "webhooks.json"
@@ -320,23 +327,37 @@ def main() -> None:
         wait_delivered(quick, 50, timeout=120)
 
         log(f"(a) + (b): {options.events} events for the quick receiver, then withdrawals")
+        webhook_pids = [worker.pid for worker in workers[:2]]  # thread pools: one process each
+        cpu_before = process_cpu(webhook_pids)
         started = time.monotonic()
         record_events(quick, options.events)
         backlog_delays = withdrawals_during(client, books["account"], 0.5)
         # Bounded: what is not delivered within DRAIN_SECONDS is left (the database goes).
         delivered = wait_delivered(quick, 50 + options.events, DRAIN_SECONDS, since=started) - 50
         elapsed = time.monotonic() - started
+        cpu_per_delivery_ms = (process_cpu(webhook_pids) - cpu_before) / max(delivered, 1) * 1000
         deliveries_per_s = delivered / elapsed
         log(f"    {deliveries_per_s:.0f} deliveries/s ({delivered} in {elapsed:.1f} s)")
+        log(f"    webhook workers' CPU per delivery (relay included): {cpu_per_delivery_ms:.1f} ms")
         log(f"    bank answers: p99 {p99(backlog_delays):.2f} s (delay {BANK_DELAY} s)")
 
+        # (c) starts from empty queues: what (a) left undelivered is cancelled, not measured.
+        from sandbox.events.models import ScheduledAction
+
+        app.control.purge()
+        ScheduledAction.objects.filter(kind="webhook.attempt", status="pending").update(
+            status="cancelled"
+        )
+        time.sleep(3)  # the workers finish what they hold
         log(f"(c): {options.events} events for the receiver that sleeps 30 s, then withdrawals")
         record_events(slow, options.events)
         time.sleep(2)
+        from sandbox.events.models import WebhookDelivery
+
+        quick_before = WebhookDelivery.objects.filter(node=quick, status="succeeded").count()
         side_started = time.monotonic()
         record_events(quick, 500)
         slow_delays = withdrawals_during(client, books["account"], 0.5)
-        quick_before = 50 + delivered
         beside = wait_delivered(quick, quick_before + 500, 150, since=side_started)
         beside_slow_s = time.monotonic() - side_started
         log(f"    bank answers: p99 {p99(slow_delays):.2f} s (delay {BANK_DELAY} s)")
@@ -372,6 +393,8 @@ def main() -> None:
         "quick_deliveries_beside_slow_backlog": beside - quick_before,
         "quick_deliveries_beside_slow_backlog_s": round(beside_slow_s, 1),
         "deliveries_in_first_phase": delivered,
+        "webhook_worker_cpu_ms_per_delivery": round(cpu_per_delivery_ms, 2),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
         "first_phase_s": round(elapsed, 1),
         "slow_receiver_attempts_meanwhile": slow_attempts,
         "events_per_backlog": options.events,
