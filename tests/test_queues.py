@@ -122,3 +122,26 @@ def test_a_sweep_queues_at_most_the_endpoint_limit_of_one_nodes_webhook_attempts
     assert scheduling.sweep() == 4  # three of the busy node's, the other node's one
     again = scheduling.sweep()
     assert again == 0  # queued within the last minute: not again
+
+
+def test_the_relay_queues_at_most_the_endpoint_limit_of_one_nodes_first_attempts(
+    db, alice, published, settings, django_capture_on_commit_callbacks
+):
+    from sandbox.events.services import outbox_relay
+    from tests.helpers import record
+
+    settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = 3
+    busy = NodeFactory(tenant=alice.tenant, webhook_url="https://hooks.example/busy")
+    other = NodeFactory(tenant=alice.tenant, webhook_url="https://hooks.example/other")
+    for _ in range(8):
+        record(busy)
+    record(other)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outbox_relay()
+
+    queued = [args[0] for task, args in published if task == "events.deliver_webhook"]
+    nodes = ScheduledAction.objects.filter(pk__in=queued).values_list("node_id", flat=True)
+    assert sorted(map(str, nodes)) == sorted([str(busy.pk)] * 3 + [str(other.pk)])
+    waiting = ScheduledAction.objects.filter(kind="webhook.attempt", enqueued_at__isnull=True)
+    assert waiting.count() == 5 and {a.node_id for a in waiting} == {busy.pk}

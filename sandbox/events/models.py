@@ -219,7 +219,16 @@ class ScheduledAction(models.Model):
                 name="scheduled_action_status_valid",
             ),
         ]
-        indexes = [models.Index(fields=["status", "due_at"], name="scheduled_action_due")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="scheduled_action_due"),
+            # A node's next waiting action (scheduling.dispatch_next), beside other nodes'
+            # backlogs and its own finished actions.
+            models.Index(
+                fields=["node", "kind", "due_at"],
+                condition=models.Q(status="pending"),
+                name="scheduled_action_node_next",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} due {self.due_at:%Y-%m-%d %H:%M:%S}"

@@ -29,6 +29,7 @@ with every slot taken) raises ``Deferred``: the action goes back to waiting, unh
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,10 +160,15 @@ class NewAction:
     key: str
 
 
-def schedule_new(*, kind: str, actions: list[NewAction]) -> list[ScheduledAction]:
+def schedule_new(
+    *, kind: str, actions: list[NewAction], queue_per_node: int | None = None
+) -> list[ScheduledAction]:
     """``schedule()`` for many actions of one kind whose keys are new (the caller just made
     what they are keyed on): one INSERT, and those already due queued after commit with one
-    UPDATE for them all, not one each (the outbox relay makes 10,000 at once)."""
+    UPDATE for them all, not one each (the outbox relay makes 10,000 at once). With
+    ``queue_per_node``, at most that many of one node's are queued now: the rest wait in the
+    database for ``dispatch_next`` and the sweep, instead of filling the queue in front of
+    every other node's."""
     registered = _HANDLERS.get(kind)
     if registered is None:
         raise ValueError(f"No handler is registered for scheduled actions of kind {kind!r}.")
@@ -181,7 +187,12 @@ def schedule_new(*, kind: str, actions: list[NewAction]) -> list[ScheduledAction
         )
         for new in actions
     )
-    due = [row.pk for row in rows if row.due_at <= node_times[row.node_id]]
+    due, per_node = [], Counter[Any]()
+    for row in rows:
+        if row.due_at <= node_times[row.node_id]:
+            per_node[row.node_id] += 1
+            if queue_per_node is None or per_node[row.node_id] <= queue_per_node:
+                due.append(row.pk)
     if due:
         transaction.on_commit(lambda: _publish(registered.task, due), robust=True)
     return rows
@@ -391,8 +402,22 @@ def _capped_per_node(rows: list[tuple[int, str, Any]]) -> list[int]:
 def dispatch_next(*, kind: str, node_id: Any, count: int = 1) -> int:
     """Queue the next ``count`` due actions of ``kind`` for a node, if any wait: a handler
     that has just freed one of the node's slots calls this, so a node's backlog moves as
-    fast as its slots free up instead of at the sweep's pace."""
-    due = due_on_real_time().filter(_not_queued(timezone.now()), kind=kind, node_id=node_id)
+    fast as its slots free up instead of at the sweep's pace. Not with eager Celery (tests):
+    the next would run inside this one, and so on down the backlog; the sweep does it."""
+    if queue.app.conf.task_always_eager:
+        return 0
+    # due_on_real_time() for one node's pending actions (index scheduled_action_node_next).
+    due = ScheduledAction.objects.filter(
+        _not_queued(timezone.now()),
+        Q(node__clock_attachment__isnull=True, due_at__lte=clock_now())
+        | Q(
+            node__clock_attachment__clock__status=TestClock.Status.READY,
+            due_at__lte=F("node__clock_attachment__clock__frozen_time"),
+        ),
+        status=ScheduledAction.Status.PENDING,
+        kind=kind,
+        node_id=node_id,
+    )
     return dispatch(list(due.order_by("due_at", "pk").values_list("pk", flat=True)[:count]))
 
 

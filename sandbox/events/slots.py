@@ -19,6 +19,9 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+# An endpoint marked as having attempts waiting in the database: each finished attempt
+# queues the next (marks last this long, renewed while there is more).
+BACKLOG_MARK_SECONDS = 120
 KEY_PREFIX = "sandbox:webhook-slots:"
 BACKLOG_PREFIX = "sandbox:webhook-backlog:"
 

@@ -38,7 +38,7 @@ from sandbox.events.models import (
 )
 from sandbox.events.services import endpoint_as_json, event_record, webhook_secrets_live
 from sandbox.events.signing import SIGNATURE_HEADER, signature_header
-from sandbox.events.slots import endpoint_slots
+from sandbox.events.slots import BACKLOG_MARK_SECONDS, endpoint_slots
 from sandbox.tenants.models import Node
 from sandbox.urlguard import UnsafeWebhookUrl, resolve_for_delivery
 
@@ -355,7 +355,6 @@ SLOT_MARGIN_SECONDS = 30
 # (up to SLOT_WAIT_SECONDS) for one of its slots rather than deferring the attempt.
 QUICK_ENDPOINT_SECONDS = 1.0
 SLOT_WAIT_SECONDS = 0.5
-BACKLOG_MARK_SECONDS = 120
 
 
 def _endpoint_concurrency() -> int:
@@ -382,8 +381,10 @@ def _run_webhook_attempt(action: ScheduledAction) -> None:
         )
     finally:
         slots.release(endpoint, holder)
-    if slots.has_backlog(endpoint):
-        scheduling.dispatch_next(kind="webhook.attempt", node_id=action.node_id)
+    if slots.has_backlog(endpoint) and scheduling.dispatch_next(
+        kind="webhook.attempt", node_id=action.node_id
+    ):
+        slots.mark_backlog(endpoint, ttl=BACKLOG_MARK_SECONDS)  # more may wait: keep pulling
 
 
 def _take_slot(endpoint: str, holder: str) -> None:
