@@ -98,6 +98,37 @@ def wait_until_healthy(url: str, processes: list[subprocess.Popen], timeout: flo
     raise SystemExit(f"The web server did not answer at {url}/healthz within {timeout:.0f}s.")
 
 
+def workers(args: argparse.Namespace) -> dict[str, list[str]]:
+    """A Celery worker per work queue (settings.CELERY_TASK_QUEUES), so that the simulated
+    bank never waits behind webhook deliveries or clearing jobs. The webhook worker runs a
+    pool of threads: an attempt mostly waits on the receiver, so one process keeps many in
+    flight (sandbox.events.webhooks says why threads)."""
+
+    def worker(queue: str, *options: str) -> list[str]:
+        return [
+            str(BIN / "celery"),
+            "-A",
+            "sandbox",
+            "worker",
+            "--queues",
+            queue,
+            "--hostname",
+            f"{queue}@%h",
+            "--loglevel",
+            LOG_LEVEL,
+            *options,
+        ]
+
+    return {
+        "worker bank": worker("bank", "--concurrency", str(args.worker_concurrency)),
+        "worker webhooks": worker(
+            "webhooks", "--pool", "threads", "--concurrency", str(args.webhook_concurrency)
+        ),
+        "worker clearing": worker("clearing", "--concurrency", "1"),
+        "worker default": worker("default", "--concurrency", "1"),
+    }
+
+
 def up(args: argparse.Namespace) -> int:
     ensure_environment()
     env = base_env()
@@ -121,16 +152,7 @@ def up(args: argparse.Namespace) -> int:
             "--access-logfile",
             "-",
         ],
-        "worker": [
-            str(BIN / "celery"),
-            "-A",
-            "sandbox",
-            "worker",
-            "--loglevel",
-            LOG_LEVEL,
-            "--concurrency",
-            str(args.worker_concurrency),
-        ],
+        **workers(args),
         "beat": [str(BIN / "celery"), "-A", "sandbox", "beat", "--loglevel", LOG_LEVEL],
     }
     processes = []
@@ -188,11 +210,19 @@ def main() -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "up", help="install, migrate, seed demo data, run web + worker + beat"
+        "up", help="install, migrate, seed demo data, run web + a worker per queue + beat"
     )
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run.add_argument("--web-workers", type=int, default=2)
-    run.add_argument("--worker-concurrency", type=int, default=2)
+    run.add_argument(
+        "--worker-concurrency", type=int, default=2, help="processes of the bank worker"
+    )
+    run.add_argument(
+        "--webhook-concurrency",
+        type=int,
+        default=16,
+        help="threads of the webhook worker (attempts in flight at once)",
+    )
     run.add_argument(
         "--exit-when-ready", action="store_true", help="stop once healthy (smoke test)"
     )

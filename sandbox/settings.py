@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from sandbox.config import (
     env_bool,
@@ -104,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "sandbox.tenants.context_processors.tenant",
+                "sandbox.events.context_processors.disabled_webhooks",
             ],
         },
     },
@@ -305,6 +307,41 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Work queues --------------------------------------------------------------------------
+# Work that must not wait behind other work has a queue of its own, and production runs a
+# worker per queue (README, "Production"): the simulated bank's answers and scheduled
+# actions never queue behind a backlog of webhook deliveries or a long clearing job.
+# A worker started without -Q consumes all of them (tests, a quick local run).
+CELERY_QUEUE_DEFAULT = "default"
+CELERY_QUEUE_BANK = "bank"  # bank simulation, scheduled actions, test clocks, holds
+CELERY_QUEUE_WEBHOOKS = "webhooks"  # the outbox relay and webhook delivery attempts
+CELERY_QUEUE_CLEARING = "clearing"  # day closes, anchoring, settlement, key rotation
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_DEFAULT
+CELERY_TASK_QUEUES = [
+    Queue(name)
+    for name in (
+        CELERY_QUEUE_DEFAULT,
+        CELERY_QUEUE_BANK,
+        CELERY_QUEUE_WEBHOOKS,
+        CELERY_QUEUE_CLEARING,
+    )
+]
+# Every task of ours is named here (tests/test_queues.py checks it): a new task lands on a
+# queue on purpose. Scheduled actions reach the bank or webhook queue through the task
+# their kind's handler names (sandbox.events.scheduling).
+CELERY_TASK_ROUTES = {
+    "events.run_scheduled_action": {"queue": CELERY_QUEUE_BANK},
+    "events.sweep_due_actions": {"queue": CELERY_QUEUE_BANK},
+    "events.advance_test_clock": {"queue": CELERY_QUEUE_BANK},
+    "wallets.tasks.expire_due_holds": {"queue": CELERY_QUEUE_BANK},
+    "wallets.tasks.expire_hold": {"queue": CELERY_QUEUE_BANK},
+    "events.relay_outbox": {"queue": CELERY_QUEUE_WEBHOOKS},
+    "events.deliver_webhook": {"queue": CELERY_QUEUE_WEBHOOKS},
+    "clearing.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
+    "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
+    "celery.*": {"queue": CELERY_QUEUE_DEFAULT},
+}
+
 # --- Clearing -----------------------------------------------------------------------------
 # Days close at midnight here (the daily close's hour is a beat schedule, in the admin).
 CLEARING_TIME_ZONE = env_time_zone("CLEARING_TIME_ZONE", "Asia/Seoul")
@@ -422,3 +459,12 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# Webhook delivery (docs/webhooks.md): at most this many attempts in flight to one endpoint
+# at once, across every worker, so a slow or dead receiver cannot hold every delivery slot;
+# an endpoint whose deliveries have all failed for this many days (of its node's clock) is
+# disabled, with a webhook_endpoint.disabled event, until someone enables it again.
+SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = env_int(
+    "SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY", 10, minimum=1
+)
+SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS = env_int("SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS", 3, minimum=1)

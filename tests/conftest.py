@@ -175,8 +175,9 @@ def start_worker(tmp_path, celery_eager):
     point_celery_at(app, broker, eager=False)
     workers: list[WorkerProcess] = []
 
-    def start(*, beat: bool = False) -> WorkerProcess:
-        worker = WorkerProcess(broker, beat=beat, tmp_path=tmp_path, prefix=prefix)
+    def start(*, beat: bool = False, **options) -> WorkerProcess:
+        # options: queues=[...], pool="threads", concurrency=n, env={...} (tests/worker.py)
+        worker = WorkerProcess(broker, beat=beat, tmp_path=tmp_path, prefix=prefix, **options)
         workers.append(worker)
         worker.wait_ready()
         return worker

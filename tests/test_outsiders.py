@@ -501,6 +501,8 @@ CHECKS: dict[str, Check] = {
     "api:webhook-delivery-resend": owned(delivery),
     "api:webhook-secrets": owned(node),
     "api:webhook-secret-rotate": owned(node),
+    "api:webhook-endpoint": owned(node),
+    "api:webhook-endpoint-enable": owned(node),
     "api:test-clock": owned(clock),
     "api:test-clock-advance": owned(clock, lambda a: {"frozen_time": "2025-03-11T09:00:00Z"}),
     "api:test-clock-attach": owned(clock, lambda a: {"node": str(a.node.pk)}),
@@ -514,6 +516,7 @@ CHECKS: dict[str, Check] = {
     "events:event-resend": owned(event),
     "events:delivery": owned(delivery),
     "events:node-webhooks": owned(node),
+    "events:node-webhook-enable": owned(node),
     "events:clock": owned(clock),
     "events:clock-action": owned(
         lambda a: [

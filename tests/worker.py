@@ -92,9 +92,31 @@ def point_celery_at(app, url: str, *, eager: bool) -> None:
     reset_breaker()
 
 
+def all_queues(app) -> list[str]:
+    return [queue.name for queue in app.conf.task_queues]
+
+
 class WorkerProcess:
-    def __init__(self, broker: str, *, beat: bool, tmp_path: Path, prefix: str) -> None:
-        self.log_path = tmp_path / "celery-worker.log"
+    """A worker consuming ``queues`` (default: every queue) with a solo pool, or with
+    ``pool``/``concurrency`` (a webhook worker: ``pool="threads"``)."""
+
+    def __init__(
+        self,
+        broker: str,
+        *,
+        beat: bool,
+        tmp_path: Path,
+        prefix: str,
+        queues: list[str] | None = None,
+        pool: str = "solo",
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        from sandbox.celery import app
+
+        self.queues = queues or all_queues(app)
+        tag = "-".join(queues) if queues else "all"
+        self.log_path = tmp_path / f"celery-worker-{tag}-{uuid.uuid4().hex[:4]}.log"
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         env = {
             "SANDBOX_TEST_BROKER_PREFIX": prefix,
@@ -105,9 +127,11 @@ class WorkerProcess:
             "DEBUG": "1",
             "SANDBOX_WEBHOOK_ALLOW_LOOPBACK": "1",
             "SANDBOX_VAR_DIR": str(tmp_path / "var"),
+            **(env or {}),
         }
         command = [
-            sys.executable, "-m", "tests.run_worker", "-P", "solo",
+            sys.executable, "-m", "tests.run_worker", "-P", pool, "-c", str(concurrency),
+            "-Q", ",".join(self.queues),
             "--without-gossip", "--without-mingle", "--without-heartbeat",
             "-n", self.name, "-l", "info",
         ]  # fmt: skip
@@ -132,21 +156,21 @@ class WorkerProcess:
         deadlock the truncation or leave its rows to the next test. The worker runs a solo
         pool, so it answers a control message only between tasks: its reply means that it
         is idle and will stay so."""
-        queue = app.conf.task_default_queue
-        replies = app.control.cancel_consumer(
-            queue, destination=[self.hostname], reply=True, timeout=timeout
-        )
-        if not replies:
-            raise AssertionError(f"The worker did not pause:\n{self.output()[-3000:]}")
+        for queue in self.queues:
+            replies = app.control.cancel_consumer(
+                queue, destination=[self.hostname], reply=True, timeout=timeout
+            )
+            if not replies:
+                raise AssertionError(f"The worker did not pause:\n{self.output()[-3000:]}")
         app.control.purge()
 
     def resume(self, app, timeout: float = 30) -> None:
-        queue = app.conf.task_default_queue
-        replies = app.control.add_consumer(
-            queue, destination=[self.hostname], reply=True, timeout=timeout
-        )
-        if not replies:
-            raise AssertionError(f"The worker did not resume:\n{self.output()[-3000:]}")
+        for queue in self.queues:
+            replies = app.control.add_consumer(
+                queue, destination=[self.hostname], reply=True, timeout=timeout
+            )
+            if not replies:
+                raise AssertionError(f"The worker did not resume:\n{self.output()[-3000:]}")
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from sandbox.api.schema import path_choices
-from sandbox.api.views import ApiView, ListApiView, OutputModelSerializer
+from sandbox.api.views import ApiView, ListApiView, OutputModelSerializer, PresenterSerializer
 from sandbox.clock import now as clock_now
 from sandbox.events import clocks, selectors, services
 from sandbox.events.models import (
@@ -83,6 +83,23 @@ class SecretOutput(OutputModelSerializer):
     class Meta:
         model = WebhookSecret
         fields = ["secret", "created_at", "expires_at"]
+
+
+class WebhookEndpointOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: Node) -> dict[str, Any]:
+        return services.endpoint_as_json(instance)
+
+    object = serializers.CharField(help_text='Always "webhook_endpoint".')
+    node = serializers.UUIDField()
+    url = serializers.CharField(help_text="The node's webhook URL; empty if it has none.")
+    status = serializers.CharField(
+        help_text="enabled, or disabled after every attempt failed for days (docs/webhooks.md)"
+    )
+    failing_since = serializers.DateTimeField(
+        allow_null=True, help_text="Node time of the first failure since the last success."
+    )
+    disabled_at = serializers.DateTimeField(allow_null=True)
 
 
 class ScheduledActionOutput(OutputModelSerializer):
@@ -250,6 +267,29 @@ class WebhookSecretRotateApi(_SecretsView):
         )
         live = services.webhook_secrets_live(node=node)
         return Response(SecretOutput(live, many=True).data, status=status.HTTP_201_CREATED)
+
+
+# --- Webhook endpoints -----------------------------------------------------------------------
+
+
+class WebhookEndpointApi(TenantScopedView):
+    @extend_schema(responses=WebhookEndpointOutput)
+    def get(self, request: Request, node_id: str) -> Response:
+        """The node's webhook endpoint: enabled, or disabled because every attempt failed for
+        SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS days (no deliveries until it is enabled again)."""
+        node = Node.objects.get_for_tenant(self.tenant, node_id)
+        return Response(WebhookEndpointOutput(node).data)
+
+
+class WebhookEndpointEnableApi(TenantScopedView):
+    @extend_schema(responses=WebhookEndpointOutput)
+    def post(self, request: Request, node_id: str) -> Response:
+        """Enable a disabled webhook endpoint: its failures are forgotten and events
+        recorded from now on are delivered (a webhook_endpoint.enabled event first).
+        Enabling an enabled endpoint changes nothing."""
+        node = Node.objects.get_for_tenant(self.tenant, node_id)
+        node = services.webhook_endpoint_enable(node=node, actor=self.actor)
+        return Response(WebhookEndpointOutput(node).data)
 
 
 # --- Test clocks -----------------------------------------------------------------------------

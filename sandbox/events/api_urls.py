@@ -20,6 +20,16 @@ urlpatterns = [
         name="webhook-delivery-resend",
     ),
     path(
+        "nodes/<str:node_id>/webhook_endpoint",
+        api.WebhookEndpointApi.as_view(),
+        name="webhook-endpoint",
+    ),
+    path(
+        "nodes/<str:node_id>/webhook_endpoint/enable",
+        api.WebhookEndpointEnableApi.as_view(),
+        name="webhook-endpoint-enable",
+    ),
+    path(
         "nodes/<str:node_id>/webhook_secrets",
         api.WebhookSecretListApi.as_view(),
         name="webhook-secrets",

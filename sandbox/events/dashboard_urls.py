@@ -13,6 +13,11 @@ urlpatterns = [
     path("webhooks/live/", views.delivery_list_live, name="deliveries-live"),
     path("webhooks/deliveries/<str:delivery_id>/", views.delivery_detail, name="delivery"),
     path("webhooks/nodes/<str:node_id>/", views.node_webhooks, name="node-webhooks"),
+    path(
+        "webhooks/nodes/<str:node_id>/enable/",
+        views.node_webhook_enable,
+        name="node-webhook-enable",
+    ),
     path("test-clocks/", views.clock_list, name="clocks"),
     path("test-clocks/<str:clock_id>/", views.clock_detail, name="clock"),
     path("test-clocks/<str:clock_id>/<str:action>/", views.clock_action, name="clock-action"),

@@ -121,6 +121,25 @@ class WebhookDelivery(models.Model):
         return f"Delivery {self.pk} of {self.event_id}"
 
 
+class WebhookEndpoint(models.Model):
+    """A node's webhook URL seen as a receiver: since when (node time) every attempt has
+    failed, and whether it is disabled for failing too long (no deliveries until enabled
+    again, from the dashboard or the API). No row: it never failed."""
+
+    node = models.OneToOneField(
+        Node, on_delete=models.CASCADE, primary_key=True, related_name="webhook_endpoint"
+    )
+    failing_since = models.DateTimeField(
+        null=True, blank=True, help_text="Node time of the first failure since the last success."
+    )
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NodeScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Webhook endpoint of {self.node_id}"
+
+
 class WebhookAttemptQuerySet(TenantQuerySet["WebhookAttempt"]):
     tenant_path = "delivery__tenant"
 
@@ -202,7 +221,16 @@ class ScheduledAction(models.Model):
                 name="scheduled_action_status_valid",
             ),
         ]
-        indexes = [models.Index(fields=["status", "due_at"], name="scheduled_action_due")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="scheduled_action_due"),
+            # A node's next waiting action (scheduling.dispatch_next), beside other nodes'
+            # backlogs and its own finished actions.
+            models.Index(
+                fields=["node", "kind", "due_at"],
+                condition=models.Q(status="pending"),
+                name="scheduled_action_node_next",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} due {self.due_at:%Y-%m-%d %H:%M:%S}"

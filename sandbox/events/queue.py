@@ -33,10 +33,11 @@ def reset_breaker() -> None:
         _down_until = 0.0
 
 
-def enqueue(task: Task | str, *args: Any) -> bool:
-    """Publish ``task(*args)`` (a task, or a registered task's name); False (logged, not
-    raised) when the broker cannot be reached. An unknown name raises ``KeyError``: that is
-    a mistake in the code, not the broker being down."""
+def enqueue(task: Task | str, *args: Any, countdown: float | None = None) -> bool:
+    """Publish ``task(*args)`` (a task, or a registered task's name), to run at once or
+    ``countdown`` seconds from now; False (logged, not raised) when the broker cannot be
+    reached. An unknown name raises ``KeyError``: that is a mistake in the code, not the
+    broker being down."""
     global _down_until
     if isinstance(task, str):
         task = app.tasks[task]
@@ -46,7 +47,10 @@ def enqueue(task: Task | str, *args: Any) -> bool:
     try:
         # No publish retries: the caller may be a web request, and the work is safe in the
         # database either way.
-        task.apply_async(args=args, retry=False)
+        if countdown:
+            task.apply_async(args=args, countdown=countdown, retry=False)
+        else:
+            task.apply_async(args=args, retry=False)
     except Exception as exc:  # kombu raises OperationalError, redis its own; all mean "not now"
         with _lock:
             _down_until = time.monotonic() + BREAKER_SECONDS

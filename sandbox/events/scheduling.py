@@ -18,49 +18,80 @@ runs what falls due for its nodes in due-time order (``clocks.test_clock_run_adv
 Handlers must be safe to run twice: an action is claimed with a conditional UPDATE and a
 lease, and one whose worker died is claimed again once the lease runs out. With
 ``atomic=True`` (the default) the handler's writes and the "done" mark commit together.
+
+Each kind runs through a Celery task its handler names, and so on that task's queue
+(settings.CELERY_TASK_ROUTES): bank work on the bank queue, webhook attempts on the webhook
+queue, so that neither waits behind the other. The sweep queues each task's actions with
+a budget of its own for the same reason. A handler that cannot run yet (a webhook endpoint
+with every slot taken) raises ``Deferred``: the action goes back to waiting, unharmed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from sandbox.clock import now as clock_now
 from sandbox.events import queue
-from sandbox.events.models import ScheduledAction, TestClock
+from sandbox.events.models import ClockAttachment, PlatformClock, ScheduledAction, TestClock
 from sandbox.tenants.models import Node, Tenant
 
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 REENQUEUE_AFTER = timedelta(seconds=60)
+# An action due this soon on a node whose time is real time is queued at once, to run when
+# due (a countdown), instead of waiting for the sweep: a bank answers on time, not up to a
+# sweep interval late. The sweep stays the safety net (it skips what is queued).
+ETA_HORIZON = timedelta(seconds=55)
 MAX_RUNS = 5  # a handler that keeps raising is retried this often, then marked failed
 RUN_ACTION_TASK = "events.run_scheduled_action"
 SWEEP_TASK = "events.sweep_due_actions"
+DELIVER_WEBHOOK_TASK = "events.deliver_webhook"
 
 
 @dataclass(frozen=True)
 class Handler:
     func: Callable[[ScheduledAction], Any]
     atomic: bool
+    task: str
+    per_node: Callable[[], int] | None
 
 
 _HANDLERS: dict[str, Handler] = {}
 
 
-def handler(kind: str, *, atomic: bool = True):
+class Deferred(Exception):
+    """Raised by a handler that cannot run yet: the action waits ``seconds`` (real time)
+    and is queued again; the run does not count as a failure."""
+
+    def __init__(self, seconds: float, reason: str = "") -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+def handler(
+    kind: str,
+    *,
+    atomic: bool = True,
+    task: str = RUN_ACTION_TASK,
+    per_node: Callable[[], int] | None = None,
+):
     """Register ``func(action)`` for ``kind``. Use ``atomic=False`` for handlers that do slow
-    I/O (HTTP) and must not hold a transaction open; they manage their own."""
+    I/O (HTTP) and must not hold a transaction open; they manage their own. ``task`` is the
+    Celery task that runs the kind's actions (its route picks the queue); ``per_node()``,
+    if given, caps how many of one node's actions a sweep queues at once."""
 
     def decorator(func):
-        _HANDLERS[kind] = Handler(func=func, atomic=atomic)
+        _HANDLERS[kind] = Handler(func=func, atomic=atomic, task=task, per_node=per_node)
         return func
 
     return decorator
@@ -97,10 +128,87 @@ def schedule(
             return ScheduledAction.objects.get(kind=kind, key=key)
     else:
         action = ScheduledAction.objects.create(kind=kind, **fields)
-    if due_at <= clock_now(node_id=node.pk if node is not None else None):
+    node_now = clock_now(node_id=node.pk if node is not None else None)
+    if due_at <= node_now:
         # Already due: run it soon after commit instead of waiting for the next sweep.
-        transaction.on_commit(lambda: dispatch([action.pk]), robust=True)
+        transaction.on_commit(lambda: dispatch([action.pk], kinds={action.pk: kind}), robust=True)
+    elif due_at - node_now <= ETA_HORIZON and _runs_in_real_time(node):
+        countdown = (due_at - node_now).total_seconds()
+        transaction.on_commit(
+            lambda: dispatch([action.pk], kinds={action.pk: kind}, countdown=countdown),
+            robust=True,
+        )
     return action
+
+
+def _runs_in_real_time(node: Node | None) -> bool:
+    """The node's time moves with real time (no test clock, platform clock not stopped),
+    so seconds from now on its clock are seconds of countdown. Eager Celery (tests) has no
+    countdown: there the sweep runs what is due."""
+    if queue.app.conf.task_always_eager:
+        return False
+    if node is not None and ClockAttachment.objects.filter(node=node).exists():
+        return False
+    return not PlatformClock.objects.filter(frozen_time__isnull=False).exists()
+
+
+@dataclass(frozen=True)
+class NewAction:
+    node: Node
+    due_at: datetime
+    payload: dict[str, Any]
+    key: str
+
+
+def schedule_new(
+    *, kind: str, actions: list[NewAction], queue_per_node: int | None = None
+) -> list[ScheduledAction]:
+    """``schedule()`` for many actions of one kind whose keys are new (the caller just made
+    what they are keyed on): one INSERT, and those already due queued after commit with one
+    UPDATE for them all, not one each (the outbox relay makes 10,000 at once). With
+    ``queue_per_node``, at most that many of one node's are queued now: the rest wait in the
+    database for ``dispatch_next`` and the sweep, instead of filling the queue in front of
+    every other node's."""
+    registered = _HANDLERS.get(kind)
+    if registered is None:
+        raise ValueError(f"No handler is registered for scheduled actions of kind {kind!r}.")
+    node_times: dict[Any, datetime] = {}
+    for new in actions:
+        if new.node.pk not in node_times:
+            node_times[new.node.pk] = clock_now(node_id=new.node.pk)
+    rows = ScheduledAction.objects.bulk_create(
+        ScheduledAction(
+            tenant_id=new.node.tenant_id,
+            node=new.node,
+            kind=kind,
+            key=new.key,
+            payload=new.payload,
+            due_at=new.due_at,
+        )
+        for new in actions
+    )
+    due, per_node = [], Counter[Any]()
+    for row in rows:
+        if row.due_at <= node_times[row.node_id]:
+            per_node[row.node_id] += 1
+            if queue_per_node is None or per_node[row.node_id] <= queue_per_node:
+                due.append(row.pk)
+    if due:
+        transaction.on_commit(lambda: _publish(registered.task, due), robust=True)
+    return rows
+
+
+def _publish(task: str, action_ids: list[int]) -> None:
+    """Mark new actions queued and queue them; if the broker is down, unmark what was not
+    sent (the sweep takes it). A sweep queueing one of them too meanwhile costs a message
+    that finds the action claimed, nothing more."""
+    ScheduledAction.objects.filter(pk__in=action_ids, enqueued_at__isnull=True).update(
+        enqueued_at=timezone.now()
+    )
+    for sent, action_id in enumerate(action_ids):
+        if not queue.enqueue(task, action_id):
+            ScheduledAction.objects.filter(pk__in=action_ids[sent:]).update(enqueued_at=None)
+            return
 
 
 def cancel(*, kind: str, key: str) -> bool:
@@ -139,9 +247,14 @@ def _claimable(real_now: datetime) -> Q:
     )
 
 
-def action_run(*, action_id: int) -> bool:
+def action_run(*, action_id: int, only_if_due: bool = False) -> bool:
     """Run one action if it can be claimed; False when another process has it or it is
-    finished. Safe to call twice, from anywhere."""
+    finished. Safe to call twice, from anywhere. ``only_if_due``: a countdown ran out, but
+    the node's clock may have been stopped since; an action not due yet is left to the
+    sweep."""
+    if only_if_due and not _is_due(action_id):
+        ScheduledAction.objects.filter(pk=action_id).update(enqueued_at=None)
+        return False
     real_now = timezone.now()
     claimed = ScheduledAction.objects.filter(_claimable(real_now), pk=action_id).update(
         status=ScheduledAction.Status.RUNNING,
@@ -162,10 +275,32 @@ def action_run(*, action_id: int) -> bool:
         else:
             registered.func(action)
             _finish(action, ScheduledAction.Status.DONE)
+    except Deferred as deferred:
+        defer(action_id=action.pk, seconds=deferred.seconds)
     except Exception as exc:
         logger.exception("Scheduled action %s (%s) failed", action.pk, action.kind)
         _after_failure(action, exc)
     return True
+
+
+def defer(*, action_id: int, seconds: float) -> None:
+    """Give a claimed action back: pending again, not counted as a run, and left out of
+    sweeps for ``seconds`` of real time. It stays due, so a test clock's time is untouched.
+    (The sweep skips actions queued within REENQUEUE_AFTER: marking it queued that long
+    ago, less ``seconds``, makes it eligible again after ``seconds``.)"""
+    seconds = min(max(seconds, 0.0), REENQUEUE_AFTER.total_seconds())
+    real_now = timezone.now()
+    ScheduledAction.objects.filter(pk=action_id, status=ScheduledAction.Status.RUNNING).update(
+        status=ScheduledAction.Status.PENDING,
+        lease_until=None,
+        run_count=F("run_count") - 1,
+        enqueued_at=real_now - REENQUEUE_AFTER + timedelta(seconds=seconds),
+    )
+
+
+def _is_due(action_id: int) -> bool:
+    row = ScheduledAction.objects.filter(pk=action_id).values_list("due_at", "node_id").first()
+    return row is not None and row[0] <= clock_now(node_id=row[1])
 
 
 def _finish(action: ScheduledAction, status: str, error: str = "") -> None:
@@ -204,26 +339,115 @@ def due_on_real_time():
     )
 
 
+def _not_queued(real_now: datetime) -> Q:
+    return Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=real_now - REENQUEUE_AFTER)
+
+
 def sweep(*, limit: int = 500) -> int:
-    """Queue every due action (beat calls this every few seconds); returns how many."""
-    ids = list(due_on_real_time().order_by("due_at", "pk").values_list("pk", flat=True)[:limit])
-    return dispatch(ids)
+    """Queue every due action (beat calls this every few seconds); returns how many.
 
-
-def dispatch(action_ids: Iterable[int]) -> int:
-    """Hand actions to Celery. An action queued in the last minute is not queued again; if
-    the broker is down the action stays pending in the database for the next sweep."""
+    Each task (each queue) gets its own ``limit``, so thousands of due webhook attempts
+    never keep a bank action out of the sweep; a kind with a per-node cap queues at most
+    that many of one node's actions per sweep (the rest follow as those finish)."""
     queued = 0
-    for action_id in action_ids:
+    for kinds in _kinds_by_task().values():
+        due = due_on_real_time().filter(_not_queued(timezone.now()), kind__in=kinds)
+        rows = list(due.order_by("due_at", "pk").values_list("pk", "kind", "node_id")[:limit])
+        queued += dispatch(_capped_per_node(rows))
+    return queued
+
+
+def _kinds_by_task() -> dict[str, list[str]]:
+    kinds: dict[str, list[str]] = {}
+    for kind, registered in sorted(_HANDLERS.items()):
+        kinds.setdefault(registered.task, []).append(kind)
+    return kinds
+
+
+def _capped_per_node(rows: list[tuple[int, str, Any]]) -> list[int]:
+    """The rows' ids, less those of a capped kind past its node's cap, counting the node's
+    actions of that kind already queued (in the last minute, deferred included) or
+    running."""
+    capped = {kind for _, kind, node_id in rows if _HANDLERS[kind].per_node and node_id}
+    taken: dict[tuple[str, Any], int] = {}
+    if capped:
         real_now = timezone.now()
-        marked = (
-            ScheduledAction.objects.filter(_claimable(real_now), pk=action_id)
-            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=real_now - REENQUEUE_AFTER))
-            .update(enqueued_at=real_now)
+        busy = (
+            ScheduledAction.objects.filter(
+                kind__in=capped, node_id__in={node_id for _, _, node_id in rows}
+            )
+            .filter(
+                Q(status=ScheduledAction.Status.RUNNING)
+                | Q(
+                    status=ScheduledAction.Status.PENDING,
+                    enqueued_at__gte=real_now - REENQUEUE_AFTER,
+                )
+            )
+            .values_list("kind", "node_id")
+            .annotate(n=Count("pk"))
         )
+        taken = {(kind, node_id): n for kind, node_id, n in busy}
+    ids = []
+    for pk, kind, node_id in rows:
+        per_node = _HANDLERS[kind].per_node
+        if per_node is not None and node_id is not None:
+            count = taken.get((kind, node_id), 0)
+            if count >= per_node():
+                continue
+            taken[(kind, node_id)] = count + 1
+        ids.append(pk)
+    return ids
+
+
+def dispatch_next(*, kind: str, node_id: Any, count: int = 1) -> int:
+    """Queue the next ``count`` due actions of ``kind`` for a node, if any wait: a handler
+    that has just freed one of the node's slots calls this, so a node's backlog moves as
+    fast as its slots free up instead of at the sweep's pace. Not with eager Celery (tests):
+    the next would run inside this one, and so on down the backlog; the sweep does it."""
+    if queue.app.conf.task_always_eager:
+        return 0
+    # due_on_real_time() for one node's pending actions (index scheduled_action_node_next).
+    due = ScheduledAction.objects.filter(
+        _not_queued(timezone.now()),
+        Q(node__clock_attachment__isnull=True, due_at__lte=clock_now())
+        | Q(
+            node__clock_attachment__clock__status=TestClock.Status.READY,
+            due_at__lte=F("node__clock_attachment__clock__frozen_time"),
+        ),
+        status=ScheduledAction.Status.PENDING,
+        kind=kind,
+        node_id=node_id,
+    )
+    return dispatch(list(due.order_by("due_at", "pk").values_list("pk", flat=True)[:count]))
+
+
+def dispatch(
+    action_ids: Iterable[int],
+    *,
+    kinds: dict[int, str] | None = None,
+    countdown: float | None = None,
+) -> int:
+    """Hand actions to Celery, each to its kind's task (and so its queue), to run at once
+    or, with ``countdown``, when due. An action queued in the last minute is not queued
+    again; if the broker is down the action stays pending in the database for the next
+    sweep."""
+    ids = list(action_ids)
+    if not ids:
+        return 0
+    if kinds is None:
+        kinds = dict(ScheduledAction.objects.filter(pk__in=ids).values_list("pk", "kind"))
+    queued = 0
+    for action_id in ids:
+        real_now = timezone.now()
+        marked = ScheduledAction.objects.filter(
+            _claimable(real_now), _not_queued(real_now), pk=action_id
+        ).update(enqueued_at=real_now)
         if not marked:
             continue
-        if not queue.enqueue(RUN_ACTION_TASK, action_id):
+        registered = _HANDLERS.get(kinds.get(action_id, ""))
+        task = registered.task if registered is not None else RUN_ACTION_TASK
+        args = (action_id, True) if countdown else (action_id,)
+        if not queue.enqueue(task, *args, countdown=countdown):
             # The broker is down: leave this and the rest to a later sweep.
             ScheduledAction.objects.filter(pk=action_id).update(enqueued_at=None)
             break

@@ -8,12 +8,13 @@ import logging
 import secrets
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
@@ -23,7 +24,8 @@ from sandbox.celery import app as celery_app
 from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events import queue, scheduling
-from sandbox.events.models import Event, WebhookDelivery, WebhookSecret
+from sandbox.events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookSecret
+from sandbox.events.slots import BACKLOG_MARK_SECONDS, endpoint_slots
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 
@@ -257,32 +259,79 @@ def _nudge_relay_on_commit() -> None:
 def outbox_relay(*, batch: int = RELAY_BATCH) -> int:
     """Turn recorded events into webhook deliveries and queue their first attempts.
 
-    Each event is claimed with a conditional UPDATE, so two relays running at once never
-    deliver an event twice. Returns how many events were relayed.
-    """
+    Events are taken ``batch`` at a time, locked (``SKIP LOCKED``: two relays running at
+    once take different events, never one twice), marked relayed, and their deliveries and
+    first attempts written with one INSERT each, in one transaction. Returns how many
+    events were relayed."""
     relayed = 0
     while True:
-        ids = list(
-            Event.objects.filter(relayed_at__isnull=True)
-            .order_by("created_at", "pk")
-            .values_list("pk", flat=True)[:batch]
+        with transaction.atomic():
+            events = list(
+                Event.objects.filter(relayed_at__isnull=True)
+                .order_by("created_at", "pk")
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related("node", "node__webhook_endpoint")[:batch]
+            )
+            if not events:
+                return relayed
+            Event.objects.filter(pk__in=[e.pk for e in events]).update(relayed_at=timezone.now())
+            _deliveries_create([e for e in events if e.node is not None and _is_hooked(e.node)])
+            relayed += len(events)
+        if len(events) < batch:
+            return relayed
+
+
+def _is_hooked(node: Node) -> bool:
+    """The node takes deliveries: active, with a URL, and its endpoint not disabled."""
+    if not node.is_active or not node.webhook_url:
+        return False
+    try:
+        return node.webhook_endpoint.disabled_at is None
+    except WebhookEndpoint.DoesNotExist:
+        return True
+
+
+def _deliveries_create(events: list[Event]) -> None:
+    """``_delivery_create`` for many events (each has a hooked node), in two INSERTs."""
+    if not events:
+        return
+    node_times: dict[Any, datetime] = {}
+    deliveries = []
+    for event in events:
+        node = event.node
+        assert node is not None
+        if node.pk not in node_times:
+            node_times[node.pk] = clock_now(node_id=node.pk)
+        deliveries.append(
+            WebhookDelivery(
+                tenant_id=event.tenant_id,
+                node=node,
+                event=event,
+                url=node.webhook_url,
+                next_attempt_at=node_times[node.pk],
+                expires_at=node_times[node.pk] + RETRY_WINDOW,
+            )
         )
-        if not ids:
-            return relayed
-        for event_id in ids:
-            with transaction.atomic():
-                claimed = Event.objects.filter(pk=event_id, relayed_at__isnull=True).update(
-                    relayed_at=timezone.now()
-                )
-                if claimed != 1:
-                    continue
-                event = Event.objects.select_related("node", "tenant").get(pk=event_id)
-                node = event.node
-                if node is not None and node.is_active and node.webhook_url:
-                    _delivery_create(event=event, node=node)
-                relayed += 1
-        if len(ids) < batch:
-            return relayed
+    WebhookDelivery.objects.bulk_create(deliveries)
+    # Queued now: at most an endpoint's slots' worth; each finished attempt queues the next
+    # (sandbox.events.webhooks), so one endpoint's backlog never queues in front of others.
+    limit = settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY
+    for node_id, count in Counter(d.node_id for d in deliveries).items():
+        if count > limit:
+            endpoint_slots().mark_backlog(str(node_id), ttl=BACKLOG_MARK_SECONDS)
+    scheduling.schedule_new(
+        queue_per_node=limit,
+        kind="webhook.attempt",
+        actions=[
+            scheduling.NewAction(
+                node=d.node,
+                due_at=node_times[d.node.pk],
+                payload={"delivery": str(d.pk), "attempt": 1},
+                key=f"webhook:{d.pk}:1",
+            )
+            for d in deliveries
+        ],
+    )
 
 
 def _delivery_create(
@@ -318,11 +367,16 @@ def event_resend(*, event: Event, actor: Actor, reason: str = "resend") -> Webho
         raise Conflict(
             "This event belongs to no node, so it has no webhook URL.", code="no_webhook"
         )
-    node = Node.objects.get(pk=node.pk)
+    node = Node.objects.select_related("webhook_endpoint").get(pk=node.pk)
     if not node.is_active:
         raise Conflict("The node is deactivated.", code="node_inactive")
     if not node.webhook_url:
         raise Conflict("The node has no webhook URL.", code="no_webhook_url")
+    if not _is_hooked(node):
+        raise Conflict(
+            "The node's webhook endpoint is disabled; enable it first.",
+            code="webhook_endpoint_disabled",
+        )
     delivery = _delivery_create(event=event, node=node, is_manual=True, triggered_by=actor.label)
     audit_record(
         actor=actor,
@@ -355,11 +409,16 @@ def webhook_secret_current(*, node: Node) -> WebhookSecret:
 def webhook_secrets_live(*, node: Node) -> list[WebhookSecret]:
     """Every secret a delivery is signed with now: the current one first, then those still
     in their overlap period. Overlap is real time, not clock time: it protects receivers."""
-    current = webhook_secret_current(node=node)
-    expiring = WebhookSecret.objects.filter(node=node, expires_at__gt=timezone.now()).order_by(
-        "-created_at"
+    # One query for every attempt (the webhook worker's hot path); the current secret is
+    # created only on first use.
+    live = WebhookSecret.objects.filter(node=node).filter(
+        models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
     )
-    return [current, *expiring]
+    expiring = sorted(
+        (s for s in live if s.expires_at is not None), key=lambda s: s.created_at, reverse=True
+    )
+    current = next((s for s in live if s.expires_at is None), None)
+    return [current or webhook_secret_current(node=node), *expiring]
 
 
 def _invalid_overlap() -> ApplicationError:
@@ -404,3 +463,47 @@ def webhook_secret_rotate(*, node: Node, actor: Actor, overlap: timedelta) -> We
         data={"overlap_seconds": int(overlap.total_seconds())},
     )
     return secret
+
+
+# --- Webhook endpoints -----------------------------------------------------------------------
+
+
+def endpoint_as_json(node: Node) -> dict[str, Any]:
+    """A node's webhook endpoint as the API, its events and the dashboard show it."""
+    try:
+        endpoint: WebhookEndpoint | None = node.webhook_endpoint
+    except WebhookEndpoint.DoesNotExist:
+        endpoint = None
+    failing_since = endpoint.failing_since if endpoint is not None else None
+    disabled_at = endpoint.disabled_at if endpoint is not None else None
+    return {
+        "object": "webhook_endpoint",
+        "node": str(node.pk),
+        "url": node.webhook_url,
+        "status": "disabled" if disabled_at is not None else "enabled",
+        "failing_since": failing_since.isoformat() if failing_since else None,
+        "disabled_at": disabled_at.isoformat() if disabled_at else None,
+    }
+
+
+@transaction.atomic
+def webhook_endpoint_enable(*, node: Node, actor: Actor) -> Node:
+    """Deliver to a disabled endpoint again (its failures are forgotten), with a
+    webhook_endpoint.enabled event. Enabling an enabled endpoint changes nothing."""
+    node = Node.objects.select_for_update().get(pk=node.pk)
+    if not node.is_active:
+        raise Conflict("The node is deactivated.", code="node_inactive")
+    enabled = WebhookEndpoint.objects.filter(node=node, disabled_at__isnull=False).update(
+        disabled_at=None, failing_since=None
+    )
+    node = Node.objects.select_related("webhook_endpoint").get(pk=node.pk)
+    if enabled:
+        action_record(
+            actor=actor,
+            action="webhook_endpoint.enabled",
+            tenant=node.tenant,
+            node=node,
+            obj=node,
+            data=endpoint_as_json(node),
+        )
+    return node

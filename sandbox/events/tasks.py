@@ -22,8 +22,15 @@ def sweep_due_actions() -> int:
 
 
 @shared_task(name=scheduling.RUN_ACTION_TASK, ignore_result=True)
-def run_scheduled_action(action_id: int) -> bool:
-    return scheduling.action_run(action_id=action_id)
+def run_scheduled_action(action_id: int, only_if_due: bool = False) -> bool:
+    return scheduling.action_run(action_id=action_id, only_if_due=only_if_due)
+
+
+@shared_task(name=scheduling.DELIVER_WEBHOOK_TASK, ignore_result=True)
+def deliver_webhook(action_id: int, only_if_due: bool = False) -> bool:
+    """A webhook attempt (a scheduled action of kind ``webhook.attempt``), on the webhook
+    queue: the same work as ``run_scheduled_action``, where bank work never waits for it."""
+    return scheduling.action_run(action_id=action_id, only_if_due=only_if_due)
 
 
 @shared_task(name=clocks.ADVANCE_TASK, ignore_result=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
@@ -165,8 +166,23 @@ def node_webhooks(request, node_id):
         .select_related("event")
         .order_by("-created_at")[:30],
         "attachment": ClockAttachment.objects.filter(node=node).select_related("clock").first(),
+        "endpoint": services.endpoint_as_json(node),
+        "disable_after_days": settings.SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS,
     }
     return render(request, "events/node_webhooks.html", context)
+
+
+@require_POST
+@tenant_page(write=True)
+def node_webhook_enable(request, node_id):
+    access = request.tenant_access
+    node = Node.objects.get_for_tenant(access.tenant, node_id)
+    _run(
+        request,
+        lambda: services.webhook_endpoint_enable(node=node, actor=access.actor),
+        "Webhook endpoint enabled: new events are delivered again.",
+    )
+    return redirect("events:node-webhooks", node_id=node.pk)
 
 
 # --- Test clocks -----------------------------------------------------------------------------

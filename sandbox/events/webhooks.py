@@ -1,5 +1,13 @@
 """Sending webhooks: one signed POST per attempt, every attempt stored, failures retried
-with exponential backoff and jitter on the node's clock for up to three days."""
+with exponential backoff and jitter on the node's clock for up to three days.
+
+Concurrency (docs/webhooks.md): attempts run on the webhook queue, whose workers run a
+pool of threads (dev.py, README): an attempt spends its time waiting on the receiver, so
+threads give many requests in flight per process, each a plain synchronous attempt with
+its own database connection, and a slow receiver holds a thread, not a process. Each
+process keeps one connection pool per TLS host name (``_client``); each endpoint gets at
+most SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY slots (``sandbox.events.slots``); an endpoint
+that fails for SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS is disabled (``_endpoint_health``)."""
 
 from __future__ import annotations
 
@@ -21,9 +29,17 @@ from django.utils import timezone
 
 from sandbox.clock import now as clock_now
 from sandbox.events import scheduling
-from sandbox.events.models import Event, ScheduledAction, WebhookAttempt, WebhookDelivery
-from sandbox.events.services import webhook_secrets_live
+from sandbox.events.models import (
+    Event,
+    ScheduledAction,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from sandbox.events.services import endpoint_as_json, event_record, webhook_secrets_live
 from sandbox.events.signing import SIGNATURE_HEADER, signature_header
+from sandbox.events.slots import BACKLOG_MARK_SECONDS, endpoint_slots
+from sandbox.tenants.models import Node
 from sandbox.urlguard import UnsafeWebhookUrl, resolve_for_delivery
 
 FIRST_BACKOFF_SECONDS = 60
@@ -48,6 +64,37 @@ def _tls() -> ssl.SSLContext:
             if _tls_context is None:
                 _tls_context = ssl.create_default_context(cafile=certifi.where())
     return _tls_context
+
+
+_clients: dict[str, httpx.Client] = {}
+_clients_lock = threading.Lock()
+MAX_CLIENTS = 256
+
+
+def _client(sni_hostname: str | None) -> httpx.Client:
+    """The connection pool this process sends with, one per TLS host name, so that
+    connections (and TLS handshakes) are reused across attempts. httpx pools connections by
+    the address they go to, here the checked IP: a connection whose certificate was
+    verified for one name must never carry a request for another name on the same address,
+    hence a pool per name (plain http shares one). Thread-safe, like httpx's pools."""
+    key = sni_hostname or ""
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                if len(_clients) >= MAX_CLIENTS:
+                    # The oldest pool goes; its idle connections close when it is collected.
+                    _clients.pop(next(iter(_clients)))
+                client = httpx.Client(
+                    timeout=_timeout(), follow_redirects=False, trust_env=False, verify=_tls()
+                )
+                _clients[key] = client
+    return client
+
+
+def _timeout() -> httpx.Timeout:
+    return httpx.Timeout(settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS, connect=3.0)
 
 
 def event_as_json(event: Event) -> dict[str, Any]:
@@ -95,29 +142,27 @@ def send(*, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         target = resolve_for_delivery(url)
     except UnsafeWebhookUrl as exc:
         return Outcome(succeeded=False, error=exc.message[:300])
-    timeout = httpx.Timeout(settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS, connect=3.0)
     extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
+    client = _client(target.sni_hostname)
     started = time.monotonic()
     try:
-        with httpx.Client(
-            timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls()
-        ) as client:
-            request = client.build_request(
-                "POST",
-                target.connect_url,
-                content=body,
-                headers={**headers, "Host": target.host_header},
-                extensions=extensions,
-            )
-            response = client.send(request, stream=True)
-            try:
-                excerpt = bytearray()
-                for chunk in response.iter_bytes():
-                    excerpt.extend(chunk)
-                    if len(excerpt) >= EXCERPT_BYTES:
-                        break
-            finally:
-                response.close()
+        request = client.build_request(
+            "POST",
+            target.connect_url,
+            content=body,
+            headers={**headers, "Host": target.host_header},
+            extensions=extensions,
+            timeout=_timeout(),
+        )
+        response = client.send(request, stream=True)
+        try:
+            excerpt = bytearray()
+            for chunk in response.iter_bytes():
+                excerpt.extend(chunk)
+                if len(excerpt) >= EXCERPT_BYTES:
+                    break
+        finally:
+            response.close()
     except httpx.TimeoutException:
         return Outcome(
             succeeded=False,
@@ -161,7 +206,9 @@ def webhook_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
     ).update(attempt_count=number)
     if claimed != 1:
         return _repair_lost_attempt(delivery_id=delivery_id, number=number)
-    delivery = WebhookDelivery.objects.select_related("event", "node").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related(
+        "event", "node", "node__webhook_endpoint"
+    ).get(pk=delivery_id)
     node = delivery.node
     body = event_body(delivery.event)
     secrets = [s.secret for s in webhook_secrets_live(node=node)]
@@ -176,13 +223,63 @@ def webhook_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
     }
     # The URL is read now: a node that changed its URL gets retries at the new one.
     url = node.webhook_url or delivery.url
+    endpoint = _endpoint(node)
     if not node.is_active:
         outcome = Outcome(succeeded=False, error="The node is deactivated.")
     elif not node.webhook_url:
         outcome = Outcome(succeeded=False, error="The node has no webhook URL any more.")
+    elif endpoint is not None and endpoint.disabled_at is not None:
+        outcome = Outcome(succeeded=False, error=DISABLED_ERROR)
     else:
         outcome = send(url=url, body=body, headers=headers)
+        _endpoint_health(node=node, succeeded=outcome.succeeded)
     return _record(delivery=delivery, number=number, url=url, outcome=outcome)
+
+
+DISABLED_ERROR = "The webhook endpoint is disabled; enable it to receive events again."
+
+
+def _endpoint(node: Any) -> WebhookEndpoint | None:
+    try:
+        return node.webhook_endpoint
+    except WebhookEndpoint.DoesNotExist:
+        return None
+
+
+def _endpoint_health(*, node: Any, succeeded: bool) -> None:
+    """Remember since when (node time) every attempt to the endpoint has failed; once that
+    is SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS, disable it, with a webhook_endpoint.disabled
+    event (as Stripe does). A success forgets the failures. Writes only on a change."""
+    endpoint = _endpoint(node)
+    if succeeded:
+        if endpoint is not None and endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=node.pk).update(failing_since=None)
+        return
+    node_time = clock_now(node_id=node.pk)
+    if endpoint is None or endpoint.failing_since is None:
+        WebhookEndpoint.objects.get_or_create(node_id=node.pk)
+        WebhookEndpoint.objects.filter(pk=node.pk, failing_since__isnull=True).update(
+            failing_since=node_time
+        )
+        return
+    if endpoint.disabled_at is not None:
+        return
+    period = timedelta(days=settings.SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS)
+    if node_time - endpoint.failing_since < period:
+        return
+    with transaction.atomic():
+        disabled = WebhookEndpoint.objects.filter(
+            pk=node.pk, disabled_at__isnull=True, failing_since__isnull=False
+        ).update(disabled_at=timezone.now())
+        if disabled:
+            node = Node.objects.select_related("webhook_endpoint").get(pk=node.pk)
+            event_record(
+                tenant=None,
+                node=node,
+                type="webhook_endpoint.disabled",
+                obj=node,
+                data=endpoint_as_json(node),
+            )
 
 
 def _record(
@@ -212,7 +309,12 @@ def _record(
                 "completed_at": timezone.now(),
                 "next_attempt_at": None,
             }
-        elif delivery.is_manual or node_time >= delivery.expires_at or not delivery.node.is_active:
+        elif (
+            delivery.is_manual
+            or node_time >= delivery.expires_at
+            or not delivery.node.is_active
+            or outcome.error == DISABLED_ERROR
+        ):
             changes |= {
                 "status": WebhookDelivery.Status.FAILED,
                 "completed_at": timezone.now(),
@@ -247,6 +349,57 @@ def _repair_lost_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | N
     return _record(delivery=delivery, number=number, url=delivery.node.webhook_url, outcome=outcome)
 
 
-@scheduling.handler("webhook.attempt", atomic=False)
+# A slot is held at most the attempt's timeout plus this; then a dead worker's slot frees.
+SLOT_MARGIN_SECONDS = 30
+# An endpoint whose longest attempt in flight is younger than this answers quickly: wait
+# (up to SLOT_WAIT_SECONDS) for one of its slots rather than deferring the attempt.
+QUICK_ENDPOINT_SECONDS = 1.0
+SLOT_WAIT_SECONDS = 0.5
+
+
+def _endpoint_concurrency() -> int:
+    return settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY
+
+
+@scheduling.handler(
+    "webhook.attempt",
+    atomic=False,
+    task=scheduling.DELIVER_WEBHOOK_TASK,
+    per_node=_endpoint_concurrency,
+)
 def _run_webhook_attempt(action: ScheduledAction) -> None:
-    webhook_attempt(delivery_id=action.payload["delivery"], number=int(action.payload["attempt"]))
+    """One attempt, in one of the endpoint's slots. With every slot taken by a slow
+    receiver, the attempt is deferred (``scheduling.Deferred``: pending again, never
+    dropped) and queued again as a slot frees: each finished attempt to an endpoint with
+    deferred work queues the next one, and the sweep catches the rest."""
+    endpoint, slots = str(action.node_id), endpoint_slots()
+    holder = f"{action.payload['delivery']}:{action.payload['attempt']}"
+    _take_slot(endpoint, holder)
+    try:
+        webhook_attempt(
+            delivery_id=action.payload["delivery"], number=int(action.payload["attempt"])
+        )
+    finally:
+        slots.release(endpoint, holder)
+    if slots.has_backlog(endpoint) and scheduling.dispatch_next(
+        kind="webhook.attempt", node_id=action.node_id
+    ):
+        slots.mark_backlog(endpoint, ttl=BACKLOG_MARK_SECONDS)  # more may wait: keep pulling
+
+
+def _take_slot(endpoint: str, holder: str) -> None:
+    slots = endpoint_slots()
+    ttl = settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS + SLOT_MARGIN_SECONDS
+    deadline = time.monotonic() + SLOT_WAIT_SECONDS
+    while True:
+        grant = slots.acquire(endpoint, holder, limit=_endpoint_concurrency(), ttl=ttl)
+        if grant.acquired:
+            return
+        if grant.oldest_age >= QUICK_ENDPOINT_SECONDS or time.monotonic() >= deadline:
+            slots.mark_backlog(endpoint, ttl=BACKLOG_MARK_SECONDS)
+            # Back about when the oldest attempt in flight must have ended.
+            wait = settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS - grant.oldest_age
+            raise scheduling.Deferred(
+                max(1.0, wait) + _random.uniform(0, 1), "every slot of the endpoint is taken"
+            )
+        time.sleep(0.02)

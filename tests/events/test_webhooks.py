@@ -12,6 +12,7 @@ from sandbox.events.models import ScheduledAction, WebhookAttempt, WebhookDelive
 from sandbox.events.services import event_resend, outbox_relay, webhook_secret_current
 from sandbox.events.webhooks import webhook_attempt
 from sandbox.tenants.services import SYSTEM
+from sandbox.urlguard import DeliveryTarget
 from tests.factories import NodeFactory
 from tests.helpers import pump, record
 
@@ -137,10 +138,14 @@ def test_it_makes_no_delivery_for_nodes_without_a_webhook_url(alice):
     assert not WebhookDelivery.objects.exists()
 
 
-def test_every_attempt_verifies_tls_with_one_shared_context(monkeypatch, settings):
-    """The CA bundle is loaded once per process, not once per attempt; verification, the
-    timeout, redirects and proxies are as before."""
-    seen = []
+def test_attempts_reuse_one_connection_pool_per_tls_name_verified_with_one_context(
+    monkeypatch, settings
+):
+    """The CA bundle is loaded once per process and connections are pooled per process:
+    one client per TLS host name (a connection verified for one name never carries a
+    request for another name at the same address); verification, the timeout, redirects
+    and proxies are as before, and each request still goes to the checked address."""
+    seen, sent = [], []
 
     class Recorder(httpx.Client):
         def __init__(self, **kwargs):
@@ -148,15 +153,38 @@ def test_every_attempt_verifies_tls_with_one_shared_context(monkeypatch, setting
             super().__init__(**kwargs)
 
         def send(self, request, **kwargs):
+            sent.append((self, request))
             raise httpx.ConnectError("not connecting in this test", request=request)
 
+    def target(url):
+        host = url.split("/")[2]
+        return DeliveryTarget(
+            connect_url="https://93.184.215.14/hook",
+            host_header=host,
+            sni_hostname=host,
+            ip_address="93.184.215.14",
+        )
+
     monkeypatch.setattr(webhooks.httpx, "Client", Recorder)
-    for _ in range(2):
-        outcome = webhooks.send(url="https://8.8.8.8/hook", body=b"{}", headers={})
+    monkeypatch.setattr(webhooks, "_clients", {})
+    monkeypatch.setattr(webhooks, "resolve_for_delivery", target)
+    for url in ["https://a.example/hook", "https://a.example/hook", "https://b.example/hook"]:
+        outcome = webhooks.send(url=url, body=b"{}", headers={})
         assert not outcome.succeeded and "not connecting" in outcome.error
-    first, second = seen
-    assert first["verify"] is second["verify"] is webhooks._tls()
-    assert first["verify"].verify_mode == ssl.CERT_REQUIRED and first["verify"].check_hostname
-    assert first["verify"].cert_store_stats()["x509_ca"] > 100  # certifi's bundle is loaded
-    assert first["follow_redirects"] is False and first["trust_env"] is False
-    assert first["timeout"] == httpx.Timeout(settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS, connect=3.0)
+
+    assert len(seen) == 2  # a.example's pool twice, then b.example's
+    (client_a, first), (again, second), (client_b, third) = sent
+    assert client_a is again and client_b is not client_a
+    assert [r.extensions["sni_hostname"] for r in (first, second, third)] == [
+        "a.example", "a.example", "b.example"
+    ]  # fmt: skip
+    assert str(first.url) == "https://93.184.215.14/hook" and first.headers["Host"] == "a.example"
+    assert (
+        first.extensions["timeout"]
+        == httpx.Timeout(settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS, connect=3.0).as_dict()
+    )
+    one, other = seen
+    assert one["verify"] is other["verify"] is webhooks._tls()
+    assert one["verify"].verify_mode == ssl.CERT_REQUIRED and one["verify"].check_hostname
+    assert one["verify"].cert_store_stats()["x509_ca"] > 100  # certifi's bundle is loaded
+    assert one["follow_redirects"] is False and one["trust_env"] is False
