@@ -37,11 +37,12 @@ class ClearingConfig(AppConfig):
         clock_page_panel(END_DAY_PANEL)
         clock_page_panel(CLOSES_PANEL)
 
-        # A payment receipt carries its transaction's inclusion proof once the day closed:
-        # payments (wallets floor) asks clearing through this registry.
-        from clearing.selectors import transaction_proof
+        # A payment receipt carries its transaction's inclusion proof once the day closed
+        # (the platform's, or its test clock's): payments (wallets floor) asks clearing
+        # through this registry.
+        from clearing.selectors import receipt_proof
         from wallets.payments.receipts import proof_source_register
 
         proof_source_register(
-            lambda tenant, txn_id: transaction_proof(tenant=tenant, transaction_id=txn_id)
+            lambda tenant, txn_id: receipt_proof(tenant=tenant, transaction_id=txn_id)
         )

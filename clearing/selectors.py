@@ -143,6 +143,23 @@ def transaction_proof(*, tenant: Any, transaction_id: Any) -> dict[str, Any]:
     return doc
 
 
+def receipt_proof(*, tenant: Any, transaction_id: Any) -> dict[str, Any]:
+    """A transaction's inclusion proof wherever its day closed: in its test clock's close
+    when one holds it (its node was on a test clock), else in the platform's day (409
+    ``day_not_closed`` until one of them has closed)."""
+    txn = wallet_selectors.transaction_get(tenant=tenant, transaction_id=transaction_id)
+    member = (
+        ClockCloseTransaction.objects.select_related("close__clock")
+        .filter(transaction=txn, close__status=ClockClose.Status.CLOSED)
+        .first()
+    )
+    if member is not None and member.close.clock is not None:
+        return clock_close_proof(
+            tenant=tenant, clock=member.close.clock, day=member.close.day, transaction_id=txn.uuid
+        )
+    return transaction_proof(tenant=tenant, transaction_id=transaction_id)
+
+
 def close_log_consistency(*, first: int, second: int | None = None) -> dict[str, Any]:
     """RFC 9162 consistency proof between the close log at ``first`` and ``second`` days
     (by default, the log as it is now)."""

@@ -241,6 +241,32 @@ def test_the_receipt_verifies_offline_before_and_after_the_day_closes(
     assert result.returncode == 1 and "another request" in result.stdout
 
 
+def test_on_a_test_clock_the_receipt_carries_the_proof_of_the_clocks_closed_day(
+    shop, celery_eager, django_capture_on_commit_callbacks, tmp_path
+):
+    clock = shop.post(
+        "/api/v1/test_clocks", {"name": "shop", "frozen_time": "2026-03-10T11:00:00+09:00"}
+    ).json()
+    for node in (shop.merchant, shop.payer):
+        attached = shop.post(f"/api/v1/test_clocks/{clock['id']}/attach", {"node": str(node.pk)})
+        assert attached.status_code < 300, attached.content
+    request = shop.create(order_id="A-200", amount="15000")
+    shop.redeem(request, shop.authorize(request)["token"])
+    receipt_url = f"/api/v1/payment_requests/{request['id']}/receipt"
+    assert shop.api.get(receipt_url).json()["proof_status"] == "day_not_closed"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ended = shop.post(f"/api/v1/test_clocks/{clock['id']}/end_day", {})
+    assert ended.status_code == 202, ended.content
+
+    receipt = shop.api.get(receipt_url).json()
+    assert receipt["proof_status"] == "included"
+    assert receipt["proof"]["subject"]["test_clock"] == clock["id"]
+    run = run_verifier(receipt, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the anchored leaf is this transaction" in run.stdout
+
+
 def test_no_receipt_before_payment(shop):
     request = shop.create(order_id="A-110")
     response = shop.api.get(f"/api/v1/payment_requests/{request['id']}/receipt")
