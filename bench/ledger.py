@@ -22,8 +22,8 @@ bench measures capacity, not the abuse limits.
 It prints a table with the ratios against (a) and writes ``bench/results/ledger.json``
 with the keys pgbench_tps, http_single_tps, service_single_tps, bulk_tps, hot_account_tps,
 redemptions_per_s, redemption_ratio_to_pgbench (f against a),
-round_trips_per_single_transfer (to PostgreSQL, counted in process from libpq's trace:
-BEGIN, COMMIT and the connection health check included) and
+round_trips_per_single_transfer and round_trips_per_redemption (to PostgreSQL, counted in
+process from libpq's trace: BEGIN, COMMIT and the connection health check included) and
 app_cpu_ms_per_single_transfer (the gunicorn workers' CPU during (b), per transfer).
 Finally it runs ``verify_ledger`` on what it wrote. ``--quick`` finishes in about
 two and a half minutes; ``--profile`` adds a cProfile of the service-layer path.
@@ -337,6 +337,38 @@ def single_transfer_round_trips(books: dict) -> int:
         post()
     with RoundTrips(connection) as trips:
         post()
+    connections.close_all()
+    return trips.count
+
+
+def redemption_round_trips(books: dict) -> int:
+    """Round trips to PostgreSQL of one HTTP redemption, served in this process as for a
+    transfer above. It redeems the last token of clients 0 to 3 (3 to warm up, 1 counted),
+    which (f) then leaves out."""
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection, connections
+
+    from sandbox.dbtrace import RoundTrips
+
+    app = get_wsgi_application()
+
+    def redeem(request_id: str, token: str) -> None:
+        body = json.dumps({"token": token}).encode()
+        path = f"/api/v1/payment_requests/{request_id}/redeem"
+        status: list[str] = []
+        b"".join(
+            app(
+                wsgi_environ("POST", path, books["secret"], body), lambda s, h, *_: status.append(s)
+            )
+        )
+        if not status[0].startswith("200"):
+            sys.exit(f"The in-process redemption answered {status[0]}.")
+
+    probes = [tokens.pop() for tokens in books["redemptions"][:4]]
+    for probe in probes[:3]:
+        redeem(*probe)
+    with RoundTrips(connection) as trips:
+        redeem(*probes[3])
     connections.close_all()
     return trips.count
 
@@ -747,6 +779,9 @@ def main() -> None:
     books = prepare_books(redemptions)
     round_trips = single_transfer_round_trips(books)
     log(f"one HTTP single transfer: {round_trips} round trips to PostgreSQL")
+    request_ids = [request_id for tokens in books["redemptions"] for request_id, _ in tokens]
+    redeem_trips = redemption_round_trips(books)
+    log(f"one HTTP redemption: {redeem_trips} round trips to PostgreSQL")
 
     port = free_port()
     log(
@@ -798,7 +833,6 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    request_ids = [request_id for tokens in books["redemptions"] for request_id, _ in tokens]
     redeem_problems += paid_exactly_once(request_ids)
     log("verify_ledger on the bench database")
     call_command("verify_ledger")
@@ -821,6 +855,7 @@ def main() -> None:
         "redemptions_per_s": round(redemptions_per_s, 1),
         "redemption_ratio_to_pgbench": round(redemptions_per_s / pgbench_tps, 3),
         "round_trips_per_single_transfer": round_trips,
+        "round_trips_per_redemption": redeem_trips,
         "app_cpu_ms_per_single_transfer": round(single_cpu.app_ms(http_single_tps * seconds), 3),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -862,7 +897,8 @@ def main() -> None:
         )
     print(
         f"round trips to PostgreSQL per HTTP single transfer: {round_trips} "
-        "(BEGIN, COMMIT and the connection health check included)"
+        f"(BEGIN, COMMIT and the connection health check included); per redemption: "
+        f"{redeem_trips}"
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end: {load} on {os.cpu_count()} cores (other work skews results)")
