@@ -11,15 +11,22 @@ measures, each with 8 concurrent clients:
   (b) single transfers per second through the HTTP API, served by gunicorn;
   (c) the same through the service layer (8 processes calling ``transfer_create``);
   (d) transfers per second through the bulk endpoint (8,000 per request);
-  (e) transfers per second through the HTTP API when every one credits one merchant.
+  (e) transfers per second through the HTTP API when every one credits one merchant;
+  (f) push payments redeemed per second through the HTTP API
+      (``POST /api/v1/payment_requests/{id}/redeem``, docs/payments.md): the requests and
+      their payers' tokens are made beforehand with the services, untimed.
+
+gunicorn runs with the API throttles off (SANDBOX_THROTTLE_ADDRESS and _API_KEY): the
+bench measures capacity, not the abuse limits.
 
 It prints a table with the ratios against (a) and writes ``bench/results/ledger.json``
 with the keys pgbench_tps, http_single_tps, service_single_tps, bulk_tps, hot_account_tps,
-round_trips_per_single_transfer (to PostgreSQL, counted in process from libpq's trace:
-BEGIN, COMMIT and the connection health check included) and
+redemptions_per_s, redemption_ratio_to_pgbench (f against a),
+round_trips_per_single_transfer and round_trips_per_redemption (to PostgreSQL, counted in
+process from libpq's trace: BEGIN, COMMIT and the connection health check included) and
 app_cpu_ms_per_single_transfer (the gunicorn workers' CPU during (b), per transfer).
-Finally it runs ``verify_ledger`` on what it wrote. ``--quick`` finishes within two
-minutes; ``--profile`` adds a cProfile of the service-layer path.
+Finally it runs ``verify_ledger`` on what it wrote. ``--quick`` finishes in about
+two and a half minutes; ``--profile`` adds a cProfile of the service-layer path.
 """
 
 from __future__ import annotations
@@ -135,6 +142,9 @@ def sandbox_env() -> dict[str, str]:
             "LOG_LEVEL": "WARNING",
             "SANDBOX_VAR_DIR": str(ROOT / "var" / "bench"),
             "PYTHONWARNINGS": "ignore:No directory at",
+            # Capacity, not the abuse limits: 8 clients share one key and one address.
+            "SANDBOX_THROTTLE_ADDRESS": "off",
+            "SANDBOX_THROTTLE_API_KEY": "off",
         }
     )
     return env
@@ -168,8 +178,9 @@ def _fund(account, amount: int) -> None:
     retrying(post_one)(posting)
 
 
-def prepare_books() -> dict:
-    """A tenant, an API key and funded accounts for every phase, made with the services."""
+def prepare_books(redemptions: int) -> dict:
+    """A tenant, an API key and funded accounts for every phase, and ``redemptions`` paid
+    requests' tokens for (f), made with the services."""
     from django.core.management import call_command
 
     from sandbox.tenants import services as tenant_services
@@ -218,12 +229,60 @@ def prepare_books() -> dict:
         "merchant": accounts(1, "merchant", 0)[0],
         "bulk_ring": accounts(400, "ring", 10**12),
     }
+    log(f"preparing {redemptions} payment requests and their tokens (untimed)")
+    books["redemptions"] = prepare_redemptions(tenant, nodes, redemptions)
     from django.db import connection, connections
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # as pgbench -i does: plans from real statistics
     connections.close_all()
     return books
+
+
+def prepare_redemptions(tenant, payer_nodes: list, count: int) -> list[list[tuple[str, str]]]:
+    """Per client, its own merchant node (one account to be paid) and its own funded payer
+    account, and ``count // CLIENTS`` requests of that merchant, each with the token the
+    payer's node signed: (request id, token) pairs. Clients never share a request row, a
+    merchant account or a payer account, as the pairs of (b) share nothing."""
+    from sandbox.tenants import services as tenant_services
+    from wallets import services
+    from wallets.payments import services as payments
+
+    system = tenant_services.SYSTEM
+    work = []
+    for c in range(CLIENTS):
+        merchant = tenant_services.node_create(
+            tenant=tenant, actor=system, name=f"Merchant {c}", country="KR", base_currency="KRW"
+        )
+        till = services.account_create(
+            wallet=merchant.wallet, actor=system, currency="KRW", name=f"till {c}"
+        )
+        payer_node = payer_nodes[c % len(payer_nodes)]
+        payer = services.account_create(
+            wallet=payer_node.wallet, actor=system, currency="KRW", name=f"shopper {c}"
+        )
+        _fund(payer, 10**12)
+        tokens = []
+        for n in range(count // CLIENTS):
+            request = payments.payment_request_create(
+                actor=system,
+                account=till,
+                order_id=f"B-{c}-{n}",
+                amount=1000,
+                currency="KRW",
+                expires_in=3600,  # a slow, loaded run must not see them expire
+            )
+            authorization = payments.payment_authorize(
+                tenant=tenant,
+                actor=system,
+                payer_node=payer_node,
+                account=payer,
+                request_jws=request.jws,
+                expires_in=3600,
+            )
+            tokens.append((str(request.pk), authorization.jws))
+        work.append(tokens)
+    return work
 
 
 # --- One request, in process --------------------------------------------------------------
@@ -278,6 +337,38 @@ def single_transfer_round_trips(books: dict) -> int:
         post()
     with RoundTrips(connection) as trips:
         post()
+    connections.close_all()
+    return trips.count
+
+
+def redemption_round_trips(books: dict) -> int:
+    """Round trips to PostgreSQL of one HTTP redemption, served in this process as for a
+    transfer above. It redeems the last token of clients 0 to 3 (3 to warm up, 1 counted),
+    which (f) then leaves out."""
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection, connections
+
+    from sandbox.dbtrace import RoundTrips
+
+    app = get_wsgi_application()
+
+    def redeem(request_id: str, token: str) -> None:
+        body = json.dumps({"token": token}).encode()
+        path = f"/api/v1/payment_requests/{request_id}/redeem"
+        status: list[str] = []
+        b"".join(
+            app(
+                wsgi_environ("POST", path, books["secret"], body), lambda s, h, *_: status.append(s)
+            )
+        )
+        if not status[0].startswith("200"):
+            sys.exit(f"The in-process redemption answered {status[0]}.")
+
+    probes = [tokens.pop() for tokens in books["redemptions"][:4]]
+    for probe in probes[:3]:
+        redeem(*probe)
+    with RoundTrips(connection) as trips:
+        redeem(*probes[3])
     connections.close_all()
     return trips.count
 
@@ -503,6 +594,59 @@ def bulk_phase(port: int, secret: str, ring: list[str], batches: int) -> tuple[f
     return sum(posted) / (time.perf_counter() - started), sum(failures)
 
 
+def redemption_phase(
+    port: int, secret: str, work: list[list[tuple[str, str]]]
+) -> tuple[float, list[str]]:
+    """Each of 8 threads redeems its own tokens, one after the other, until all are
+    redeemed; answers the rate of paid redemptions and what went wrong (a non-200 answer,
+    or a 200 that does not say the request is paid)."""
+    problems: list[str] = []
+    paid = [0] * CLIENTS
+    barrier = threading.Barrier(CLIENTS + 1)
+
+    def worker(index: int) -> None:
+        client = Client(port, secret)
+        barrier.wait()
+        for request_id, token in work[index]:
+            path = f"/api/v1/payment_requests/{request_id}/redeem"
+            status, body = client.post(path, {"token": token})
+            answer = json.loads(body) if status == 200 else {}
+            if answer.get("id") == request_id and answer.get("status") == "paid":
+                paid[index] += 1
+            else:
+                problems.append(f"{request_id}: {status} {body[:200]!r}")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    return sum(paid) / (time.perf_counter() - started), problems
+
+
+def paid_exactly_once(request_ids: list[str]) -> list[str]:
+    """What the database says against "each request paid exactly once": every request is
+    paid with a transaction, has one redemption (``Redemption.request`` is unique, so the
+    count says it), and the bench posted exactly one payment transaction per request."""
+    from django.db import connections
+
+    from wallets.models import LedgerTransaction
+    from wallets.payments.models import PaymentRequest, Redemption
+
+    total = len(request_ids)
+    found = {
+        "paid requests": PaymentRequest.objects.filter(
+            pk__in=request_ids, status="paid", transaction__isnull=False
+        ).count(),
+        "redemptions": Redemption.objects.filter(request_id__in=request_ids).count(),
+        "payment transactions": LedgerTransaction.objects.filter(kind="payment").count(),
+    }
+    connections.close_all()
+    return [f"{name}: {n}, expected {total}" for name, n in found.items() if n != total]
+
+
 # --- Service layer -----------------------------------------------------------------------
 
 
@@ -599,7 +743,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="short phases: under two minutes")
+    parser.add_argument("--quick", action="store_true", help="short phases: about 2.5 minutes")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--profile", action="store_true", help="cProfile the service layer")
     # The deployment measured: 4 gthread workers x 2 threads on the 2-core box, 8 requests
@@ -620,6 +764,9 @@ def main() -> None:
     _use_database(options.database)
     seconds = 8 if options.quick else 30
     batches = 2 if options.quick else 6
+    # (f) redeems a fixed set: about a phase's length at the ~20/s measured on the shared
+    # 2-core box (each redemption verifies two signatures); 2 per client are the warm-up.
+    redemptions = CLIENTS * (24 if options.quick else 80)
     began = time.perf_counter()
 
     log(f"(a) pgbench TPC-B-like, {CLIENTS} clients, {seconds}s")
@@ -629,12 +776,18 @@ def main() -> None:
 
     recreate_database(BENCH_DB)
     setup_django()
-    books = prepare_books()
+    books = prepare_books(redemptions)
     round_trips = single_transfer_round_trips(books)
     log(f"one HTTP single transfer: {round_trips} round trips to PostgreSQL")
+    request_ids = [request_id for tokens in books["redemptions"] for request_id, _ in tokens]
+    redeem_trips = redemption_round_trips(books)
+    log(f"one HTTP redemption: {redeem_trips} round trips to PostgreSQL")
 
     port = free_port()
-    log(f"starting gunicorn ({options.workers} {options.worker_class} workers) on port {port}")
+    log(
+        f"starting gunicorn ({options.workers} {options.worker_class} workers) on port {port}, "
+        "API throttles off (SANDBOX_THROTTLE_ADDRESS=off, SANDBOX_THROTTLE_API_KEY=off)"
+    )
     server = start_gunicorn(port, options.workers, options.worker_class)
     try:
         pairs = books["http_pairs"]
@@ -659,6 +812,13 @@ def main() -> None:
         with CpuProbe(server) as bulk_cpu:
             bulk_tps, bulk_failures = bulk_phase(port, books["secret"], books["bulk_ring"], batches)
         log(f"    per transfer: {bulk_cpu.per(2 * batches * BULK_SIZE)}")
+        work = books["redemptions"]
+        redemption_phase(port, books["secret"], [tokens[:2] for tokens in work])  # warm-up
+        timed = [tokens[2:] for tokens in work]
+        log(f"(f) HTTP redemptions, {CLIENTS} clients, {sum(map(len, timed))} tokens")
+        with CpuProbe(server) as redeem_cpu:
+            redemptions_per_s, redeem_problems = redemption_phase(port, books["secret"], timed)
+        log(f"    per redemption: {redeem_cpu.per(sum(map(len, timed)))}")
     finally:
         stop(server)
 
@@ -673,11 +833,18 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
+    redeem_problems += paid_exactly_once(request_ids)
     log("verify_ledger on the bench database")
     call_command("verify_ledger")
     connections.close_all()
     if not options.keep:
         drop_database(BENCH_DB)
+    if redeem_problems:
+        # No figures from a run that paid an order twice, or not at all.
+        sys.exit(
+            f"(f) redemptions went wrong ({len(redeem_problems)}):\n"
+            + "\n".join(redeem_problems[:20])
+        )
 
     results = {
         "pgbench_tps": round(pgbench_tps, 1),
@@ -685,7 +852,10 @@ def main() -> None:
         "service_single_tps": round(service_single_tps, 1),
         "bulk_tps": round(bulk_tps, 1),
         "hot_account_tps": round(hot_account_tps, 1),
+        "redemptions_per_s": round(redemptions_per_s, 1),
+        "redemption_ratio_to_pgbench": round(redemptions_per_s / pgbench_tps, 3),
         "round_trips_per_single_transfer": round_trips,
+        "round_trips_per_redemption": redeem_trips,
         "app_cpu_ms_per_single_transfer": round(single_cpu.app_ms(http_single_tps * seconds), 3),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -698,6 +868,7 @@ def main() -> None:
         ("(d) bulk (8,000/request)", bulk_tps, bulk_tps / pgbench_tps, ">= 5 x (a)"),
         ("(e) HTTP hot account", hot_account_tps, hot_account_tps / pgbench_tps, ">= 0.8 x (b)"),
         ("(d') bulk, service, 1 proc", service_bulk_tps, service_bulk_tps / pgbench_tps, "info"),
+        ("(f) HTTP redemptions", redemptions_per_s, redemptions_per_s / pgbench_tps, "info"),
     ]
     print()
     print(f"{'measure':28} {'tps':>10} {'x pgbench':>10}  target")
@@ -718,6 +889,7 @@ def main() -> None:
         ("single", single_cpu, http_single_tps * seconds),
         ("hot", hot_cpu, hot_account_tps * seconds),
         ("bulk", bulk_cpu, bulk_count),
+        ("redeem", redeem_cpu, sum(map(len, timed))),
     ):
         print(
             f"CPU per transfer, {name + ':':7} {probe.per(count)}; all cores busy with nothing "
@@ -725,13 +897,18 @@ def main() -> None:
         )
     print(
         f"round trips to PostgreSQL per HTTP single transfer: {round_trips} "
-        "(BEGIN, COMMIT and the connection health check included)"
+        f"(BEGIN, COMMIT and the connection health check included); per redemption: "
+        f"{redeem_trips}"
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end: {load} on {os.cpu_count()} cores (other work skews results)")
     print(
         f"non-201 answers: single {http_failures}, hot {hot_failures}, bulk {bulk_failures}; "
         f"wrote {RESULTS.relative_to(ROOT)} in {time.perf_counter() - began:.0f}s"
+    )
+    print(
+        f"redemptions: {len(request_ids)} requests, each answered 200 paid and paid exactly "
+        "once (database checked); API throttles were off"
     )
     if profile:
         print("\nservice-layer profile (cumulative):\n" + profile)
