@@ -9,6 +9,7 @@ import json
 import uuid
 import xml.etree.ElementTree as ET
 
+import cemacqr
 import pytest
 from crccheck.crc import Crc16CcittFalse
 
@@ -75,6 +76,21 @@ def test_the_qr_payload_is_emvco_with_a_valid_crc(shop, anonymous):
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
     svg = anonymous.get(request["qr_svg_url"].removeprefix("http://127.0.0.1:8000"))
     assert svg.status_code == 200 and ET.fromstring(svg.content).tag.endswith("svg")
+
+
+def test_an_independent_emvco_reader_parses_and_validates_the_payload(shop):
+    # cemacqr (a QRCPS reader none of us wrote) applies the EMVCo rules: order, formats,
+    # lengths, mandatory objects and the CRC.
+    request = shop.create(order_id="A-102", amount="15000")
+    qr = cemacqr.parse_payload(request["qr_payload"])
+    report = cemacqr.validate(qr)
+    assert report.ok, report.violations
+    assert qr.crc_ok and qr.point_of_initiation == "12"
+    assert qr.merchant_accounts["26"]["25"] == request["url"]
+    assert (qr.get("53"), qr.get("54"), qr.get_in("62", "05")) == ("410", "15000", "A-102")
+
+    damaged = request["qr_payload"].replace("15000", "15001")
+    assert not cemacqr.validate(cemacqr.parse_payload(damaged)).ok
 
 
 def test_the_payer_decodes_the_qr(shop):
