@@ -338,7 +338,11 @@ CELERY_TASK_ROUTES = {
     "events.relay_outbox": {"queue": CELERY_QUEUE_WEBHOOKS},
     "events.deliver_webhook": {"queue": CELERY_QUEUE_WEBHOOKS},
     "clearing.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
+    # Maintenance: purges, backups and restore drills (long, never urgent) stay out of the
+    # way of bank work, webhooks and closes.
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
+    "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},
+    "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},
     "celery.*": {"queue": CELERY_QUEUE_DEFAULT},
 }
 
