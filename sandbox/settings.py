@@ -339,6 +339,8 @@ CELERY_TASK_ROUTES = {
     "events.deliver_webhook": {"queue": CELERY_QUEUE_WEBHOOKS},
     "clearing.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
+    "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},  # nightly retention
+    "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},  # backups
     "celery.*": {"queue": CELERY_QUEUE_DEFAULT},
 }
 

@@ -64,7 +64,15 @@ def test_a_deposit_is_credited_on_time_behind_a_webhook_backlog_and_a_slow_recei
     hooked = NodeFactory(tenant=alice.tenant, webhook_url=url)
     with transaction.atomic():
         events_record(
-            [NewEvent(node=hooked, type="test.backlog", data={"n": n}) for n in range(BACKLOG)]
+            [
+                NewEvent(
+                    node_id=hooked.pk,
+                    tenant_id=hooked.tenant_id,
+                    type="test.backlog",
+                    data={"n": n},
+                )
+                for n in range(BACKLOG)
+            ]
         )
     wait_for(lambda: len(seen) >= 4, timeout=60, message="The webhook worker never got busy.")
 
