@@ -599,9 +599,10 @@ def _run_webhook_attempt(action: ScheduledAction) -> None:
         webhook_attempt(
             delivery_id=action.payload["delivery"], number=int(action.payload["attempt"])
         )
-    finally:
+    except BaseException:
         slots.release(endpoint, holder)
-    if slots.has_backlog(endpoint) and scheduling.dispatch_next(
+        raise
+    if slots.release_seeing_backlog(endpoint, holder) and scheduling.dispatch_next(
         kind="webhook.attempt", node_id=action.node_id
     ):
         slots.mark_backlog(endpoint, ttl=BACKLOG_MARK_SECONDS)  # more may wait: keep pulling
