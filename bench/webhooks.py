@@ -52,7 +52,7 @@ from ledger import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "webhooks.json"
-BENCH_DB = "bench_webhooks"
+BENCH_DB = os.environ.get("BENCH_WEBHOOKS_DB", "bench_webhooks")  # one per concurrent run
 BANK_DELAY = 2
 WEBHOOK_THREADS = 12  # per webhook worker: each thread holds a PostgreSQL connection
 WITHDRAWALS = 20
@@ -233,7 +233,12 @@ def record_events(node, count: int) -> None:
 
     with transaction.atomic():
         events_record(
-            [NewEvent(node=node, type="bench.event", data={"n": n}) for n in range(count)]
+            [
+                NewEvent(
+                    node_id=node.pk, tenant_id=node.tenant_id, type="bench.event", data={"n": n}
+                )
+                for n in range(count)
+            ]
         )
 
 

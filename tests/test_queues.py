@@ -70,8 +70,9 @@ def test_webhook_attempts_run_through_the_webhook_task_and_bank_actions_through_
     tasks = {kind: handler.task for kind, handler in ours.items()}
     assert tasks.pop("webhook.attempt") == "events.deliver_webhook"
     assert tasks and set(tasks.values()) == {"events.run_scheduled_action"}
-    # bank events, holds, payments' expiry, escrow timeouts, settlement cycles: all on the
-    # bank queue (events.run_scheduled_action), never behind webhooks
+    # every kind on the bank task is money work: its handler lives in wallets
+    assert all(ours[kind].func.__module__.startswith("wallets.") for kind in tasks)
+    # ... and runs on the bank queue, never behind webhooks
     assert route_of("events.run_scheduled_action") == "bank"
 
 

@@ -38,6 +38,8 @@ class Slots(Protocol):
 
     def release(self, endpoint: str, holder: str) -> None: ...
 
+    def release_seeing_backlog(self, endpoint: str, holder: str) -> bool: ...
+
     def in_flight(self, endpoint: str, *, ttl: float) -> int: ...
 
     def mark_backlog(self, endpoint: str, *, ttl: float) -> None: ...
@@ -76,6 +78,14 @@ class RedisSlots:
 
     def release(self, endpoint: str, holder: str) -> None:
         self.client.zrem(KEY_PREFIX + endpoint, holder)
+
+    def release_seeing_backlog(self, endpoint: str, holder: str) -> bool:
+        """``release``, then ``has_backlog``, in one round trip (every attempt ends so)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrem(KEY_PREFIX + endpoint, holder)
+        pipe.exists(BACKLOG_PREFIX + endpoint)
+        _, backlog = pipe.execute()
+        return bool(backlog)
 
     def in_flight(self, endpoint: str, *, ttl: float) -> int:
         key = KEY_PREFIX + endpoint
@@ -117,6 +127,10 @@ class LocalSlots:
     def release(self, endpoint: str, holder: str) -> None:
         with self.lock:
             self.held.get(endpoint, {}).pop(holder, None)
+
+    def release_seeing_backlog(self, endpoint: str, holder: str) -> bool:
+        self.release(endpoint, holder)
+        return self.has_backlog(endpoint)
 
     def in_flight(self, endpoint: str, *, ttl: float) -> int:
         with self.lock:

@@ -17,17 +17,18 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import certifi
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from sandbox.clock import now as clock_now
+from sandbox.clock import platform_time
 from sandbox.events import scheduling
 from sandbox.events.models import (
     Event,
@@ -201,21 +202,16 @@ def webhook_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
     """Make attempt ``number`` of a delivery. The attempt is claimed by moving
     ``attempt_count`` from number-1 to number in one conditional UPDATE, so running this twice
     sends once. Returns the stored attempt, or None if there was nothing to do."""
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status=WebhookDelivery.Status.PENDING, attempt_count=number - 1
-    ).update(attempt_count=number)
-    if claimed != 1:
+    claim = _claim(delivery_id=delivery_id, number=number)
+    if claim is None:
         return _repair_lost_attempt(delivery_id=delivery_id, number=number)
-    delivery = WebhookDelivery.objects.select_related(
-        "event", "node", "node__webhook_endpoint"
-    ).get(pk=delivery_id)
+    delivery = claim.delivery
     node = delivery.node
     body = event_body(delivery.event)
-    secrets = [s.secret for s in webhook_secrets_live(node=node)]
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(secrets, int(time.time()), body),
+        SIGNATURE_HEADER: signature_header(claim.secrets, int(time.time()), body),
         "Sandbox-Event-Id": str(delivery.event_id),
         "Sandbox-Event-Type": delivery.event.type,
         "Sandbox-Delivery-Id": str(delivery.pk),
@@ -232,8 +228,169 @@ def webhook_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
         outcome = Outcome(succeeded=False, error=DISABLED_ERROR)
     else:
         outcome = send(url=url, body=body, headers=headers)
-        _endpoint_health(node=node, succeeded=outcome.succeeded)
-    return _record(delivery=delivery, number=number, url=url, outcome=outcome)
+        _endpoint_health(node=node, succeeded=outcome.succeeded, clock=claim.clock)
+    return _record(delivery=delivery, number=number, url=url, outcome=outcome, clock=claim.clock)
+
+
+@dataclass(frozen=True)
+class NodeClock:
+    """A node's time as read once per attempt: the frozen time of the test clock it
+    follows, else the platform clock's row, which moves with real time (so ``now()``
+    after the send is the time after the send, as a second read would have said)."""
+
+    node_id: Any
+    test_clock_time: datetime | None
+    platform_row: tuple[int, datetime | None] | None
+    read: bool = True
+
+    def now(self) -> datetime:
+        if not self.read:
+            return clock_now(node_id=self.node_id)
+        if self.test_clock_time is not None:
+            return self.test_clock_time
+        if self.platform_row is None:
+            return timezone.now()
+        return platform_time(*self.platform_row)
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery: WebhookDelivery  # its node (and the node's endpoint) and event loaded
+    secrets: list[str]
+    clock: NodeClock
+
+
+def _claim(*, delivery_id: str, number: int) -> Claim | None:
+    """Claim the attempt and load what it needs; None if it was not ours to make."""
+    if connection.vendor == "postgresql":
+        return _claim_in_one_statement(delivery_id=delivery_id, number=number)
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, attempt_count=number - 1
+    ).update(attempt_count=number)
+    if claimed != 1:
+        return None
+    delivery = WebhookDelivery.objects.select_related(
+        "event", "node", "node__webhook_endpoint"
+    ).get(pk=delivery_id)
+    secrets = [s.secret for s in webhook_secrets_live(node=delivery.node)]
+    return Claim(delivery, secrets, NodeClock(delivery.node_id, None, None, read=False))
+
+
+# The webhook worker's hot path (issue 12): the claim, the delivery, its event, node and
+# endpoint, the live secrets (current first, then the expiring ones, newest first) and the
+# node's clocks, in one round trip instead of seven ORM queries.
+_CLAIM_SQL = """
+WITH claimed AS (
+    UPDATE events_webhookdelivery SET attempt_count = %(number)s
+    WHERE id = %(id)s AND status = 'pending' AND attempt_count = %(number)s - 1
+    RETURNING id, tenant_id, node_id, event_id, url, is_manual, expires_at
+)
+SELECT c.id, c.tenant_id, c.node_id, c.event_id, c.url, c.is_manual, c.expires_at,
+    e.tenant_id, e.node_id, e.type, e.object_type, e.object_id, e.data::text,
+    e.occurred_at, e.created_at,
+    n.tenant_id, n.webhook_url, n.is_active,
+    w.node_id, w.failing_since, w.disabled_at,
+    ARRAY(
+        SELECT s.secret FROM events_webhooksecret s
+        WHERE s.node_id = c.node_id AND (s.expires_at IS NULL OR s.expires_at > %(real_now)s)
+        ORDER BY s.expires_at IS NOT NULL, s.created_at DESC
+    ),
+    EXISTS(
+        SELECT 1 FROM events_webhooksecret s WHERE s.node_id = c.node_id AND s.expires_at IS NULL
+    ),
+    (SELECT t.frozen_time FROM events_clockattachment a
+        JOIN events_testclock t ON t.id = a.clock_id WHERE a.node_id = c.node_id),
+    p.id, p.offset_seconds, p.frozen_time
+FROM claimed c
+JOIN events_event e ON e.id = c.event_id
+JOIN tenants_node n ON n.id = c.node_id
+LEFT JOIN events_webhookendpoint w ON w.node_id = c.node_id
+LEFT JOIN events_platformclock p ON p.id = 1
+"""
+
+
+def _claim_in_one_statement(*, delivery_id: str, number: int) -> Claim | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_SQL, {"id": delivery_id, "number": number, "real_now": timezone.now()}
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (d_id, d_tenant, node_id, event_id, url, is_manual, expires_at) = row[0:7]
+    (e_tenant, e_node, e_type, e_object_type, e_object_id, e_data) = row[7:13]
+    (e_occurred, e_created, n_tenant, webhook_url, is_active) = row[13:18]
+    (w_node, failing_since, disabled_at, secrets, has_current, test_time) = row[18:24]
+    (platform_id, offset_seconds, platform_frozen) = row[24:27]
+    db = connection.alias
+    node = Node.from_db(
+        db,
+        ["id", "tenant_id", "webhook_url", "is_active"],
+        [node_id, n_tenant, webhook_url, is_active],
+    )
+    endpoint = None
+    if w_node is not None:
+        endpoint = WebhookEndpoint.from_db(
+            db, ["node_id", "failing_since", "disabled_at"], [w_node, failing_since, disabled_at]
+        )
+        endpoint._state.fields_cache["node"] = node
+    node._state.fields_cache["webhook_endpoint"] = endpoint
+    event = Event.from_db(
+        db,
+        [
+            "id",
+            "tenant_id",
+            "node_id",
+            "type",
+            "object_type",
+            "object_id",
+            "data",
+            "occurred_at",
+            "created_at",
+        ],
+        [
+            event_id,
+            e_tenant,
+            e_node,
+            e_type,
+            e_object_type,
+            e_object_id,
+            json.loads(e_data),
+            e_occurred,
+            e_created,
+        ],
+    )
+    delivery = WebhookDelivery.from_db(
+        db,
+        [
+            "id",
+            "tenant_id",
+            "node_id",
+            "event_id",
+            "url",
+            "status",
+            "is_manual",
+            "attempt_count",
+            "expires_at",
+        ],
+        [
+            d_id,
+            d_tenant,
+            node_id,
+            event_id,
+            url,
+            WebhookDelivery.Status.PENDING,
+            is_manual,
+            number,
+            expires_at,
+        ],
+    )
+    delivery._state.fields_cache["node"] = node
+    delivery._state.fields_cache["event"] = event
+    if not has_current:  # the current secret is made on first use
+        secrets = [s.secret for s in webhook_secrets_live(node=node)]
+    platform = (offset_seconds or 0, platform_frozen) if platform_id is not None else None
+    return Claim(delivery, list(secrets), NodeClock(node_id, test_time, platform))
 
 
 DISABLED_ERROR = "The webhook endpoint is disabled; enable it to receive events again."
@@ -246,7 +403,7 @@ def _endpoint(node: Any) -> WebhookEndpoint | None:
         return None
 
 
-def _endpoint_health(*, node: Any, succeeded: bool) -> None:
+def _endpoint_health(*, node: Any, succeeded: bool, clock: NodeClock) -> None:
     """Remember since when (node time) every attempt to the endpoint has failed; once that
     is SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS, disable it, with a webhook_endpoint.disabled
     event (as Stripe does). A success forgets the failures. Writes only on a change."""
@@ -255,7 +412,7 @@ def _endpoint_health(*, node: Any, succeeded: bool) -> None:
         if endpoint is not None and endpoint.failing_since is not None:
             WebhookEndpoint.objects.filter(pk=node.pk).update(failing_since=None)
         return
-    node_time = clock_now(node_id=node.pk)
+    node_time = clock.now()
     if endpoint is None or endpoint.failing_since is None:
         WebhookEndpoint.objects.get_or_create(node_id=node.pk)
         WebhookEndpoint.objects.filter(pk=node.pk, failing_since__isnull=True).update(
@@ -283,46 +440,46 @@ def _endpoint_health(*, node: Any, succeeded: bool) -> None:
 
 
 def _record(
-    *, delivery: WebhookDelivery, number: int, url: str, outcome: Outcome
+    *, delivery: WebhookDelivery, number: int, url: str, outcome: Outcome, clock: NodeClock
 ) -> WebhookAttempt:
-    with transaction.atomic():
-        node_time = clock_now(node_id=delivery.node_id)
-        attempt = WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=number,
-            clock_time=node_time,
-            url=url[:500],
-            ip_address=outcome.ip_address,
-            status_code=outcome.status_code,
-            succeeded=outcome.succeeded,
-            latency_ms=outcome.latency_ms,
-            response_excerpt=outcome.excerpt,
-            error=outcome.error,
-        )
-        changes: dict[str, Any] = {
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
+    node_time = clock.now()
+    attempt = WebhookAttempt(
+        delivery=delivery,
+        number=number,
+        clock_time=node_time,
+        url=url[:500],
+        ip_address=outcome.ip_address,
+        status_code=outcome.status_code,
+        succeeded=outcome.succeeded,
+        latency_ms=outcome.latency_ms,
+        response_excerpt=outcome.excerpt,
+        error=outcome.error,
+    )
+    changes: dict[str, Any] = {
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error,
+    }
+    if outcome.succeeded:
+        changes |= {
+            "status": WebhookDelivery.Status.SUCCEEDED,
+            "completed_at": timezone.now(),
+            "next_attempt_at": None,
         }
-        if outcome.succeeded:
-            changes |= {
-                "status": WebhookDelivery.Status.SUCCEEDED,
-                "completed_at": timezone.now(),
-                "next_attempt_at": None,
-            }
-        elif (
-            delivery.is_manual
-            or node_time >= delivery.expires_at
-            or not delivery.node.is_active
-            or outcome.error == DISABLED_ERROR
-        ):
-            changes |= {
-                "status": WebhookDelivery.Status.FAILED,
-                "completed_at": timezone.now(),
-                "next_attempt_at": None,
-            }
-        else:
-            next_at = min(node_time + retry_delay(number), delivery.expires_at)
-            changes["next_attempt_at"] = next_at
+    elif (
+        delivery.is_manual
+        or node_time >= delivery.expires_at
+        or not delivery.node.is_active
+        or outcome.error == DISABLED_ERROR
+    ):
+        changes |= {
+            "status": WebhookDelivery.Status.FAILED,
+            "completed_at": timezone.now(),
+            "next_attempt_at": None,
+        }
+    else:
+        next_at = min(node_time + retry_delay(number), delivery.expires_at)
+        changes |= {"status": WebhookDelivery.Status.PENDING, "next_attempt_at": next_at}
+        with transaction.atomic():
             scheduling.schedule(
                 kind="webhook.attempt",
                 node=delivery.node,
@@ -330,8 +487,64 @@ def _record(
                 payload={"delivery": str(delivery.pk), "attempt": number + 1},
                 key=f"webhook:{delivery.pk}:{number + 1}",
             )
-        WebhookDelivery.objects.filter(pk=delivery.pk, attempt_count=number).update(**changes)
+            _store_outcome(attempt, changes)
+        return attempt
+    _store_outcome(attempt, changes)
     return attempt
+
+
+# The attempt and the delivery's new state in one statement (one round trip, atomic by
+# itself): the delivery changes only if this attempt is still its latest.
+_RECORD_SQL = """
+WITH attempt AS (
+    INSERT INTO events_webhookattempt (delivery_id, number, attempted_at, clock_time, url,
+        ip_address, status_code, succeeded, latency_ms, response_excerpt, error)
+    VALUES (%(delivery)s, %(number)s, %(attempted_at)s, %(clock_time)s, %(url)s,
+        %(ip_address)s::inet, %(status_code)s, %(succeeded)s, %(latency_ms)s, %(excerpt)s,
+        %(error)s)
+    RETURNING id
+), delivery AS (
+    UPDATE events_webhookdelivery SET last_status_code = %(status_code)s,
+        last_error = %(error)s, status = %(status)s,
+        completed_at = COALESCE(%(completed_at)s, completed_at),
+        next_attempt_at = %(next_attempt_at)s
+    WHERE id = %(delivery)s AND attempt_count = %(number)s
+)
+SELECT id FROM attempt
+"""
+
+
+def _store_outcome(attempt: WebhookAttempt, changes: dict[str, Any]) -> None:
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            attempt.save(force_insert=True)
+            WebhookDelivery.objects.filter(
+                pk=attempt.delivery_id, attempt_count=attempt.number
+            ).update(**changes)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_SQL,
+            {
+                "delivery": attempt.delivery_id,
+                "number": attempt.number,
+                "attempted_at": attempt.attempted_at,
+                "clock_time": attempt.clock_time,
+                "url": attempt.url,
+                "ip_address": attempt.ip_address,
+                "status_code": attempt.status_code,
+                "succeeded": attempt.succeeded,
+                "latency_ms": attempt.latency_ms,
+                "excerpt": attempt.response_excerpt,
+                "error": attempt.error,
+                "status": changes["status"],
+                "completed_at": changes.get("completed_at"),
+                "next_attempt_at": changes["next_attempt_at"],
+            },
+        )
+        (attempt.pk,) = cursor.fetchone()
+    attempt._state.adding = False
+    attempt._state.db = connection.alias
 
 
 def _repair_lost_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
@@ -346,7 +559,14 @@ def _repair_lost_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | N
     ):
         return None
     outcome = Outcome(succeeded=False, error="The worker stopped before the answer was recorded.")
-    return _record(delivery=delivery, number=number, url=delivery.node.webhook_url, outcome=outcome)
+    clock = NodeClock(delivery.node_id, None, None, read=False)
+    return _record(
+        delivery=delivery,
+        number=number,
+        url=delivery.node.webhook_url,
+        outcome=outcome,
+        clock=clock,
+    )
 
 
 # A slot is held at most the attempt's timeout plus this; then a dead worker's slot frees.
@@ -379,9 +599,10 @@ def _run_webhook_attempt(action: ScheduledAction) -> None:
         webhook_attempt(
             delivery_id=action.payload["delivery"], number=int(action.payload["attempt"])
         )
-    finally:
+    except BaseException:
         slots.release(endpoint, holder)
-    if slots.has_backlog(endpoint) and scheduling.dispatch_next(
+        raise
+    if slots.release_seeing_backlog(endpoint, holder) and scheduling.dispatch_next(
         kind="webhook.attempt", node_id=action.node_id
     ):
         slots.mark_backlog(endpoint, ttl=BACKLOG_MARK_SECONDS)  # more may wait: keep pulling
