@@ -58,7 +58,8 @@ def pairs() -> QuerySet[Pair]:
 
 
 def pair_get(code: str) -> Pair:
-    pair = Pair.objects.filter(pk=code).first()
+    """A pair by its code, "USD/KRW" or, in URLs, "USD-KRW"; 404 ``unknown_pair``."""
+    pair = Pair.objects.filter(pk=str(code).replace("-", "/")).first()
     if pair is None:
         raise NotFound(f"No pair {code!r}.", code="unknown_pair")
     return pair
