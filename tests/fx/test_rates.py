@@ -100,17 +100,10 @@ def test_any_quotes_legs_balance_in_minor_units(mid, spread, fee, amount, source
 
 
 def test_rounding_is_half_even():
-    price = pricing.Price(reference_rate=Decimal("1"), rate=Decimal("1"))
-    # 1 KRW at 1 yen: no rounding; 0.5 cent cases go to the even neighbour
-    halves = [
-        pricing.amounts_selling(s, source="JPY", target="USD", price=price, fee_bps=0).buy
-        for s in (5, 15)
-    ]  # 5 yen at 1 dollar per yen is 500 cents: no halves here
-    assert halves == [500, 1500]
-    tenth = pricing.Price(reference_rate=Decimal("0.005"), rate=Decimal("0.005"))
-    # 1 yen at 0.005 dollars = 0.5 cent → 0; 3 yen = 1.5 cents → 2
+    """0.5, 1.5 and 2.5 cents go to the even neighbour: 0, 2 and 2."""
+    price = pricing.Price(reference_rate=Decimal("0.005"), rate=Decimal("0.005"))
     got = [
-        pricing.amounts_selling(s, source="JPY", target="USD", price=tenth, fee_bps=0).buy
+        pricing.amounts_selling(s, source="JPY", target="USD", price=price, fee_bps=0).buy
         for s in (1, 3, 5)
     ]
     assert got == [0, 2, 2]
