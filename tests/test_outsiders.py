@@ -30,6 +30,7 @@ from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
 from wallets.banknet.models import AccountLink, ScenarioRun
+from wallets.fx import services as fx_services
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 API_METHODS = ("get", "put", "patch", "post", "delete")
@@ -803,6 +804,7 @@ CHECKS.update(
 def _fx_conversion(a) -> dict:
     """Alice's node sold 10,000 won for dollars once (a USD account opened for it)."""
     if "_fx_conversion" not in a.__dict__:
+        fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
         won = a.account  # the node's Main account, made (and funded) before the second one
         dollars = AccountFactory(node=a.node, currency="USD", name="Dollars")
         a.keep(dollars.pk)

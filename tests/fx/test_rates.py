@@ -4,6 +4,7 @@ jumps; the amounts of any quote balance in minor units."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import statistics
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wallets.fx import pricing, rates
+from wallets.fx import pricing, rates, table
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 PAIR = rates.PairView("USD/KRW", Decimal("1380"), ANCHOR, seed=11, volatility_bps=800)
@@ -107,3 +108,9 @@ def test_rounding_is_half_even():
         for s in (1, 3, 5)
     ]
     assert got == [0, 2, 2]
+
+
+def test_the_migration_copied_the_table():
+    migration = importlib.import_module("wallets.fx.migrations.0002_rate_table")
+    assert (migration.ANCHOR, migration.SEED) == (table.ANCHOR, table.SEED)
+    assert tuple(migration.PAIRS) == table.PAIRS
