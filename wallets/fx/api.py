@@ -109,7 +109,9 @@ class DeskPositionOutput(serializers.Serializer):
 
 class DeskOutput(serializers.Serializer):
     at = serializers.DateTimeField()
-    node_id = serializers.UUIDField()
+    node_id = serializers.UUIDField(
+        allow_null=True, help_text="The desk's node, once made (on first use)."
+    )
     positions = DeskPositionOutput(many=True)
     position_krw = serializers.CharField(help_text="All positions valued in KRW.")
     revenue_krw = serializers.CharField(help_text="All revenue valued in KRW.")
@@ -303,7 +305,7 @@ def desk_json() -> dict[str, Any]:
     positions = selectors.desk_positions(at)
     return {
         "at": at,
-        "node_id": services.desk_node().pk,
+        "node_id": selectors.desk_node_id(),
         "positions": [presenters.position_data(p) for p in positions],
         "position_krw": str(sum(p.position_krw for p in positions)),
         "revenue_krw": str(sum(p.revenue_krw for p in positions)),
