@@ -134,4 +134,3 @@ def desk_positions(moment: datetime) -> list[DeskPosition]:
 def desk_node_id() -> UUID | None:
     """The desk's node, if made yet (``services.desk_node`` makes it on first use)."""
     return Desk.objects.filter(pk=1).values_list("node_id", flat=True).first()
-
