@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from sandbox.api.pagination import CreatedCursorPagination
 from sandbox.api.views import ApiView, ListApiView, PresenterSerializer
 from sandbox.errors import NotFound
 from sandbox.identities import presenters, rotation, selectors, services
@@ -261,11 +262,16 @@ class PersonEraseApi(TenantScopedView):
         return Response(presenters.person_as_json(person))
 
 
+class AccessedCursorPagination(CreatedCursorPagination):
+    ordering = ("-accessed_at", "-pk")
+
+
 class PersonAccessLogApi(TenantScopedListView):
     """Who learned what about the person: every read of their decrypted data, newest
     first (reveals, matches, and the platform's own reads for verification or credentials)."""
 
     serializer_class = AccessLogOutput
+    pagination_class = AccessedCursorPagination
 
     def get_queryset(self):
         person = selectors.get_person(self.tenant, self.kwargs["person_id"])
