@@ -48,6 +48,7 @@ urlpatterns = [
     path("payments/", include("wallets.payments.dashboard_urls")),
     path("settlement/", include("wallets.merchant_settlement.dashboard_urls")),
     path("fx/", include("wallets.fx.dashboard_urls")),
+    path("people/", include("sandbox.identities.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),
     path("", include("wallets.escrow.dashboard_urls")),
