@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "wallets.payments",
     # --- Merchant settlement (issue 10, item 7) ---
     "wallets.merchant_settlement",
+    # --- Identity verification (issue 9, items 3 and 4: KYC sessions, social providers) ---
+    "sandbox.identities.verification",
 ]
 
 MIDDLEWARE = [

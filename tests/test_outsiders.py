@@ -25,10 +25,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from clearing import records
 from clearing.models import Job, SettlementWindow
 from sandbox.events.models import WebhookDelivery
+from sandbox.identities import services as identity_services
 from sandbox.tenants.models import ApiKey
 from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
+from tests.identities.kyc import personal_data
 from wallets.banknet.models import AccountLink, ScenarioRun
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -793,6 +795,66 @@ CHECKS.update(
         "settlement:run": owned(settled_node),
         "settlement:batch": owned(settlement_batch),
         "settlement:statement": owned(settlement_batch),
+    }
+)
+
+
+# --- Identity verification (issue 9, items 3 and 4) ---
+# Public on purpose: the simulated identity providers' JWKS and discovery documents.
+PUBLIC |= {"oidc:jwks", "oidc:discovery"}
+
+
+def _kyc_person(a):
+    if "_kyc_person" not in a.__dict__:
+        person = identity_services.register_person(
+            tenant=a.tenant, data=personal_data(), node=a.node
+        )
+        a.keep(person.pk)
+        a.__dict__["_kyc_person"] = person
+    return a.__dict__["_kyc_person"]
+
+
+def verification_session(a):
+    if "_verification_session" not in a.__dict__:
+        body = {"person_id": str(_kyc_person(a).pk), "type": "phone"}
+        session = a.post("/api/v1/verification_sessions", body)
+        a.post(f"/api/v1/verification_sessions/{session['id']}/submit", {"phone": "+821012345678"})
+        a.keep(session["id"])
+        a.__dict__["_verification_session"] = session["id"]
+    return {"session_id": a.__dict__["_verification_session"]}
+
+
+def social_link(a):
+    if "_social_link" not in a.__dict__:
+        body = {"person_id": str(_kyc_person(a).pk), "provider": "sandbox-talk"}
+        link = a.post("/api/v1/social_links", body)
+        a.keep(link["id"])
+        a.__dict__["_social_link"] = link["id"]
+    return {"link_id": a.__dict__["_social_link"]}
+
+
+CHECKS.update(
+    {
+        "api:verification-session": owned(verification_session),
+        "api:verification-session-submit": owned(
+            verification_session, lambda a: {"code": "000000"}
+        ),
+        "api:verification-session-cancel": owned(verification_session),
+        "api:verification-session-redact": owned(verification_session),
+        "api:test-helper-verification-session-force": owned(
+            verification_session, lambda a: {"outcome": "verified"}
+        ),
+        "api:test-helper-verification-session-phone-code": owned(verification_session),
+        "api:operator-verification-session-review": operator_only(
+            verification_session, lambda a: {"decision": "approve"}
+        ),
+        "api:social-link": owned(social_link),
+        "api:social-link-complete": owned(social_link, lambda a: {"id_token": "x.y.z"}),
+        "identity_verification:session": owned(verification_session),
+        "identity_verification:session-action": owned(
+            _with_actions(verification_session, ("force", "cancel", "redact")),
+            lambda a: {"outcome": "verified"},
+        ),
     }
 )
 
