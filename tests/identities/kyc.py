@@ -1,5 +1,5 @@
 """What the verification tests share: a shop node with people of alice's, and a small
-client of the verification API. (Fixtures are imported by the test modules by name.)"""
+client of the verification API. (Its fixtures reach the tests through conftest.py.)"""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from stdnum.kr import rrn
 
+from sandbox.events import clocks
 from sandbox.identities import services as identity_services
 from sandbox.identities.data import Address, PersonalData
 from sandbox.identities.models import Person
-from sandbox.events import clocks
 from sandbox.tenants.services import SYSTEM
 from tests.factories import NodeFactory
 from tests.helpers import error_code
@@ -110,18 +110,20 @@ class Kyc:
 
 
 @pytest.fixture
-def shop(alice):
+def kyc_shop(alice):
     return NodeFactory(tenant=alice.tenant, name="Onboarding shop")
 
 
 @pytest.fixture
-def clock(alice, shop):
+def kyc_clock(alice, kyc_shop):
     """A test clock the shop node follows, stopped at START."""
-    made = clocks.test_clock_create(tenant=alice.tenant, actor=SYSTEM, name="KYC", frozen_time=START)
-    clocks.test_clock_attach(clock=made, node=shop, actor=SYSTEM)
+    made = clocks.test_clock_create(
+        tenant=alice.tenant, actor=SYSTEM, name="KYC", frozen_time=START
+    )
+    clocks.test_clock_attach(clock=made, node=kyc_shop, actor=SYSTEM)
     return made
 
 
 @pytest.fixture
-def kyc(alice, shop, clock) -> Kyc:
-    return Kyc(alice, shop, clock)
+def kyc(alice, kyc_shop, kyc_clock) -> Kyc:
+    return Kyc(alice, kyc_shop, kyc_clock)

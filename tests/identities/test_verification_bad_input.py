@@ -8,7 +8,7 @@ from sandbox.events.models import Event
 from sandbox.identities import services as identity_services
 from sandbox.identities.verification.models import SessionTransition, VerificationSession
 from tests.factories import NodeFactory
-from tests.identities.kyc import PHONE, clock, kyc, personal_data, shop  # noqa: F401
+from tests.identities.kyc import PHONE, personal_data
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,9 @@ def test_impossible_expiry_dates_are_refused(kyc):
     )
 
 
-@pytest.mark.parametrize("phone", ["010-1234-5678", "+82", "821012345678", "+82 10 abc", "+0123456789"])
+@pytest.mark.parametrize(
+    "phone", ["010-1234-5678", "+82", "821012345678", "+82 10 abc", "+0123456789"]
+)
 def test_phones_in_the_wrong_format_are_refused(kyc, phone):
     session = kyc.create(kyc.person(), "phone")
     path = f"verification_sessions/{session['id']}/submit"
@@ -114,9 +116,13 @@ def test_another_tenants_person_is_not_found(kyc, outsider):
     theirs = identity_services.register_person(
         tenant=outsider.tenant, data=personal_data(), node=NodeFactory(tenant=outsider.tenant)
     )
-    status, code = refused(kyc, "verification_sessions", {"person_id": str(theirs.pk), "type": "phone"})
+    status, code = refused(
+        kyc, "verification_sessions", {"person_id": str(theirs.pk), "type": "phone"}
+    )
     assert status == 404 and code.endswith("not_found")
-    status, code = refused(kyc, "social_links", {"person_id": str(theirs.pk), "provider": "sandbox-talk"})
+    status, code = refused(
+        kyc, "social_links", {"person_id": str(theirs.pk), "provider": "sandbox-talk"}
+    )
     assert status == 404 and code.endswith("not_found")
 
 
@@ -124,7 +130,9 @@ def test_a_redacted_person_cannot_be_verified(kyc):
     person = kyc.person()
     session = kyc.create(person, "phone")
     identity_services.erase(person, actor="test", reason="right to be forgotten")
-    assert refused(kyc, "verification_sessions", {"person_id": str(person.pk), "type": "phone"}) == (
+    assert refused(
+        kyc, "verification_sessions", {"person_id": str(person.pk), "type": "phone"}
+    ) == (
         410,
         "person_redacted",
     )

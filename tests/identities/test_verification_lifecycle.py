@@ -18,7 +18,7 @@ from sandbox.identities.verification.services import PROCESSING_DELAY
 from sandbox.tenants.services import SYSTEM
 from tests.factories import NodeFactory
 from tests.helpers import error_code, pump
-from tests.identities.kyc import PHONE, clock, kyc, make_rrn, personal_data, shop  # noqa: F401
+from tests.identities.kyc import PHONE, make_rrn, personal_data
 from wallets.banknet.bank_accounts import bank_account_create
 
 pytestmark = pytest.mark.django_db
@@ -205,9 +205,10 @@ def test_cancel_from_requires_input_and_not_while_processing(kyc):
         409,
         "session_not_cancelable",
     )
-    assert kyc.refused(
-        f"verification_sessions/{session['id']}/submit", {"national_id": "x"}
-    ) == (409, "session_not_awaiting_input")
+    assert kyc.refused(f"verification_sessions/{session['id']}/submit", {"national_id": "x"}) == (
+        409,
+        "session_not_awaiting_input",
+    )
 
     busy = kyc.create(person, "id_number")
     kyc.submit(busy, national_id=personal_data().national_id)
@@ -306,10 +307,10 @@ def test_the_database_guards_the_states(kyc):
 
 
 def test_every_transition_reaches_the_nodes_webhook_signed(
-    alice, receiver, webhook_settings, celery_eager, clock
+    alice, receiver, webhook_settings, celery_eager, kyc_clock
 ):
     hooked = NodeFactory(tenant=alice.tenant, name="Hooked", webhook_url=receiver.url)
-    clocks.test_clock_attach(clock=clock, node=hooked, actor=SYSTEM)
+    clocks.test_clock_attach(clock=kyc_clock, node=hooked, actor=SYSTEM)
     receiver.secrets = [webhook_secret_current(node=hooked).secret]
     person = identity_services.register_person(
         tenant=alice.tenant, data=personal_data(), node=hooked
@@ -325,9 +326,11 @@ def test_every_transition_reaches_the_nodes_webhook_signed(
         {"national_id": make_rrn(personal_data().birth_date, serial="555555")},
         format="json",
     )
-    clock.refresh_from_db()
-    clocks.test_clock_advance(clock=clock, to=clock.frozen_time + PROCESSING_DELAY, actor=SYSTEM)
-    clocks.test_clock_run_advance(clock_id=clock.pk)
+    kyc_clock.refresh_from_db()
+    clocks.test_clock_advance(
+        clock=kyc_clock, to=kyc_clock.frozen_time + PROCESSING_DELAY, actor=SYSTEM
+    )
+    clocks.test_clock_run_advance(clock_id=kyc_clock.pk)
     api.post(
         f"/api/v1/test_helpers/verification_sessions/{session['id']}/force",
         {"outcome": "verified"},

@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.identities.verification import magic
 from sandbox.identities.verification.services import PROCESSING_DELAY
-from tests.identities.kyc import clock, kyc, personal_data, shop  # noqa: F401
+from tests.identities.kyc import personal_data
 
 pytestmark = pytest.mark.django_db
 DELAY = PROCESSING_DELAY.total_seconds()
@@ -45,7 +45,9 @@ def test_an_expired_document_fails_without_a_magic_number(kyc):
 
 def test_a_person_under_19_fails_without_a_magic_number(kyc):
     young = personal_data(birth_date=datetime.date(2008, 3, 3))  # 18 on 2026-03-02
-    session = kyc.create(kyc.person(birth_date=young.birth_date, national_id=young.national_id), "document")
+    session = kyc.create(
+        kyc.person(birth_date=young.birth_date, national_id=young.national_id), "document"
+    )
     kyc.submit(session, **kyc.document(young))
     kyc.advance(DELAY)
     assert kyc.session(session)["last_error"]["code"] == "under_supported_age"

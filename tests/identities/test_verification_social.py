@@ -19,15 +19,12 @@ from joserfc.jwk import ECKey, OctKey
 from sandbox.identities.verification import providers
 from sandbox.identities.verification.models import SocialLink
 from sandbox.identities.verification.social import LINK_LIFETIME
-from tests.identities.kyc import clock, kyc, shop  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
 
 def start(kyc, person, provider="sandbox-talk") -> dict:
-    return kyc.post(
-        "social_links", {"person_id": str(person.pk), "provider": provider}, status=201
-    )
+    return kyc.post("social_links", {"person_id": str(person.pk), "provider": provider}, status=201)
 
 
 def login(kyc, person, link: dict, **extra) -> str:
@@ -116,9 +113,7 @@ def test_a_forged_signature_is_refused(kyc):
 def test_unsigned_and_hmac_tokens_are_refused(kyc):
     person = kyc.person()
     link = start(kyc, person)
-    claims = json.loads(
-        base64.urlsafe_b64decode(login(kyc, person, link).split(".")[1] + "==")
-    )
+    claims = json.loads(base64.urlsafe_b64decode(login(kyc, person, link).split(".")[1] + "=="))
     none = (
         base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
         + "."
@@ -153,16 +148,14 @@ def test_a_token_of_another_issuer_is_refused(kyc):
     link = start(kyc, person, "sandbox-talk")
     talk = providers.PROVIDERS["sandbox-talk"]
     key = providers._signing_key(talk)
-    claims = json.loads(
-        base64.urlsafe_b64decode(login(kyc, person, link).split(".")[1] + "==")
-    )
+    claims = json.loads(base64.urlsafe_b64decode(login(kyc, person, link).split(".")[1] + "=="))
     claims["iss"] = providers.PROVIDERS["sandbox-green"].issuer
     token = josejwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"])
     assert refused(kyc, person, link, token) == "id_token_wrong_issuer"
     # And a genuine token of the other provider does not verify with this one's keys.
     green = start(kyc, person, "sandbox-green")
     green_token = login(kyc, person, green)
-    assert refused(kyc, person, link, green_token) == "id_token_bad_signature"
+    assert refused(kyc, person, link, green_token) == "id_token_unknown_key"
 
 
 def test_an_expired_token_is_refused_on_the_nodes_clock(kyc):

@@ -110,7 +110,7 @@ class VerificationSessionListApi(TenantScopedListView):
             help_text="id_number, phone, document or bank_account (docs/identities.md)."
         )
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         rows = VerificationSession.objects.for_tenant(self.tenant)
@@ -229,7 +229,7 @@ class OperatorVerificationSessionReviewApi(ApiView):
         session = services.session_review(
             session=_any_session(session_id),
             approve=values["decision"] == "approve",
-            actor=f"operator:{request.user.email}",
+            actor=f"operator:{request.user.get_username()}",
         )
         return Response(presenters.session_json(session))
 
@@ -258,7 +258,7 @@ class SocialLinkListApi(TenantScopedListView):
         person_id = serializers.CharField()
         provider = serializers.CharField(help_text="sandbox-talk or sandbox-green.")
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return SocialLink.objects.for_tenant(self.tenant).order_by("-created_at", "-id")
 
     @extend_schema(responses={201: SocialLinkOutput})

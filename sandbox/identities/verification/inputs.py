@@ -43,9 +43,9 @@ def national_id_clean(value: Any, country: Any) -> tuple[str, str]:
         compact = module.validate(str(value or ""))
     except StdnumError as error:
         raise ApplicationError(
-            f"This is not a valid national id of {country}: {error.message}",
+            f"This is not a valid national id of {country}: {error}",
             code="invalid_national_id",
-            fields={"national_id": [str(error.message)]},
+            fields={"national_id": [str(error)]},
         ) from None
     return str(compact), country
 

@@ -169,6 +169,9 @@ class SessionTransition(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.from_status or '(new)'} → {self.to_status}"
+
 
 class SocialLink(models.Model):
     """A person's account at a simulated social identity provider, linked once the platform

@@ -14,6 +14,7 @@ from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
     InvalidClaimError,
+    InvalidKeyIdError,
     JoseError,
     MissingClaimError,
 )
@@ -37,7 +38,13 @@ def id_token_verify(
     try:
         token = jwt.decode(id_token, keys, algorithms=[providers.ALG])
     except BadSignatureError:
-        raise _refuse("id_token_bad_signature", "The id_token's signature does not verify.") from None
+        raise _refuse(
+            "id_token_bad_signature", "The id_token's signature does not verify."
+        ) from None
+    except InvalidKeyIdError:
+        raise _refuse(
+            "id_token_unknown_key", "No key of the provider's JWKS has the id_token's kid."
+        ) from None
     except JoseError as error:
         raise _refuse(
             "id_token_malformed", f"The id_token cannot be read: {error.description}"
@@ -73,5 +80,7 @@ def id_token_verify(
         }.get(claim, "id_token_invalid_claim")
         raise _refuse(code, f"The id_token's claim {claim or '?'} is not right.") from None
     except JoseError as error:
-        raise _refuse("id_token_invalid_claim", f"The id_token is refused: {error.description}") from None
+        raise _refuse(
+            "id_token_invalid_claim", f"The id_token is refused: {error.description}"
+        ) from None
     return dict(claims)

@@ -8,7 +8,5 @@ app_name = "oidc"
 
 urlpatterns = [
     path("<str:provider>/jwks.json", public.jwks, name="jwks"),
-    path(
-        "<str:provider>/.well-known/openid-configuration", public.discovery, name="discovery"
-    ),
+    path("<str:provider>/.well-known/openid-configuration", public.discovery, name="discovery"),
 ]

@@ -134,9 +134,7 @@ def _move(
 
 
 @transaction.atomic
-def session_create(
-    *, tenant: Tenant, person: Person, type: str, actor: str
-) -> VerificationSession:
+def session_create(*, tenant: Tenant, person: Person, type: str, actor: str) -> VerificationSession:
     if type not in SessionType.values:
         raise ApplicationError(
             f"Unknown session type {type!r}; known: {', '.join(SessionType.values)}.",
@@ -245,7 +243,9 @@ def session_submit(
                 fields={"phone": ["Already sent."]},
             )
         if not session.phone_code:
-            raise Conflict("No code was sent yet: submit the phone first.", code="phone_code_not_sent")
+            raise Conflict(
+                "No code was sent yet: submit the phone first.", code="phone_code_not_sent"
+            )
         submitted = {**session.submitted, "code": inputs.phone_code_clean(given["code"])}
     elif session.type == SessionType.DOCUMENT:
         submitted = _clean_document(given, now.date())
@@ -313,7 +313,10 @@ def _evaluate(session: VerificationSession, now: datetime) -> Outcome:
         return magic.PHONE_CODE_INCORRECT
     if session.type == SessionType.ID_NUMBER:
         data = reveal(
-            person, actor=PLATFORM_ACTOR, purpose=purpose, fields=["national_id", "national_id_country"]
+            person,
+            actor=PLATFORM_ACTOR,
+            purpose=purpose,
+            fields=["national_id", "national_id_country"],
         )
         return magic.VERIFIED if _same_national_id(data, submitted) else magic.ID_NUMBER_MISMATCH
     # A document: its magic number first, then the real checks.
@@ -364,9 +367,7 @@ def _apply(session: VerificationSession, outcome: Outcome, *, actor: str, now: d
 
 
 @transaction.atomic
-def session_force(
-    *, session: VerificationSession, outcome: str, actor: str
-) -> VerificationSession:
+def session_force(*, session: VerificationSession, outcome: str, actor: str) -> VerificationSession:
     """Test helper: end the session as ``outcome`` now (any of ``magic.FORCEABLE``). A
     session awaiting input goes through ``processing`` first, as it would have; a pending
     processing job then finds nothing to do."""

@@ -117,7 +117,5 @@ def social_link_complete(*, link: SocialLink, id_token: str) -> SocialLink:
     if VerificationLevel.rank(person.verification_level) < VerificationLevel.rank(
         VerificationLevel.SECONDARY
     ):
-        set_verification_level(
-            person, VerificationLevel.SECONDARY, reason=f"social_link:{link.pk}"
-        )
+        set_verification_level(person, VerificationLevel.SECONDARY, reason=f"social_link:{link.pk}")
     return link

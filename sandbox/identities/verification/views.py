@@ -36,9 +36,7 @@ def session_list(request: TenantRequest) -> HttpResponse:
 
 @tenant_page()
 def session_detail(request: TenantRequest, session_id: str) -> HttpResponse:
-    session = VerificationSession.objects.get_for_tenant(
-        request.tenant_access.tenant, session_id
-    )
+    session = VerificationSession.objects.get_for_tenant(request.tenant_access.tenant, session_id)
     context = {
         "session": session,
         "shown": presenters.session_json(session),
