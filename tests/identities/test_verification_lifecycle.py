@@ -358,3 +358,17 @@ def test_every_transition_reaches_the_nodes_webhook_signed(
         r for r in receiver.requests if r.json["type"] == "identity.verification_session.redacted"
     )
     assert last.json["data"] == final
+
+
+def test_the_dashboard_lists_sessions_and_forces_an_outcome(kyc, alice):
+    session = kyc.create(kyc.person(), "document")
+    listed = alice.web.get("/identities/verification-sessions/")
+    assert listed.status_code == 200 and session["id"] in listed.content.decode()
+    answer = alice.web.post(
+        f"/identities/verification-sessions/{session['id']}/force/",
+        {"outcome": "sanctions_hit"},
+    )
+    assert answer.status_code == 302
+    page = alice.web.get(f"/identities/verification-sessions/{session['id']}/").content.decode()
+    assert "requires_review" in page and "sanctions_hit" in page
+    assert kyc.session(session)["status"] == "requires_review"
