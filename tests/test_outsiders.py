@@ -851,6 +851,13 @@ CHECKS.update(
         "api:social-link": owned(social_link),
         "api:social-link-complete": owned(social_link, lambda a: {"id_token": "x.y.z"}),
         "identity_verification:session": owned(verification_session),
+        "identity_verification:social-link-complete": owned(
+            social_link, lambda a: {"id_token": "x.y.z"}
+        ),
+        "oidc:authorize": shared(
+            lambda a: {"provider": "sandbox-talk"},
+            why="the simulated login lists the visitor's own people only",
+        ),
         "identity_verification:session-action": owned(
             _with_actions(verification_session, ("force", "cancel", "redact")),
             lambda a: {"outcome": "verified"},

@@ -201,3 +201,35 @@ def test_an_unknown_provider_is_refused(kyc):
     person = kyc.person()
     body = {"person_id": str(person.pk), "provider": "sandbox-facebook"}
     assert kyc.refused("social_links", body) == (400, "unknown_provider")
+
+
+def test_the_simulated_login_in_the_browser_links_the_account(kyc, alice, outsider):
+    person = kyc.person()
+    # Start a link: the dashboard sends the tester to the provider's login page.
+    started = alice.web.post(
+        "/identities/social-links/", {"person_id": str(person.pk), "provider": "sandbox-green"}
+    )
+    assert started.status_code == 302
+    login_url = started["Location"]
+    assert login_url.startswith("/oidc/sandbox-green/authorize?")
+    page = alice.web.get(login_url)
+    assert page.status_code == 200 and str(person.pk) in page.content.decode()
+    link = SocialLink.objects.get(person=person)
+
+    # The tester picks the person; the provider answers its id_token.
+    params = dict(page.wsgi_request.GET.items())
+    answer = alice.web.post(login_url, {**params, "person_id": str(person.pk)})
+    id_token = answer.context["id_token"]
+    assert id_token.count(".") == 2
+
+    done = alice.web.post(f"/identities/social-links/{link.pk}/complete/", {"id_token": id_token})
+    assert done.status_code == 302
+    link.refresh_from_db()
+    person.refresh_from_db()
+    assert (link.status, person.verification_level) == ("linked", "secondary")
+
+    # Another tenant's member cannot log in as alice's client, nor pick her people.
+    foreign = outsider.web.get(login_url)
+    assert foreign.status_code == 200
+    assert str(person.pk) not in foreign.content.decode()
+    assert foreign.context["can_login"] is False

@@ -12,4 +12,10 @@ urlpatterns = [
         views.session_action,
         name="session-action",
     ),
+    path("social-links/", views.social_links, name="social-links"),
+    path(
+        "social-links/<str:link_id>/complete/",
+        views.social_link_complete,
+        name="social-link-complete",
+    ),
 ]
