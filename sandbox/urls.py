@@ -47,6 +47,7 @@ urlpatterns = [
     path("pay/", include("wallets.payments.public_urls")),
     path("payments/", include("wallets.payments.dashboard_urls")),
     path("settlement/", include("wallets.merchant_settlement.dashboard_urls")),
+    path("people/", include("sandbox.identities.dashboard_urls")),
     path("oidc/", include("sandbox.identities.verification.public_urls")),
     path("identities/", include("sandbox.identities.verification.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),

@@ -25,12 +25,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from clearing import records
 from clearing.models import Job, SettlementWindow
 from sandbox.events.models import WebhookDelivery
-from sandbox.identities import services as identity_services
+from sandbox.identities.data import Address
+from sandbox.identities.rotation import rotation_start
+from sandbox.identities.services import node_identity_set
+from sandbox.identities.vault import NodeIdentityData
 from sandbox.tenants.models import ApiKey
 from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
-from tests.identities.kyc import personal_data
+from tests.identities.factories import PersonFactory
 from wallets.banknet.models import AccountLink, ScenarioRun
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -799,24 +802,71 @@ CHECKS.update(
 )
 
 
+# --- Identities: people and node identities (issue 9) ---
+
+
+def person(a):
+    if "_person" not in a.__dict__:
+        made = PersonFactory(tenant=a.tenant, node=a.node)
+        a.keep(made.pk)
+        a.__dict__["_person"] = made
+    return {"person_id": a.__dict__["_person"].pk}
+
+
+def identified_node(a):
+    if "_node_identity" not in a.__dict__:
+        a.__dict__["_node_identity"] = node_identity_set(node=a.node, data=ALICE_BUSINESS)
+        a.keep(a.__dict__["_node_identity"].pk)
+    return {"node_id": a.node.pk}
+
+
+def rotation_job(a):
+    job = rotation_start(requested_by="test")
+    a.keep(job.pk)
+    return {"job_id": job.pk}
+
+
+ALICE_BUSINESS = NodeIdentityData(
+    legal_name="주식회사 앨리스",
+    registration_number="220-81-62517",
+    address=Address("테헤란로 1", "서울", "06236", "KR"),
+)
+
+
+def _business_body(a) -> dict:
+    return {
+        "legal_name": "Outsider Ltd",
+        "registration_number": "220-81-62517",
+        "address": {"street": "1 Main", "city": "Seoul", "postal_code": "1", "country": "KR"},
+    }
+
+
+CHECKS.update(
+    {
+        "api:person": owned(person),
+        "api:person-reveal": owned(person, lambda a: {"purpose": "outsider"}),
+        "api:person-erase": owned(person, lambda a: {"reason": "outsider"}),
+        "api:person-access-log": owned(person),
+        "api:person-match": owned(person, lambda a: {"name": "김민수"}),
+        "api:node-identity": owned(identified_node, _business_body),
+        "api:operator-identity-key-rotation": operator_only(rotation_job),
+        "api:operator-identity-key-rotation-resume": operator_only(rotation_job),
+        "people:detail": owned(person),
+        "people:reveal": owned(person, lambda a: {"purpose": "outsider"}),
+        "people:erase": owned(person, lambda a: {"reason": "outsider", "confirm": "on"}),
+        "people:node-identity": owned(identified_node),
+    }
+)
+
+
 # --- Identity verification (issue 9, items 3 and 4) ---
 # Public on purpose: the simulated identity providers' JWKS and discovery documents.
 PUBLIC |= {"oidc:jwks", "oidc:discovery"}
 
 
-def _kyc_person(a):
-    if "_kyc_person" not in a.__dict__:
-        person = identity_services.register_person(
-            tenant=a.tenant, data=personal_data(), node=a.node
-        )
-        a.keep(person.pk)
-        a.__dict__["_kyc_person"] = person
-    return a.__dict__["_kyc_person"]
-
-
 def verification_session(a):
     if "_verification_session" not in a.__dict__:
-        body = {"person_id": str(_kyc_person(a).pk), "type": "phone"}
+        body = {"person_id": str(person(a)["person_id"]), "type": "phone"}
         session = a.post("/api/v1/verification_sessions", body)
         a.post(f"/api/v1/verification_sessions/{session['id']}/submit", {"phone": "+821012345678"})
         a.keep(session["id"])
@@ -826,7 +876,7 @@ def verification_session(a):
 
 def social_link(a):
     if "_social_link" not in a.__dict__:
-        body = {"person_id": str(_kyc_person(a).pk), "provider": "sandbox-talk"}
+        body = {"person_id": str(person(a)["person_id"]), "provider": "sandbox-talk"}
         link = a.post("/api/v1/social_links", body)
         a.keep(link["id"])
         a.__dict__["_social_link"] = link["id"]
