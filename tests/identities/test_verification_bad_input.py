@@ -152,3 +152,25 @@ def test_a_person_erased_while_processing_fails_the_session(kyc):
     assert (done["status"], done["last_error"]["code"]) == ("requires_input", "person_redacted")
     person.refresh_from_db()
     assert person.verification_level == "unverified"
+
+
+@pytest.mark.parametrize(
+    "values, code",
+    [
+        ({"bank_code": "KB", "account_number": "123456789012"}, "invalid_bank_code"),
+        ({"bank_code": "004", "account_number": "12-ab-34"}, "invalid_account_number"),
+    ],
+)
+def test_malformed_bank_accounts_are_refused(kyc, values, code):
+    session = kyc.create(kyc.person(), "bank_account")
+    path = f"verification_sessions/{session['id']}/submit"
+    assert refused(kyc, path, values) == (400, code)
+
+
+def test_a_malformed_document_number_is_refused(kyc):
+    session = kyc.create(kyc.person(), "document")
+    body = kyc.document(document_number="<script>")
+    assert refused(kyc, f"verification_sessions/{session['id']}/submit", body) == (
+        400,
+        "invalid_document_number",
+    )

@@ -372,3 +372,13 @@ def test_the_dashboard_lists_sessions_and_forces_an_outcome(kyc, alice):
     page = alice.web.get(f"/identities/verification-sessions/{session['id']}/").content.decode()
     assert "requires_review" in page and "sanctions_hit" in page
     assert kyc.session(session)["status"] == "requires_review"
+
+
+def test_a_person_without_a_node_is_verified_on_the_platform_clock(kyc, alice):
+    person = identity_services.register_person(tenant=alice.tenant, data=personal_data())
+    session = kyc.create(person, "phone")
+    assert session["node_id"] is None
+    kyc.force(session, "verified")
+    assert level(person) == "secondary"
+    types = set(Event.objects.filter(object_id=session["id"]).values_list("type", flat=True))
+    assert "identity.verification_session.verified" in types

@@ -14,6 +14,7 @@ person ``real_name``; a verified ``id_number`` or ``phone`` session makes them
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,11 +24,10 @@ from django.db import transaction
 from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events import scheduling
-from sandbox.events.services import NewEvent, events_record
 from sandbox.identities.matching import score_phone
 from sandbox.identities.models import Person, VerificationLevel
 from sandbox.identities.services import reveal, set_verification_level
-from sandbox.identities.verification import inputs, magic, presenters
+from sandbox.identities.verification import events, inputs, magic, presenters
 from sandbox.identities.verification.magic import Outcome
 from sandbox.identities.verification.models import (
     TRANSITIONS,
@@ -52,6 +52,9 @@ LEVEL_BY_TYPE = {
     SessionType.PHONE: VerificationLevel.SECONDARY,
 }
 DOCUMENT_TYPES = ("id_card", "driver_license", "passport")
+DOCUMENT_NUMBER = re.compile(r"^[A-Z0-9-]{1,32}$")
+BANK_CODE = re.compile(r"^[0-9]{3,11}$")  # KFTC, Zengin or ABA codes
+ACCOUNT_NUMBER = re.compile(r"^[0-9][0-9 -]{4,24}[0-9]$")
 # The input each type takes (any other key is refused: it would be ignored otherwise).
 FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
     SessionType.ID_NUMBER: frozenset({"national_id", "national_id_country"}),
@@ -119,17 +122,13 @@ def _move(
         actor=actor[:200],
         at=now,
     )
-    events_record(
-        [
-            NewEvent(
-                node_id=session.node_id,
-                tenant_id=session.tenant_id,
-                type=f"identity.verification_session.{event or to}",
-                obj=session,
-                data=presenters.session_json(session),
-                occurred_at=now,
-            )
-        ]
+    events.record(
+        tenant_id=session.tenant_id,
+        node_id=session.node_id,
+        type=f"identity.verification_session.{event or to}",
+        obj=session,
+        data=presenters.session_json(session),
+        occurred_at=now,
     )
 
 
@@ -174,6 +173,15 @@ def _required(values: dict[str, Any], *names: str) -> None:
         )
 
 
+def _matching(pattern: re.Pattern[str], values: dict[str, Any], field: str, rule: str) -> str:
+    value = str(values[field]).strip()
+    if not pattern.match(value):
+        raise ApplicationError(
+            f"{field}: {rule}.", code=f"invalid_{field}", fields={field: [rule.capitalize()]}
+        )
+    return value
+
+
 def _clean_document(values: dict[str, Any], today: date) -> dict[str, Any]:
     _required(values, "document_type", "document_number", "birth_date", "expiry_date")
     _required(values, "national_id")
@@ -184,11 +192,11 @@ def _clean_document(values: dict[str, Any], today: date) -> dict[str, Any]:
             fields={"document_type": [f"One of {', '.join(DOCUMENT_TYPES)}."]},
         )
     number = str(values["document_number"]).strip().upper()
-    if not (1 <= len(number) <= 32):
+    if not DOCUMENT_NUMBER.match(number):
         raise ApplicationError(
-            "document_number has 1 to 32 characters.",
+            "document_number has 1 to 32 letters, digits or dashes.",
             code="invalid_document_number",
-            fields={"document_number": ["1 to 32 characters."]},
+            fields={"document_number": ["1 to 32 letters, digits or dashes."]},
         )
     birth = inputs.date_clean(values["birth_date"], field="birth_date", today=today, past=True)
     expiry = inputs.date_clean(values["expiry_date"], field="expiry_date", today=today, past=False)
@@ -252,8 +260,10 @@ def session_submit(
     else:
         _required(given, "bank_code", "account_number")
         submitted = {
-            "bank_code": str(given["bank_code"]).strip()[:16],
-            "account_number": str(given["account_number"]).strip()[:40],
+            "bank_code": _matching(BANK_CODE, given, "bank_code", "3 to 11 digits (004)"),
+            "account_number": _matching(
+                ACCOUNT_NUMBER, given, "account_number", "6 to 20 digits, dashes allowed"
+            ),
         }
     session.submitted = submitted
     _start_processing(session, actor=actor, now=now)

@@ -12,10 +12,9 @@ from django.db import IntegrityError, transaction
 
 from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict
-from sandbox.events.services import NewEvent, events_record
 from sandbox.identities.models import Person, VerificationLevel
 from sandbox.identities.services import set_verification_level
-from sandbox.identities.verification import oidc, presenters, providers
+from sandbox.identities.verification import events, oidc, presenters, providers
 from sandbox.identities.verification.models import SocialLink
 from sandbox.tenants.models import Tenant
 
@@ -32,16 +31,12 @@ def _usable(person: Person) -> None:
 
 
 def _event(link: SocialLink, type: str, node_id: object) -> None:
-    events_record(
-        [
-            NewEvent(
-                node_id=node_id,
-                tenant_id=link.tenant_id,
-                type=type,
-                obj=link,
-                data=presenters.social_link_json(link),
-            )
-        ]
+    events.record(
+        tenant_id=link.tenant_id,
+        node_id=node_id,
+        type=type,
+        obj=link,
+        data=presenters.social_link_json(link),
     )
 
 
