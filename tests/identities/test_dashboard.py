@@ -51,7 +51,7 @@ def test_registering_from_the_dashboard_seals_and_shows_the_person(alice):
 def test_a_reveal_on_the_page_is_recorded_with_its_purpose(alice):
     person = PersonFactory(tenant=alice.tenant, data=person_data(legal_name="홍길동"))
     page = alice.web.post(
-        f"/people/{person.pk}/reveal/", {"purpose": "support ticket 42", "fields": ["legal_name"]}
+        f"/people/{person.pk}/reveal/", {"purpose": "support ticket 42", "which": ["legal_name"]}
     ).content.decode()
     assert "홍길동" in page
     entry = AccessLogEntry.objects.get(person=person)

@@ -77,3 +77,11 @@ def test_the_ledger_still_verifies_and_proves_after_erasure(ledger, tmp_path):
     verify_proof.verify(proof.json())
     result = verify_offline(proof.json(), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_copy_read_before_the_erasure_reveals_nothing_after_it():
+    person = PersonFactory()
+    stale = Person.objects.get(pk=person.pk)
+    services.erase(person, actor="a", reason="r")
+    with pytest.raises(services.PersonRedacted):
+        services.reveal(stale, actor="b", purpose="late")
