@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "wallets.fx",
     # --- Identities (issue 9) ---
     "sandbox.identities",
+    # --- Identity verification (issue 9, items 3 and 4: KYC sessions, social providers) ---
+    "sandbox.identities.verification",
 ]
 
 MIDDLEWARE = [

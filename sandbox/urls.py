@@ -49,6 +49,8 @@ urlpatterns = [
     path("settlement/", include("wallets.merchant_settlement.dashboard_urls")),
     path("fx/", include("wallets.fx.dashboard_urls")),
     path("people/", include("sandbox.identities.dashboard_urls")),
+    path("oidc/", include("sandbox.identities.verification.public_urls")),
+    path("identities/", include("sandbox.identities.verification.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),
     path("", include("wallets.escrow.dashboard_urls")),

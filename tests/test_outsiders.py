@@ -900,6 +900,63 @@ CHECKS.update(
 )
 
 
+# --- Identity verification (issue 9, items 3 and 4) ---
+# Public on purpose: the simulated identity providers' JWKS and discovery documents.
+PUBLIC |= {"oidc:jwks", "oidc:discovery"}
+
+
+def verification_session(a):
+    if "_verification_session" not in a.__dict__:
+        body = {"person_id": str(person(a)["person_id"]), "type": "phone"}
+        session = a.post("/api/v1/verification_sessions", body)
+        a.post(f"/api/v1/verification_sessions/{session['id']}/submit", {"phone": "+821012345678"})
+        a.keep(session["id"])
+        a.__dict__["_verification_session"] = session["id"]
+    return {"session_id": a.__dict__["_verification_session"]}
+
+
+def social_link(a):
+    if "_social_link" not in a.__dict__:
+        body = {"person_id": str(person(a)["person_id"]), "provider": "sandbox-talk"}
+        link = a.post("/api/v1/social_links", body)
+        a.keep(link["id"])
+        a.__dict__["_social_link"] = link["id"]
+    return {"link_id": a.__dict__["_social_link"]}
+
+
+CHECKS.update(
+    {
+        "api:verification-session": owned(verification_session),
+        "api:verification-session-submit": owned(
+            verification_session, lambda a: {"code": "000000"}
+        ),
+        "api:verification-session-cancel": owned(verification_session),
+        "api:verification-session-redact": owned(verification_session),
+        "api:test-helper-verification-session-force": owned(
+            verification_session, lambda a: {"outcome": "verified"}
+        ),
+        "api:test-helper-verification-session-phone-code": owned(verification_session),
+        "api:operator-verification-session-review": operator_only(
+            verification_session, lambda a: {"decision": "approve"}
+        ),
+        "api:social-link": owned(social_link),
+        "api:social-link-complete": owned(social_link, lambda a: {"id_token": "x.y.z"}),
+        "identity_verification:session": owned(verification_session),
+        "identity_verification:social-link-complete": owned(
+            social_link, lambda a: {"id_token": "x.y.z"}
+        ),
+        "oidc:authorize": shared(
+            lambda a: {"provider": "sandbox-talk"},
+            why="the simulated login lists the visitor's own people only",
+        ),
+        "identity_verification:session-action": owned(
+            _with_actions(verification_session, ("force", "cancel", "redact")),
+            lambda a: {"outcome": "verified"},
+        ),
+    }
+)
+
+
 # --- What must not change ------------------------------------------------------------------
 
 # Written on every authenticated request, by the outsider's own credentials.

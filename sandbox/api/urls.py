@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("wallets.merchant_settlement.api_urls")),
     path("", include("wallets.fx.api_urls")),
     path("", include("sandbox.identities.api_urls")),
+    path("", include("sandbox.identities.verification.api_urls")),
 ]
