@@ -9,8 +9,10 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from clearing.models import Job
+from sandbox.charts import Series, line_chart
 from sandbox.tenants.models import Tenant
 
 DEFAULT_DAYS = 30
@@ -69,3 +71,14 @@ def job_durations(
             runs=series.runs + row["runs"],
         )
     return list(by_kind.values())
+
+
+def job_charts(
+    *, tenant: Tenant | None = None, operator: bool = False, days: int = DEFAULT_DAYS
+) -> list[SafeString]:
+    """The clearing page's chart: the average run time of each kind of job, per day."""
+    kinds = job_durations(tenant=tenant, operator=operator, days=days)
+    if not kinds:
+        return []
+    lines = [Series(k.label, k.average_s) for k in kinds]
+    return [line_chart(lines, title="Job duration (average per day)", unit="s")]

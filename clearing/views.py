@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from clearing import jobs, selectors, settlement
+from clearing import chart_data, jobs, selectors, settlement
 from clearing.caps import parse_caps
 from clearing.encoding import today
 from clearing.merkle import node_hash
@@ -91,6 +91,7 @@ def overview(request: DashboardRequest) -> HttpResponse:
         "yesterday": today() - timedelta(days=1),
         "log": selectors.close_log_head(),
         **_jobs_context(request),
+        "charts": chart_data.job_charts(tenant=_tenant(request), operator=request.user.is_staff),
     }
     return render(request, "clearing/overview.html", context)
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from sandbox import clock
+from sandbox.charts import Series, bar_chart, line_chart
+from sandbox.currencies import to_decimal_string
 from sandbox.tenants.models import Tenant
 from wallets.models import Account, Entry, LedgerTransaction
 
@@ -72,10 +76,10 @@ def balance_history(
         .annotate(net=Sum("amount"))
     )
     net_by_day: dict[tuple[Any, str], dict[date, int]] = defaultdict(dict)
-    for row in flows:
-        key = (row["account__wallet__node_id"], row["currency"])
-        day = min(row["day"], last)
-        net_by_day[key][day] = net_by_day[key].get(day, 0) + row["net"]
+    for flow in flows:
+        key = (flow["account__wallet__node_id"], flow["currency"])
+        day = min(flow["day"], last)
+        net_by_day[key][day] = net_by_day[key].get(day, 0) + flow["net"]
     series = []
     for row in sorted(current, key=lambda r: (r["wallet__node__name"], r["currency"])):
         key = (row["wallet__node_id"], row["currency"])
@@ -97,9 +101,9 @@ class VolumeSeries:
     counts: list[tuple[date, int]]
 
 
-def transfer_volume(*, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS) -> list[
-    VolumeSeries
-]:
+def transfer_volume(
+    *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
+) -> list[VolumeSeries]:
     """Money moved per day and currency (the gross amount of every ledger transaction, and
     how many), over the last ``days`` days, days without any shown as 0."""
     first, last = chart_window(days)
@@ -107,7 +111,9 @@ def transfer_volume(*, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_
         posted_at__gte=_start_of(first), posted_at__lt=_start_of(last + timedelta(days=1))
     )
     if node_id is not None:
-        moves_node = Entry.objects.filter(transaction=OuterRef("pk"), account__wallet__node_id=node_id)
+        moves_node = Entry.objects.filter(
+            transaction=OuterRef("pk"), account__wallet__node_id=node_id
+        )
         transactions = transactions.filter(Exists(moves_node))
     rows = (
         transactions.annotate(day=TruncDate("posted_at", tzinfo=timezone.get_current_timezone()))
@@ -126,3 +132,32 @@ def transfer_volume(*, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_
         )
         for currency, by_day in sorted(totals.items())
     ]
+
+
+# --- The charts drawn from them ------------------------------------------------------------
+
+
+def _decimal(minor_units: int, currency: str) -> Decimal:
+    return Decimal(to_decimal_string(minor_units, currency))
+
+
+def wallet_charts(
+    *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
+) -> list[SafeString]:
+    """The wallets pages' charts: per currency, the day-end balance of each node (or, for
+    one node, of that node) and the money moved per day."""
+    balances = balance_history(tenant=tenant, node_id=node_id, days=days)
+    charts: list[SafeString] = []
+    for currency in sorted({s.currency for s in balances}):
+        lines = [
+            Series(s.label, [(day, _decimal(v, currency)) for day, v in s.points])
+            for s in balances
+            if s.currency == currency
+        ]
+        charts.append(line_chart(lines, title=f"Balance at day end, {currency}", unit=currency))
+    for volume in transfer_volume(tenant=tenant, node_id=node_id, days=days):
+        bars = [(day.strftime("%m-%d"), _decimal(v, volume.currency)) for day, v in volume.amounts]
+        charts.append(
+            bar_chart(bars, title=f"Money moved per day, {volume.currency}", unit=volume.currency)
+        )
+    return charts

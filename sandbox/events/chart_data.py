@@ -10,7 +10,9 @@ from typing import Any
 from django.db.models import Aggregate, Avg, Count, FloatField, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
+from sandbox.charts import Series, line_chart
 from sandbox.events.models import WebhookAttempt
 from sandbox.tenants.models import Tenant
 
@@ -39,7 +41,9 @@ class WebhookDay:
         return 100.0 * self.succeeded / self.attempts if self.attempts else None
 
 
-def webhook_days(*, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS) -> list[WebhookDay]:
+def webhook_days(
+    *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
+) -> list[WebhookDay]:
     """One row per day of the last ``days`` days (real time, the dashboard's time zone):
     attempts, how many succeeded, average and 95th percentile latency. The window is cut on
     the deliveries too (``delivery_tenant_recent``), as an attempt comes after its delivery."""
@@ -77,3 +81,24 @@ def webhook_days(*, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAY
             )
         )
     return result
+
+
+def webhook_charts(
+    *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
+) -> list[SafeString]:
+    """The webhooks page's charts: the share of attempts answered 2xx per day, and the
+    receivers' latency (average and 95th percentile)."""
+    rows = webhook_days(tenant=tenant, node_id=node_id, days=days)
+    if not any(row.attempts for row in rows):
+        return []
+    rate = [(row.day, row.success_rate) for row in rows if row.success_rate is not None]
+    average = [(row.day, row.latency_avg_ms) for row in rows if row.latency_avg_ms is not None]
+    p95 = [(row.day, row.latency_p95_ms) for row in rows if row.latency_p95_ms is not None]
+    return [
+        line_chart([Series("Answered 2xx", rate)], title="Webhook success rate", unit="%"),
+        line_chart(
+            [Series("Average", average), Series("95th percentile", p95)],
+            title="Webhook latency",
+            unit="ms",
+        ),
+    ]

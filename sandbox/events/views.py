@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from sandbox.errors import ApplicationError
-from sandbox.events import clocks, forms, selectors, services
+from sandbox.events import chart_data, clocks, forms, selectors, services
 from sandbox.events.api import platform_clock_state
 from sandbox.events.models import ClockAttachment, Event, TestClock, WebhookDelivery
 from sandbox.events.panels import clock_page_panels
@@ -115,6 +115,7 @@ def delivery_list(request):
         "page": _delivery_page(request),
         "statuses": WebhookDelivery.Status.choices,
         "status_filter": request.GET.get("status", ""),
+        "charts": chart_data.webhook_charts(tenant=request.tenant_access.tenant),
     }
     return render(request, "events/delivery_list.html", context)
 
