@@ -550,6 +550,7 @@ CHECKS: dict[str, Check] = {
         "a bank is the platform's; offline/online applies to the caller's organization only",
     ),
     "api:operator-bank": operator_only(lambda a: {"code": "004"}),
+    "banknet:operator-bank": operator_only(lambda a: {"code": "004"}),
     "banknet:bank-account": owned(bank_account),
     "banknet:bank-toggle": shared(
         lambda a: [{"code": "004", "action": x} for x in ("offline", "online")],

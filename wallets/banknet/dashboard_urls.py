@@ -16,4 +16,5 @@ urlpatterns = [
     path("bank/scenarios/", views.scenario_list, name="scenarios"),
     path("bank/scenarios/<str:run_id>/", views.scenario_detail, name="scenario"),
     path("operator/banks/", views.operator_banks, name="operator-banks"),
+    path("operator/banks/<str:code>/", views.operator_bank_edit, name="operator-bank"),
 ]
