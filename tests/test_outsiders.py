@@ -561,6 +561,7 @@ CHECKS: dict[str, Check] = {
     "banknet:return": owned(lambda a: {"withdrawal_id": a.withdrawal}),
     "banknet:card-action": owned(card_actions),
     "banknet:scenario": owned(lambda a: {"run_id": a.scenario_run}),
+    "banknet:scenario-remove": owned(lambda a: {"run_id": a.scenario_run}),
     # clearing
     "api:transaction-proof": owned(closed_transaction),
     "api:transaction-record": owned(anchored_transaction),

@@ -8,6 +8,8 @@ import pytest
 from sandbox.tenants.models import AuditLogEntry, Tenant
 from tests.browser.pages import build_world
 from tests.factories import DEFAULT_PASSWORD, NodeFactory, OperatorFactory, fund
+from wallets.banknet.models import ScenarioRun
+from wallets.verification import verify_ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -106,3 +108,44 @@ def test_every_main_page_fits_a_phone_without_sideways_scrolling(page, alice):
         log_out(page)
 
     assert too_wide == {}, f"wider than {PHONE['width']} px: {too_wide}"
+
+
+SCENARIO = """name: Browser payday
+start: "2025-03-04T10:00:00+09:00"
+nodes: [{ref: shop, name: Scenario shop, currency: KRW}]
+bank_accounts: [{ref: kim, bank: "004", number: "123456789012", holder: Kim Minjun}]
+steps:
+  - deposit: {from: kim, to: shop, amount: "5000"}
+  - advance: 1m
+expect:
+  - balance: {node: shop, available: "5000"}
+"""
+
+
+def test_a_tester_runs_a_scenario_and_removes_its_data_in_one_click(page, alice):
+    own = NodeFactory(tenant=alice.tenant, name="Real shop")
+    fund(own.wallet.accounts.get(), 12_000)
+    page.on("dialog", lambda dialog: dialog.accept())  # the confirmation before removing
+
+    log_in(page, alice.owner)
+    page.goto("/bank/scenarios/")
+    page.fill("textarea[name=text]", SCENARIO)
+    page.click("button:has-text('Run')")
+    page.wait_for_url(
+        lambda url: "/bank/scenarios/" in url and url.rstrip("/") != "/bank/scenarios"
+    )
+    data = page.locator("#scenario-data")
+    assert "Scenario shop" in data.inner_text() and "5,000" in data.inner_text()
+    page.goto("/nodes/")
+    assert "Real shop" in page.inner_text("main") and "Scenario shop" not in page.inner_text("main")
+
+    page.go_back()
+    page.click('button:has-text("Remove this run\'s data")')
+
+    assert "The run's data is removed" in page.locator(".flash").inner_text()
+    assert "removed" in page.locator("#scenario-data .badge").inner_text()
+    run = ScenarioRun.objects.get()
+    assert run.removed_at is not None
+    assert Tenant.objects.get(pk=run.sandbox_id).status == Tenant.Status.SUSPENDED
+    assert own.wallet.accounts.get().posted_balance == 12_000  # the real data, untouched
+    assert verify_ledger().ok

@@ -536,6 +536,7 @@ def scenario_list(request: TenantRequest) -> HttpResponse:
                 apply_form_errors(form, error)
             else:
                 return redirect("banknet:scenario", run_id=run.pk)
+
     context = {
         "form": form,
         "runs": ScenarioRun.objects.for_tenant(access.tenant).order_by("-created_at")[:30],
@@ -549,9 +550,38 @@ def scenario_list(request: TenantRequest) -> HttpResponse:
 @tenant_page()
 def scenario_detail(request: TenantRequest, run_id: str) -> HttpResponse:
     run = ScenarioRun.objects.get_for_tenant(request.tenant_access.tenant, run_id)
-    return render(
-        request, "banknet/scenario.html", {"run": run, "text": scenarios.report_text(run)}
+    context = {
+        "run": run,
+        "text": scenarios.report_text(run),
+        "data": scenarios.scenario_data(run),
+    }
+    return render(request, "banknet/scenario.html", context)
+
+
+@require_POST
+@tenant_page(write=True)
+def scenario_data_remove(request: TenantRequest, run_id: str) -> HttpResponse:
+    """Remove one run's data, in one click; the organization's own test data stays."""
+    access = request.tenant_access
+    run = ScenarioRun.objects.get_for_tenant(access.tenant, run_id)
+    _flash(
+        request,
+        lambda: scenarios.scenario_data_remove(run=run, actor=access.actor),
+        "The run's data is removed; your own test data is as it was.",
     )
+    return redirect("banknet:scenario", run_id=run.pk)
+
+
+@require_POST
+@tenant_page(write=True)
+def scenario_data_remove_all(request: TenantRequest) -> HttpResponse:
+    access = request.tenant_access
+    _flash(
+        request,
+        lambda: scenarios.scenario_data_remove_all(tenant=access.tenant, actor=access.actor),
+        "The data of every scenario run is removed; your own test data is as it was.",
+    )
+    return redirect("banknet:scenarios")
 
 
 # --- Operators: bank settings ----------------------------------------------------------------
