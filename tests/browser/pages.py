@@ -14,7 +14,10 @@ from django.utils import timezone
 from clearing.models import Job
 from sandbox.events.models import Event, PlatformClock, WebhookAttempt, WebhookDelivery
 from sandbox.tenants.models import AuditLogEntry
+from sandbox.tenants.services import SYSTEM
 from tests.factories import AccountFactory, MembershipFactory, NodeFactory, OperatorFactory, fund
+from wallets.banknet import bank_accounts
+from wallets.banknet.network_banks import seed_banks
 
 
 @dataclass
@@ -60,6 +63,7 @@ def _webhook_attempts(node, days_ago: int, latencies: list[int], failures: int) 
 
 def build_world(tenant) -> World:
     """Fill ``tenant`` with two weeks of activity; the platform clock ends back at real time."""
+    seed_banks()  # again, if a transactional test before flushed the migrated ones
     owner = MembershipFactory(tenant=tenant).user
     operator = OperatorFactory()
     seoul = NodeFactory(
@@ -86,6 +90,13 @@ def build_world(tenant) -> World:
             count=100 + days_ago,
         )
     PlatformClock.objects.filter(pk=1).update(frozen_time=None, offset_seconds=0)
+    bank_accounts.bank_account_create(
+        tenant=tenant,
+        actor=SYSTEM,
+        bank_code="004",
+        account_number="123-456-789012",
+        holder_name="Kim Minjun",
+    )
     AuditLogEntry.objects.create(
         tenant=tenant, actor_label=owner.email, action="node.created", target_label=seoul.name
     )

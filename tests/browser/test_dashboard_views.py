@@ -122,7 +122,7 @@ expect:
 """
 
 
-def test_a_tester_runs_a_scenario_and_removes_its_data_in_one_click(page, alice):
+def test_a_tester_runs_a_scenario_and_removes_its_data_in_one_click(page, alice, banks):
     own = NodeFactory(tenant=alice.tenant, name="Real shop")
     fund(own.wallet.accounts.get(), 12_000)
     page.on("dialog", lambda dialog: dialog.accept())  # the confirmation before removing
