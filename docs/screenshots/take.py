@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def main() -> int:
     os.chdir(ROOT)
     os.environ.setdefault("DEBUG", "true")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
     sys.path.insert(0, str(ROOT))
     # The suite's conftest modules load as plugins, before pytest-django would set Django up.
