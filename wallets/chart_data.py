@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from sandbox import clock
+from sandbox.chart_cache import cached_charts
 from sandbox.charts import Series, bar_chart, line_chart
 from sandbox.currencies import to_decimal_string
 from sandbox.tenants.models import Tenant
@@ -145,7 +146,12 @@ def wallet_charts(
     *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
 ) -> list[SafeString]:
     """The wallets pages' charts: per currency, the day-end balance of each node (or, for
-    one node, of that node) and the money moved per day."""
+    one node, of that node) and the money moved per day; drawn at most once a minute."""
+    key = f"wallets:{tenant.pk}:{node_id or 'all'}:{days}:{chart_window(days)[1]}"
+    return cached_charts(key, lambda: _wallet_charts(tenant=tenant, node_id=node_id, days=days))
+
+
+def _wallet_charts(*, tenant: Tenant, node_id: Any, days: int) -> list[SafeString]:
     balances = balance_history(tenant=tenant, node_id=node_id, days=days)
     charts: list[SafeString] = []
     for currency in sorted({s.currency for s in balances}):

@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from sandbox.chart_cache import cached_charts
 from sandbox.charts import Series, line_chart
 from sandbox.events.models import WebhookAttempt
 from sandbox.tenants.models import Tenant
@@ -87,7 +88,12 @@ def webhook_charts(
     *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
 ) -> list[SafeString]:
     """The webhooks page's charts: the share of attempts answered 2xx per day, and the
-    receivers' latency (average and 95th percentile)."""
+    receivers' latency (average and 95th percentile); drawn at most once a minute."""
+    key = f"webhooks:{tenant.pk}:{node_id or 'all'}:{days}:{timezone.localdate()}"
+    return cached_charts(key, lambda: _webhook_charts(tenant=tenant, node_id=node_id, days=days))
+
+
+def _webhook_charts(*, tenant: Tenant, node_id: Any, days: int) -> list[SafeString]:
     rows = webhook_days(tenant=tenant, node_id=node_id, days=days)
     if not any(row.attempts for row in rows):
         return []

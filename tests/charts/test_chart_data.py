@@ -234,3 +234,14 @@ def test_job_durations_average_and_longest_per_kind_and_day(alice):
         k.average_s[-1][1] for k in job_durations(operator=True) if k.kind == "clock_close"
     } == {50.5}
     assert "Job duration" in "".join(job_charts(tenant=alice.tenant))
+
+
+def test_a_page_draws_its_charts_at_most_once_a_minute(alice, main, django_assert_max_num_queries):
+    fund_on(TODAY, main, 100)
+    first = wallet_charts(tenant=alice.tenant, days=3)
+
+    with django_assert_max_num_queries(1):  # the platform clock's row, for today's date
+        again = wallet_charts(tenant=alice.tenant, days=3)
+
+    assert again == first
+    assert wallet_charts(tenant=alice.tenant, node_id=main.wallet.node_id, days=3) != first
