@@ -10,7 +10,7 @@ every thread of the process.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
@@ -28,8 +28,20 @@ class ReusingRedisCacheClient(RedisCacheClient):
             client = self._clients.setdefault(id(pool), self._client(connection_pool=pool))  # type: ignore[attr-defined]
         return client
 
+    def script(self, source: str) -> Any:
+        """A Lua script run on the write server (EVALSHA, loaded once), for what must be
+        atomic across processes."""
+        scripts: dict[str, Any] = self.__dict__.setdefault("_scripts", {})
+        if source not in scripts:
+            scripts[source] = self.get_client(write=True).register_script(source)
+        return scripts[source]
+
 
 class SandboxRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+    def script(self, source: str) -> Any:
+        """A Lua script (``ReusingRedisCacheClient.script``)."""
+        return cast(ReusingRedisCacheClient, self._cache).script(source)
