@@ -71,6 +71,10 @@ INSTALLED_APPS = [
     "wallets.merchant_settlement",
     # --- FX (issue 11) ---
     "wallets.fx",
+    # --- Identities (issue 9) ---
+    "sandbox.identities",
+    # --- Identity verification (issue 9, items 3 and 4: KYC sessions, social providers) ---
+    "sandbox.identities.verification",
 ]
 
 MIDDLEWARE = [
@@ -343,6 +347,7 @@ CELERY_TASK_ROUTES = {
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
     "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},
     "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},
+    "identities.rotate_keys": {"queue": CELERY_QUEUE_DEFAULT},  # re-wrapping data keys
     "celery.*": {"queue": CELERY_QUEUE_DEFAULT},
 }
 
@@ -354,6 +359,8 @@ CLEARING_TIME_ZONE = env_time_zone("CLEARING_TIME_ZONE", "Asia/Seoul")
 CLEARING_MASTER_KEY = env_keyring("CLEARING_MASTER_KEY")
 # Seals nodes' private signing keys (sandbox.keyring; newest first: the first seals, all open).
 NODE_KEYS_MASTER_KEY = env_keyring("NODE_KEYS_MASTER_KEY")
+# Wraps people's data keys (sandbox.identities; newest first: the first wraps, all unwrap).
+IDENTITIES_MASTER_KEY = env_keyring("IDENTITIES_MASTER_KEY")
 
 # --- Sandbox ------------------------------------------------------------------------------
 SANDBOX_NEW_TENANT_STATUS = env_choice("SANDBOX_NEW_TENANT_STATUS", ("active", "pending"), "active")

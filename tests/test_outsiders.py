@@ -25,10 +25,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from clearing import records
 from clearing.models import Job, SettlementWindow
 from sandbox.events.models import WebhookDelivery
+from sandbox.identities.data import Address
+from sandbox.identities.rotation import rotation_start
+from sandbox.identities.services import node_identity_set
+from sandbox.identities.vault import NodeIdentityData
 from sandbox.tenants.models import ApiKey
 from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
+from tests.identities.factories import PersonFactory
 from wallets.banknet.models import AccountLink, ScenarioRun
 from wallets.fx import services as fx_services
 
@@ -832,6 +837,45 @@ def _fx_conversion(a) -> dict:
     return a.__dict__["_fx_conversion"]
 
 
+# --- Identities: people and node identities (issue 9) ---
+
+
+def person(a):
+    if "_person" not in a.__dict__:
+        made = PersonFactory(tenant=a.tenant, node=a.node)
+        a.keep(made.pk)
+        a.__dict__["_person"] = made
+    return {"person_id": a.__dict__["_person"].pk}
+
+
+def identified_node(a):
+    if "_node_identity" not in a.__dict__:
+        a.__dict__["_node_identity"] = node_identity_set(node=a.node, data=ALICE_BUSINESS)
+        a.keep(a.__dict__["_node_identity"].pk)
+    return {"node_id": a.node.pk}
+
+
+def rotation_job(a):
+    job = rotation_start(requested_by="test")
+    a.keep(job.pk)
+    return {"job_id": job.pk}
+
+
+ALICE_BUSINESS = NodeIdentityData(
+    legal_name="주식회사 앨리스",
+    registration_number="220-81-62517",
+    address=Address("테헤란로 1", "서울", "06236", "KR"),
+)
+
+
+def _business_body(a) -> dict:
+    return {
+        "legal_name": "Outsider Ltd",
+        "registration_number": "220-81-62517",
+        "address": {"street": "1 Main", "city": "Seoul", "postal_code": "1", "country": "KR"},
+    }
+
+
 CHECKS.update(
     {
         "api:fx-quote": owned(lambda a: {"quote_id": _fx_conversion(a)["quote"]["id"]}),
@@ -841,6 +885,75 @@ CHECKS.update(
         ),
         "api:operator-fx-rate-events": operator_only(
             lambda a: {"pair": "USD-KRW"}, lambda a: {"kind": "jump", "value": "5"}
+        ),
+        "api:person": owned(person),
+        "api:person-reveal": owned(person, lambda a: {"purpose": "outsider"}),
+        "api:person-erase": owned(person, lambda a: {"reason": "outsider"}),
+        "api:person-access-log": owned(person),
+        "api:person-match": owned(person, lambda a: {"name": "김민수"}),
+        "api:node-identity": owned(identified_node, _business_body),
+        "api:operator-identity-key-rotation": operator_only(rotation_job),
+        "api:operator-identity-key-rotation-resume": operator_only(rotation_job),
+        "people:detail": owned(person),
+        "people:reveal": owned(person, lambda a: {"purpose": "outsider"}),
+        "people:erase": owned(person, lambda a: {"reason": "outsider", "confirm": "on"}),
+        "people:node-identity": owned(identified_node),
+    }
+)
+
+
+# --- Identity verification (issue 9, items 3 and 4) ---
+# Public on purpose: the simulated identity providers' JWKS and discovery documents.
+PUBLIC |= {"oidc:jwks", "oidc:discovery"}
+
+
+def verification_session(a):
+    if "_verification_session" not in a.__dict__:
+        body = {"person_id": str(person(a)["person_id"]), "type": "phone"}
+        session = a.post("/api/v1/verification_sessions", body)
+        a.post(f"/api/v1/verification_sessions/{session['id']}/submit", {"phone": "+821012345678"})
+        a.keep(session["id"])
+        a.__dict__["_verification_session"] = session["id"]
+    return {"session_id": a.__dict__["_verification_session"]}
+
+
+def social_link(a):
+    if "_social_link" not in a.__dict__:
+        body = {"person_id": str(person(a)["person_id"]), "provider": "sandbox-talk"}
+        link = a.post("/api/v1/social_links", body)
+        a.keep(link["id"])
+        a.__dict__["_social_link"] = link["id"]
+    return {"link_id": a.__dict__["_social_link"]}
+
+
+CHECKS.update(
+    {
+        "api:verification-session": owned(verification_session),
+        "api:verification-session-submit": owned(
+            verification_session, lambda a: {"code": "000000"}
+        ),
+        "api:verification-session-cancel": owned(verification_session),
+        "api:verification-session-redact": owned(verification_session),
+        "api:test-helper-verification-session-force": owned(
+            verification_session, lambda a: {"outcome": "verified"}
+        ),
+        "api:test-helper-verification-session-phone-code": owned(verification_session),
+        "api:operator-verification-session-review": operator_only(
+            verification_session, lambda a: {"decision": "approve"}
+        ),
+        "api:social-link": owned(social_link),
+        "api:social-link-complete": owned(social_link, lambda a: {"id_token": "x.y.z"}),
+        "identity_verification:session": owned(verification_session),
+        "identity_verification:social-link-complete": owned(
+            social_link, lambda a: {"id_token": "x.y.z"}
+        ),
+        "oidc:authorize": shared(
+            lambda a: {"provider": "sandbox-talk"},
+            why="the simulated login lists the visitor's own people only",
+        ),
+        "identity_verification:session-action": owned(
+            _with_actions(verification_session, ("force", "cancel", "redact")),
+            lambda a: {"outcome": "verified"},
         ),
     }
 )

@@ -16,4 +16,6 @@ urlpatterns = [
     path("", include("wallets.payments.api_urls")),
     path("", include("wallets.merchant_settlement.api_urls")),
     path("", include("wallets.fx.api_urls")),
+    path("", include("sandbox.identities.api_urls")),
+    path("", include("sandbox.identities.verification.api_urls")),
 ]
