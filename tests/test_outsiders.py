@@ -556,6 +556,7 @@ CHECKS: dict[str, Check] = {
         "a bank is the platform's; offline/online applies to the caller's organization only",
     ),
     "api:operator-bank": operator_only(lambda a: {"code": "004"}),
+    "banknet:operator-bank": operator_only(lambda a: {"code": "004"}),
     "banknet:bank-account": owned(bank_account),
     "banknet:bank-toggle": shared(
         lambda a: [{"code": "004", "action": x} for x in ("offline", "online")],
@@ -566,6 +567,7 @@ CHECKS: dict[str, Check] = {
     "banknet:return": owned(lambda a: {"withdrawal_id": a.withdrawal}),
     "banknet:card-action": owned(card_actions),
     "banknet:scenario": owned(lambda a: {"run_id": a.scenario_run}),
+    "banknet:scenario-remove": owned(lambda a: {"run_id": a.scenario_run}),
     # clearing
     "api:transaction-proof": owned(closed_transaction),
     "api:transaction-record": owned(anchored_transaction),
