@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "wallets.merchant_settlement",
     # --- Identities (issue 9) ---
     "sandbox.identities",
+    # --- Identity credentials: SD-JWT selective disclosure (issue 9, item 7) ---
+    "sandbox.identities.credentials",
 ]
 
 MIDDLEWARE = [
@@ -254,6 +256,13 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "clearing.models.Job.Kind",
         "WithdrawalKindEnum": "wallets.banknet.models.Withdrawal.Kind",
         "WithdrawalRuleActionEnum": "wallets.banknet.models.WithdrawalRule.Action",
+        "CredentialKindEnum": "sandbox.identities.credentials.models.Credential.Kind",
+        "CredentialStatusEnum": "sandbox.identities.credentials.models.Credential.Status",
+        "PresentationRequestStatusEnum": (
+            "sandbox.identities.credentials.models.PresentationRequest.Status"
+        ),
+        "IssuedCredentialKindEnum": ["identity", "delivery"],
+        "KeyStatusEnum": "sandbox.identities.credentials.models.KeyStatus",
         **{
             f"{model}StatusEnum": f"{module}.{model}.Status"
             for module, models_ in {
