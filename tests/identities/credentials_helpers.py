@@ -21,7 +21,13 @@ COURIER_CLAIMS = ["recipient_matches_delivery_address", "order_id", "address"]
 
 def verified_person(party, *, level: str = "real_name", **kwargs: Any) -> Person:
     merchant = kwargs.pop("node", None) or NodeFactory(tenant=party.tenant, name="Gangnam Mart")
-    person = PersonFactory(tenant=party.tenant, node=merchant, data=person_data(**kwargs))
+    reference = kwargs.pop("customer_reference", "")
+    person = PersonFactory(
+        tenant=party.tenant,
+        node=merchant,
+        customer_reference=reference,
+        data=person_data(**kwargs),
+    )
     if level != "unverified":
         identity_services.set_verification_level(person, level, reason="test")
     return person
