@@ -354,6 +354,7 @@ CELERY_TASK_ROUTES = {
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
     "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},
     "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},
+    "identities.rotate_keys": {"queue": CELERY_QUEUE_DEFAULT},  # re-wrapping data keys
     "celery.*": {"queue": CELERY_QUEUE_DEFAULT},
 }
 
