@@ -883,6 +883,7 @@ CHECKS.update(
             node, lambda a: {"jwk": {"kty": "EC", "crv": "P-256", "x": "A" * 43, "y": "A" * 43}}
         ),
         "api:holder-key-rotate": owned(node),
+        "api:node-credentials": owned(node),
         "credentials:credential": owned(credential),
         "credentials:request": owned(presentation_request, lambda a: {"step": "present"}),
         "credentials:person": owned(credential_person),

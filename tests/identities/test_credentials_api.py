@@ -490,3 +490,68 @@ def test_a_malformed_holder_key_is_refused(alice):
     assert response.status_code == 400 and error_code(response) == "invalid_jwk"
     listed = alice.api.get(f"/api/v1/nodes/{node.pk}/holder_keys").json()["keys"]
     assert [(k["origin"], k["status"]) for k in listed] == [("platform", "active")]
+
+
+# --- A node's business identity -------------------------------------------------------------
+
+
+def business_node(party, *, level: str = "real_name"):
+    node = NodeFactory(tenant=party.tenant, name="Gangnam Mart", country="KR")
+    identity = identity_services.node_identity_set(
+        node=node,
+        data=identity_services.NodeIdentityData(
+            legal_name="주식회사 강남마트",
+            registration_number="120-81-47521",
+            address=identity_services.Address(
+                street="테헤란로 152", city="서울특별시 강남구", postal_code="06236", country="KR"
+            ),
+        ),
+    )
+    if level != "unverified":
+        identity_services.set_verification_level(identity, level, reason="test")
+    return node
+
+
+def test_a_node_with_a_verified_business_identity_gets_a_business_credential(alice, anonymous):
+    node = business_node(alice)
+    bank = NodeFactory(tenant=alice.tenant, name="Bank")
+
+    response = post(alice, f"/api/v1/nodes/{node.pk}/credentials")
+
+    assert response.status_code == 201, response.content
+    credential = response.json()
+    assert credential["kind"] == "business" and credential["subject_node"] == str(node.pk)
+    assert credential["holder_node"] == str(node.pk) and credential["person"] is None
+    request = post(
+        alice,
+        "/api/v1/presentation_requests",
+        {
+            "verifier_node": str(bank.pk),
+            "credential_type": "business",
+            "claims": ["legal_name", "kyc_level"],
+        },
+    ).json()
+    made = present(alice, credential["id"], request)["presentation"]
+    result = verify(alice, request, made)
+    assert result["result"] == "valid"
+    assert result["claims"]["legal_name"] == "주식회사 강남마트"
+    assert "registration_number" not in result["claims"]
+    offline = reference_verify(
+        made, jwks=jwks(anonymous), aud=request["audience"], nonce=request["nonce"]
+    )
+    assert offline["kyc_level"] == "real_name" and "registration_number" not in offline
+    listed = alice.api.get(f"/api/v1/nodes/{node.pk}/credentials").json()
+    assert [c["id"] for c in listed] == [credential["id"]]
+
+
+def test_a_node_without_a_verified_business_identity_gets_none(alice):
+    bare = NodeFactory(tenant=alice.tenant)
+    unverified = business_node(alice, level="unverified")
+    before = state()
+
+    missing = post(alice, f"/api/v1/nodes/{bare.pk}/credentials")
+    refused = post(alice, f"/api/v1/nodes/{unverified.pk}/credentials")
+
+    assert missing.status_code == 409 and error_code(missing) == "node_identity_missing"
+    assert refused.status_code == 409 and error_code(refused) == "node_unverified"
+    assert state() == before

@@ -361,3 +361,31 @@ class NodeHolderKeyRotateApi(TenantScopedView):
         node = Node.objects.get_for_tenant(self.tenant, node_id)
         key = keys.holder_key_rotate(node=node, actor=self.actor)
         return Response(keys.holder_key_json(key), status=status.HTTP_201_CREATED)
+
+
+class NodeCredentialsApi(TenantScopedView):
+    class InputSerializer(serializers.Serializer):
+        holder_node = serializers.UUIDField(
+            required=False, help_text="The node that holds it (default: the node itself)."
+        )
+
+    @extend_schema(responses=CredentialOutput(many=True))
+    def get(self, request: Request, node_id: str) -> Response:
+        """The business identity credentials issued for the node, newest first."""
+        node = Node.objects.get_for_tenant(self.tenant, node_id)
+        return Response(
+            [presenters.credential_json(c) for c in selectors.credentials_of_node(node)]
+        )
+
+    @extend_schema(responses={201: IssuedCredentialOutput})
+    def post(self, request: Request, node_id: str) -> Response:
+        """Issue a business identity credential (SD-JWT VC) for the node's verified
+        business identity. 409 ``node_identity_missing``, ``node_unverified``."""
+        node = Node.objects.get_for_tenant(self.tenant, node_id)
+        values = self.validated_input()
+        holder = None
+        if "holder_node" in values:
+            holder = Node.objects.get_for_tenant(self.tenant, values["holder_node"])
+        issued = services.credential_issue_business(node=node, holder_node=holder)
+        body = {**presenters.credential_json(issued.credential), "sd_jwt": issued.sd_jwt}
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -33,6 +33,9 @@ urlpatterns = [
     ),
     path("presentations/verify", api.PresentationVerifyApi.as_view(), name="presentation-verify"),
     path("presentations/<str:presentation_id>", api.PresentationApi.as_view(), name="presentation"),
+    path(
+        "nodes/<str:node_id>/credentials", api.NodeCredentialsApi.as_view(), name="node-credentials"
+    ),
     path("nodes/<str:node_id>/holder_keys", api.NodeHolderKeysApi.as_view(), name="holder-keys"),
     path(
         "nodes/<str:node_id>/holder_keys/rotate",

@@ -21,6 +21,10 @@ def credentials_of(person: Person) -> QuerySet[Credential]:
     return Credential.objects.filter(person=person).order_by("-issued_at", "-id")
 
 
+def credentials_of_node(node: Node) -> QuerySet[Credential]:
+    return Credential.objects.filter(subject_node=node).order_by("-issued_at", "-id")
+
+
 def presentations_of(person: Person) -> QuerySet[Presentation]:
     return (
         Presentation.objects.filter(person=person)

@@ -24,6 +24,7 @@ from sandbox import clock
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events.services import NewEvent, events_record
 from sandbox.identities import matching, sealing
+from sandbox.identities import selectors as identity_selectors
 from sandbox.identities.credentials import claims as vocabulary
 from sandbox.identities.credentials import keys, presenters, sdjwt
 from sandbox.identities.credentials.models import (
@@ -35,7 +36,7 @@ from sandbox.identities.credentials.models import (
 from sandbox.identities.credentials.sdjwt import Sd
 from sandbox.identities.models import Person, VerificationLevel
 from sandbox.identities.services import Address, PersonRedacted, reveal
-from sandbox.identities.vault import person_dek
+from sandbox.identities.vault import node_identity_data, person_dek
 from sandbox.keyring import Keyring
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor
@@ -308,6 +309,45 @@ def credential_issue_delivery(
         person=person,
         order_id=order_id,
         now=now,
+    )
+
+
+def credential_issue_business(*, node: Node, holder_node: Node | None = None) -> Issued:
+    """A business identity credential for a node with a verified business identity: legal
+    name, registration number and address parts as disclosable claims, and ``kyc_level``.
+    Held by the node itself unless ``holder_node`` (of the same tenant) is named."""
+    identity = identity_selectors.node_identity_for(node)
+    if identity is None:
+        raise Conflict("This node has no business identity yet.", code="node_identity_missing")
+    if identity.verification_level == VerificationLevel.UNVERIFIED:
+        raise Conflict(
+            "Only verified business identities get credentials: this one is unverified.",
+            code="node_unverified",
+        )
+    holder = holder_node or node
+    if holder.tenant_id != node.tenant_id:
+        raise ApplicationError("No such node.", code="node_not_found", status_code=404)
+    if not holder.is_active:
+        raise Conflict("The holder node is deactivated.", code="node_inactive")
+    data = node_identity_data(identity)  # a business's registered data, not personal data
+    level = identity.verification_level
+    claims = {
+        "legal_name": Sd(data.legal_name),
+        "registration_number": Sd(data.registration_number),
+        "address": vocabulary.address_claim(
+            data.address.street, data.address.city, data.address.postal_code, data.address.country
+        ),
+        "kyc_level": Sd(level),
+    }
+    return _issue(
+        tenant_id=node.tenant_id,
+        kind=Credential.Kind.BUSINESS,
+        vct=vocabulary.VCT_BUSINESS,
+        holder_node=holder,
+        claims=claims,
+        predicates={"kyc_level": level},
+        subject_node=node,
+        now=clock.now(node_id=holder.pk),
     )
 
 
