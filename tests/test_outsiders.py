@@ -876,6 +876,7 @@ CHECKS.update(
         "api:person-credentials": owned(credential_person, lambda a: {"kind": "identity"}),
         "api:person-presentations": owned(credential_person),
         "api:credential": owned(credential),
+        "api:credential-revoke": owned(credential),
         "api:credential-presentations": owned(credential, _present_body),
         "api:presentation-request": owned(presentation_request),
         "api:presentation": owned(presentation),

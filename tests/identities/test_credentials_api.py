@@ -555,3 +555,26 @@ def test_a_node_without_a_verified_business_identity_gets_none(alice):
     assert missing.status_code == 409 and error_code(missing) == "node_identity_missing"
     assert refused.status_code == 409 and error_code(refused) == "node_unverified"
     assert state() == before
+
+
+def test_a_revoked_credential_is_no_longer_presented_nor_valid(alice):
+    person = verified_person(alice)
+    courier = NodeFactory(tenant=alice.tenant, name="Courier")
+    credential = issue_delivery(alice, person)
+    request = courier_request(alice, courier)
+    made = present(alice, credential["id"], request)["presentation"]
+
+    revoked = post(alice, f"/api/v1/credentials/{credential['id']}/revoke")
+
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert Event.objects.filter(type="credential.revoked", object_id=credential["id"]).exists()
+    before = state()
+    result = verify(alice, request, made)
+    assert (result["result"], result["reason"]) == ("invalid", "revoked")
+    again = post(
+        alice,
+        f"/api/v1/credentials/{credential['id']}/presentations",
+        {"audience": request["audience"], "nonce": "n-2", "claims": COURIER_CLAIMS},
+    )
+    assert again.status_code == 409 and error_code(again) == "credential_revoked"
+    assert state() == before

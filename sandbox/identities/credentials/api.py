@@ -213,6 +213,17 @@ class CredentialApi(TenantScopedView):
         return Response(presenters.credential_json(credential))
 
 
+class CredentialRevokeApi(TenantScopedView):
+    @extend_schema(responses=CredentialOutput)
+    def post(self, request: Request, credential_id: str) -> Response:
+        """Revoke the credential: it can no longer be presented, and
+        ``/presentations/verify`` answers ``invalid`` with reason ``revoked``."""
+        credential = Credential.objects.get_for_tenant(self.tenant, credential_id)
+        return Response(
+            presenters.credential_json(services.credential_revoke(credential=credential))
+        )
+
+
 class CredentialPresentationsApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         audience = serializers.CharField(

@@ -17,6 +17,11 @@ urlpatterns = [
     ),
     path("credentials/<str:credential_id>", api.CredentialApi.as_view(), name="credential"),
     path(
+        "credentials/<str:credential_id>/revoke",
+        api.CredentialRevokeApi.as_view(),
+        name="credential-revoke",
+    ),
+    path(
         "credentials/<str:credential_id>/presentations",
         api.CredentialPresentationsApi.as_view(),
         name="credential-presentations",

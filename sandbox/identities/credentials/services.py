@@ -485,6 +485,29 @@ def credential_submit_presentation(*, credential: Credential, presentation: str)
     )
 
 
+@transaction.atomic
+def credential_revoke(*, credential: Credential) -> Credential:
+    """Revoke a credential: the sandbox no longer presents it, and its verifier API answers
+    ``revoked`` for it (an offline verifier cannot know: the credential has no status list).
+    Revoking a revoked credential changes nothing."""
+    locked = Credential.objects.select_for_update().get(pk=credential.pk)
+    if locked.status != Credential.Status.REVOKED:
+        locked.status = Credential.Status.REVOKED
+        locked.save(update_fields=["status"])
+        events_record(
+            [
+                NewEvent(
+                    node_id=locked.holder_node_id,
+                    tenant_id=locked.tenant_id,
+                    type="credential.revoked",
+                    obj=locked,
+                    data=presenters.credential_json(locked),
+                )
+            ]
+        )
+    return locked
+
+
 # --- Verifying (the verifier) -----------------------------------------------------------------
 
 
@@ -574,6 +597,8 @@ def presentation_verify(*, request: PresentationRequest, presentation: Any) -> V
             )
         except sdjwt.Invalid as exc:
             return _invalid(locked, exc.reason, exc.message)
+        if _revoked(verified.claims.get("jti")):
+            return _invalid(locked, "revoked", "The issuer revoked this credential.")
         if verified.claims.get("vct") != locked.vct:
             return _invalid(locked, "wrong_credential_type", "Not the credential type asked for.")
         missing = [p for p in locked.claims if p not in verified.disclosed]
@@ -606,6 +631,16 @@ def presentation_verify(*, request: PresentationRequest, presentation: Any) -> V
         )
     claims = {k: v for k, v in verified.claims.items() if k not in ("cnf",) and v != {}}
     return Verification("valid", None, "The presentation is valid.", claims, locked)
+
+
+def _revoked(jti: Any) -> bool:
+    if not isinstance(jti, str) or not jti.startswith("urn:uuid:"):
+        return False
+    try:
+        credential_id = uuid.UUID(jti.removeprefix("urn:uuid:"))
+    except ValueError:
+        return False
+    return Credential.objects.filter(pk=credential_id, status=Credential.Status.REVOKED).exists()
 
 
 def _path_value(claims: dict[str, Any], path: str) -> Any:
