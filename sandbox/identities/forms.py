@@ -33,10 +33,11 @@ class RevealForm(forms.Form):
     purpose = forms.CharField(
         max_length=500, help_text="Why you read it: kept in the person's access log."
     )
-    fields = forms.MultipleChoiceField(
+    which = forms.MultipleChoiceField(
         choices=[(f, f.replace("_", " ")) for f in Person.SEALED_FIELDS],
         widget=forms.CheckboxSelectMultiple,
         required=False,
+        label="Fields",
         help_text="None ticked: all.",
     )
 

@@ -144,6 +144,10 @@ def reveal(
         )
     wanted = reveal_fields(fields)
     with transaction.atomic():
+        # The key as it is now: erased or re-wrapped since ``person`` was read, it counts.
+        person.status, person.wrapped_dek, person.kek_id = (
+            Person.objects.filter(pk=person.pk).values_list("status", "wrapped_dek", "kek_id").get()
+        )
         data = open_person(person, wanted)
         AccessLogEntry.objects.create(
             tenant_id=person.tenant_id,

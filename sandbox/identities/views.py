@@ -110,7 +110,7 @@ def person_reveal(request: TenantRequest, person_id: str) -> HttpResponse:
     form = forms.RevealForm(request.POST)
     context["reveal_form"] = form
     if form.is_valid():
-        fields = form.cleaned_data["fields"] or None
+        fields = form.cleaned_data["which"] or None
         try:
             wanted = services.reveal_fields(fields)
             data = services.reveal(
