@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "sandbox.identities",
     # --- Identity verification (issue 9, items 3 and 4: KYC sessions, social providers) ---
     "sandbox.identities.verification",
+    # --- Identity credentials: SD-JWT selective disclosure (issue 9, item 7) ---
+    "sandbox.identities.credentials",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +258,13 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "clearing.models.Job.Kind",
         "WithdrawalKindEnum": "wallets.banknet.models.Withdrawal.Kind",
         "WithdrawalRuleActionEnum": "wallets.banknet.models.WithdrawalRule.Action",
+        "CredentialKindEnum": "sandbox.identities.credentials.models.Credential.Kind",
+        "CredentialStatusEnum": "sandbox.identities.credentials.models.Credential.Status",
+        "PresentationRequestStatusEnum": (
+            "sandbox.identities.credentials.models.PresentationRequest.Status"
+        ),
+        "IssuedCredentialKindEnum": ["identity", "delivery"],
+        "KeyStatusEnum": "sandbox.identities.credentials.models.KeyStatus",
         **{
             f"{model}StatusEnum": f"{module}.{model}.Status"
             for module, models_ in {

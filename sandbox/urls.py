@@ -44,6 +44,8 @@ urlpatterns = [
     path("clearing/", include("clearing.dashboard_urls")),
     path("test-clocks/", include("clearing.clock_urls")),  # before the events app's clock routes
     path("jwks/", include("sandbox.nodekeys.public_urls")),
+    path("jwks/", include("sandbox.identities.credentials.public_urls")),
+    path("identities/credentials/", include("sandbox.identities.credentials.dashboard_urls")),
     path("pay/", include("wallets.payments.public_urls")),
     path("payments/", include("wallets.payments.dashboard_urls")),
     path("settlement/", include("wallets.merchant_settlement.dashboard_urls")),

@@ -876,6 +876,79 @@ def _business_body(a) -> dict:
     }
 
 
+# --- Identity credentials: SD-JWT (issue 9, item 7) ---
+PUBLIC |= {"issuer-jwks"}  # the issuer's public keys (no parameter: listed for the record)
+
+
+def _credential_world(a) -> dict:
+    """Alice's verified person served by her node, a delivery credential, a courier node's
+    request and the presentation made for it (made once)."""
+    if "_credential_world" not in a.__dict__:
+        from sandbox.identities import services as identity_services  # this section's own
+
+        person = PersonFactory(tenant=a.tenant, node=a.node)
+        identity_services.set_verification_level(person, "real_name", reason="outsider walk")
+        address = {
+            "street": "테헤란로 152",
+            "city": "서울",
+            "postal_code": "06236",
+            "country": "KR",
+        }
+        credential = a.post(
+            f"/api/v1/people/{person.pk}/credentials",
+            {"kind": "delivery", "order_id": "ORD-1", "delivery_address": address},
+        )
+        courier = NodeFactory(tenant=a.tenant, name="Alice's courier")
+        request = a.post(
+            "/api/v1/presentation_requests",
+            {
+                "verifier_node": str(courier.pk),
+                "credential_type": "delivery",
+                "claims": ["recipient_matches_delivery_address"],
+                "order_id": "ORD-1",
+            },
+        )
+        made = a.post(
+            f"/api/v1/credentials/{credential['id']}/presentations",
+            {
+                "audience": request["audience"],
+                "nonce": request["nonce"],
+                "claims": request["claims"],
+            },
+        )
+        a.keep(
+            person.pk, courier.pk, courier.wallet.pk, credential["id"], request["id"], made["id"]
+        )
+        a.__dict__["_credential_world"] = {
+            "person": str(person.pk),
+            "credential": credential["id"],
+            "request": request,
+            "presentation": made["id"],
+        }
+    return a.__dict__["_credential_world"]
+
+
+def credential_person(a):
+    return {"person_id": _credential_world(a)["person"]}
+
+
+def credential(a):
+    return {"credential_id": _credential_world(a)["credential"]}
+
+
+def presentation_request(a):
+    return {"request_id": _credential_world(a)["request"]["id"]}
+
+
+def presentation(a):
+    return {"presentation_id": _credential_world(a)["presentation"]}
+
+
+def _present_body(a) -> dict:
+    request = _credential_world(a)["request"]
+    return {"audience": request["audience"], "nonce": "outsider", "claims": request["claims"]}
+
+
 CHECKS.update(
     {
         "api:fx-quote": owned(lambda a: {"quote_id": _fx_conversion(a)["quote"]["id"]}),
@@ -898,6 +971,22 @@ CHECKS.update(
         "people:reveal": owned(person, lambda a: {"purpose": "outsider"}),
         "people:erase": owned(person, lambda a: {"reason": "outsider", "confirm": "on"}),
         "people:node-identity": owned(identified_node),
+        "api:person-credentials": owned(credential_person, lambda a: {"kind": "identity"}),
+        "api:person-presentations": owned(credential_person),
+        "api:credential": owned(credential),
+        "api:credential-revoke": owned(credential),
+        "api:credential-presentations": owned(credential, _present_body),
+        "api:presentation-request": owned(presentation_request),
+        "api:presentation": owned(presentation),
+        "api:holder-keys": owned(
+            node, lambda a: {"jwk": {"kty": "EC", "crv": "P-256", "x": "A" * 43, "y": "A" * 43}}
+        ),
+        "api:holder-key-rotate": owned(node),
+        "api:node-credentials": owned(node),
+        "credentials:credential": owned(credential),
+        "credentials:request": owned(presentation_request, lambda a: {"step": "present"}),
+        "credentials:person": owned(credential_person),
+        "credentials:presentation": owned(presentation),
     }
 )
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("wallets.fx.api_urls")),
     path("", include("sandbox.identities.api_urls")),
     path("", include("sandbox.identities.verification.api_urls")),
+    path("", include("sandbox.identities.credentials.api_urls")),
 ]
