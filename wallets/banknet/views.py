@@ -282,7 +282,7 @@ def _money_action(
     data = form.cleaned_data
     try:
         account = account_get(tenant=request.tenant_access.tenant, account_id=data["account"])
-        amount = inputs.parse_amount(data["amount"], account.currency)
+        amount = inputs.parse_typed_amount(data["amount"], account.currency)
         _once(
             request,
             data["idempotency_key"],
@@ -318,7 +318,7 @@ def _act_deposit(request: TenantRequest, node: Node) -> django_forms.Form | None
             )
         else:
             bank_code, number, currency = data["bank_code"], data["account_number"], sender.currency
-        amount = inputs.parse_amount(data["amount"], currency)
+        amount = inputs.parse_typed_amount(data["amount"], currency)
         _once(
             request,
             data["idempotency_key"],
@@ -499,7 +499,7 @@ def card_action(request: TenantRequest, payment_id: str, action: str) -> HttpRes
     amount = None
     if request.POST.get("amount"):
         try:
-            amount = inputs.parse_amount(request.POST["amount"], payment.currency)
+            amount = inputs.parse_typed_amount(request.POST["amount"], payment.currency)
         except ApplicationError as error:
             messages.error(request, error.message)
             return redirect("banknet:node", node_id=payment.node_id)
@@ -568,7 +568,7 @@ def operator_banks(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             changes = dict(form.cleaned_data)
             try:
-                changes["daily_withdrawal_limit"] = inputs.parse_amount(
+                changes["daily_withdrawal_limit"] = inputs.parse_typed_amount(
                     changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
                 )
                 network_banks.bank_update(bank=bank, actor=actor_for(request), **changes)

@@ -1,17 +1,36 @@
+"""The one format of money and of account numbers on every page.
+
+``{{ amount|money:currency }}``: the currency's minor units with its decimals and thousands
+separators ("1,234.50" USD, "1,234" KRW, "0.00012000" BTC), from minor units (the models)
+or from the exact decimal strings the API's presenters give. ``{{ number|account_number:
+bank_code }}``: "088 9123-456789-012-3". ``{{ value|label }}``: the words a startup reads
+for an internal kind, task or event type (``sandbox.labels``).
+"""
+
+from decimal import Decimal, InvalidOperation
+
 from django import template
 
-from sandbox.currencies import to_decimal_string
-from wallets.banks import format_account_number
+from sandbox import labels
+from sandbox.currencies import get_currency, to_decimal_string
+from wallets.banks import account_display
 
 register = template.Library()
 
 
 @register.filter
-def money(minor_units: int | None, currency: str) -> str:
+def money(amount: int | str | Decimal | None, currency: str) -> str:
     """``{{ account.posted_balance|money:account.currency }}`` → "1,234.50"."""
-    if minor_units is None:
+    if amount is None or amount == "":
         return ""
-    text = to_decimal_string(int(minor_units), currency)
+    if isinstance(amount, int):
+        text = to_decimal_string(amount, currency)
+    else:
+        try:
+            exponent = get_currency(currency).exponent
+            text = f"{Decimal(str(amount)):.{exponent}f}"
+        except (InvalidOperation, ValueError):
+            return str(amount)
     sign = "-" if text.startswith("-") else ""
     whole, _, fraction = text.lstrip("-").partition(".")
     grouped = f"{int(whole):,}"
@@ -19,5 +38,15 @@ def money(minor_units: int | None, currency: str) -> str:
 
 
 @register.filter
-def account_number(number: str) -> str:
-    return format_account_number(number) if number and len(number) == 14 else number
+def account_number(number: str, bank_code: str = "") -> str:
+    return account_display(bank_code, number)
+
+
+@register.filter
+def label(value: str) -> str:
+    return labels.label(value)
+
+
+@register.filter
+def explain(value: str) -> str:
+    return labels.explanation(value)
