@@ -10,31 +10,14 @@ from django.db.models import Q
 from sandbox.events.models import Event, WebhookAttempt, WebhookDelivery
 from sandbox.events.services import webhook_secret_current
 from sandbox.tenants.models import Node, Tenant
-from wallets.banknet.models import Bank, BankAccount, Deposit
+from wallets.banknet import bank_accounts
+from wallets.banknet.models import BankAccount, Deposit
 from wallets.models import Account
 
 TEST_WEBHOOK = "test.webhook"
 
 
-def sender_bank(node: Node) -> Bank | None:
-    """The bank a node's simulated customers use: in its country and currency."""
-    banks = Bank.objects.filter(currency=node.base_currency)
-    return banks.filter(country=str(node.country)).first() or banks.first()
-
-
-def find_sender(node: Node) -> BankAccount | None:
-    """The node's simulated sender: an open account of the tenant's at a bank in the node's
-    currency, one in the node's country first."""
-    candidates = (
-        BankAccount.objects.for_tenant(node.tenant)
-        .filter(status=BankAccount.Status.OPEN, currency=node.base_currency)
-        .select_related("bank")
-        .order_by("created_at")
-    )
-    return (
-        next((a for a in candidates if a.bank.country == str(node.country)), None)
-        or candidates.first()
-    )
+find_sender = bank_accounts.node_sender_find
 
 
 def main_account(node: Node) -> Account | None:

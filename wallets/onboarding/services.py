@@ -5,7 +5,6 @@ deposits and a test webhook, a real signed event. Writes only; the checklist's s
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -17,8 +16,8 @@ from sandbox.tenants import services as tenants
 from sandbox.tenants.models import Membership, Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 from wallets.banknet import bank_accounts, deposits
-from wallets.banknet.models import BankAccount, Deposit
-from wallets.onboarding.selectors import TEST_WEBHOOK, find_sender, main_account, sender_bank
+from wallets.banknet.models import Deposit
+from wallets.onboarding.selectors import TEST_WEBHOOK, main_account
 
 # The node's currency follows its country (the network's banks are in these three).
 COUNTRY_CURRENCY = {"KR": "KRW", "US": "USD", "JP": "JPY"}
@@ -64,41 +63,15 @@ def signup_with_first_node(
         base_currency=COUNTRY_CURRENCY.get(country, "KRW"),
         webhook_url=webhook_url,
     )
-    node_sender(node=node, actor=actor)
+    bank_accounts.node_sender_open(node=node, actor=actor)
     return FirstRun(membership=membership, node=node)
-
-
-def node_sender(*, node: Node, actor: Actor) -> BankAccount:
-    """The node's simulated sender, opened if it has none (a customer at a bank of the
-    node's country, in its currency)."""
-    found = find_sender(node)
-    if found is not None:
-        return found
-    bank = sender_bank(node)
-    if bank is None:
-        raise Conflict(f"No bank of the network keeps {node.base_currency}.", code="no_bank")
-    length = max(bank.account_number_min_length, min(12, bank.account_number_max_length))
-    for _attempt in range(5):
-        number = str(secrets.randbelow(9) + 1) + "".join(
-            str(secrets.randbelow(10)) for _ in range(length - 1)
-        )
-        if not BankAccount.objects.filter(bank=bank, account_number=number).exists():
-            break
-    return bank_accounts.bank_account_create(
-        tenant=node.tenant,
-        actor=actor,
-        bank_code=bank.code,
-        account_number=number,
-        holder_name=f"Test customer of {node.name}"[:120],
-        currency=node.base_currency,
-    )
 
 
 @transaction.atomic
 def test_deposit(*, node: Node, actor: Actor) -> Deposit:
     """One click: the node's simulated sender deposits a round amount into its main
     account, as the tester control does (credited after the bank's delay)."""
-    sender = node_sender(node=node, actor=actor)
+    sender = bank_accounts.node_sender_open(node=node, actor=actor)
     account = main_account(node)
     if account is None:
         raise Conflict("The node has no open account in its currency.", code="no_account")

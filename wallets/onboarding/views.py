@@ -21,6 +21,7 @@ from sandbox.tenants.access import TenantRequest, client_ip
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from sandbox.throttles import SignupThrottle, throttle_page
+from wallets.banknet import bank_accounts
 from wallets.onboarding import forms, selectors, services
 
 
@@ -162,7 +163,7 @@ def sender_create(request: HtmxTenantRequest, node_id: str) -> HttpResponse:
     outcome = _act(
         request,
         node,
-        lambda: services.node_sender(node=node, actor=request.tenant_access.actor),
+        lambda: bank_accounts.node_sender_open(node=node, actor=request.tenant_access.actor),
         "A simulated customer is ready to deposit.",
     )
     return _back(request, node, **outcome)
