@@ -73,6 +73,17 @@ EXPLANATIONS: dict[str, str] = {
     "test.webhook": "Sent from the dashboard to check your endpoint and signature check.",
 }
 
+# The page of an event's object, by its ``object_type`` (URL name, its one argument); the
+# objects without a page of their own show on their node's bank page.
+OBJECT_PAGES = {
+    "ledgertransaction": "wallets:transaction",
+    "bankaccount": "banknet:bank-account",
+    "escrow": "escrow:escrow",
+    "node": "dashboard:node",
+    "testclock": "events:clock",
+}
+ON_NODE_BANK_PAGE = {"deposit", "withdrawal", "hold", "cardpayment", "accountlink"}
+
 # A ledger transaction of kind hold_capture says what it captured in its memo.
 _CAPTURE_MEMOS = {
     "Deposit": "Deposit credited",

@@ -60,3 +60,13 @@ class AttachForm(forms.Form):
 
 class PlatformAdvanceForm(forms.Form):
     seconds = forms.IntegerField(min_value=1, max_value=2 * 366 * 86400, initial=3600)
+
+
+class WebhookUrlForm(forms.Form):
+    webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        label="Webhook URL",
+        assume_scheme="https",
+        help_text="Where this node's signed events go; empty: none are sent.",
+    )

@@ -8,8 +8,10 @@ for an internal kind, task or event type (``sandbox.labels``).
 """
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 
 from sandbox import labels
 from sandbox.currencies import get_currency, to_decimal_string
@@ -50,3 +52,16 @@ def label(value: str) -> str:
 @register.filter
 def explain(value: str) -> str:
     return labels.explanation(value)
+
+
+@register.filter
+def object_url(event: Any) -> str:
+    """The page of an event's object ("" when it has none): ``{{ event|object_url }}``."""
+    try:
+        if event.object_type in labels.OBJECT_PAGES and event.object_id:
+            return reverse(labels.OBJECT_PAGES[event.object_type], args=[event.object_id])
+        if event.object_type in labels.ON_NODE_BANK_PAGE and event.node_id:
+            return reverse("banknet:node", args=[event.node_id])
+    except NoReverseMatch:
+        pass
+    return ""
