@@ -12,10 +12,19 @@ from wallets.banknet.models import BankAccount, Deposit
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def fits(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def test_a_deposit_from_the_node_page_shows_its_result_in_place(page, alice, banks):
-    node = NodeFactory(tenant=alice.tenant, name="Seoul shop", country="KR", base_currency="KRW")
+    long_name = "Seoul-shop-" + "x" * 109  # 120 characters, no place to break
+    node = NodeFactory(tenant=alice.tenant, name=long_name, country="KR", base_currency="KRW")
     log_in(page, alice.owner)
+    page.goto("/nodes/")
+    assert "flag" not in page.inner_text("table")  # no CSS class names as text
+    assert fits(page)
     page.goto(f"/nodes/{node.pk}/")
+    assert fits(page)  # an over-long name wraps instead of widening the page
     page.evaluate("window.notReloaded = true")
     deposit = page.locator("[data-testid=action-deposit]")
 
