@@ -117,7 +117,7 @@ class Relay:
         self.seen: set[str] = set()
         self.lock = threading.Lock()
 
-    def follow(self, name: str, process: subprocess.Popen, path: Path) -> None:
+    def follow(self, name: str, process: subprocess.Popen, path: Path) -> threading.Thread:
         def pump() -> None:
             assert process.stdout is not None
             in_traceback = False
@@ -134,7 +134,9 @@ class Relay:
                     if loud or in_traceback:
                         self.show(name, line.rstrip())
 
-        threading.Thread(target=pump, name=f"relay {name}", daemon=True).start()
+        thread = threading.Thread(target=pump, name=f"relay {name}", daemon=True)
+        thread.start()
+        return thread
 
     def show(self, name: str, line: str) -> None:
         key = NOISE.sub("", line).strip()

@@ -4,7 +4,6 @@ var/log/, and the terminal shows only warnings and errors, each distinct one onc
 import importlib.util
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +37,12 @@ def run_through_relay(tmp_path, text):
         text=True,
     )
     log = tmp_path / "worker-bank.log"
-    relay.follow("worker bank", process, log)
-    process.communicate(text)
-    # the relay's thread finishes with the pipe
-    for thread in threading.enumerate():
-        if thread.name == "relay worker bank":
-            thread.join(5)
+    relayed = relay.follow("worker bank", process, log)
+    assert process.stdin is not None
+    process.stdin.write(text)
+    process.stdin.close()
+    process.wait(10)
+    relayed.join(10)  # the relay has read everything the process wrote
     return log
 
 
