@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import venv
@@ -30,6 +32,15 @@ STAMP = VENV / ".sandbox-installed"
 # The outbox relay and the scheduler sweep run every few seconds: at INFO the worker would
 # log them endlessly. SANDBOX_WORKER_LOG_LEVEL=INFO shows every task.
 LOG_LEVEL = os.environ.get("SANDBOX_WORKER_LOG_LEVEL", "WARNING")
+
+
+LOGS = ROOT / "var" / "log"
+# What reaches the terminal once the sandbox runs: warnings and errors (and the traceback
+# lines that follow one); everything else stays in the process's file under var/log/.
+LOUD = re.compile(r"(?<![%@\w])(WARNING|ERROR|CRITICAL|FATAL)\b|^Traceback|\w(Warning|Error): ")
+# The same warning from two processes (or twice from one) is printed once: compared without
+# the timestamp, process id and worker name that make each line unique.
+NOISE = re.compile(r"\[[^\]]*\]|^[0-9-]+[ T][0-9:,.]+|\b(pid|PID)[: ]*[0-9]+|@\S+")
 
 
 def say(message: str) -> None:
@@ -87,7 +98,7 @@ def wait_until_healthy(url: str, processes: list[subprocess.Popen], timeout: flo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in processes):
-            raise SystemExit("A sandbox process exited during start-up; see its output above.")
+            raise SystemExit(f"A sandbox process exited during start-up; see {LOGS}.")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
                 if response.status == 200:
@@ -96,6 +107,50 @@ def wait_until_healthy(url: str, processes: list[subprocess.Popen], timeout: flo
             pass
         time.sleep(0.5)
     raise SystemExit(f"The web server did not answer at {url}/healthz within {timeout:.0f}s.")
+
+
+class Relay:
+    """Copies each process's output to its file under var/log/ and lets through to the
+    terminal only warnings and errors (``LOUD``), each distinct one once."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+
+    def follow(self, name: str, process: subprocess.Popen, path: Path) -> threading.Thread:
+        def pump() -> None:
+            assert process.stdout is not None
+            in_traceback = False
+            with path.open("a", encoding="utf-8", errors="replace") as log:
+                for line in iter(process.stdout.readline, ""):
+                    log.write(line)
+                    log.flush()
+                    loud = bool(LOUD.search(line))
+                    if line.startswith("Traceback"):
+                        in_traceback = True
+                    elif in_traceback and not line.startswith((" ", "\t")):
+                        in_traceback = False
+                        loud = True  # the exception's own line ends a traceback
+                    if loud or in_traceback:
+                        self.show(name, line.rstrip())
+
+        thread = threading.Thread(target=pump, name=f"relay {name}", daemon=True)
+        thread.start()
+        return thread
+
+    def show(self, name: str, line: str) -> None:
+        key = NOISE.sub("", line).strip()
+        with self.lock:
+            if key in self.seen:
+                return
+            self.seen.add(key)
+            if len(self.seen) > 10_000:
+                self.seen.clear()
+        print(f"[{name}] {line}", flush=True)
+
+
+def log_file(name: str) -> Path:
+    return LOGS / (name.replace(" ", "-") + ".log")
 
 
 def workers(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -138,7 +193,18 @@ def up(args: argparse.Namespace) -> int:
     say("Migrating the database")
     manage("migrate", "--noinput", "-v", "0", env=env)
     say("Loading demo data")
-    manage("seed_demo", env=env)
+    # Its logins are printed once, below, with the URL.
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with (LOGS / "seed.log").open("w") as seed_log:
+        seeded = subprocess.run(
+            [str(PYTHON), "manage.py", "seed_demo"],
+            cwd=ROOT,
+            env=env,
+            stdout=seed_log,
+            stderr=subprocess.STDOUT,
+        )
+    if seeded.returncode:
+        sys.exit(f"Loading the demo data failed:\n{(LOGS / 'seed.log').read_text()[-3000:]}")
     commands = {
         "web": [
             str(BIN / "gunicorn"),
@@ -150,18 +216,32 @@ def up(args: argparse.Namespace) -> int:
             "--threads",
             "4",
             "--access-logfile",
-            "-",
+            str(LOGS / "access.log"),
+            "--log-level",
+            "warning",
         ],
         **workers(args),
         "beat": [str(BIN / "celery"), "-A", "sandbox", "beat", "--loglevel", LOG_LEVEL],
     }
     processes = []
+    relay = Relay()
     # A plain `kill` of dev.py must stop the children too (they run in their own sessions,
     # so Ctrl-C reaches only us): turn SIGTERM into the same orderly exit as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     for name, command in commands.items():
-        say(f"Starting {name}")
-        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True))
+        say(f"Starting {name} (log: {log_file(name).relative_to(ROOT)})")
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        relay.follow(name, process, log_file(name))
+        processes.append(process)
     try:
         wait_until_healthy(url, processes)
         print(
@@ -171,6 +251,8 @@ def up(args: argparse.Namespace) -> int:
             "    operator@sandbox.test    operator (console + admin)\n"
             "    owner@kimchipay.test     Kimchi Pay, Seoul node (KRW)\n"
             "    owner@sakuraremit.test   Sakura Remit, Tokyo node (JPY)\n"
+            f"  Logs: {LOGS.relative_to(ROOT)}/ (access.log: every request; web.log,\n"
+            "  worker-*.log, beat.log: each process). Only warnings and errors show here.\n"
             "  Press Ctrl-C to stop.\n",
             flush=True,
         )

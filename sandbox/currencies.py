@@ -54,6 +54,30 @@ AMOUNT_FORM = (
 )
 
 
+def amount_fault(text: str) -> str:
+    """Why ``text`` is outside ``AMOUNT_GRAMMAR``, in words a person acts on (the first
+    fault found); "" when it is inside."""
+    if AMOUNT_GRAMMAR.fullmatch(text):
+        return ""
+    if text == "":
+        return "it is empty"
+    if any(c.isdigit() and c not in "0123456789" for c in text):
+        return "it has digits other than 0-9"
+    if any(c in "eE" for c in text):
+        return "it has an exponent; write the number in full"
+    if any(c in "+-" for c in text):
+        return "it has a sign; amounts have none"
+    if "_" in text:
+        return "it has an underscore"
+    if any(c.isspace() for c in text):
+        return "it has a space"
+    if "," in text:
+        return "it has a separator; send digits only"
+    if re.fullmatch(r"0[0-9]+(?:\.[0-9]+)?", text):
+        return "it has a leading zero"
+    return "it is not a decimal number with at most one point and a digit on each side"
+
+
 class AmountError(ValueError):
     """An amount that cannot be represented in its currency; ``code`` is machine-readable."""
 
@@ -87,7 +111,10 @@ def to_minor_units(amount: str | Decimal, currency_code: str, *, allow_zero: boo
         )
     if isinstance(amount, str):
         if AMOUNT_GRAMMAR.fullmatch(amount) is None:
-            raise AmountError("invalid_amount", f"{amount[:40]!r} is not an amount. {AMOUNT_FORM}")
+            raise AmountError(
+                "invalid_amount",
+                f"{amount[:40]!r} is not an amount: {amount_fault(amount)}. {AMOUNT_FORM}",
+            )
         value = Decimal(amount)
     else:
         value = amount

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "clearing",
     "sandbox.events",
     "wallets.banknet",
+    "wallets.onboarding",
     "wallets.escrow",
     "clearing.recovery",
     # --- Token-based push payments (issue 10) ---

@@ -37,7 +37,7 @@ urlpatterns = [
     path("api/redoc/", docs_page(SpectacularRedocView), name="redoc"),
     path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("signup/", tenant_views.signup, name="signup"),
+    path("", include("wallets.onboarding.urls")),  # sign-up with a first node, first run
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation-accept"),
     path("operator/", include("sandbox.tenants.operator_urls")),
     path("wallets/", include("wallets.dashboard_urls")),

@@ -1048,6 +1048,17 @@ CHECKS.update(
 )
 
 
+# First run (wallets.onboarding): the checklist's actions on a node.
+CHECKS.update(
+    {
+        "onboarding-deposit": owned(node),
+        "onboarding-test-webhook": owned(node),
+        "onboarding-webhook-url": owned(node, lambda a: {"webhook_url": "https://example.com/x"}),
+        "onboarding-sender": owned(node),
+        "onboarding-status": owned(node),
+    }
+)
+
 # --- What must not change ------------------------------------------------------------------
 
 # Written on every authenticated request, by the outsider's own credentials.

@@ -155,3 +155,11 @@ def new_account_number() -> str:
 def format_account_number(number: str) -> str:
     """Grouped as Korean banks print them: 9123-456789-012-3."""
     return f"{number[:4]}-{number[4:10]}-{number[10:13]}-{number[13:]}"
+
+
+def account_display(bank_code: str, number: str) -> str:
+    """The one way pages and form choices show an account number: the bank's code, then
+    the number (a 14-digit virtual account grouped, others as issued)."""
+    number = number or ""
+    shown = format_account_number(number) if len(number) == 14 and number.isdigit() else number
+    return f"{bank_code} {shown}".strip()

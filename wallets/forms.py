@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from sandbox.currencies import CurrencyCode
-from wallets.banks import BANKS, DEFAULT_BANK_CODE
+from wallets.banks import BANKS, DEFAULT_BANK_CODE, account_display
 from wallets.models import Account
 
 
@@ -84,7 +84,10 @@ class TransferForm(forms.Form):
     def __init__(self, *args: Any, accounts: Iterable[Account] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [
-            (str(a.pk), f"{a.name} · {a.currency} · {a.bank_code}-{a.account_number}")
+            (
+                str(a.pk),
+                f"{a.name} · {a.currency} · {account_display(a.bank_code, a.account_number)}",
+            )
             for a in accounts
         ]
         _choice_field(self, "source").choices = choices
@@ -112,5 +115,9 @@ class HistoryFilterForm(forms.Form):
         )
         self.order_fields(["account", "counterparty", "kind", "currency", "from", "to"])
         _choice_field(self, "account").choices = [("", "all accounts")] + [
-            (str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts
+            (
+                str(a.pk),
+                f"{a.name} · {a.currency} · {account_display(a.bank_code, a.account_number)}",
+            )
+            for a in accounts
         ]

@@ -9,10 +9,16 @@ exactly the keys of ``TransferInput``. Amounts are decimal strings with their cu
 anything outside ``sandbox.currencies.AMOUNT_GRAMMAR`` is refused (numbers, floats above all,
 signs, exponents, spaces), as are more decimals than the currency has, zero and values past
 ``MAX_MINOR_UNITS``.
+
+People type amounts into the dashboard's forms: ``parse_typed_amount`` lets them group
+digits by three ("1,000", "1 000") and surround the amount with spaces, removes that, and
+hands the digits to the same strict parser; everything else the API refuses (exponents,
+signs, underscores, non-ASCII digits) a form refuses too, saying why.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -29,6 +35,7 @@ from sandbox.currencies import (
     AMOUNT_GRAMMAR,
     AmountError,
     CurrencyCode,
+    amount_fault,
     get_currency,
     to_minor_units,
 )
@@ -117,6 +124,41 @@ def parse_amount(
         return to_minor_units(value, currency, allow_zero=allow_zero)
     except AmountError as error:
         raise invalid(field, error.message, code=error.code) from None
+
+
+# Digits grouped by three with one kind of separator (comma, space, no-break space, narrow
+# no-break space), then an optional decimal point: what people type and read.
+TYPED_GROUPS = re.compile(r"[0-9]{1,3}(?:(?P<sep>[, \u00a0\u202f])[0-9]{3})?(?:(?P=sep)[0-9]{3})*")
+TYPED_HELP = 'Type the amount with digits 0-9 and a point for decimals, e.g. "1,000" or "12.50".'
+
+
+def typed_amount(value: Any, field: str = "amount") -> str:
+    """An amount a person typed, as the API's grammar: spaces around it and separators
+    between groups of three digits removed. Refused with the reason (``invalid_amount``):
+    what is not a group of three, and whatever the API refuses."""
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(field, "This field is required.", code="required")
+    text = value.strip()
+    whole, point, fraction = text.partition(".")
+    if TYPED_GROUPS.fullmatch(whole) and (not point or fraction.isascii()):
+        text = re.sub(r"[, \u00a0\u202f]", "", whole) + point + fraction
+    elif any(c in ", \u00a0\u202f" for c in whole) and not amount_fault(
+        re.sub(r"[, \u00a0\u202f]", "", whole)
+    ):
+        message = "Group the digits by three with one kind of separator: 1,000 or 1 000."
+        raise invalid(field, message, code="invalid_amount")
+    fault = amount_fault(text)
+    if fault:
+        message = f"{value.strip()[:40]!r} is not an amount: {fault}. {TYPED_HELP}"
+        raise invalid(field, message, code="invalid_amount")
+    return text
+
+
+def parse_typed_amount(
+    value: Any, currency: str, field: str = "amount", *, allow_zero: bool = False
+) -> int:
+    """``parse_amount`` for an amount a person typed into a form (``typed_amount``)."""
+    return parse_amount(typed_amount(value, field), currency, field, allow_zero=allow_zero)
 
 
 def refuse_null_characters(value: Any, field: str) -> None:

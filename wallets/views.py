@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
+from sandbox import labels
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
@@ -114,6 +115,7 @@ def transfer_create(request: _HtmxTenantRequest, node_id: str) -> HttpResponseBa
             body["currency"] = (
                 accounts[data["source"]].currency if data["source"] in accounts else ""
             )
+            body["amount"] = inputs.typed_amount(data["amount"])
             transfer = inputs.parse_transfer(body, accounts)
 
             def execute() -> tuple[int, dict[str, Any]]:
@@ -213,6 +215,7 @@ def transaction_detail(request: TenantRequest, transaction_id: str) -> HttpRespo
     reversal = LedgerTransaction.objects.filter(reverses=txn).first()
     context = {
         "txn": txn,
+        "kind_label": labels.transaction_label(txn.kind, txn.memo),
         "entries": entries,
         "reversal": reversal,
         "can_reverse": _can_write(request) and reversal is None and txn.reverses_id is None,

@@ -69,3 +69,13 @@ class PlatformAdvanceToForm(forms.Form):
         label="Advance to (date and time)",
         widget=forms.DateTimeInput({"type": "datetime-local", "step": "1"}),
     )
+
+
+class WebhookUrlForm(forms.Form):
+    webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        label="Webhook URL",
+        assume_scheme="https",
+        help_text="Where this node's signed events go; empty: none are sent.",
+    )

@@ -15,10 +15,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from sandbox.errors import ApplicationError
-from sandbox.events import chart_data, clocks, forms, selectors, services
+from sandbox.events import chart_data, clocks, forms, selectors, services, webhooks
 from sandbox.events.api import platform_clock_state
 from sandbox.events.models import ClockAttachment, Event, TestClock, WebhookDelivery
 from sandbox.events.panels import clock_page_panels
+from sandbox.tenants import services as tenant_services
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
@@ -130,11 +131,18 @@ def delivery_list_live(request):
 def delivery_detail(request, delivery_id):
     tenant = request.tenant_access.tenant
     delivery = WebhookDelivery.objects.get_for_tenant(tenant, delivery_id)
-    return render(
-        request,
-        "events/delivery_detail.html",
-        {"delivery": delivery, "attempts": delivery.attempts.order_by("number")},
-    )
+    attempts = list(delivery.attempts.order_by("number"))
+    # What each attempt sent: the same body every time (the event as the API shows it), and
+    # its headers; the signature's timestamp is the attempt's second, its v1 values are not
+    # kept (they would sign anything with the secret at hand).
+    body = webhooks.event_body(delivery.event).decode()
+    for attempt in attempts:
+        stamp = int(attempt.attempted_at.timestamp())
+        attempt.request_headers = webhooks.request_headers(
+            delivery=delivery, number=attempt.number, signature=f"t={stamp},v1=… (not stored)"
+        )
+    context = {"delivery": delivery, "attempts": attempts, "request_body": body}
+    return render(request, "events/delivery_detail.html", context)
 
 
 # --- A node's webhook settings ---------------------------------------------------------------
@@ -144,8 +152,24 @@ def delivery_detail(request, delivery_id):
 def node_webhooks(request, node_id):
     access = request.tenant_access
     node = Node.objects.get_for_tenant(access.tenant, node_id)
-    form = forms.RotateSecretForm(request.POST or None)
-    if request.method == "POST":
+    posted_url = request.method == "POST" and "webhook_url" in request.POST
+    url_form = forms.WebhookUrlForm(
+        request.POST if posted_url else None, initial={"webhook_url": node.webhook_url}
+    )
+    form = forms.RotateSecretForm(
+        request.POST if request.method == "POST" and not posted_url else None
+    )
+    if posted_url:
+        _writer(request)
+        if url_form.is_valid():
+            try:
+                tenant_services.node_update(node=node, actor=access.actor, **url_form.cleaned_data)
+            except ApplicationError as error:
+                apply_form_errors(url_form, error)
+            else:
+                messages.success(request, "Webhook URL saved.")
+                return redirect("events:node-webhooks", node_id=node.pk)
+    elif request.method == "POST":
         _writer(request)
         if form.is_valid():
             overlap = timedelta(seconds=form.cleaned_data["overlap_seconds"])
@@ -160,6 +184,7 @@ def node_webhooks(request, node_id):
     context = {
         "node": node,
         "form": form,
+        "url_form": url_form,
         # Secrets forge signatures: only people who may change things see them.
         "secrets": services.webhook_secrets_live(node=node) if access.can_write else None,
         "deliveries": WebhookDelivery.objects.for_tenant(access.tenant)

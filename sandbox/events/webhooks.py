@@ -118,6 +118,21 @@ def event_body(event: Event) -> bytes:
     return json.dumps(event_as_json(event), cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
+def request_headers(*, delivery: WebhookDelivery, number: int, signature: str) -> dict[str, str]:
+    """The headers of attempt ``number`` of a delivery: what each attempt sends, and what
+    the delivery page shows for it (with the signature it cannot know again: the secrets
+    are not kept with the attempt)."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: signature,
+        "Sandbox-Event-Id": str(delivery.event_id),
+        "Sandbox-Event-Type": delivery.event.type,
+        "Sandbox-Delivery-Id": str(delivery.pk),
+        "Sandbox-Delivery-Attempt": str(number),
+    }
+
+
 def retry_delay(attempt: int, rng: random.Random = _random) -> timedelta:
     """The wait after failed attempt ``attempt`` (1-based): one minute doubling each time,
     capped at twelve hours, times a random factor in [0.75, 1.25) so that receivers coming
@@ -208,15 +223,11 @@ def webhook_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
     delivery = claim.delivery
     node = delivery.node
     body = event_body(delivery.event)
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(claim.secrets, int(time.time()), body),
-        "Sandbox-Event-Id": str(delivery.event_id),
-        "Sandbox-Event-Type": delivery.event.type,
-        "Sandbox-Delivery-Id": str(delivery.pk),
-        "Sandbox-Delivery-Attempt": str(number),
-    }
+    headers = request_headers(
+        delivery=delivery,
+        number=number,
+        signature=signature_header(claim.secrets, int(time.time()), body),
+    )
     # The URL is read now: a node that changed its URL gets retries at the new one.
     url = node.webhook_url or delivery.url
     endpoint = _endpoint(node)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied
@@ -13,8 +14,10 @@ from django.views.decorators.http import require_POST
 from sandbox.errors import ApplicationError
 from sandbox.tenants import forms, services
 from sandbox.tenants.access import client_ip
+from sandbox.tenants.demo import DEMO_LOGINS, DEMO_PASSWORD
 from sandbox.tenants.models import ApiKey, AuditLogEntry, Invitation, Membership, Node
-from sandbox.throttles import InvitationAcceptThrottle, SignupThrottle, throttle_page
+from sandbox.tenants.panels import page_panels
+from sandbox.throttles import InvitationAcceptThrottle, throttle_page
 
 
 def tenant_page(*, write: bool = False):
@@ -53,23 +56,6 @@ def apply_form_errors(form, error: ApplicationError) -> None:
         form.add_error(None, error.message)
 
 
-@throttle_page(SignupThrottle)
-def signup(request):
-    if request.user.is_authenticated:
-        return redirect("dashboard:home")
-    form = forms.SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            membership = services.tenant_signup(**form.cleaned_data, ip_address=client_ip(request))
-        except ApplicationError as error:
-            apply_form_errors(form, error)
-        else:
-            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome to the sandbox, {membership.tenant.name}.")
-            return redirect("dashboard:home")
-    return render(request, "tenants/signup.html", {"form": form})
-
-
 @throttle_page(InvitationAcceptThrottle)
 def invitation_accept(request, token: str):
     try:
@@ -93,10 +79,20 @@ def invitation_accept(request, token: str):
     )
 
 
-@tenant_page()
 def home(request):
+    """The overview for members; for everyone else, what the sandbox is (the landing)."""
+    if not request.user.is_authenticated:
+        logins = DEMO_LOGINS if settings.DEBUG else []
+        context = {"demo_logins": logins, "demo_password": DEMO_PASSWORD}
+        return render(request, "tenants/landing.html", context)
+    return overview(request)
+
+
+@tenant_page()
+def overview(request):
     tenant = request.tenant_access.tenant
     context = {
+        "panels": page_panels("overview", request, tenant),
         "node_count": Node.objects.for_tenant(tenant).filter(is_active=True).count(),
         "key_count": ApiKey.objects.for_tenant(tenant).filter(revoked_at__isnull=True).count(),
         "member_count": Membership.objects.for_tenant(tenant).count(),
@@ -146,7 +142,8 @@ def node_detail(request, node_id):
             else:
                 messages.success(request, "Node saved.")
                 return redirect("dashboard:node", node_id=node.pk)
-    return render(request, "tenants/node_detail.html", {"node": node, "form": form})
+    context = {"node": node, "form": form, "panels": page_panels("node", request, node)}
+    return render(request, "tenants/node_detail.html", context)
 
 
 @require_POST

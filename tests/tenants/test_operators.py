@@ -39,7 +39,8 @@ def test_suspension_ends_dashboard_sessions_on_the_next_request(alice, client, o
     response = client.get("/")
     assert response.status_code == 403
     assert b"suspended" in response.content
-    assert client.get("/").status_code == 302  # logged out: back to the login page
+    assert client.get("/nodes/").status_code == 302  # logged out: back to the login page
+    assert b"Sign up" in client.get("/").content  # and / is the landing page again
 
 
 def test_reactivation_restores_access(alice, operator_api):

@@ -13,7 +13,7 @@ from django import forms
 from wallets.banknet.cards import TEST_CARDS
 from wallets.banknet.models import AccountLink, Bank, BankAccount, Withdrawal
 from wallets.banks import BANKS as VIRTUAL_ACCOUNT_BANKS
-from wallets.banks import DEFAULT_BANK_CODE
+from wallets.banks import DEFAULT_BANK_CODE, account_display
 from wallets.models import Account
 
 
@@ -37,7 +37,10 @@ def set_choices(form: forms.Form, name: str, choices: Choices) -> None:
 
 
 def _account_choices(accounts: Iterable[Account]) -> Choices:
-    return [(str(a.pk), f"{a.name} · {a.currency} · {a.account_number}") for a in accounts]
+    return [
+        (str(a.pk), f"{a.name} · {a.currency} · {account_display(a.bank_code, a.account_number)}")
+        for a in accounts
+    ]
 
 
 def bank_choices() -> Choices:
@@ -87,7 +90,10 @@ class DepositForm(MoneyForm):
             "account",
             [("", "— a number typed below —")]
             + [
-                (str(a.pk), f"{a.name} · {a.currency} · {a.bank_code}-{a.account_number}")
+                (
+                    str(a.pk),
+                    f"{a.name} · {a.currency} · {account_display(a.bank_code, a.account_number)}",
+                )
                 for a in accounts
             ],
         )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.scoping import TenantQuerySet
+from wallets.banks import account_display
 from wallets.models import Account, Hold, LedgerTransaction
 
 
@@ -104,7 +105,8 @@ class BankAccount(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.holder_name} {self.bank_id}-{self.account_number}"
+        number = account_display(self.bank_id, self.account_number)
+        return f"{self.holder_name} · {self.currency} · {number}"
 
     @property
     def is_open(self) -> bool:

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
@@ -51,6 +52,10 @@ from wallets.models import Account
 from wallets.selectors import account_get
 
 NodeAction = Callable[[TenantRequest, Node], django_forms.Form | None]
+
+
+class _HtmxRequest(TenantRequest):
+    htmx: HtmxDetails  # set by django_htmx's middleware
 
 
 def _writer(request: TenantRequest) -> None:
@@ -206,26 +211,66 @@ def _node_lists(tenant: Tenant, node: Node) -> dict[str, Any]:
     }
 
 
+def _senders(tenant: Tenant, node: Node) -> list[BankAccount]:
+    """The simulated accounts a deposit can come from, the node's own sender first (in its
+    currency, at a bank of its country), then the others in the node's currency."""
+    senders = list(
+        BankAccount.objects.for_tenant(tenant).filter(status="open").select_related("bank")
+    )
+    first = bank_accounts.node_sender_find(node)
+
+    def rank(account: BankAccount) -> tuple[bool, bool]:
+        return (account != first, account.currency != node.base_currency)
+
+    return sorted(senders, key=rank)
+
+
+def _deposit_form(tenant: Tenant, node: Node, accounts: Any) -> forms.DepositForm:
+    """A fresh deposit form with its defaults: from the node's sender, to the node's own
+    account in the sender's currency (its base currency first)."""
+    senders = _senders(tenant, node)
+    form = forms.DepositForm(senders=senders, accounts=accounts)
+    sender = senders[0] if senders else None
+    currency = sender.currency if sender is not None else node.base_currency
+    to = next((a for a in accounts if a.currency == currency), None)
+    form.initial.update(
+        {"sender": str(sender.pk) if sender else "", "account": str(to.pk) if to else ""}
+    )
+    return form
+
+
+def node_actions(
+    request: TenantRequest, node: Node, bound: dict[str, django_forms.Form] | None = None
+) -> dict[str, Any]:
+    """The forms of a node's money actions (deposit, transfer, withdrawal, card): on its
+    bank page, and on its hub (the node page), where they post here and show their result
+    in place."""
+    tenant = request.tenant_access.tenant
+    accounts = _accounts(request, node).order_by("created_at")
+    links = AccountLink.objects.for_tenant(tenant).filter(node=node).select_related("bank_account")
+    verified = [link for link in links if link.status == AccountLink.Status.VERIFIED]
+    bound = bound or {}
+    return {
+        "node": node,
+        "links": links.order_by("-created_at"),
+        "deposit_form": bound.get("deposit") or _deposit_form(tenant, node, accounts),
+        "transfer_form": bound.get("transfer") or forms.TransferForm(accounts=accounts),
+        "withdraw_form": bound.get("withdraw")
+        or forms.WithdrawForm(accounts=accounts, links=verified),
+        "card_form": bound.get("card") or forms.CardForm(accounts=accounts),
+    }
+
+
 def _node_context(
     request: TenantRequest, node: Node, bound: dict[str, django_forms.Form] | None = None
 ) -> dict[str, Any]:
     tenant = request.tenant_access.tenant
     lists = _node_lists(tenant, node)
-    accounts = lists["accounts"]
-    senders = BankAccount.objects.for_tenant(tenant).filter(status="open").select_related("bank")
-    links = AccountLink.objects.for_tenant(tenant).filter(node=node).select_related("bank_account")
-    verified = [link for link in links if link.status == AccountLink.Status.VERIFIED]
     bound = bound or {}
     return {
         **lists,
-        "links": links.order_by("-created_at"),
-        "deposit_form": bound.get("deposit")
-        or forms.DepositForm(senders=senders, accounts=accounts),
-        "transfer_form": bound.get("transfer") or forms.TransferForm(accounts=accounts),
+        **node_actions(request, node, bound),
         "link_form": bound.get("link") or forms.LinkForm(),
-        "withdraw_form": bound.get("withdraw")
-        or forms.WithdrawForm(accounts=accounts, links=verified),
-        "card_form": bound.get("card") or forms.CardForm(accounts=accounts),
         "fail_form": bound.get("fail") or forms.FailNextForm(),
         "delay_form": bound.get("delay") or forms.DelayNextForm(),
         "rules": WithdrawalRule.objects.for_tenant(tenant).filter(node=node, remaining__gt=0),
@@ -236,7 +281,7 @@ def _node_context(
 
 
 @tenant_page()
-def node_bank(request: TenantRequest, node_id: str) -> HttpResponse:
+def node_bank(request: _HtmxRequest, node_id: str) -> HttpResponse:
     node = Node.objects.get_for_tenant(request.tenant_access.tenant, node_id)
     bound: dict[str, django_forms.Form] = {}
     if request.method == "POST":
@@ -247,10 +292,40 @@ def node_bank(request: TenantRequest, node_id: str) -> HttpResponse:
             messages.error(request, f"Unknown action {action!r}.")
         else:
             form = handler(request, node)
+            if request.htmx and action in IN_PLACE:
+                return _action_in_place(request, node, action, form)
             if form is None:
                 return redirect("banknet:node", node_id=node.pk)
             bound[action] = form
     return render(request, "banknet/node.html", _node_context(request, node, bound))
+
+
+# The actions whose card swaps itself (htmx) with its result, on the bank page and the hub.
+IN_PLACE = {
+    "deposit": "deposit",
+    "sender": "deposit",
+    "transfer": "transfer",
+    "withdraw": "withdraw",
+}
+
+
+def _action_in_place(
+    request: _HtmxRequest, node: Node, action: str, form: django_forms.Form | None
+) -> HttpResponse:
+    """The action's card again, with the result where the button was: a fresh form after
+    success (a new idempotency key), the bound one with its errors after a refusal; and
+    the node's balances, swapped out of band."""
+    card = IN_PLACE[action]
+    bound = {card: form} if form is not None and card == action else None
+    results = [(m.level_tag, m.message) for m in messages.get_messages(request)]
+    context = {
+        **node_actions(request, node, bound),
+        **_node_lists(request.tenant_access.tenant, node),
+        "action": card,
+        "results": results,
+        "out_of_band": True,
+    }
+    return render(request, "banknet/_action.html", context)
 
 
 @tenant_page()
@@ -283,7 +358,7 @@ def _money_action(
     data = form.cleaned_data
     try:
         account = account_get(tenant=request.tenant_access.tenant, account_id=data["account"])
-        amount = inputs.parse_amount(data["amount"], account.currency)
+        amount = inputs.parse_typed_amount(data["amount"], account.currency)
         _once(
             request,
             data["idempotency_key"],
@@ -319,7 +394,7 @@ def _act_deposit(request: TenantRequest, node: Node) -> django_forms.Form | None
             )
         else:
             bank_code, number, currency = data["bank_code"], data["account_number"], sender.currency
-        amount = inputs.parse_amount(data["amount"], currency)
+        amount = inputs.parse_typed_amount(data["amount"], currency)
         _once(
             request,
             data["idempotency_key"],
@@ -464,8 +539,19 @@ def _act_rule(request: TenantRequest, node: Node, action: str) -> django_forms.F
     return None
 
 
+def _act_sender(request: TenantRequest, node: Node) -> django_forms.Form | None:
+    """Open the node's simulated sender (the deposit form's "From" has none yet)."""
+    _flash(
+        request,
+        lambda: bank_accounts.node_sender_open(node=node, actor=request.tenant_access.actor),
+        "A simulated customer is ready to deposit.",
+    )
+    return None
+
+
 NODE_ACTIONS: dict[str, NodeAction] = {
     "deposit": _act_deposit,
+    "sender": _act_sender,
     "transfer": _act_transfer,
     "link": _act_link,
     "confirm": _act_confirm,
@@ -500,7 +586,7 @@ def card_action(request: TenantRequest, payment_id: str, action: str) -> HttpRes
     amount = None
     if request.POST.get("amount"):
         try:
-            amount = inputs.parse_amount(request.POST["amount"], payment.currency)
+            amount = inputs.parse_typed_amount(request.POST["amount"], payment.currency)
         except ApplicationError as error:
             messages.error(request, error.message)
             return redirect("banknet:node", node_id=payment.node_id)
@@ -617,7 +703,7 @@ def operator_bank_edit(request: HttpRequest, code: str) -> HttpResponseBase:
     if request.method == "POST" and form.is_valid():
         changes = dict(form.cleaned_data)
         try:
-            changes["daily_withdrawal_limit"] = inputs.parse_amount(
+            changes["daily_withdrawal_limit"] = inputs.parse_typed_amount(
                 changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
             )
             network_banks.bank_update(bank=bank, actor=actor_for(request), **changes)

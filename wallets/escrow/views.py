@@ -71,8 +71,8 @@ def _create(request: TenantRequest, form: forms.EscrowForm) -> Escrow | None:
     try:
         payer = account_get(tenant=access.tenant, account_id=data["payer_account"])
         payee = account_get(tenant=access.tenant, account_id=data["payee_account"])
-        amount = inputs.parse_amount(data["amount"], payer.currency)
-        fixed_fee = inputs.parse_amount(
+        amount = inputs.parse_typed_amount(data["amount"], payer.currency)
+        fixed_fee = inputs.parse_typed_amount(
             data["fixed_fee"] or "0", payer.currency, "fixed_fee", allow_zero=True
         )
 
@@ -167,7 +167,7 @@ def escrow_action(request: TenantRequest, escrow_id: str, action: str) -> HttpRe
 
     def release() -> None:
         amount = post.get("amount") or None
-        parsed = None if amount is None else inputs.parse_amount(amount, escrow.currency)
+        parsed = None if amount is None else inputs.parse_typed_amount(amount, escrow.currency)
         _once(
             request,
             body,

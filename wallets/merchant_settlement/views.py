@@ -28,8 +28,10 @@ def _terms(data: dict[str, Any], currency: str) -> services.Terms:
         cycle=data["cycle"],
         delay_days=data["delay_days"],
         fee_rate_bps=data["fee_rate_bps"],
-        fixed_fee=inputs.parse_amount(data["fixed_fee"], currency, "fixed_fee", allow_zero=True),
-        minimum_payout=inputs.parse_amount(
+        fixed_fee=inputs.parse_typed_amount(
+            data["fixed_fee"], currency, "fixed_fee", allow_zero=True
+        ),
+        minimum_payout=inputs.parse_typed_amount(
             data["minimum_payout"], currency, "minimum_payout", allow_zero=True
         ),
     )

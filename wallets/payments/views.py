@@ -72,7 +72,7 @@ def request_list(request: TenantRequest) -> HttpResponseBase:
                     actor=access.actor,
                     account=account,
                     order_id=data["order_id"],
-                    amount=inputs.parse_amount(data["amount"], account.currency),
+                    amount=inputs.parse_typed_amount(data["amount"], account.currency),
                     currency=account.currency,
                     description=data["description"],
                     expires_in=data["expires_in"],
@@ -151,7 +151,9 @@ def refund(request: TenantRequest, request_id: str) -> HttpResponseBase:
         data = form.cleaned_data
         try:
             amount = (
-                inputs.parse_amount(data["amount"], payment.currency) if data["amount"] else None
+                inputs.parse_typed_amount(data["amount"], payment.currency)
+                if data["amount"]
+                else None
             )
 
             def execute() -> tuple[int, dict[str, Any]]:

@@ -407,12 +407,12 @@ def test_the_live_lists_show_new_deposits_withdrawals_and_balances(world):
     home = owner.get("/bank/live/")
     assert home.status_code == 200 and "<html" not in home.content.decode()
     # the deposit of 50,000 and the transfer of 20,000 in the lists
-    assert "50000 KRW" in home.content.decode() and "20000 KRW" in home.content.decode()
+    assert "50,000 KRW" in home.content.decode() and "20,000 KRW" in home.content.decode()
     live = owner.get(f"/bank/nodes/{world.node.pk}/live/").content.decode()
-    assert "<html" not in live and "50000 KRW" in live and "20000 KRW" in live
+    assert "<html" not in live and "50,000 KRW" in live and "20,000 KRW" in live
     # the balances come along, swapped in out of band
     assert 'id="node-balances" hx-swap-oob="true"' in live
-    assert '<td class="num">50000</td><td class="num">0</td><td class="num">20000</td>' in live
+    assert '<td class="num">50,000</td><td class="num">0</td><td class="num">20,000</td>' in live
 
 
 def test_an_outsider_sees_nothing_of_the_live_lists(world, outsider):

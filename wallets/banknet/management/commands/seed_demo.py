@@ -11,18 +11,12 @@ from sandbox.identities import selectors as identity_selectors
 from sandbox.identities import services as identity_services
 from sandbox.identities.data import Address, PersonalData
 from sandbox.tenants import services
+from sandbox.tenants.demo import DEMO_PASSWORD, DEMO_STARTUPS, OPERATOR_EMAIL
 from sandbox.tenants.models import Membership, Node, Tenant, User
 from wallets.banknet import bank_accounts, deposits
 from wallets.banknet.models import BankAccount
 from wallets.models import Account
 
-DEMO_PASSWORD = "sandbox-demo-2026"
-OPERATOR_EMAIL = "operator@sandbox.test"
-DEMO_STARTUPS = [
-    # organization, owner e-mail, node name, country, base currency
-    ("Kimchi Pay", "owner@kimchipay.test", "Kimchi Pay Seoul", "KR", "KRW"),
-    ("Sakura Remit", "owner@sakuraremit.test", "Sakura Remit Tokyo", "JP", "JPY"),
-]
 # A customer of each startup, at a simulated bank, who sends a first deposit: it shows as
 # pending at once and is credited by the Celery worker after the bank's delay.
 DEMO_CUSTOMERS = {
