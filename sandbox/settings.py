@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "wallets.payments",
     # --- Merchant settlement (issue 10, item 7) ---
     "wallets.merchant_settlement",
+    # --- Credit standing and history attestations (issue 9, items 4-5) ---
+    "wallets.credit",
 ]
 
 MIDDLEWARE = [
@@ -342,6 +344,7 @@ CELERY_TASK_ROUTES = {
     # way of bank work, webhooks and closes.
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
     "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},
+    "wallets.credit.tasks.compute_daily_standings": {"queue": CELERY_QUEUE_DEFAULT},
     "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},
     "celery.*": {"queue": CELERY_QUEUE_DEFAULT},
 }

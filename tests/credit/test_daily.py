@@ -1,0 +1,123 @@
+"""The daily job: beat at 05:00 Asia/Seoul for subjects on the platform clock, once a day
+per subject; a test clock crossing midnights computes its nodes' days as of each one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings
+from django_celery_beat.models import PeriodicTask
+
+from sandbox.events import clocks
+from sandbox.events.models import Event
+from sandbox.tenants.services import SYSTEM
+from tests.credit.conftest import Books
+from tests.credit.test_standing import good_history
+from tests.factories import NodeFactory
+from wallets.credit import services, tasks
+from wallets.credit.models import CreditStanding
+
+pytestmark = pytest.mark.django_db
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def test_the_daily_job_computes_every_subject_once_a_day(books):
+    good_history(books)
+    other = NodeFactory(tenant=books.tenant)
+
+    first = tasks.compute_daily_standings()
+    again = tasks.compute_daily_standings()
+
+    assert first == 3  # the person, their node, the other node
+    assert again == 0
+    rows = CreditStanding.objects.filter(trigger="daily")
+    assert {(r.person_id, r.node_id) for r in rows} == {
+        (books.person.pk, None),
+        (None, books.node.pk),
+        (None, other.pk),
+    }
+    assert {r.day for r in rows} == {books.now.astimezone(SEOUL).date()}
+    books.day(201)
+    assert tasks.compute_daily_standings() == 3
+
+
+def test_the_daily_job_leaves_subjects_on_a_test_clock_to_their_clock(books):
+    clock = clocks.test_clock_create(
+        tenant=books.tenant, actor=SYSTEM, name="credit", frozen_time=books.now
+    )
+    clocks.test_clock_attach(clock=clock, node=books.node, actor=SYSTEM)
+
+    assert tasks.compute_daily_standings() == 0
+
+
+def test_a_test_clock_crossing_midnights_computes_each_day_as_of_its_midnight(books):
+    good_history(books, days=120)  # income on days 1, 31, 61, 91; the last on day 91
+    start = books.now  # day 120, 12:00 in Seoul
+    clock = clocks.test_clock_create(
+        tenant=books.tenant, actor=SYSTEM, name="credit", frozen_time=start
+    )
+    clocks.test_clock_attach(clock=clock, node=books.node, actor=SYSTEM)
+
+    clocks.test_clock_advance(clock=clock, to=start + timedelta(days=3), actor=SYSTEM)
+
+    rows = CreditStanding.objects.filter(node=books.node, trigger="daily").order_by("as_of")
+    midnights = [r.as_of.astimezone(SEOUL) for r in rows]
+    first_midnight = datetime.combine(
+        start.astimezone(SEOUL).date() + timedelta(days=1), datetime.min.time(), tzinfo=SEOUL
+    )
+    assert midnights == [first_midnight + timedelta(days=i) for i in range(3)]
+    assert [r.day for r in rows] == [m.date() for m in midnights]
+    people = CreditStanding.objects.filter(person=books.person, trigger="daily")
+    assert people.count() == 3
+
+
+def test_on_a_test_clock_the_income_goes_irregular_as_the_months_pass(books):
+    good_history(books, days=100)  # income on days 1, 31, 61, 91
+    clock = clocks.test_clock_create(
+        tenant=books.tenant, actor=SYSTEM, name="credit", frozen_time=books.now
+    )
+    clocks.test_clock_attach(clock=clock, node=books.node, actor=SYSTEM)
+    before = services.standing_recompute(actor=SYSTEM, person=books.person)
+
+    clocks.test_clock_advance(clock=clock, to=books.now + timedelta(days=45), actor=SYSTEM)
+
+    latest = CreditStanding.objects.filter(person=books.person).order_by("-as_of").first()
+    assert "irregular_income" not in before.reason_codes
+    assert "irregular_income" in latest.reason_codes
+    assert latest.as_of > books.now + timedelta(days=44)
+    assert latest.score < before.score
+    changed = Event.objects.filter(type="credit.standing.updated", object_id=str(latest.pk))
+    assert changed.get().occurred_at == latest.as_of  # on the clock's time
+
+
+def test_the_midnights_between_two_moments():
+    start = datetime(2025, 3, 10, 14, 59, tzinfo=UTC)  # 23:59 in Seoul
+
+    found = services.midnights_between(start, start + timedelta(days=2))
+
+    assert found == [
+        datetime(2025, 3, 11, tzinfo=SEOUL),
+        datetime(2025, 3, 12, tzinfo=SEOUL),
+    ]
+    assert services.midnights_between(start, start) == []
+
+
+def test_beat_runs_the_job_daily_on_the_default_queue(db):
+    task = PeriodicTask.objects.get(task="wallets.credit.tasks.compute_daily_standings")
+
+    assert (task.crontab.hour, task.crontab.minute) == ("5", "0")
+    assert str(task.crontab.timezone) == "Asia/Seoul"
+    route = settings.CELERY_TASK_ROUTES["wallets.credit.tasks.compute_daily_standings"]
+    assert route == {"queue": settings.CELERY_QUEUE_DEFAULT}
+
+
+def test_people_of_many_nodes_cost_a_few_queries_per_batch(alice, django_assert_max_num_queries):
+    books = [Books(alice, reference=f"cust-{i}") for i in range(3)]
+    for b in books:
+        b.day(1)
+        b.credit()
+
+    with django_assert_max_num_queries(40):
+        assert services.standings_compute_daily() == 9

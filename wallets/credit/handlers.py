@@ -1,0 +1,9 @@
+"""Registered in ``CreditConfig.ready()``: a test clock crossing midnights computes the
+days of its nodes and of the people they serve (the daily job, on the clock's time)."""
+
+from __future__ import annotations
+
+from sandbox.events import clocks
+from wallets.credit import services
+
+clocks.on_clock_move(services.standings_compute_clock_days)
