@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "wallets.payments",
     # --- Merchant settlement (issue 10, item 7) ---
     "wallets.merchant_settlement",
+    # --- Identities (issue 9) ---
+    "sandbox.identities",
     # --- Credit standing and history attestations (issue 9, items 4-5) ---
     "wallets.credit",
 ]
@@ -357,6 +359,8 @@ CLEARING_TIME_ZONE = env_time_zone("CLEARING_TIME_ZONE", "Asia/Seoul")
 CLEARING_MASTER_KEY = env_keyring("CLEARING_MASTER_KEY")
 # Seals nodes' private signing keys (sandbox.keyring; newest first: the first seals, all open).
 NODE_KEYS_MASTER_KEY = env_keyring("NODE_KEYS_MASTER_KEY")
+# Wraps people's data keys (sandbox.identities; newest first: the first wraps, all unwrap).
+IDENTITIES_MASTER_KEY = env_keyring("IDENTITIES_MASTER_KEY")
 
 # --- Sandbox ------------------------------------------------------------------------------
 SANDBOX_NEW_TENANT_STATUS = env_choice("SANDBOX_NEW_TENANT_STATUS", ("active", "pending"), "active")
