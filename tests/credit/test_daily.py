@@ -16,11 +16,17 @@ from sandbox.tenants.services import SYSTEM
 from tests.credit.conftest import Books
 from tests.credit.test_standing import good_history
 from tests.factories import NodeFactory
-from wallets.credit import services, tasks
+from wallets.credit import presenters, services, tasks
 from wallets.credit.models import CreditStanding
 
 pytestmark = pytest.mark.django_db
 SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def advance(clock, to: datetime) -> None:
+    """Advance the test clock and run the advance here (a worker's job)."""
+    clocks.test_clock_advance(clock=clock, to=to, actor=SYSTEM)
+    clocks.test_clock_run_advance(clock_id=clock.pk)
 
 
 def test_the_daily_job_computes_every_subject_once_a_day(books):
@@ -60,7 +66,7 @@ def test_a_test_clock_crossing_midnights_computes_each_day_as_of_its_midnight(bo
     )
     clocks.test_clock_attach(clock=clock, node=books.node, actor=SYSTEM)
 
-    clocks.test_clock_advance(clock=clock, to=start + timedelta(days=3), actor=SYSTEM)
+    advance(clock, start + timedelta(days=3))
 
     rows = CreditStanding.objects.filter(node=books.node, trigger="daily").order_by("as_of")
     midnights = [r.as_of.astimezone(SEOUL) for r in rows]
@@ -81,15 +87,27 @@ def test_on_a_test_clock_the_income_goes_irregular_as_the_months_pass(books):
     clocks.test_clock_attach(clock=clock, node=books.node, actor=SYSTEM)
     before = services.standing_recompute(actor=SYSTEM, person=books.person)
 
-    clocks.test_clock_advance(clock=clock, to=books.now + timedelta(days=45), actor=SYSTEM)
+    advance(clock, books.now + timedelta(days=45))
 
     latest = CreditStanding.objects.filter(person=books.person).order_by("-as_of").first()
     assert "irregular_income" not in before.reason_codes
     assert "irregular_income" in latest.reason_codes
     assert latest.as_of > books.now + timedelta(days=44)
     assert latest.score < before.score
-    changed = Event.objects.filter(type="credit.standing.updated", object_id=str(latest.pk))
-    assert changed.get().occurred_at == latest.as_of  # on the clock's time
+    changed = (
+        Event.objects.filter(type="credit.standing.updated", object_id__in=person_rows(books))
+        .order_by("-occurred_at")
+        .first()
+    )
+    told = CreditStanding.objects.get(pk=changed.object_id)
+    assert told.trigger == "daily" and "irregular_income" in told.reason_codes
+    assert changed.occurred_at == told.as_of  # on the clock's time
+    assert changed.data == presenters.standing_json(told)
+
+
+def person_rows(books) -> list[str]:
+    rows = CreditStanding.objects.filter(person=books.person).values_list("pk", flat=True)
+    return [str(pk) for pk in rows]
 
 
 def test_the_midnights_between_two_moments():
@@ -120,4 +138,4 @@ def test_people_of_many_nodes_cost_a_few_queries_per_batch(alice, django_assert_
         b.credit()
 
     with django_assert_max_num_queries(40):
-        assert services.standings_compute_daily() == 9
+        assert services.standings_compute_daily() == 6  # 3 nodes, 3 people

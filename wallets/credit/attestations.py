@@ -87,4 +87,4 @@ def claims(metrics: Metrics, as_of: datetime) -> list[Claim]:
 
 
 def qualifies_for_secondary(kinds: set[str]) -> bool:
-    return SECONDARY_REQUIRES <= kinds
+    return kinds >= SECONDARY_REQUIRES

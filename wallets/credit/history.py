@@ -5,7 +5,8 @@ A subject's accounts are the tenant's virtual accounts (kind ``customer``) of on
 a node's are its wallet's (``wallet__node_id``); a person's are the accounts of their
 tenant carrying their ``customer_reference``. For a batch of subjects as of one moment,
 two queries: one over the accounts (count, oldest), one over the entries, grouped by
-subject and currency. Both are bounded by the moment, so a past day is read as it was.
+subject and currency. Both are bounded by the moment (what was posted at it counts), so a
+past day is read as it was.
 
 Ledger times are platform time (``wallets.posting`` dates entries by the platform clock).
 A subject on a test clock is read as of its clock's time: a clock ahead of the ledger
@@ -71,9 +72,9 @@ def ledger_metrics(
     grouping: Grouping, accounts: Q, as_of: datetime
 ) -> dict[tuple[Any, ...], Metrics]:
     """Metrics of every subject whose accounts match ``accounts`` as of ``as_of`` (a moment
-    of ledger time: entries posted before it count), keyed by ``grouping``. Subjects
-    without an account opened before ``as_of`` are absent (``Metrics()`` applies)."""
-    customer = Account.objects.filter(accounts, kind=Account.Kind.CUSTOMER, created_at__lt=as_of)
+    of ledger time: entries posted until then count), keyed by ``grouping``. Subjects
+    without an account opened by ``as_of`` are absent (``Metrics()`` applies)."""
+    customer = Account.objects.filter(accounts, kind=Account.Kind.CUSTOMER, created_at__lte=as_of)
     opened = (
         customer.order_by()
         .values(*grouping.fields)
@@ -103,12 +104,12 @@ def ledger_metrics(
             "id",
             filter=incoming
             & Q(posted_at__gte=as_of - timedelta(days=MONTH_DAYS * (i + 1)))
-            & Q(posted_at__lt=as_of - timedelta(days=MONTH_DAYS * i)),
+            & (Q(posted_at__lt=as_of - timedelta(days=MONTH_DAYS * i)) if i else Q()),
         )
         for i in range(INCOME_MONTHS)
     }
     rows = (
-        Entry.objects.filter(account__in=customer.values("pk"), posted_at__lt=as_of)
+        Entry.objects.filter(account__in=customer.values("pk"), posted_at__lte=as_of)
         .order_by()
         .values(*entry_fields, "currency")
         .annotate(

@@ -90,7 +90,9 @@ class HistoryAttestation(models.Model):
     person = models.ForeignKey(
         Person, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    node = models.ForeignKey(Node, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    node = models.ForeignKey(
+        Node, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     statement = models.CharField(max_length=200)
     value = models.BigIntegerField()

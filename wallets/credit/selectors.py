@@ -22,9 +22,9 @@ def node_of(*, tenant: Tenant, node_id: Any) -> Node:
     return Node.objects.get_for_tenant(tenant, node_id)
 
 
-def standings_of(*, person: Person | None = None, node: Node | None = None) -> QuerySet[
-    CreditStanding
-]:
+def standings_of(
+    *, person: Person | None = None, node: Node | None = None
+) -> QuerySet[CreditStanding]:
     """The subject's standings, newest first."""
     rows = CreditStanding.objects.all()
     rows = rows.filter(person=person) if person is not None else rows.filter(node=node)

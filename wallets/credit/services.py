@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,9 +83,9 @@ def _node_subjects(nodes: Sequence[Node]) -> list[_Subject]:
     ids = [n.pk for n in nodes]
     identities_by_node = {i.node_id: i for i in NodeIdentity.objects.filter(node_id__in=ids)}
     previous = dict(
-        Node.objects.filter(pk__in=ids).annotate(score=_latest_score("node")).values_list(
-            "pk", "score"
-        )
+        Node.objects.filter(pk__in=ids)
+        .annotate(score=_latest_score("node"))
+        .values_list("pk", "score")
     )
     subjects = []
     for n in nodes:
@@ -117,9 +117,7 @@ def _metrics(subjects: Sequence[_Subject], as_of: datetime) -> dict[tuple[Any, .
     found: dict[tuple[Any, ...], Any] = {}
     if people:
         found.update(
-            history.ledger_metrics(
-                history.BY_PERSON, history.person_accounts_filter(people), as_of
-            )
+            history.ledger_metrics(history.BY_PERSON, history.person_accounts_filter(people), as_of)
         )
     if nodes:
         found.update(
@@ -136,6 +134,7 @@ def _compute(
     secondary identities they earn."""
     if not subjects:
         return []
+    as_of = as_of.astimezone(UTC)  # as the database answers it: one shape for every reader
     day = day_of(as_of)
     if trigger == CreditStanding.Trigger.DAILY:
         subjects = _not_yet_computed(subjects, day)
@@ -304,7 +303,7 @@ def standings_compute_daily() -> int:
 
 def midnights_between(start: datetime, end: datetime) -> list[datetime]:
     """The midnights (Asia/Seoul) in ``(start, end]``."""
-    found = []
+    found: list[datetime] = []
     day = day_of(start) + timedelta(days=1)
     while True:
         midnight = datetime.combine(day, time.min, tzinfo=TIME_ZONE)
