@@ -174,8 +174,9 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # psycopg quoting 8,000 values one by one cost more than posting the transfers
     # (``wallets.posting._insert_postgresql`` does the same). No model instances either.
     encode = DjangoJSONEncoder().encode
-    columns: dict[str, list[str]] = defaultdict(list)
-    as_text: dict[Any, str] = {}  # tenants, nodes and times repeat across a batch
+    columns: dict[str, list[str | None]] = defaultdict(list)
+    # Tenants, nodes and times repeat across a batch; None (an event of no node) is NULL.
+    as_text: dict[Any, str | None] = {None: None}
     for row in rows:
         for name in ("tenant_id", "node_id", "occurred_at"):
             value = row[name]
@@ -192,11 +193,15 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     writebehind.write(_INSERT_EVENTS_SQL, {**params, "created_at": timezone.now()})
 
 
-def _text_array(values: list[str]) -> str:
-    """A PostgreSQL array literal of strings: each quoted, backslashes and quotes escaped."""
+def _text_array(values: list[str | None]) -> str:
+    """A PostgreSQL array literal of strings: each quoted, backslashes and quotes escaped;
+    None is NULL."""
     return (
         "{"
-        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
         + "}"
     )
 

@@ -16,6 +16,7 @@ from sandbox.tenants.services import SYSTEM
 from tests.credit.conftest import Books
 from tests.credit.test_standing import good_history
 from tests.factories import NodeFactory
+from tests.identities.factories import PersonFactory
 from wallets.credit import presenters, services, tasks
 from wallets.credit.models import CreditStanding
 
@@ -32,21 +33,23 @@ def advance(clock, to: datetime) -> None:
 def test_the_daily_job_computes_every_subject_once_a_day(books):
     good_history(books)
     other = NodeFactory(tenant=books.tenant)
+    nodeless = PersonFactory(tenant=books.tenant, customer_reference="walk-in")
 
     first = tasks.compute_daily_standings()
     again = tasks.compute_daily_standings()
 
-    assert first == 3  # the person, their node, the other node
+    assert first == 4  # the two people, the node of one, the other node
     assert again == 0
     rows = CreditStanding.objects.filter(trigger="daily")
     assert {(r.person_id, r.node_id) for r in rows} == {
         (books.person.pk, None),
+        (nodeless.pk, None),
         (None, books.node.pk),
         (None, other.pk),
     }
     assert {r.day for r in rows} == {books.now.astimezone(SEOUL).date()}
     books.day(201)
-    assert tasks.compute_daily_standings() == 3
+    assert tasks.compute_daily_standings() == 4
 
 
 def test_the_daily_job_leaves_subjects_on_a_test_clock_to_their_clock(books):

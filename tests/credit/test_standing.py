@@ -14,6 +14,7 @@ from sandbox.identities import services as identities
 from sandbox.identities.models import NodeIdentity
 from sandbox.tenants.services import SYSTEM
 from tests.credit.conftest import START
+from tests.factories import AccountFactory
 from tests.identities.factories import PersonFactory
 from wallets.credit import presenters, services
 from wallets.credit.models import CreditStanding, HistoryAttestation
@@ -131,10 +132,10 @@ def test_an_event_tells_when_the_score_changed_and_only_then(books):
     assert same.score == first.score
     assert lower.score < first.score
     updates = Event.objects.filter(type="credit.standing.updated").order_by("created_at")
-    assert [e.data["score"] for e in updates] == [first.score, lower.score]
+    assert [e.data["score"] for e in updates] == [lower.score]  # a first score is no change
     assert updates[0].node_id == books.node.pk
-    assert updates[0].object_id == str(first.pk)
-    assert updates[0].data == presenters.standing_json(first)
+    assert updates[0].object_id == str(lower.pk)
+    assert updates[0].data == presenters.standing_json(lower)
     assert CreditStanding.objects.filter(person=books.person).count() == 3
 
 
@@ -152,3 +153,18 @@ def test_an_erased_person_is_not_recomputed(books):
     with pytest.raises(identities.PersonRedacted):
         services.standing_recompute(actor=SYSTEM, person=books.person)
     assert not HistoryAttestation.objects.exists()
+
+
+def test_a_person_served_by_no_node_hears_through_the_tenants_events(books):
+    walk_in = PersonFactory(tenant=books.tenant, customer_reference="walk-in")
+    before = services.standing_recompute(actor=SYSTEM, person=walk_in)
+    account = AccountFactory(node=books.node, customer_reference="walk-in")
+    books.credit(10_000, account=account)
+
+    after = services.standing_recompute(actor=SYSTEM, person=walk_in)
+
+    assert before.reason_codes[0] == "no_accounts"
+    assert after.score > before.score
+    event = Event.objects.get(type="credit.standing.updated")
+    assert event.node_id is None and event.tenant_id == books.tenant.pk
+    assert event.data["subject_id"] == str(walk_in.pk)

@@ -191,7 +191,9 @@ def _compute(
         CreditStanding.objects.bulk_create(standings)
         HistoryAttestation.objects.bulk_create(claims)
         for subject, standing in zip(subjects, standings, strict=True):
-            if standing.score != subject.previous_score:
+            # A change of score, not a first one: a subject's first standing is news to
+            # nobody's integration (a test clock's first midnight would tell every node).
+            if subject.previous_score not in (None, standing.score):
                 events.append(
                     NewEvent(
                         node_id=subject.event_node_id,
