@@ -10,8 +10,10 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from sandbox.charts import Series, line_chart
 from sandbox.errors import ApplicationError
 from sandbox.identities.models import Person
 from sandbox.tenants.access import TenantRequest
@@ -34,7 +36,7 @@ def _card_context(
         "subject_name": f"person {person.pk}" if person is not None else node.name if node else "",
         "current": presenters.standing_json(history[0]) if history else None,
         "history": [presenters.standing_json(s) for s in history[:30]],
-        "chart": _chart(history[:CHART_POINTS], person=person, node=node),
+        "chart": _chart(history[:CHART_POINTS]) if history else "",
         "attestations": [
             presenters.attestation_json(a)
             for a in selectors.attestations_of(person=person, node=node)
@@ -43,8 +45,10 @@ def _card_context(
     }
 
 
-def _chart(history: list[CreditStanding], **subject: Any) -> str:
-    return ""
+def _chart(history: list[CreditStanding]) -> SafeString:
+    """The score over the subject's time, oldest first (``history`` is newest first)."""
+    points = [(s.as_of, float(s.score)) for s in reversed(history)]
+    return line_chart([Series("Score", points)], title="Credit score over time", unit="score")
 
 
 @tenant_page()
