@@ -346,6 +346,7 @@ CELERY_TASK_ROUTES = {
     "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},
     "wallets.credit.tasks.compute_daily_standings": {"queue": CELERY_QUEUE_DEFAULT},
     "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},
+    "identities.rotate_keys": {"queue": CELERY_QUEUE_DEFAULT},  # re-wrapping data keys
     "celery.*": {"queue": CELERY_QUEUE_DEFAULT},
 }
 

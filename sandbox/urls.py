@@ -47,6 +47,7 @@ urlpatterns = [
     path("pay/", include("wallets.payments.public_urls")),
     path("payments/", include("wallets.payments.dashboard_urls")),
     path("settlement/", include("wallets.merchant_settlement.dashboard_urls")),
+    path("people/", include("sandbox.identities.dashboard_urls")),
     path("credit/", include("wallets.credit.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),

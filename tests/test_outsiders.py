@@ -25,6 +25,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from clearing import records
 from clearing.models import Job, SettlementWindow
 from sandbox.events.models import WebhookDelivery
+from sandbox.identities.data import Address
+from sandbox.identities.rotation import rotation_start
+from sandbox.identities.services import node_identity_set
+from sandbox.identities.vault import NodeIdentityData
 from sandbox.tenants.models import ApiKey
 from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
@@ -798,6 +802,63 @@ CHECKS.update(
 )
 
 
+# --- Identities: people and node identities (issue 9) ---
+
+
+def person(a):
+    if "_person" not in a.__dict__:
+        made = PersonFactory(tenant=a.tenant, node=a.node)
+        a.keep(made.pk)
+        a.__dict__["_person"] = made
+    return {"person_id": a.__dict__["_person"].pk}
+
+
+def identified_node(a):
+    if "_node_identity" not in a.__dict__:
+        a.__dict__["_node_identity"] = node_identity_set(node=a.node, data=ALICE_BUSINESS)
+        a.keep(a.__dict__["_node_identity"].pk)
+    return {"node_id": a.node.pk}
+
+
+def rotation_job(a):
+    job = rotation_start(requested_by="test")
+    a.keep(job.pk)
+    return {"job_id": job.pk}
+
+
+ALICE_BUSINESS = NodeIdentityData(
+    legal_name="주식회사 앨리스",
+    registration_number="220-81-62517",
+    address=Address("테헤란로 1", "서울", "06236", "KR"),
+)
+
+
+def _business_body(a) -> dict:
+    return {
+        "legal_name": "Outsider Ltd",
+        "registration_number": "220-81-62517",
+        "address": {"street": "1 Main", "city": "Seoul", "postal_code": "1", "country": "KR"},
+    }
+
+
+CHECKS.update(
+    {
+        "api:person": owned(person),
+        "api:person-reveal": owned(person, lambda a: {"purpose": "outsider"}),
+        "api:person-erase": owned(person, lambda a: {"reason": "outsider"}),
+        "api:person-access-log": owned(person),
+        "api:person-match": owned(person, lambda a: {"name": "김민수"}),
+        "api:node-identity": owned(identified_node, _business_body),
+        "api:operator-identity-key-rotation": operator_only(rotation_job),
+        "api:operator-identity-key-rotation-resume": operator_only(rotation_job),
+        "people:detail": owned(person),
+        "people:reveal": owned(person, lambda a: {"purpose": "outsider"}),
+        "people:erase": owned(person, lambda a: {"reason": "outsider", "confirm": "on"}),
+        "people:node-identity": owned(identified_node),
+    }
+)
+
+
 # --- Credit standing (issue 9, items 4-5: wallets.credit) ---
 
 
@@ -835,6 +896,7 @@ CHECKS.update(
         "credit:node-recompute": owned(_credit_node),
     }
 )
+
 
 # --- What must not change ------------------------------------------------------------------
 

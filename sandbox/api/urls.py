@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("sandbox.nodekeys.api_urls")),
     path("", include("wallets.payments.api_urls")),
     path("", include("wallets.merchant_settlement.api_urls")),
+    path("", include("sandbox.identities.api_urls")),
     path("", include("wallets.credit.api_urls")),
 ]

@@ -11,6 +11,7 @@ class IdentitiesConfig(AppConfig):
         # identities.E001), like the node keys' nodekeys.E001.
         from django.core.checks import Tags, register
 
+        from sandbox.identities import tasks  # noqa: F401  (registers the Celery tasks)
         from sandbox.identities.checks import check_master_key
 
         register(check_master_key, Tags.security, deploy=True)

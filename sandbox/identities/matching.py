@@ -41,7 +41,7 @@ def _words(value: str) -> list[str]:
 
 def _similarity(a: str, b: str) -> float:
     # NFD splits a Hangul syllable into its jamo: "김민수" and "김민서" differ in one letter
-    # of nine, not in one syllable of three.
+    # of eight, not in one syllable of three.
     a, b = unicodedata.normalize("NFD", a), unicodedata.normalize("NFD", b)
     if not a and not b:
         return 1.0

@@ -3,10 +3,11 @@ masked values only. Clear values leave only through ``services.reveal``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sandbox.identities import masking
-from sandbox.identities.data import Address
+from sandbox.identities.data import Address, PersonalData
 from sandbox.identities.models import AccessLogEntry, KeyRotationJob, NodeIdentity, Person
 from sandbox.identities.vault import masked_data, node_identity_data
 
@@ -52,6 +53,20 @@ def person_as_json(person: Person) -> dict[str, Any]:
         "created_at": _iso(person.created_at),
         "redacted_at": _iso(person.redacted_at),
     }
+
+
+def revealed_as_json(data: PersonalData, fields: Sequence[str]) -> dict[str, Any]:
+    """The fields of a reveal, in clear (only those read)."""
+    values: dict[str, Any] = {
+        "legal_name": data.legal_name,
+        "birth_date": data.birth_date.isoformat(),
+        "national_id": data.national_id,
+        "national_id_country": data.national_id_country,
+        "phone": data.phone,
+        "email": data.email,
+        "address": data.address.as_dict(),
+    }
+    return {field: values[field] for field in fields}
 
 
 def node_identity_as_json(identity: NodeIdentity) -> dict[str, Any]:

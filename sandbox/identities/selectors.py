@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from sandbox.errors import NotFound
 from sandbox.identities.models import AccessLogEntry, KeyRotationJob, NodeIdentity, Person
 from sandbox.identities.vault import lookup_index
 from sandbox.tenants.models import Node, Tenant
@@ -33,6 +35,11 @@ def _find(tenant: Tenant, *, field: str, value: str, country: str = "KR") -> Per
     )
 
 
+def find_person(tenant: Tenant, *, field: str, value: str) -> Person | None:
+    """``find_by_phone``, ``find_by_email`` or ``find_by_national_id`` by field name."""
+    return _find(tenant, field=field, value=value)
+
+
 def find_by_phone(tenant: Tenant, value: str) -> Person | None:
     """The (newest) active person with this phone number, by blind index."""
     return _find(tenant, field="phone", value=value)
@@ -56,3 +63,12 @@ def node_identity_for(node: Node) -> NodeIdentity | None:
 
 def rotation_jobs() -> QuerySet[KeyRotationJob]:
     return KeyRotationJob.objects.order_by("-created_at")
+
+
+def get_rotation_job(job_id: Any) -> KeyRotationJob:
+    try:
+        return KeyRotationJob.objects.get(pk=job_id)
+    except (KeyRotationJob.DoesNotExist, ValueError, ValidationError):
+        raise NotFound(
+            f"No key rotation job with id {job_id}.", code="key_rotation_job_not_found"
+        ) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -19,7 +20,7 @@ from stdnum.kr import brn
 from sandbox import clock
 from sandbox.errors import ApplicationError, Conflict, Unprocessable
 from sandbox.events.services import event_record
-from sandbox.identities import sealing
+from sandbox.identities import matching, sealing
 from sandbox.identities.data import (
     Address,
     PersonalData,
@@ -42,16 +43,21 @@ from sandbox.identities.vault import (
     seal_person,
 )
 from sandbox.tenants.models import Node, Tenant
+from sandbox.tenants.services import Actor
 
 __all__ = [
     "Address",
+    "MatchResult",
     "NodeIdentityData",
     "PersonRedacted",
     "PersonalData",
+    "actor_label",
     "erase",
+    "match_person",
     "node_identity_set",
     "register_person",
     "reveal",
+    "reveal_fields",
     "set_verification_level",
 ]
 
@@ -108,7 +114,8 @@ def register_person(
     return person
 
 
-def _check_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
+def reveal_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
+    """The fields a reveal reads (all by default); 400 ``unknown_field`` for others."""
     if fields is None:
         return Person.SEALED_FIELDS
     unknown = [f for f in fields if f not in Person.SEALED_FIELDS]
@@ -135,8 +142,12 @@ def reveal(
             code="purpose_required",
             fields={"purpose": ["Required."]},
         )
-    wanted = _check_fields(fields)
+    wanted = reveal_fields(fields)
     with transaction.atomic():
+        # The key as it is now: erased or re-wrapped since ``person`` was read, it counts.
+        person.status, person.wrapped_dek, person.kek_id = (
+            Person.objects.filter(pk=person.pk).values_list("status", "wrapped_dek", "kek_id").get()
+        )
         data = open_person(person, wanted)
         AccessLogEntry.objects.create(
             tenant_id=person.tenant_id,
@@ -147,6 +158,59 @@ def reveal(
             accessed_at=clock.now(node_id=person.node_id),
         )
     return data
+
+
+def actor_label(actor: Actor) -> str:
+    """The access log's "who": ``api_key:<prefix>``, ``user:<email>`` or ``system``."""
+    if actor.api_key is not None:
+        return f"api_key:{actor.api_key.prefix}"
+    if actor.user is not None:
+        return f"user:{actor.user.email}"
+    return "system"
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Scores (0-100) of the claims given, by field; never the stored values."""
+
+    scores: dict[str, int]
+
+    def as_json(self) -> dict[str, dict[str, Any]]:
+        return {
+            field: {"score": score, "band": matching.band(score)}
+            for field, score in self.scores.items()
+        }
+
+
+def match_person(
+    person: Person,
+    *,
+    actor: str,
+    name: str | None = None,
+    phone: str | None = None,
+    address: Address | None = None,
+    purpose: str = "match",
+) -> MatchResult:
+    """Score claims about the person without disclosing what is stored. The comparison
+    reads the sealed fields, so it is logged like a reveal (purpose ``match``, the fields
+    compared): the caller learned how well its claims match."""
+    claims = {"legal_name": name, "phone": phone, "address": address}
+    fields = [field for field, claim in claims.items() if claim is not None]
+    if not fields:
+        raise ApplicationError(
+            "Give at least one claim to match: name, phone or address.",
+            code="no_claims",
+            fields={"name": ["Give a name, a phone or an address."]},
+        )
+    stored = reveal(person, actor=actor, purpose=purpose, fields=fields)
+    scores: dict[str, int] = {}
+    if name is not None:
+        scores["name"] = matching.score_name(name, stored.legal_name)
+    if phone is not None:
+        scores["phone"] = matching.score_phone(phone, stored.phone)
+    if address is not None:
+        scores["address"] = matching.score_address(address, stored.address)
+    return MatchResult(scores=scores)
 
 
 def set_verification_level(subject: Person | NodeIdentity, level: str, *, reason: str) -> None:

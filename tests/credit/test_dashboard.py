@@ -20,6 +20,13 @@ def test_the_node_page_loads_the_credit_card(books, alice):
     assert f'hx-get="/credit/nodes/{books.node.pk}/card/"' in page.content.decode()
 
 
+def test_the_person_page_loads_the_credit_card(books, alice):
+    page = alice.web.get(f"/people/{books.person.pk}/")
+
+    assert page.status_code == 200
+    assert f'hx-get="/credit/people/{books.person.pk}/card/"' in page.content.decode()
+
+
 def test_a_recompute_from_the_dashboard_shows_the_score_and_its_chart(books, alice):
     good_history(books)
     alice.web.post(f"/credit/people/{books.person.pk}/recompute/")

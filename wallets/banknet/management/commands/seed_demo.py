@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from sandbox.identities import selectors as identity_selectors
+from sandbox.identities import services as identity_services
+from sandbox.identities.data import Address, PersonalData
 from sandbox.tenants import services
 from sandbox.tenants.models import Membership, Node, Tenant, User
 from wallets.banknet import bank_accounts, deposits
@@ -23,6 +28,42 @@ DEMO_STARTUPS = [
 DEMO_CUSTOMERS = {
     "Kimchi Pay": ("004", "110234567890", "Kim Minjun", "KRW", 250_000),
     "Sakura Remit": ("0005", "1234567", "Sato Yui", "JPY", 30_000),
+}
+
+# People each startup serves, with recognizable names: their data is sealed at rest, so a
+# dump of the database shows none of it (tests/identities/test_dump.py).
+DEMO_PEOPLE = {
+    "Kimchi Pay": [
+        PersonalData(
+            legal_name="박지훈",
+            birth_date=datetime.date(1988, 4, 12),
+            national_id="880412-1123453",
+            national_id_country="KR",
+            phone="+821023456789",
+            email="jihoon.park@kimchipay-customer.test",
+            address=Address("세종대로 110", "서울특별시 중구", "04524", "KR"),
+        ),
+        PersonalData(
+            legal_name="이서연",
+            birth_date=datetime.date(1995, 11, 3),
+            national_id="951103-2234561",
+            national_id_country="KR",
+            phone="+821098765432",
+            email="seoyeon.lee@kimchipay-customer.test",
+            address=Address("해운대해변로 264", "부산광역시 해운대구", "48099", "KR"),
+        ),
+    ],
+    "Sakura Remit": [
+        PersonalData(
+            legal_name="Tanaka Haruto",
+            birth_date=datetime.date(1992, 7, 21),
+            national_id="483729150640",
+            national_id_country="JP",
+            phone="+819012345678",
+            email="haruto.tanaka@sakura-customer.test",
+            address=Address("1-1 Marunouchi", "Chiyoda-ku, Tokyo", "100-0005", "JP"),
+        ),
+    ],
 }
 
 
@@ -50,10 +91,18 @@ class Command(BaseCommand):
                 tenant=tenant, actor=actor, name=node_name, country=country, base_currency=currency
             )
             self._first_deposit(tenant=tenant, node=node, actor=actor)
+            self._people(tenant=tenant, node=node)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  operator: {OPERATOR_EMAIL} / {DEMO_PASSWORD}")
         for organization, email, *_ in DEMO_STARTUPS:
             self.stdout.write(f"  {organization}: {email} / {DEMO_PASSWORD}")
+
+    def _people(self, *, tenant: Tenant, node: Node) -> None:
+        for number, data in enumerate(DEMO_PEOPLE.get(tenant.name, []), start=1):
+            if identity_selectors.find_by_email(tenant, data.email) is None:
+                identity_services.register_person(
+                    tenant=tenant, node=node, data=data, customer_reference=f"demo-{number:04d}"
+                )
 
     def _first_deposit(self, *, tenant: Tenant, node: Node, actor: services.Actor) -> None:
         if BankAccount.objects.filter(tenant=tenant).exists():
