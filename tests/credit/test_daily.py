@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 
 from sandbox.events import clocks
@@ -134,11 +136,26 @@ def test_beat_runs_the_job_daily_on_the_default_queue(db):
     assert route == {"queue": settings.CELERY_QUEUE_DEFAULT}
 
 
-def test_people_of_many_nodes_cost_a_few_queries_per_batch(alice, django_assert_max_num_queries):
-    books = [Books(alice, reference=f"cust-{i}") for i in range(3)]
-    for b in books:
+def queries_of_a_daily_run() -> int:
+    with CaptureQueriesContext(connection) as run:
+        services.standings_compute_daily()
+    return len(run.captured_queries)
+
+
+def test_the_daily_job_costs_the_same_queries_for_2_or_6_customers(alice):
+    """Aggregate SQL per batch, not a query (or a loop over entries) per subject."""
+    few = [Books(alice, reference=f"few-{i}") for i in range(2)]
+    for b in few:
+        b.day(1)
+        b.credit()
+    small = queries_of_a_daily_run()
+    CreditStanding.objects.all().delete()
+    more = [Books(alice, reference=f"more-{i}") for i in range(4)]
+    for b in more:
         b.day(1)
         b.credit()
 
-    with django_assert_max_num_queries(40):
-        assert services.standings_compute_daily() == 6  # 3 nodes, 3 people
+    large = queries_of_a_daily_run()
+
+    assert CreditStanding.objects.count() == 12  # 6 nodes, 6 people
+    assert large == small
