@@ -207,9 +207,12 @@ def _compute(
         events_record(events)
         for subject in upgrades:
             assert subject.identity is not None
-            identities.set_verification_level(
-                subject.identity, VerificationLevel.SECONDARY, reason=SECONDARY_REASON
-            )
+            try:
+                identities.set_verification_level(
+                    subject.identity, VerificationLevel.SECONDARY, reason=SECONDARY_REASON
+                )
+            except identities.PersonRedacted:
+                continue  # erased since the batch was read: nothing about them changes
     return standings
 
 
