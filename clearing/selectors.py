@@ -254,6 +254,17 @@ def clock_closes(*, tenant: Any, clock: TestClock) -> QuerySet[ClockClose]:
     )
 
 
+def clock_closes_recent(
+    *, tenant: Tenant | None, operator: bool = False, limit: int = 30
+) -> QuerySet[ClockClose]:
+    """The newest test-clock closes, for the clearing page beside the platform's days:
+    operators see every tenant's, a tenant its own."""
+    closes = ClockClose.objects.select_related("clock", "anchor", "tenant")
+    if not operator:
+        closes = closes.for_tenant(tenant)
+    return closes.order_by("-created_at", "-pk")[:limit]
+
+
 def clock_close_get(*, tenant: Any, clock: TestClock, day: date) -> ClockClose:
     close = clock_closes(tenant=tenant, clock=clock).filter(day=day).first()
     if close is None:

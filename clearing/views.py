@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from clearing import jobs, selectors, settlement
+from clearing import chart_data, jobs, selectors, settlement
 from clearing.caps import parse_caps
 from clearing.encoding import today
 from clearing.merkle import node_hash
@@ -91,13 +91,20 @@ def overview(request: DashboardRequest) -> HttpResponse:
         "yesterday": today() - timedelta(days=1),
         "log": selectors.close_log_head(),
         **_jobs_context(request),
+        "clock_closes": selectors.clock_closes_recent(
+            tenant=_tenant(request), operator=request.user.is_staff
+        ),
+        "charts": chart_data.job_charts(tenant=_tenant(request), operator=request.user.is_staff),
     }
     return render(request, "clearing/overview.html", context)
 
 
 @member_or_operator
 def jobs_partial(request: DashboardRequest) -> HttpResponse:
-    return render(request, "clearing/_jobs.html", _jobs_context(request))
+    """The jobs table, polled while a job is pending; 286 tells htmx to stop polling once
+    none is (the table in that answer is still swapped in)."""
+    context = _jobs_context(request)
+    return render(request, "clearing/_jobs.html", context, status=200 if context["active"] else 286)
 
 
 @require_POST
@@ -177,9 +184,8 @@ def proof_steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
 @tenant_page()
 def proof(request: DashboardRequest, transaction_id: str) -> HttpResponseBase:
     try:
-        doc = selectors.transaction_proof(
-            tenant=_member_tenant(request), transaction_id=transaction_id
-        )
+        # Wherever its day closed: its test clock's close, or the platform's day.
+        doc = selectors.receipt_proof(tenant=_member_tenant(request), transaction_id=transaction_id)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("clearing:overview")

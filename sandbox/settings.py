@@ -69,8 +69,12 @@ INSTALLED_APPS = [
     "wallets.payments",
     # --- Merchant settlement (issue 10, item 7) ---
     "wallets.merchant_settlement",
+    # --- FX (issue 11) ---
+    "wallets.fx",
     # --- Identities (issue 9) ---
     "sandbox.identities",
+    # --- Identity verification (issue 9, items 3 and 4: KYC sessions, social providers) ---
+    "sandbox.identities.verification",
     # --- Credit standing and history attestations (issue 9, items 4-5) ---
     "wallets.credit",
 ]

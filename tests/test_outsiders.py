@@ -35,6 +35,7 @@ from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
 from tests.identities.factories import PersonFactory
 from wallets.banknet.models import AccountLink, ScenarioRun
+from wallets.fx import services as fx_services
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 API_METHODS = ("get", "put", "patch", "post", "delete")
@@ -555,6 +556,7 @@ CHECKS: dict[str, Check] = {
         "a bank is the platform's; offline/online applies to the caller's organization only",
     ),
     "api:operator-bank": operator_only(lambda a: {"code": "004"}),
+    "banknet:operator-bank": operator_only(lambda a: {"code": "004"}),
     "banknet:bank-account": owned(bank_account),
     "banknet:bank-toggle": shared(
         lambda a: [{"code": "004", "action": x} for x in ("offline", "online")],
@@ -565,6 +567,7 @@ CHECKS: dict[str, Check] = {
     "banknet:return": owned(lambda a: {"withdrawal_id": a.withdrawal}),
     "banknet:card-action": owned(card_actions),
     "banknet:scenario": owned(lambda a: {"run_id": a.scenario_run}),
+    "banknet:scenario-remove": owned(lambda a: {"run_id": a.scenario_run}),
     # clearing
     "api:transaction-proof": owned(closed_transaction),
     "api:transaction-record": owned(anchored_transaction),
@@ -802,6 +805,38 @@ CHECKS.update(
 )
 
 
+# --- FX (issue 11): quotes and conversions; the operators' rate table ---
+
+
+def _fx_conversion(a) -> dict:
+    """Alice's node sold 10,000 won for dollars once (a USD account opened for it)."""
+    if "_fx_conversion" not in a.__dict__:
+        fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
+        won = a.account  # the node's Main account, made (and funded) before the second one
+        dollars = AccountFactory(node=a.node, currency="USD", name="Dollars")
+        a.keep(dollars.pk)
+        quote = a.post(
+            "/api/v1/fx/quotes",
+            {
+                "node_id": str(a.node.pk),
+                "source_currency": "KRW",
+                "target_currency": "USD",
+                "sell_amount": 10_000,
+            },
+        )
+        conversion = a.post(
+            "/api/v1/fx/conversions",
+            {
+                "quote_id": quote["id"],
+                "source_account_id": str(won.pk),
+                "target_account_id": str(dollars.pk),
+            },
+        )
+        a.keep(quote["id"], conversion["id"], conversion["transaction_id"])
+        a.__dict__["_fx_conversion"] = conversion
+    return a.__dict__["_fx_conversion"]
+
+
 # --- Identities: people and node identities (issue 9) ---
 
 
@@ -843,6 +878,14 @@ def _business_body(a) -> dict:
 
 CHECKS.update(
     {
+        "api:fx-quote": owned(lambda a: {"quote_id": _fx_conversion(a)["quote"]["id"]}),
+        "api:fx-conversion": owned(lambda a: {"conversion_id": _fx_conversion(a)["id"]}),
+        "api:operator-fx-pair": operator_only(
+            lambda a: {"pair": "USD-KRW"}, lambda a: {"spread_bps": 1}
+        ),
+        "api:operator-fx-rate-events": operator_only(
+            lambda a: {"pair": "USD-KRW"}, lambda a: {"kind": "jump", "value": "5"}
+        ),
         "api:person": owned(person),
         "api:person-reveal": owned(person, lambda a: {"purpose": "outsider"}),
         "api:person-erase": owned(person, lambda a: {"reason": "outsider"}),
@@ -855,6 +898,63 @@ CHECKS.update(
         "people:reveal": owned(person, lambda a: {"purpose": "outsider"}),
         "people:erase": owned(person, lambda a: {"reason": "outsider", "confirm": "on"}),
         "people:node-identity": owned(identified_node),
+    }
+)
+
+
+# --- Identity verification (issue 9, items 3 and 4) ---
+# Public on purpose: the simulated identity providers' JWKS and discovery documents.
+PUBLIC |= {"oidc:jwks", "oidc:discovery"}
+
+
+def verification_session(a):
+    if "_verification_session" not in a.__dict__:
+        body = {"person_id": str(person(a)["person_id"]), "type": "phone"}
+        session = a.post("/api/v1/verification_sessions", body)
+        a.post(f"/api/v1/verification_sessions/{session['id']}/submit", {"phone": "+821012345678"})
+        a.keep(session["id"])
+        a.__dict__["_verification_session"] = session["id"]
+    return {"session_id": a.__dict__["_verification_session"]}
+
+
+def social_link(a):
+    if "_social_link" not in a.__dict__:
+        body = {"person_id": str(person(a)["person_id"]), "provider": "sandbox-talk"}
+        link = a.post("/api/v1/social_links", body)
+        a.keep(link["id"])
+        a.__dict__["_social_link"] = link["id"]
+    return {"link_id": a.__dict__["_social_link"]}
+
+
+CHECKS.update(
+    {
+        "api:verification-session": owned(verification_session),
+        "api:verification-session-submit": owned(
+            verification_session, lambda a: {"code": "000000"}
+        ),
+        "api:verification-session-cancel": owned(verification_session),
+        "api:verification-session-redact": owned(verification_session),
+        "api:test-helper-verification-session-force": owned(
+            verification_session, lambda a: {"outcome": "verified"}
+        ),
+        "api:test-helper-verification-session-phone-code": owned(verification_session),
+        "api:operator-verification-session-review": operator_only(
+            verification_session, lambda a: {"decision": "approve"}
+        ),
+        "api:social-link": owned(social_link),
+        "api:social-link-complete": owned(social_link, lambda a: {"id_token": "x.y.z"}),
+        "identity_verification:session": owned(verification_session),
+        "identity_verification:social-link-complete": owned(
+            social_link, lambda a: {"id_token": "x.y.z"}
+        ),
+        "oidc:authorize": shared(
+            lambda a: {"provider": "sandbox-talk"},
+            why="the simulated login lists the visitor's own people only",
+        ),
+        "identity_verification:session-action": owned(
+            _with_actions(verification_session, ("force", "cancel", "redact")),
+            lambda a: {"outcome": "verified"},
+        ),
     }
 )
 

@@ -18,7 +18,7 @@ from sandbox.errors import ApplicationError
 from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
-from wallets import exports, forms, inputs, presenters, selectors, services
+from wallets import chart_data, exports, forms, inputs, presenters, selectors, services
 from wallets.idempotency import request_fingerprint, run_idempotent
 from wallets.models import Account, LedgerTransaction, Wallet
 
@@ -39,7 +39,8 @@ def wallet_list(request: TenantRequest) -> HttpResponse:
     balances = selectors.balances_by_node(Account.objects.for_tenant(tenant))
     rows = [(node, balances.get(node.pk, [])) for node in nodes]
     totals = selectors.balances_by_currency(Account.objects.for_tenant(tenant))
-    return render(request, "wallets/wallet_list.html", {"rows": rows, "totals": totals})
+    context = {"rows": rows, "totals": totals, "charts": chart_data.wallet_charts(tenant=tenant)}
+    return render(request, "wallets/wallet_list.html", context)
 
 
 @tenant_page()
@@ -64,6 +65,7 @@ def wallet_detail(request: TenantRequest, node_id: str) -> HttpResponseBase:
                 return redirect("wallets:wallet", node_id=wallet.node_id)
     context = _wallet_context(request, wallet)
     context["account_form"] = account_form
+    context["charts"] = chart_data.wallet_charts(tenant=access.tenant, node_id=wallet.node_id)
     return render(request, "wallets/wallet_detail.html", context)
 
 

@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("sandbox.nodekeys.api_urls")),
     path("", include("wallets.payments.api_urls")),
     path("", include("wallets.merchant_settlement.api_urls")),
+    path("", include("wallets.fx.api_urls")),
     path("", include("sandbox.identities.api_urls")),
+    path("", include("sandbox.identities.verification.api_urls")),
     path("", include("wallets.credit.api_urls")),
 ]

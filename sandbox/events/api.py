@@ -398,12 +398,16 @@ class OperatorPlatformClockApi(ApiView):
 
 
 class OperatorPlatformClockActionApi(ApiView):
-    """``advance`` (body ``{"seconds": n}``), ``freeze``, ``resume`` or ``reset``."""
+    """``advance`` (body ``{"seconds": n}`` or ``{"to": "2027-01-31T09:00:00+09:00"}``),
+    ``freeze``, ``resume`` or ``reset``."""
 
     permission_classes = [IsOperator]
 
     class InputSerializer(serializers.Serializer):
         seconds = serializers.IntegerField(required=False, min_value=1)
+        to = serializers.DateTimeField(
+            required=False, help_text="Advance to this date and time (with its offset)."
+        )
 
     @extend_schema(
         parameters=[path_choices("action", ["advance", "freeze", "resume", "reset"])],
@@ -413,9 +417,13 @@ class OperatorPlatformClockActionApi(ApiView):
         values = self.validated_input()
         actor = actor_for(request)
         if action == "advance":
-            if "seconds" not in values:
-                raise exceptions.ValidationError({"seconds": ["Required to advance."]})
-            clocks.platform_clock_advance(actor=actor, seconds=values["seconds"])
+            if ("seconds" in values) == ("to" in values):
+                message = "Give either seconds or to."
+                raise exceptions.ValidationError({"seconds": [message], "to": [message]})
+            if "to" in values:
+                clocks.platform_clock_advance_to(actor=actor, moment=values["to"])
+            else:
+                clocks.platform_clock_advance(actor=actor, seconds=values["seconds"])
         elif action == "freeze":
             clocks.platform_clock_freeze(actor=actor)
         elif action == "resume":

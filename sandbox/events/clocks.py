@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sandbox.clock import PlatformRow
+from sandbox.clock import PlatformRow, platform_time
 from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict, Forbidden
 from sandbox.events import queue, scheduling
@@ -367,6 +367,36 @@ def platform_clock_advance(*, actor: Actor, seconds: int) -> PlatformClock:
     else:
         platform.offset_seconds += seconds
     _after_platform_change(platform, actor, "advanced", {"seconds": seconds})
+    return platform
+
+
+@transaction.atomic
+def platform_clock_advance_to(*, actor: Actor, moment: datetime) -> PlatformClock:
+    """Move the platform clock forward to ``moment`` (a later date and time, at most two
+    years ahead); a stopped clock stays stopped there. Audited like an advance, with the
+    target time."""
+    _operator_only(actor)
+    if timezone.is_naive(moment):
+        raise ApplicationError(
+            "Give the time with its time zone.", code="invalid_advance", fields={"to": ["Naive."]}
+        )
+    platform = _platform_clock_locked()
+    current = platform_time(platform.offset_seconds, platform.frozen_time)
+    # Rounded up to whole seconds, the offset's unit: the clock lands on ``moment`` or just after.
+    seconds = math.ceil((moment - current).total_seconds())
+    if seconds <= 0 or seconds > MAX_ADVANCE.total_seconds():
+        raise ApplicationError(
+            f"Pick a time after the platform's ({current:%Y-%m-%d %H:%M:%S %Z}) and at most two"
+            " years ahead: the platform clock only moves forward.",
+            code="invalid_advance",
+            fields={"to": ["Out of range."]},
+        )
+    if platform.frozen_time is not None:
+        platform.frozen_time = moment
+    else:
+        platform.offset_seconds += seconds
+    data = {"to": moment.isoformat(), "seconds": seconds}
+    _after_platform_change(platform, actor, "advanced", data)
     return platform
 
 

@@ -60,3 +60,12 @@ class AttachForm(forms.Form):
 
 class PlatformAdvanceForm(forms.Form):
     seconds = forms.IntegerField(min_value=1, max_value=2 * 366 * 86400, initial=3600)
+
+
+class PlatformAdvanceToForm(forms.Form):
+    """Advance the platform clock to a date and time (in the server's time zone)."""
+
+    to = forms.DateTimeField(
+        label="Advance to (date and time)",
+        widget=forms.DateTimeInput({"type": "datetime-local", "step": "1"}),
+    )

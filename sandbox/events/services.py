@@ -175,8 +175,7 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # (``wallets.posting._insert_postgresql`` does the same). No model instances either.
     encode = DjangoJSONEncoder().encode
     columns: dict[str, list[str | None]] = defaultdict(list)
-    # Tenants, nodes and times repeat across a batch; None (an event of no node) is NULL.
-    as_text: dict[Any, str | None] = {None: None}
+    as_text: dict[Any, str | None] = {None: None}  # tenants, nodes, times repeat in a batch
     for row in rows:
         for name in ("tenant_id", "node_id", "occurred_at"):
             value = row[name]
@@ -195,7 +194,7 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
 
 def _text_array(values: list[str | None]) -> str:
     """A PostgreSQL array literal of strings: each quoted, backslashes and quotes escaped;
-    None is NULL."""
+    None is NULL (a person's event may have no node)."""
     return (
         "{"
         + ",".join(

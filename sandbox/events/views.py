@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from sandbox.errors import ApplicationError
-from sandbox.events import clocks, forms, selectors, services
+from sandbox.events import chart_data, clocks, forms, selectors, services
 from sandbox.events.api import platform_clock_state
 from sandbox.events.models import ClockAttachment, Event, TestClock, WebhookDelivery
 from sandbox.events.panels import clock_page_panels
@@ -115,6 +115,7 @@ def delivery_list(request):
         "page": _delivery_page(request),
         "statuses": WebhookDelivery.Status.choices,
         "status_filter": request.GET.get("status", ""),
+        "charts": chart_data.webhook_charts(tenant=request.tenant_access.tenant),
     }
     return render(request, "events/delivery_list.html", context)
 
@@ -275,7 +276,9 @@ def clock_action(request, clock_id, action):
 
 @staff_member_required(login_url="login")
 def platform_clock(request):
-    form = forms.PlatformAdvanceForm(request.POST or None)
+    posted = request.POST.get("action")
+    form = forms.PlatformAdvanceForm(request.POST if posted == "advance" else None)
+    to_form = forms.PlatformAdvanceToForm(request.POST if posted == "advance_to" else None)
     if request.method == "POST":
         actor = actor_for(request)
         action = request.POST.get("action")
@@ -293,9 +296,20 @@ def platform_clock(request):
                     f"Platform clock advanced by {seconds} s.",
                 )
                 return redirect("events:platform-clock")
+        elif action == "advance_to":
+            if to_form.is_valid():
+                moment = to_form.cleaned_data["to"]
+                _run(
+                    request,
+                    lambda: clocks.platform_clock_advance_to(actor=actor, moment=moment),
+                    f"Platform clock advanced to {moment:%Y-%m-%d %H:%M:%S}.",
+                )
+                return redirect("events:platform-clock")
         elif action in services_by_action:
             _run(request, services_by_action[action], f"Platform clock: {action}.")
             return redirect("events:platform-clock")
     return render(
-        request, "events/platform_clock.html", {"state": platform_clock_state(), "form": form}
+        request,
+        "events/platform_clock.html",
+        {"state": platform_clock_state(), "form": form, "to_form": to_form},
     )

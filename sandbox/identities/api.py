@@ -149,7 +149,12 @@ class PersonListApi(TenantScopedListView):
     class FilterSerializer(serializers.Serializer):
         phone = serializers.CharField(required=False, help_text="Exact, any usual format.")
         email = serializers.CharField(required=False, help_text="Exact, case ignored.")
-        national_id = serializers.CharField(required=False, help_text="Exact, a Korean RRN.")
+        national_id = serializers.CharField(
+            required=False, help_text="Exact, a Korean RRN unless national_id_country says."
+        )
+        national_id_country = serializers.CharField(
+            required=False, help_text="The national id's country (default KR)."
+        )
         customer_reference = serializers.CharField(required=False)
 
     class InputSerializer(serializers.Serializer):
@@ -174,7 +179,12 @@ class PersonListApi(TenantScopedListView):
         people = selectors.people_for(self.tenant)
         for field in ("phone", "email", "national_id"):
             if field in params:
-                found = selectors.find_person(self.tenant, field=field, value=params[field])
+                found = selectors.find_person(
+                    self.tenant,
+                    field=field,
+                    value=params[field],
+                    country=params.get("national_id_country", "KR"),
+                )
                 people = people.filter(pk=found.pk) if found else people.none()
         if "customer_reference" in params:
             people = people.filter(customer_reference=params["customer_reference"])

@@ -35,9 +35,10 @@ def _find(tenant: Tenant, *, field: str, value: str, country: str = "KR") -> Per
     )
 
 
-def find_person(tenant: Tenant, *, field: str, value: str) -> Person | None:
-    """``find_by_phone``, ``find_by_email`` or ``find_by_national_id`` by field name."""
-    return _find(tenant, field=field, value=value)
+def find_person(tenant: Tenant, *, field: str, value: str, country: str = "KR") -> Person | None:
+    """``find_by_phone``, ``find_by_email`` or ``find_by_national_id`` by field name
+    (``country``: the national id's)."""
+    return _find(tenant, field=field, value=value, country=country)
 
 
 def find_by_phone(tenant: Tenant, value: str) -> Person | None:

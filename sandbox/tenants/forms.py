@@ -62,3 +62,20 @@ class PlatformSettingsForm(forms.Form):
         ],
         label="New tenants start",
     )
+
+
+class AuditLogFilterForm(forms.Form):
+    """The operators' audit log filters (GET). Blank fields do not filter."""
+
+    # A CharField: the view looks it up, and a malformed or unknown id is a 404 there.
+    tenant = forms.CharField(required=False, max_length=64, label="Tenant id")
+    actor = forms.CharField(required=False, max_length=254, label="Who")
+    action = forms.CharField(required=False, max_length=64, label="Action (or its start)")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end comes before the start.")
+        return data

@@ -8,6 +8,7 @@ from django.views.defaults import page_not_found
 from sandbox.api.errors import error_body
 from sandbox.errors import NotFound
 from sandbox.tenants.access import resolve_access
+from sandbox.tenants.selectors import tenant_suspension_reason
 
 
 class TenantMiddleware:
@@ -26,7 +27,11 @@ class TenantMiddleware:
             if request.path.startswith("/api/"):
                 body = error_body("tenant_suspended", "This organization is suspended.")
                 return JsonResponse(body, status=403)
-            return render(request, "tenants/suspended.html", {"tenant": access.tenant}, status=403)
+            context = {
+                "tenant": access.tenant,
+                "reason": tenant_suspension_reason(access.tenant),
+            }
+            return render(request, "tenants/suspended.html", context, status=403)
         return self.get_response(request)
 
     def process_exception(self, request, exception):

@@ -11,6 +11,7 @@ urlpatterns = [
     ),
     path("settings/", operator_views.platform_settings, name="settings"),
     path("audit-log/", operator_views.audit_log, name="audit-log"),
+    path("audit-log/export.csv", operator_views.audit_log_export, name="audit-log-export"),
     path("lockouts/", operator_views.lockout_list, name="lockouts"),
     path("lockouts/<int:lockout_id>/lift/", operator_views.lockout_lift, name="lockout-lift"),
 ]

@@ -6,13 +6,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from sandbox.errors import ApplicationError
-from sandbox.tenants import forms, lockouts, services
+from sandbox.tenants import audit_export, forms, lockouts, services
 from sandbox.tenants.access import actor_for
-from sandbox.tenants.models import AuditLogEntry, PlatformSettings, Tenant
-from sandbox.tenants.selectors import operator_tenant_get, operator_tenant_list
+from sandbox.tenants.models import PlatformSettings, Tenant
+from sandbox.tenants.selectors import (
+    AuditFilters,
+    audit_log_page,
+    audit_log_search,
+    operator_tenant_get,
+    operator_tenant_list,
+)
 
 
 @staff_member_required(login_url="login")
@@ -36,25 +43,30 @@ def tenant_list(request):
 @require_POST
 @staff_member_required(login_url="login")
 def tenant_action(request, tenant_id, action):
+    """Approve, suspend or reactivate. A suspension needs a reason (the suspended page shows
+    it to the organization). The outcome is shown in the tenant's row: swapped in place with
+    htmx, or after a redirect back to that row."""
     tenant = operator_tenant_get(tenant_id)
-    try:
-        services.tenant_change_status(
-            tenant=tenant,
-            action=action,
-            actor=actor_for(request),
-            reason=request.POST.get("reason", ""),
-        )
-    except ApplicationError as error:
-        messages.error(request, error.message)
+    reason = request.POST.get("reason", "").strip()
+    ok = False
+    if action == "suspend" and not reason:
+        note = "Say why: the organization sees the reason."
     else:
-        messages.success(
-            request, f"{tenant.name}: {services.TENANT_STATUS_TRANSITIONS[action].past_tense}."
-        )
+        try:
+            services.tenant_change_status(
+                tenant=tenant, action=action, actor=actor_for(request), reason=reason[:500]
+            )
+        except ApplicationError as error:
+            note = error.message
+        else:
+            ok = True
+            note = f"{tenant.name}: {services.TENANT_STATUS_TRANSITIONS[action].past_tense}."
     if request.htmx:
-        return render(
-            request, "operator/_tenant_row.html", {"tenant": operator_tenant_get(tenant_id)}
-        )
-    return redirect("operator:tenants")
+        context = {"tenant": operator_tenant_get(tenant_id), "note": note, "note_ok": ok}
+        # 200 either way: htmx swaps in only successful responses, and the row says what failed.
+        return render(request, "operator/_tenant_row.html", context)
+    (messages.success if ok else messages.error)(request, note)
+    return redirect(f"{reverse('operator:tenants')}#tenant-{tenant.pk}")
 
 
 @require_POST
@@ -67,14 +79,51 @@ def platform_settings(request):
     return redirect("operator:tenants")
 
 
+def _audit_filters(request) -> tuple[forms.AuditLogFilterForm, AuditFilters]:
+    form = forms.AuditLogFilterForm(request.GET or None)
+    if not form.is_valid():
+        return form, AuditFilters()
+    data = form.cleaned_data
+    tenant = operator_tenant_get(data["tenant"].strip()) if data["tenant"].strip() else None
+    filters = AuditFilters(
+        tenant=tenant,
+        actor=data["actor"].strip(),
+        action=data["action"].strip(),
+        since=data["since"],
+        until=data["until"],
+    )
+    return form, filters
+
+
 @staff_member_required(login_url="login")
 def audit_log(request):
-    entries = AuditLogEntry.objects.select_related("tenant").order_by("-created_at")
-    tenant = None
-    if tenant_id := request.GET.get("tenant"):
-        tenant = operator_tenant_get(tenant_id)  # a malformed or unknown id is a 404
-        entries = entries.filter(tenant=tenant)
-    return render(request, "operator/audit_log.html", {"entries": entries[:300], "tenant": tenant})
+    """The whole audit log, newest first, 50 entries a page, filtered by tenant, actor,
+    action and dates; the same filters export it as CSV."""
+    form, filters = _audit_filters(request)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        before = None
+    page = audit_log_page(audit_log_search(filters), before=before)
+    query = request.GET.copy()
+    query.pop("before", None)
+    context = {
+        "form": form,
+        "page": page,
+        "entries": page.rows,
+        "tenant": filters.tenant,
+        "query": query.urlencode(),
+    }
+    return render(request, "operator/audit_log.html", context)
+
+
+@staff_member_required(login_url="login")
+def audit_log_export(request):
+    form, filters = _audit_filters(request)
+    if form.is_bound and not form.is_valid():
+        messages.error(request, "Fix the filters before exporting.")
+        return redirect(f"{reverse('operator:audit-log')}?{request.GET.urlencode()}")
+    return audit_export.csv_response(filters)
 
 
 @staff_member_required(login_url="login")

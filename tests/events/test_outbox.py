@@ -8,7 +8,13 @@ from django.db import transaction
 
 from sandbox.events import scheduling
 from sandbox.events.models import Event, ScheduledAction, WebhookDelivery
-from sandbox.events.services import event_record, outbox_relay, webhook_secret_current
+from sandbox.events.services import (
+    NewEvent,
+    event_record,
+    events_record,
+    outbox_relay,
+    webhook_secret_current,
+)
 from sandbox.events.tasks import relay_outbox
 from tests.factories import NodeFactory, TenantFactory
 from tests.helpers import pump, record
@@ -31,6 +37,22 @@ def test_an_event_rolls_back_with_its_change(hooked_node):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_events_recorded_together_may_have_no_node(hooked_node):
+    """A person's event without a node: NULL, not the text "None" (which PostgreSQL
+    refused as a uuid)."""
+    tenant = hooked_node.tenant
+    with transaction.atomic():
+        events_record(
+            [
+                NewEvent(node_id=None, tenant_id=tenant.pk, type="person.created"),
+                NewEvent(node_id=hooked_node.pk, tenant_id=tenant.pk, type="node.updated"),
+            ]
+        )
+    stored = {e.type: (e.tenant_id, e.node_id) for e in Event.objects.order_by("created_at")}
+    assert stored["person.created"] == (tenant.pk, None)
+    assert stored["node.updated"] == (tenant.pk, hooked_node.pk)
+
+
 def test_event_record_refuses_to_run_outside_a_transaction(hooked_node):
     with pytest.raises(RuntimeError, match="inside the transaction"):
         event_record(tenant=None, node=hooked_node, type="payment.succeeded", data={})

@@ -183,3 +183,12 @@ def test_another_tenants_node_cannot_serve_a_person(alice, outsider):
 def test_lookups_do_not_cross_tenants(alice, outsider):
     PersonFactory(tenant=alice.tenant, data=person_data(phone="010-5555-6666"))
     assert outsider.api.get("/api/v1/people?phone=010-5555-6666").json()["results"] == []
+
+
+def test_a_foreign_national_id_is_found_with_its_country(alice):
+    mine = PersonFactory(
+        tenant=alice.tenant, data=person_data(national_id="536-90-4399", national_id_country="US")
+    )
+    found = alice.api.get("/api/v1/people?national_id=536904399&national_id_country=US")
+    assert [p["id"] for p in found.json()["results"]] == [str(mine.pk)]
+    assert alice.api.get("/api/v1/people?national_id=536904399").json()["results"] == []

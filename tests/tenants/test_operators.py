@@ -98,6 +98,7 @@ def test_the_operator_page_suspends_with_htmx(client, operator, alice):
     client.force_login(operator)
     response = client.post(
         f"/operator/tenants/{alice.tenant.pk}/suspend/",
+        {"reason": "Card testing"},
         HTTP_HX_REQUEST="true",
         REMOTE_ADDR="10.1.2.3",
     )

@@ -438,6 +438,14 @@ class ScenarioRun(models.Model):
     passed = models.BooleanField(default=False)
     triggered_by = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The run's own tenant: the nodes, accounts, money, events and clock the scenario made
+    # live there, never among ``tenant``'s own test data. Null for runs made before.
+    sandbox = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # When the tester removed the run's data (its tenant suspended, its nodes deactivated;
+    # the ledger keeps its postings: docs/scenarios/README.md, "Removing a run's data").
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 

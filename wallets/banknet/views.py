@@ -14,8 +14,9 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from sandbox.currencies import to_decimal_string
@@ -535,6 +536,7 @@ def scenario_list(request: TenantRequest) -> HttpResponse:
                 apply_form_errors(form, error)
             else:
                 return redirect("banknet:scenario", run_id=run.pk)
+
     context = {
         "form": form,
         "runs": ScenarioRun.objects.for_tenant(access.tenant).order_by("-created_at")[:30],
@@ -548,56 +550,80 @@ def scenario_list(request: TenantRequest) -> HttpResponse:
 @tenant_page()
 def scenario_detail(request: TenantRequest, run_id: str) -> HttpResponse:
     run = ScenarioRun.objects.get_for_tenant(request.tenant_access.tenant, run_id)
-    return render(
-        request, "banknet/scenario.html", {"run": run, "text": scenarios.report_text(run)}
+    context = {
+        "run": run,
+        "text": scenarios.report_text(run),
+        "data": scenarios.scenario_data(run),
+    }
+    return render(request, "banknet/scenario.html", context)
+
+
+@require_POST
+@tenant_page(write=True)
+def scenario_data_remove(request: TenantRequest, run_id: str) -> HttpResponse:
+    """Remove one run's data, in one click; the organization's own test data stays."""
+    access = request.tenant_access
+    run = ScenarioRun.objects.get_for_tenant(access.tenant, run_id)
+    _flash(
+        request,
+        lambda: scenarios.scenario_data_remove(run=run, actor=access.actor),
+        "The run's data is removed; your own test data is as it was.",
     )
+    return redirect("banknet:scenario", run_id=run.pk)
+
+
+@require_POST
+@tenant_page(write=True)
+def scenario_data_remove_all(request: TenantRequest) -> HttpResponse:
+    access = request.tenant_access
+    _flash(
+        request,
+        lambda: scenarios.scenario_data_remove_all(tenant=access.tenant, actor=access.actor),
+        "The data of every scenario run is removed; your own test data is as it was.",
+    )
+    return redirect("banknet:scenarios")
 
 
 # --- Operators: bank settings ----------------------------------------------------------------
 
 
+def _bank_initial(bank: Bank) -> dict[str, Any]:
+    return {
+        "opens_at": bank.opens_at,
+        "closes_at": bank.closes_at,
+        "business_days": bank.business_days,
+        "maintenance_starts_at": bank.maintenance_starts_at,
+        "maintenance_ends_at": bank.maintenance_ends_at,
+        "processing_delay_seconds": bank.processing_delay_seconds,
+        "daily_withdrawal_limit": to_decimal_string(bank.daily_withdrawal_limit, bank.currency),
+        "is_online": bank.is_online,
+    }
+
+
 @staff_member_required(login_url="login")
 def operator_banks(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
+    """Every bank in one table, each with a link to its own edit form."""
+    return render(request, "banknet/operator_banks.html", {"banks": Bank.objects.order_by("code")})
+
+
+@staff_member_required(login_url="login")
+def operator_bank_edit(request: HttpRequest, code: str) -> HttpResponseBase:
+    """One bank's settings. A refused change shows the form again with what was typed and
+    why; a saved one goes back to the table, at the bank's row."""
+    bank = Bank.objects.filter(pk=code).first()
+    if bank is None:
+        raise Http404(f"Unknown bank code {code!r}.")
+    form = forms.BankSettingsForm(request.POST or None, initial=_bank_initial(bank))
+    if request.method == "POST" and form.is_valid():
+        changes = dict(form.cleaned_data)
         try:
-            bank = network_banks.bank_get(request.POST.get("code"), "code")
+            changes["daily_withdrawal_limit"] = inputs.parse_amount(
+                changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
+            )
+            network_banks.bank_update(bank=bank, actor=actor_for(request), **changes)
         except ApplicationError as error:
-            messages.error(request, error.message)
-            return redirect("banknet:operator-banks")
-        form = forms.BankSettingsForm(request.POST, prefix=bank.code)
-        if form.is_valid():
-            changes = dict(form.cleaned_data)
-            try:
-                changes["daily_withdrawal_limit"] = inputs.parse_amount(
-                    changes["daily_withdrawal_limit"], bank.currency, "daily_withdrawal_limit"
-                )
-                network_banks.bank_update(bank=bank, actor=actor_for(request), **changes)
-            except ApplicationError as error:
-                messages.error(request, f"{bank.name}: {error.message}")
-            else:
-                messages.success(request, f"{bank.name} saved.")
+            apply_form_errors(form, error)
         else:
-            messages.error(request, f"{bank.name}: {form.errors.as_text()}")
-        return redirect("banknet:operator-banks")
-    rows = [
-        (
-            bank,
-            forms.BankSettingsForm(
-                initial={
-                    "opens_at": bank.opens_at,
-                    "closes_at": bank.closes_at,
-                    "business_days": bank.business_days,
-                    "maintenance_starts_at": bank.maintenance_starts_at,
-                    "maintenance_ends_at": bank.maintenance_ends_at,
-                    "processing_delay_seconds": bank.processing_delay_seconds,
-                    "daily_withdrawal_limit": to_decimal_string(
-                        bank.daily_withdrawal_limit, bank.currency
-                    ),
-                    "is_online": bank.is_online,
-                },
-                prefix=bank.code,
-            ),
-        )
-        for bank in Bank.objects.all()
-    ]
-    return render(request, "banknet/operator_banks.html", {"rows": rows})
+            messages.success(request, f"{bank.name} saved.")
+            return redirect(f"{reverse('banknet:operator-banks')}#bank-{bank.code}")
+    return render(request, "banknet/operator_bank_edit.html", {"bank": bank, "form": form})

@@ -244,17 +244,17 @@ def test_operators_edit_a_banks_window(operator, world):
     ops = browser(operator)
     assert "KB Kookmin Bank" in ops.get("/operator/banks/").content.decode()
     form = {
-        "code": "004",
-        "004-opens_at": "00:00",
-        "004-closes_at": "00:00",
-        "004-business_days": "0123456",
-        "004-maintenance_starts_at": "22:00",
-        "004-maintenance_ends_at": "23:00",
-        "004-processing_delay_seconds": "3",
-        "004-daily_withdrawal_limit": "1000000",
-        "004-is_online": "on",
+        "opens_at": "00:00",
+        "closes_at": "00:00",
+        "business_days": "0123456",
+        "maintenance_starts_at": "22:00",
+        "maintenance_ends_at": "23:00",
+        "processing_delay_seconds": "3",
+        "daily_withdrawal_limit": "1000000",
+        "is_online": "on",
     }
-    ops.post("/operator/banks/", form)
+    saved = ops.post("/operator/banks/004/", form)
+    assert saved["Location"] == "/operator/banks/#bank-004"
     bank = Bank.objects.get(pk="004")
     assert (
         bank.maintenance_starts_at.hour,
@@ -262,6 +262,48 @@ def test_operators_edit_a_banks_window(operator, world):
         bank.daily_withdrawal_limit,
     ) == (22, 3, 1_000_000)
     assert browser(world.party.owner).get("/operator/banks/").status_code == 302
+    assert browser(world.party.owner).get("/operator/banks/004/").status_code == 302
+
+
+def test_the_banks_page_is_a_table_with_one_edit_form_per_bank(operator):
+    page = browser(operator).get("/operator/banks/").content.decode()
+
+    assert 'name="opens_at"' not in page  # the forms are on each bank's own page
+    for code in Bank.objects.values_list("code", flat=True):
+        assert f'id="bank-{code}"' in page and f'href="/operator/banks/{code}/"' in page
+
+
+def test_a_refused_bank_edit_keeps_what_was_typed_and_says_why(operator):
+    ops = browser(operator)
+    before = Bank.objects.get(pk="004")
+    form = {
+        "opens_at": "08:30",
+        "closes_at": "17:45",
+        "business_days": "01234",
+        "maintenance_starts_at": "22:15",
+        "maintenance_ends_at": "",  # a window needs both ends
+        "processing_delay_seconds": "42",
+        "daily_withdrawal_limit": "2500000",
+    }
+
+    answer = ops.post("/operator/banks/004/", form)
+
+    assert answer.status_code == 200
+    html = answer.content.decode()
+    assert "Give both times, or neither." in html
+    for typed in (
+        'value="08:30"',
+        'value="17:45"',
+        'value="22:15"',
+        'value="42"',
+        'value="2500000"',
+    ):
+        assert typed in html
+    after = Bank.objects.get(pk="004")
+    assert (after.processing_delay_seconds, after.updated_at) == (
+        before.processing_delay_seconds,
+        before.updated_at,
+    )
 
 
 @pytest.mark.parametrize("case", ["unknown", "closed", "another_tenants"])
@@ -339,13 +381,11 @@ def test_an_unknown_bank_is_a_404_not_a_500(world):
     assert not BankOutage.objects.exists()
 
 
-@pytest.mark.parametrize("form", [{"code": "999", "999-processing_delay_seconds": "1"}, {}])
-def test_operators_posting_an_unknown_or_missing_bank_see_why(operator, form):
+def test_operators_editing_an_unknown_bank_get_a_404(operator):
     ops = browser(operator)
     before = list(Bank.objects.values_list("code", "updated_at"))
-    answer = ops.post("/operator/banks/", form, follow=True)
-    assert answer.status_code == 200
-    assert "Unknown bank code" in answer.content.decode()
+    assert ops.get("/operator/banks/999/").status_code == 404
+    assert ops.post("/operator/banks/999/", {"processing_delay_seconds": "1"}).status_code == 404
     assert list(Bank.objects.values_list("code", "updated_at")) == before
 
 

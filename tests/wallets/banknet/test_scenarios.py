@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from sandbox.errors import ApplicationError
-from sandbox.tenants.models import AuditLogEntry, Tenant
+from sandbox.tenants.models import AuditLogEntry, Node
 from sandbox.tenants.services import SYSTEM, Actor
 from wallets.banknet.models import Bank, BankOutage, ScenarioRun
 from wallets.banknet.scenarios import report_text, scenario_run
@@ -89,7 +89,10 @@ def test_the_command_runs_a_file_in_a_tenant_of_its_own(tmp_path, capsys):
     call_command("run_scenario", str(EXAMPLE))
     out = capsys.readouterr().out
     assert "PASSED" in out
-    assert Tenant.objects.filter(name__startswith="Scenario").count() == 1
+    run = ScenarioRun.objects.get()
+    assert run.tenant.name == "Scenario deposit_transfer_return"
+    assert Node.objects.filter(tenant=run.sandbox).exists()
+    assert not Node.objects.filter(tenant=run.tenant).exists()  # the run's data is apart
     failing = tmp_path / "failing.yaml"
     failing.write_text(SMALL % "1")
     with pytest.raises(CommandError):
@@ -126,7 +129,7 @@ def test_the_outage_example_plays_through_from_an_opening_balance(alice):
         source=(DOCS / "opening_balance_and_outage.yaml").read_text(),
     )
     assert run.passed, report_text(run)
-    assert BankOutage.objects.filter(tenant=alice.tenant, bank_id="088").count() == 1
+    assert BankOutage.objects.filter(tenant=run.sandbox, bank_id="088").count() == 1
 
 
 def test_an_opening_balance_is_a_balanced_deposit_from_the_nodes_bank(alice):
@@ -141,7 +144,7 @@ def test_an_opening_balance_is_a_balanced_deposit_from_the_nodes_bank(alice):
     legs = {(e.account.purpose, e.amount) for e in Entry.objects.filter(transaction=opening)}
     assert legs == {(Account.Purpose.SETTLEMENT, -500_000), (shop.purpose, 500_000)}
     assert AuditLogEntry.objects.filter(
-        tenant=alice.tenant, action="test_helper.opening_balance"
+        tenant=run.sandbox, action="test_helper.opening_balance"
     ).exists()
     assert run.report["ledger"]["consistent"]
 
@@ -169,7 +172,8 @@ nodes: [{ref: shop}]
         chase.maintenance_ends_at.hour,
     ) == (10, 10_000_00, 4, 5)
     assert AuditLogEntry.objects.filter(action="bank.updated").count() == 1
-    assert BankOutage.objects.filter(tenant=alice.tenant, bank_id="004").exists()
+    assert BankOutage.objects.filter(tenant=run.sandbox, bank_id="004").exists()
+    assert not BankOutage.objects.filter(tenant=alice.tenant).exists()  # never the real one
 
 
 def test_a_tester_cannot_change_a_bank_for_everyone(alice):

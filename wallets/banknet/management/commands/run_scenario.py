@@ -61,6 +61,6 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(report_text(run))
-            self.stdout.write(f"tenant {tenant.pk} · run {run.pk}")
+            self.stdout.write(f"tenant {tenant.pk} · run {run.pk} · its data in {run.sandbox_id}")
         if not run.passed:
             raise CommandError("The scenario's expectations did not all hold.")
