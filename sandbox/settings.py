@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "sandbox.identities.verification",
     # --- Identity credentials: SD-JWT selective disclosure (issue 9, item 7) ---
     "sandbox.identities.credentials",
+    # --- Credit standing and history attestations (issue 9, items 4-5) ---
+    "wallets.credit",
 ]
 
 MIDDLEWARE = [
@@ -356,6 +358,7 @@ CELERY_TASK_ROUTES = {
     # way of bank work, webhooks and closes.
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
     "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},
+    "wallets.credit.tasks.compute_daily_standings": {"queue": CELERY_QUEUE_DEFAULT},
     "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},
     "identities.rotate_keys": {"queue": CELERY_QUEUE_DEFAULT},  # re-wrapping data keys
     "celery.*": {"queue": CELERY_QUEUE_DEFAULT},

@@ -1059,6 +1059,45 @@ CHECKS.update(
     }
 )
 
+# --- Credit standing (issue 9, items 4-5: wallets.credit) ---
+
+
+def _credit_person(a):
+    """A person of alice's, served by her node, with a standing computed once."""
+    if "_credit_person" not in a.__dict__:
+        person = PersonFactory(tenant=a.tenant, node=a.node, customer_reference="credit-1")
+        standing = a.post(f"/api/v1/people/{person.pk}/credit_standing/recompute")
+        a.keep(person.pk, standing["id"])
+        a.__dict__["_credit_person"] = person
+    return {"person_id": a.__dict__["_credit_person"].pk}
+
+
+def _credit_node(a):
+    if "_credit_node" not in a.__dict__:
+        standing = a.post(f"/api/v1/nodes/{a.node.pk}/credit_standing/recompute")
+        a.keep(standing["id"])
+        a.__dict__["_credit_node"] = a.node
+    return {"node_id": a.node.pk}
+
+
+CHECKS.update(
+    {
+        "api:person-credit-standing": owned(_credit_person),
+        "api:person-credit-standing-recompute": owned(_credit_person),
+        "api:person-attestations": owned(_credit_person),
+        "api:node-credit-standing": owned(_credit_node),
+        "api:node-credit-standing-recompute": owned(_credit_node),
+        "api:node-attestations": owned(_credit_node),
+        "credit:person": owned(_credit_person),
+        "credit:person-card": owned(_credit_person),
+        "credit:person-recompute": owned(_credit_person),
+        "credit:node": owned(_credit_node),
+        "credit:node-card": owned(_credit_node),
+        "credit:node-recompute": owned(_credit_node),
+    }
+)
+
+
 # --- What must not change ------------------------------------------------------------------
 
 # Written on every authenticated request, by the outsider's own credentials.

@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("sandbox.identities.api_urls")),
     path("", include("sandbox.identities.verification.api_urls")),
     path("", include("sandbox.identities.credentials.api_urls")),
+    path("", include("wallets.credit.api_urls")),
 ]
