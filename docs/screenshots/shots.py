@@ -15,7 +15,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 HERE = Path(__file__).resolve().parent
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 # The pages the README shows, by the names tests/browser/pages.py gives them.
-TENANT_PAGES = ["overview", "node", "wallets", "wallet", "webhooks", "bank-node", "clearing"]
+TENANT_PAGES = [
+    "overview",
+    "node",
+    "wallets",
+    "wallet",
+    "webhooks",
+    "bank-node",
+    "clearing",
+    "fx",
+    "person",
+]
 OPERATOR_PAGES = ["operator-tenants", "operator-audit-log", "operator-banks"]
 
 
@@ -38,6 +48,7 @@ def shoot(page, pages: dict[str, str], names: list[str], width: str) -> None:
 def test_screenshots(page, alice, width):
     world = build_world(alice.tenant)
     page.set_viewport_size(WIDTHS[width])
+    shoot(page, {"landing": "/"}, ["landing"], width)  # what a visitor sees first
     log_in(page, world.owner)
     shoot(page, dict(world.tenant_pages), TENANT_PAGES, width)
     page.click("form[action='/logout/'] button")

@@ -16,8 +16,10 @@ from sandbox.events.models import Event, PlatformClock, WebhookAttempt, WebhookD
 from sandbox.tenants.models import AuditLogEntry
 from sandbox.tenants.services import SYSTEM
 from tests.factories import AccountFactory, MembershipFactory, NodeFactory, OperatorFactory, fund
+from tests.identities.factories import PersonFactory
 from wallets.banknet import bank_accounts
 from wallets.banknet.network_banks import seed_banks
+from wallets.fx import services as fx_services
 
 
 @dataclass
@@ -101,6 +103,8 @@ def build_world(tenant) -> World:
         tenant=tenant, actor_label=owner.email, action="node.created", target_label=seoul.name
     )
     transaction = krw.entries.order_by("-id").first().transaction
+    person = PersonFactory(tenant=tenant, node=seoul, customer_reference="kim-minjun")
+    fx_services.pairs_seed()  # again, if a transactional test before flushed the migrated table
     world = World(owner=owner, operator=operator)
     world.tenant_pages = [
         ("overview", reverse("dashboard:home")),
@@ -124,6 +128,13 @@ def build_world(tenant) -> World:
         ("api-keys", reverse("dashboard:api-keys")),
         ("team", reverse("dashboard:team")),
         ("audit-log", reverse("dashboard:audit-log")),
+        ("fx", reverse("fx:rates")),
+        ("people", reverse("people:list")),
+        ("person", reverse("people:detail", args=[person.pk])),
+        ("verification", reverse("identity_verification:sessions")),
+        ("credentials", reverse("credentials:home")),
+        ("credit-node", reverse("credit:node", args=[seoul.pk])),
+        ("credit-person", reverse("credit:person", args=[person.pk])),
     ]
     world.operator_pages = [
         ("operator-tenants", reverse("operator:tenants")),
@@ -133,5 +144,7 @@ def build_world(tenant) -> World:
         ("operator-banks", reverse("banknet:operator-banks")),
         ("operator-clearing", reverse("clearing:overview")),
         ("operator-recovery", reverse("clearing:recovery")),
+        ("operator-fx-desk", reverse("fx:operator")),
+        ("operator-key-rotations", reverse("people:rotations")),
     ]
     return world
