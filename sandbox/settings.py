@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "wallets.payments",
     # --- Merchant settlement (issue 10, item 7) ---
     "wallets.merchant_settlement",
+    # --- FX (issue 11) ---
+    "wallets.fx",
     # --- Cross-border remittance over bitcoin (issue 11) ---
     "clearing.remittance",
 ]

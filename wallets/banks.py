@@ -93,6 +93,9 @@ NETWORK_BANKS: tuple[NetworkBank, ...] = (
 # The card network settles through the ledger like a bank, but is no bank of the network.
 CARD_NETWORK_LEDGER_CODE = "CRD"
 CARD_NETWORK_NAME = "Sandbox card network"
+# The FX desk (wallets.fx) keeps its liquidity and revenue accounts under its own code.
+FX_DESK_LEDGER_CODE = "FXD"
+FX_DESK_NAME = "Sandbox FX desk"
 
 
 def _shown(bank: NetworkBank) -> str:
@@ -110,6 +113,7 @@ SETTLEMENT_ONLY: dict[str, str] = {
         bank.ledger_code: _shown(bank) for bank in NETWORK_BANKS if not bank.issues_virtual_accounts
     },
     CARD_NETWORK_LEDGER_CODE: CARD_NETWORK_NAME,
+    FX_DESK_LEDGER_CODE: FX_DESK_NAME,
 }
 
 

@@ -49,4 +49,5 @@ def test_the_virtual_account_banks_and_settlement_banks_come_from_the_table():
         "JP1": "MUFG Bank (sandbox)",
         "JP2": "Mizuho Bank (sandbox)",
         "CRD": "Sandbox card network",
+        "FXD": "Sandbox FX desk",
     }
