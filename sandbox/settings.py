@@ -256,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "clearing.models.Job.Kind",
         "WithdrawalKindEnum": "wallets.banknet.models.Withdrawal.Kind",
         "WithdrawalRuleActionEnum": "wallets.banknet.models.WithdrawalRule.Action",
+        "RemittanceStatusEnum": "clearing.remittance.models.Remittance.Status",
         **{
             f"{model}StatusEnum": f"{module}.{model}.Status"
             for module, models_ in {
@@ -342,6 +343,7 @@ CELERY_TASK_ROUTES = {
     "events.relay_outbox": {"queue": CELERY_QUEUE_WEBHOOKS},
     "events.deliver_webhook": {"queue": CELERY_QUEUE_WEBHOOKS},
     "clearing.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
+    "clearing.remittance.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
     # Maintenance: purges, backups and restore drills (long, never urgent) stay out of the
     # way of bank work, webhooks and closes.
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},

@@ -45,7 +45,7 @@ from bitcoin.wallet import CKey
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from clearing.chain import block_subsidy, dsha256, get_chain, mempool_add
+from clearing.chain import block_subsidy, get_chain, mempool_add
 from clearing.models import AnchorBlock
 from clearing.remittance.models import BitcoinKey, Coin, PlatformSeed
 from sandbox.errors import Conflict
@@ -157,13 +157,8 @@ def fund(key: BitcoinKey, *, at_least: int) -> None:
         _record_outputs(CTransaction.deserialize(anchor.raw_tx))
 
 
-def pay(*, sender: BitcoinKey, to: BitcoinKey, amount: int) -> CTransaction:
-    """A signed transaction from ``sender``'s coins paying ``amount`` to ``to`` (change back
-    to the sender, ``NETWORK_FEE`` to the miner), checked with ``VerifyScript`` and queued in
-    the mempool. Must run inside the caller's database transaction: the coins it spends
-    are locked and marked spent in it."""
-    needed = amount + NETWORK_FEE
-    coins = list(Coin.objects.select_for_update().filter(key=sender, spent_by="").order_by("id"))
+def _select(key: BitcoinKey, needed: int) -> list[Coin]:
+    coins = list(Coin.objects.select_for_update().filter(key=key, spent_by="").order_by("id"))
     chosen: list[Coin] = []
     for coin in coins:
         if sum(c.amount for c in chosen) >= needed:
@@ -172,32 +167,64 @@ def pay(*, sender: BitcoinKey, to: BitcoinKey, amount: int) -> CTransaction:
     total = sum(c.amount for c in chosen)
     if total < needed:
         raise Conflict(
-            f"{sender.address} holds {total} satoshis; {needed} are needed.",
+            f"{key.address} holds {total} satoshis; {needed} are needed.",
             code="insufficient_coins",
         )
+    return chosen
+
+
+def pay(
+    *, sender: BitcoinKey, to: BitcoinKey, amount: int, fee_payer: BitcoinKey | None = None
+) -> CTransaction:
+    """A signed transaction paying ``amount`` satoshis from ``sender``'s coins to ``to``,
+    with ``NETWORK_FEE`` to the miner paid by ``fee_payer`` (the FX desk: its own input and
+    change, so the nodes' addresses move exactly the ledger's amounts), change back to each.
+    Every input is checked with ``VerifyScript``; the transaction is queued in the mempool.
+    Must run inside the caller's database transaction: the coins it spends are locked and
+    marked spent in it."""
+    payer = fee_payer or sender
+    if payer.pk == sender.pk:
+        funding = [(sender, _select(sender, amount + NETWORK_FEE), amount + NETWORK_FEE)]
+    else:
+        funding = [
+            (sender, _select(sender, amount), amount),
+            (payer, _select(payer, NETWORK_FEE), NETWORK_FEE),
+        ]
+    inputs: list[tuple[BitcoinKey, Coin]] = []
     outputs = [CMutableTxOut(amount, script_pubkey(to))]
-    if total > needed:
-        outputs.append(CMutableTxOut(total - needed, script_pubkey(sender)))
+    for key, coins, needed in funding:
+        inputs += [(key, c) for c in coins]
+        change = sum(c.amount for c in coins) - needed
+        if change:
+            outputs.append(CMutableTxOut(change, script_pubkey(key)))
     tx = CMutableTransaction(
-        [CMutableTxIn(COutPoint(lx(c.txid), c.vout)) for c in chosen], outputs, nVersion=2
+        [CMutableTxIn(COutPoint(lx(c.txid), c.vout)) for _, c in inputs], outputs, nVersion=2
     )
-    private = _private_key(sender)
-    spk = script_pubkey(sender)
-    for i in range(len(chosen)):
+    private = {key.pk: _private_key(key) for key, _, _ in funding}
+    for i, (key, _coin) in enumerate(inputs):
+        spk = script_pubkey(key)
         sighash = SignatureHash(spk, tx, i, SIGHASH_ALL)
-        signature = private.sign(sighash) + bytes([SIGHASH_ALL])
-        tx.vin[i].scriptSig = CScript([signature, private.pub])
+        signature = private[key.pk].sign(sighash) + bytes([SIGHASH_ALL])
+        tx.vin[i].scriptSig = CScript([signature, private[key.pk].pub])
         VerifyScript(tx.vin[i].scriptSig, spk, tx, i, (SCRIPT_VERIFY_P2SH,))
     final = CTransaction.from_tx(tx)
     txid = mempool_add(final)
-    Coin.objects.filter(id__in=[c.id for c in chosen]).update(spent_by=txid)
+    Coin.objects.filter(id__in=[c.id for _, c in inputs]).update(spent_by=txid)
     _record_outputs(final)
     return final
 
 
-def txid_bytes(txid: str) -> bytes:
-    """Internal byte order, as the chain's Merkle tree uses."""
-    return lx(txid)
-
-
-__all__ = ["NETWORK_FEE", "balance", "dsha256", "fund", "node_key", "p2pkh_address", "pay"]
+def mine(*, label: str, root: bytes, miner: BitcoinKey) -> int:
+    """Mine the mempool now, in a block of its own (kind "transaction", ``label``, ``root``)
+    whose coinbase pays the regtest subsidy to ``miner``. Returns the block's height."""
+    chain = get_chain()
+    height = chain.height() + 1
+    anchor = chain.append(
+        kind=AnchorBlock.Kind.TRANSACTION,
+        label=label,
+        root=root,
+        leaf_count=1,
+        payout=[CTxOut(block_subsidy(height), script_pubkey(miner))],
+    )
+    _record_outputs(CTransaction.deserialize(anchor.raw_tx))
+    return anchor.height
