@@ -361,9 +361,10 @@ def _convert(
 
 def _run_leg(remittance: Remittance, kind: str) -> RemittanceLeg:
     """Post leg ``kind`` (with its on-chain transaction for the bitcoin legs)."""
-    if MAGIC_FAIL_AT.get(next((m for m in MAGIC_FAIL_AT if m in _magic(remittance)), "")) == kind:
+    magic = _magic(remittance)
+    if any(value in magic and leg == kind for value, leg in MAGIC_FAIL_AT.items()):
         raise LegFailed(f"Failed at {kind} by a magic value.", code="simulated_failure")
-    if kind == LEG.CREDIT_BENEFICIARY and MAGIC_INVALID_BENEFICIARY in _magic(remittance):
+    if kind == LEG.CREDIT_BENEFICIARY and MAGIC_INVALID_BENEFICIARY in magic:
         raise LegFailed(
             "The receiving node does not know the beneficiary account.",
             code="invalid_beneficiary",
