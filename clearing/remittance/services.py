@@ -175,7 +175,8 @@ def remittance_create(*, tenant: Tenant, request: RemittanceRequest, actor: Acto
         raise ApplicationError("The amount must be positive.", code="invalid_amount")
     if len(request.memo) > 140 or len(request.reference) > 140:
         raise ApplicationError("memo and reference have at most 140 characters.", code="too_long")
-    if request.sender_account.available_balance < request.amount:
+    # The balance as it is now, not as the caller's copy of the account says.
+    if Account.objects.get(pk=request.sender_account.pk).available_balance < request.amount:
         raise Conflict("The sender's account does not hold the amount.", code="insufficient_funds")
 
     def body() -> Remittance:
