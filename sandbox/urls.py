@@ -47,6 +47,7 @@ urlpatterns = [
     path("pay/", include("wallets.payments.public_urls")),
     path("payments/", include("wallets.payments.dashboard_urls")),
     path("settlement/", include("wallets.merchant_settlement.dashboard_urls")),
+    path("fx/", include("wallets.fx.dashboard_urls")),
     path("remittances/", include("clearing.remittance.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),

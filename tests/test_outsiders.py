@@ -30,6 +30,7 @@ from sandbox.tenants.services import TENANT_STATUS_TRANSITIONS
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import api_as, record
 from wallets.banknet.models import AccountLink, ScenarioRun
+from wallets.fx import services as fx_services
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 API_METHODS = ("get", "put", "patch", "post", "delete")
@@ -793,6 +794,52 @@ CHECKS.update(
         "settlement:run": owned(settled_node),
         "settlement:batch": owned(settlement_batch),
         "settlement:statement": owned(settlement_batch),
+    }
+)
+
+
+# --- FX (issue 11): quotes and conversions; the operators' rate table ---
+
+
+def _fx_conversion(a) -> dict:
+    """Alice's node sold 10,000 won for dollars once (a USD account opened for it)."""
+    if "_fx_conversion" not in a.__dict__:
+        fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
+        won = a.account  # the node's Main account, made (and funded) before the second one
+        dollars = AccountFactory(node=a.node, currency="USD", name="Dollars")
+        a.keep(dollars.pk)
+        quote = a.post(
+            "/api/v1/fx/quotes",
+            {
+                "node_id": str(a.node.pk),
+                "source_currency": "KRW",
+                "target_currency": "USD",
+                "sell_amount": 10_000,
+            },
+        )
+        conversion = a.post(
+            "/api/v1/fx/conversions",
+            {
+                "quote_id": quote["id"],
+                "source_account_id": str(won.pk),
+                "target_account_id": str(dollars.pk),
+            },
+        )
+        a.keep(quote["id"], conversion["id"], conversion["transaction_id"])
+        a.__dict__["_fx_conversion"] = conversion
+    return a.__dict__["_fx_conversion"]
+
+
+CHECKS.update(
+    {
+        "api:fx-quote": owned(lambda a: {"quote_id": _fx_conversion(a)["quote"]["id"]}),
+        "api:fx-conversion": owned(lambda a: {"conversion_id": _fx_conversion(a)["id"]}),
+        "api:operator-fx-pair": operator_only(
+            lambda a: {"pair": "USD-KRW"}, lambda a: {"spread_bps": 1}
+        ),
+        "api:operator-fx-rate-events": operator_only(
+            lambda a: {"pair": "USD-KRW"}, lambda a: {"kind": "jump", "value": "5"}
+        ),
     }
 )
 

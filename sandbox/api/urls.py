@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("sandbox.nodekeys.api_urls")),
     path("", include("wallets.payments.api_urls")),
     path("", include("wallets.merchant_settlement.api_urls")),
+    path("", include("wallets.fx.api_urls")),
     path("", include("clearing.remittance.api_urls")),
 ]

@@ -70,6 +70,13 @@ def make_world(tenant: Tenant) -> World:
     return World(tenant, node, clock, accounts)
 
 
+@pytest.fixture(autouse=True)
+def _rate_table(django_db_blocker):
+    """The migrated rate table, again if a transactional test elsewhere flushed it."""
+    with django_db_blocker.unblock():
+        fx.pairs_seed()
+
+
 @pytest.fixture
 def world(alice) -> World:
     return make_world(alice.tenant)

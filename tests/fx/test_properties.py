@@ -7,6 +7,7 @@ quotes said, the desk's revenue is the fees and spreads, and ``verify_ledger`` h
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
@@ -21,6 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from sandbox.currencies import CURRENCIES as KNOWN
 from sandbox.errors import ApplicationError
 from tests.factories import TenantFactory
 from tests.fx.conftest import make_world
@@ -30,6 +32,7 @@ from wallets.models import Account, Entry
 from wallets.verification import verify_ledger
 
 CURRENCIES = ["KRW", "USD", "JPY", "BTC"]
+EXPONENT = {code: currency.exponent for code, currency in KNOWN.items()}
 # Amounts inside the desk's limits for each currency, as sold or bought.
 AMOUNTS = {
     "KRW": st.integers(1_000, 30_000_000),
@@ -73,8 +76,18 @@ class FxMachine(RuleBasedStateMachine):
             return None
         net = quote.sell_amount - quote.fee
         assert net > 0 and quote.buy_amount > 0 and quote.fee >= 0
-        # the customer never gets more than the mid value (up to one minor unit of rounding)
-        assert quote.buy_amount <= quote.mid_amount + 1
+        scale = Decimal(10) ** (EXPONENT[quote.target_currency] - EXPONENT[quote.source_currency])
+        exact = net * quote.rate * scale  # what the customer's rate gives for the net amount
+        if quote.fixed_side == "sell":
+            # rounded half-even once: never more than half a target minor unit off, and
+            # never more than the mid value
+            assert abs(quote.buy_amount - exact) <= Decimal("0.5")
+            assert quote.buy_amount <= quote.mid_amount
+        else:
+            # the customer gets exactly what was asked; the source side is rounded, so at
+            # most half a source minor unit (in target units) off
+            assert abs(quote.buy_amount - exact) <= quote.rate * scale / 2 + Decimal("0.5")
+        assert abs(quote.mid_amount - net * quote.reference_rate * scale) <= Decimal("0.5")
         return quote
 
     @rule(quote=quotes)

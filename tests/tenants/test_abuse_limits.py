@@ -54,6 +54,28 @@ def assert_throttled(response) -> None:
     assert int(response["Retry-After"]) >= 1
 
 
+# --- The window ---------------------------------------------------------------------------------
+
+
+def test_processes_that_ask_together_never_let_more_through_than_the_limit(address, throttle_rates):
+    """Forty requests at once from one address, a limit of ten: exactly ten pass. On Redis
+    the window is one atomic script; a read-then-write of the count would let several
+    requests that read it together all through."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from sandbox.throttles import AddressThrottle
+
+    throttle_rates(address="10/minute")
+    request = SimpleNamespace(META={"REMOTE_ADDR": address})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        passed = list(pool.map(lambda _: AddressThrottle().allow_request(request, None), range(40)))
+    assert passed.count(True) == 10
+    refused = AddressThrottle()
+    assert refused.allow_request(request, None) is False
+    assert 50 < refused.wait() <= 60  # the oldest of the ten leaves the window in a minute
+
+
 # --- The API ----------------------------------------------------------------------------------
 
 

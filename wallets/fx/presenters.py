@@ -8,7 +8,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sandbox import clock
 from wallets.fx.models import Conversion, Pair, Quote
+from wallets.fx.selectors import DeskPosition
+
+
+def rate_str(rate: Decimal) -> str:
+    """A rate as a plain decimal string without trailing zeros ("1380", "0.1036582058")."""
+    return format(rate.normalize(), "f")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -36,8 +43,8 @@ def quote_data(quote: Quote, *, now: datetime) -> dict[str, Any]:
         "fee_bps": quote.fee_bps,
         "spread_amount": quote.spread_amount,
         "spread_bps": quote.spread_bps,
-        "rate": str(quote.rate),
-        "reference_rate": str(quote.reference_rate),
+        "rate": rate_str(quote.rate),
+        "reference_rate": rate_str(quote.reference_rate),
         "lock_seconds": quote.lock_seconds,
         "status": quote_status(quote, now),
         "created_at": _iso(quote.created_at),
@@ -65,12 +72,37 @@ def pair_data(pair: Pair, *, mid_now: Decimal) -> dict[str, Any]:
         "code": pair.code,
         "base": pair.base,
         "quote": pair.quote,
-        "mid": str(mid_now),
-        "anchor_mid": str(pair.mid),
+        "mid": rate_str(mid_now),
+        "anchor_mid": rate_str(pair.mid),
         "anchored_at": _iso(pair.anchored_at),
         "seed": pair.seed,
         "volatility_bps": pair.volatility_bps,
         "spread_bps": pair.spread_bps,
         "fee_bps": pair.fee_bps,
         "enabled": pair.enabled,
+    }
+
+
+def quote_json(quote: Quote) -> dict[str, Any]:
+    """``quote_data`` with its status judged on its node's clock now."""
+    return quote_data(quote, now=clock.now(node_id=quote.node_id))
+
+
+def conversion_json(conversion: Conversion) -> dict[str, Any]:
+    return conversion_data(conversion, now=clock.now(node_id=conversion.node_id))
+
+
+def pair_slug(code: str) -> str:
+    """A pair's code as a URL path segment: "USD/KRW" → "USD-KRW"."""
+    return code.replace("/", "-")
+
+
+def position_data(position: DeskPosition) -> dict[str, Any]:
+    return {
+        "currency": position.currency,
+        "position": position.position,
+        "revenue": position.revenue,
+        "krw_rate": rate_str(position.krw_rate),
+        "position_krw": str(position.position_krw),
+        "revenue_krw": str(position.revenue_krw),
     }

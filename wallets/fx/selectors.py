@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 from django.db.models import QuerySet
 
@@ -15,7 +16,7 @@ from sandbox.errors import NotFound
 from sandbox.tenants.models import Tenant
 from wallets import banks
 from wallets.fx import rates
-from wallets.fx.models import Conversion, Pair, Quote, RateEvent
+from wallets.fx.models import Conversion, Desk, Pair, Quote, RateEvent
 from wallets.models import Account
 
 
@@ -58,7 +59,8 @@ def pairs() -> QuerySet[Pair]:
 
 
 def pair_get(code: str) -> Pair:
-    pair = Pair.objects.filter(pk=code).first()
+    """A pair by its code, "USD/KRW" or, in URLs, "USD-KRW"; 404 ``unknown_pair``."""
+    pair = Pair.objects.filter(pk=str(code).replace("-", "/")).first()
     if pair is None:
         raise NotFound(f"No pair {code!r}.", code="unknown_pair")
     return pair
@@ -129,5 +131,6 @@ def desk_positions(moment: datetime) -> list[DeskPosition]:
     return found
 
 
-def time_window(end: datetime, hours: int = 24) -> tuple[datetime, datetime]:
-    return end - timedelta(hours=hours), end
+def desk_node_id() -> UUID | None:
+    """The desk's node, if made yet (``services.desk_node`` makes it on first use)."""
+    return Desk.objects.filter(pk=1).values_list("node_id", flat=True).first()

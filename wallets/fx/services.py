@@ -26,7 +26,7 @@ from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import SYSTEM, Actor, audit_record
 from wallets import banks
 from wallets import services as ledger
-from wallets.fx import presenters, pricing, selectors
+from wallets.fx import presenters, pricing, selectors, table
 from wallets.fx.models import Conversion, Desk, Pair, Quote, RateEvent
 from wallets.fx.rates import significant
 from wallets.locking import retrying
@@ -344,6 +344,29 @@ def execute_quote(
 
 
 # --- The rate table (operators) ------------------------------------------------------------
+
+
+def pairs_seed() -> int:
+    """Create the pairs of the first table (``table.PAIRS``) that have no row, leaving
+    edited ones alone; returns how many were created."""
+    created = 0
+    for code, base, quote, mid, volatility, spread, fee in table.PAIRS:
+        _, made = Pair.objects.get_or_create(
+            code=code,
+            defaults={
+                "base": base,
+                "quote": quote,
+                "mid": Decimal(mid),
+                "anchored_at": table.ANCHOR,
+                "seed": table.SEED,
+                "volatility_bps": volatility,
+                "spread_bps": spread,
+                "fee_bps": fee,
+                "updated_at": table.ANCHOR,
+            },
+        )
+        created += made
+    return created
 
 
 def _bps(value: Any, field: str, maximum: int) -> int:
