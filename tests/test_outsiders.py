@@ -851,6 +851,7 @@ def remittance(a):
     """Alice's remittance from a Seoul node to a Tokyo node (made once; its legs wait for a
     worker, which these tests do not run)."""
     if "_remittance" not in a.__dict__:
+        fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
         seoul = NodeFactory(tenant=a.tenant, name="Remit Seoul", country="KR", base_currency="KRW")
         tokyo = NodeFactory(tenant=a.tenant, name="Remit Tokyo", country="JP", base_currency="JPY")
         sender, beneficiary = seoul.wallet.accounts.get(), tokyo.wallet.accounts.get()

@@ -10,6 +10,7 @@ import pytest
 from tests.browser.test_checkout import log_in
 from tests.factories import NodeFactory, fund
 from tests.remittance.conftest import run_verifier
+from wallets.fx import services as fx_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,6 +30,7 @@ def send(page, sender, beneficiary, amount: str, memo: str = "") -> None:
 def test_a_krw_to_jpy_remittance_from_the_browser_whose_receipt_verifies_offline(
     page, alice, operator_api, celery_eager, tmp_path
 ):
+    fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
     seoul = NodeFactory(tenant=alice.tenant, name="Seoul", country="KR", base_currency="KRW")
     tokyo = NodeFactory(tenant=alice.tenant, name="Tokyo", country="JP", base_currency="JPY")
     sender, beneficiary = seoul.wallet.accounts.get(), tokyo.wallet.accounts.get()

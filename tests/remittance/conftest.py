@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import AccountFactory, NodeFactory, fund
+from wallets.fx import services as fx_services
 from wallets.models import Account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +68,7 @@ class Corridor:
 
 @pytest.fixture
 def corridor(alice, celery_eager, django_capture_on_commit_callbacks) -> Corridor:
+    fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
     seoul = NodeFactory(tenant=alice.tenant, name="Seoul", country="KR", base_currency="KRW")
     tokyo = NodeFactory(tenant=alice.tenant, name="Tokyo", country="JP", base_currency="JPY")
     busan = NodeFactory(tenant=alice.tenant, name="Busan", country="KR", base_currency="KRW")

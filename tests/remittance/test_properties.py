@@ -16,6 +16,7 @@ from clearing.remittance.models import Remittance
 from sandbox.tenants.services import SYSTEM
 from tests.factories import NodeFactory, fund
 from tests.remittance.conftest import balances, changed, currency_sums
+from wallets.fx import services as fx_services
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ AMOUNTS["USD"] = st.integers(1_500, 30_000)
 
 @pytest.fixture
 def nodes(alice):
+    fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
     made = {}
     for country, currency, money in (("KR", "KRW", 5_000_000), ("JP", "JPY", 500_000)):
         node = NodeFactory(tenant=alice.tenant, country=country, base_currency=currency)

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from clearing.chain import get_chain
 from tests.factories import NodeFactory, fund
 from tests.worker import wait_for
+from wallets.fx import services as fx_services
 
 pytestmark = [
     pytest.mark.postgres,
@@ -21,6 +22,7 @@ pytestmark = [
 
 
 def test_a_real_worker_runs_every_leg(alice, start_worker):
+    fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
     worker = start_worker(queues=["clearing"])
     seoul = NodeFactory(tenant=alice.tenant, name="Seoul", country="KR", base_currency="KRW")
     tokyo = NodeFactory(tenant=alice.tenant, name="Tokyo", country="JP", base_currency="JPY")
