@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from clearing.chain import mined_transaction
 from clearing.remittance import presenters, services
 from clearing.remittance.bitcoin import node_key, script_pubkey
-from clearing.remittance.models import Coin, Remittance, RemittanceLeg
+from clearing.remittance.models import Coin, Remittance
 from clearing.selectors import receipt_proof
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Tenant
@@ -118,7 +118,3 @@ def remittance_receipt(*, remittance: Remittance) -> dict[str, Any]:
         "legs": legs,
         "bitcoin": _bitcoin(remittance),
     }
-
-
-def leg_kinds() -> list[str]:
-    return list(RemittanceLeg.Kind.values)

@@ -39,7 +39,7 @@ from sandbox.events.queue import enqueue
 from sandbox.events.services import action_record, event_record
 from sandbox.keyring import Keyring
 from sandbox.tenants.models import Node, Tenant
-from sandbox.tenants.services import SYSTEM, Actor
+from sandbox.tenants.services import SYSTEM, Actor, audit_record
 from wallets import services as wallet_services
 from wallets.fx import services as fx
 from wallets.locking import run_retrying
@@ -712,25 +712,30 @@ def remittance_advance(*, remittance: Remittance, status: str, actor: Actor) -> 
     current = remittance.status
     if status == current:
         return remittance
-    if status in ORDER:
-        if current not in ORDER or ORDER.index(current) > ORDER.index(status):
-            raise Conflict(
-                f"A remittance {current} cannot move to {status}.", code="invalid_transition"
-            )
-        return remittance_run(
-            remittance_id=remittance.pk, force=True, until=lambda r: r.status == status
+    if status in ORDER and (current not in ORDER or ORDER.index(current) > ORDER.index(status)):
+        raise Conflict(
+            f"A remittance {current} cannot move to {status}.", code="invalid_transition"
         )
     if current == STATES.FUNDS_REFUNDED:
         raise Conflict(
             f"A remittance {current} cannot move to {status}.", code="invalid_transition"
         )
+    with transaction.atomic():  # in the test helper log
+        audit_record(
+            actor=actor,
+            action="test_helper.remittance_advanced",
+            tenant=remittance.tenant,
+            target=remittance,
+            data={"from": current, "to": status},
+        )
+    if status in ORDER:
+        return remittance_run(
+            remittance_id=remittance.pk, force=True, until=lambda r: r.status == status
+        )
     if current != STATES.BOUNCED_BACK:
         kind = _next_leg(remittance) or LEG.CREDIT_BENEFICIARY
-        code = (
-            "returned_by_receiving_node"
-            if current == STATES.OUTGOING_PAYMENT_SENT
-            else ("simulated_failure")
-        )
+        sent = current == STATES.OUTGOING_PAYMENT_SENT
+        code = "returned_by_receiving_node" if sent else "simulated_failure"
         _fail(remittance.pk, kind, LegFailed(f"Failed at {kind} by the test helper.", code=code))
     if status == STATES.FUNDS_REFUNDED:
         return remittance_run(remittance_id=remittance.pk)
