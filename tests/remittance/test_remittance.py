@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from bitcoin.core import CBlock, CTransaction
 from bitcoin.core.scripteval import SCRIPT_VERIFY_P2SH, VerifyScript
+from django.core.management import call_command
 
 from clearing.chain import check_block, get_chain, mined_transaction
 from clearing.remittance import bitcoin
@@ -67,6 +68,7 @@ def test_a_krw_to_jpy_remittance_posts_every_leg_and_a_real_bitcoin_transaction(
     block = CBlock.deserialize(get_chain().raw_block(mined.height))
     check_block(block)
     assert get_chain().verify() == []
+    call_command("verify_anchors")  # raises CommandError on any problem, spends included
 
     # Both nodes heard every state, as signed webhooks carry them.
     for node in (corridor.seoul, corridor.tokyo):
