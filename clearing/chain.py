@@ -60,10 +60,11 @@ from bitcoin.core import (
     lx,
 )
 from bitcoin.core.script import OP_RETURN, CScript, CScriptInvalidError
+from bitcoin.core.scripteval import SCRIPT_VERIFY_P2SH, VerifyScript, VerifyScriptError
 from bitcoin.core.serialize import uint256_from_compact
 from django.db import IntegrityError, transaction
 
-from clearing.models import AnchorBlock
+from clearing.models import AnchorBlock, MempoolTransaction
 
 TAG = b"FSBX"
 PAYLOAD_VERSION = 1
@@ -240,17 +241,24 @@ def anchor_payload(tx: CTransaction) -> Payload | None:
 # --- Building blocks --------------------------------------------------------------------------
 
 
-def coinbase_for(height: int, payload: bytes) -> CTransaction:
-    """A coinbase that pays nothing and carries ``payload`` in its one OP_RETURN output."""
+def coinbase_for(height: int, payload: bytes, payout: Sequence[CTxOut] = ()) -> CTransaction:
+    """A coinbase that carries ``payload`` in its first output, OP_RETURN, and pays nothing
+    else unless ``payout`` outputs are given (a block mined to fund the FX desk)."""
     if len(payload) > MAX_PAYLOAD:
         raise ChainError(f"OP_RETURN payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}.")
     script_sig = CScript([height, TAG])  # BIP 34: the height first
     return CTransaction(
         [CTxIn(COutPoint(), script_sig, 0xFFFFFFFF)],
-        [CTxOut(0, CScript([OP_RETURN, payload]))],
+        [CTxOut(0, CScript([OP_RETURN, payload])), *payout],
         nLockTime=0,
         nVersion=TX_VERSION,
     )
+
+
+def block_subsidy(height: int) -> int:
+    """Regtest's block reward in satoshis: 50 BTC, halved every 150 blocks."""
+    halvings = height // 150
+    return 0 if halvings >= 64 else (50 * 100_000_000) >> halvings
 
 
 def mine(*, prev_hash: bytes, merkle_root: bytes, time: int, bits: int = REGTEST_BITS) -> int:
@@ -265,9 +273,20 @@ def mine(*, prev_hash: bytes, merkle_root: bytes, time: int, bits: int = REGTEST
     raise ChainError("No nonce meets the target at this time; try another timestamp.")
 
 
-def build_block(*, height: int, prev_hash: bytes, prev_time: int, payload: bytes) -> _CBlock:
-    coinbase = coinbase_for(height, payload)
-    merkle_root = coinbase.GetTxid()  # one transaction: the merkle root is its txid
+def build_block(
+    *,
+    height: int,
+    prev_hash: bytes,
+    prev_time: int,
+    payload: bytes,
+    txs: Sequence[CTransaction] = (),
+    payout: Sequence[CTxOut] = (),
+) -> _CBlock:
+    """The next block: its coinbase (the anchor payload, and ``payout`` if any) followed by
+    ``txs``, the signed transactions taken from the mempool, in order."""
+    coinbase = coinbase_for(height, payload, payout)
+    vtx = [coinbase, *txs]
+    merkle_root = _CBlock(vtx=vtx).calc_merkle_root()
     # Strictly after the previous block keeps the median-time-past rule satisfied.
     # Real time, not the platform clock operators can move: Bitcoin rejects headers more
     # than two hours ahead of real time, and a block's time is a physical fact.
@@ -281,7 +300,7 @@ def build_block(*, height: int, prev_hash: bytes, prev_time: int, payload: bytes
         nTime=block_time,
         nBits=REGTEST_BITS,
         nNonce=nonce,
-        vtx=[coinbase],
+        vtx=vtx,
     )
 
 
@@ -337,10 +356,12 @@ def coinbase_height(tx: CTransaction) -> int | None:
 def verify_raw_blocks(raw_blocks: Sequence[bytes], *, now: int | None = None) -> list[ChainProblem]:
     """Check a whole chain from its raw blocks, in height order: regtest genesis first,
     every block valid by ``CheckBlock``, linked to the one before, proof of work at the
-    regtest target, BIP 34 height, times increasing, and exactly one FSBX payload."""
+    regtest target, BIP 34 height, times increasing, exactly one FSBX payload, and every
+    payment transaction spending real, unspent outputs with valid signatures."""
     problems: list[ChainProblem] = []
     now = int(time.time()) if now is None else now
     prev: _CBlock | None = None
+    coins: Coins = {}
     for height, raw in enumerate(raw_blocks):
         try:
             block = _CBlock.deserialize(raw)
@@ -371,7 +392,50 @@ def verify_raw_blocks(raw_blocks: Sequence[bytes], *, now: int | None = None) ->
         payloads = [p for tx in block.vtx if (p := anchor_payload(tx)) is not None]
         if len(payloads) != 1:
             problems.append(ChainProblem(height, f"carries {len(payloads)} FSBX payloads, not 1"))
+        problems += _check_spends(block, height, coins)
         prev = block
+    return problems
+
+
+Coins = dict[tuple[bytes, int], CTxOut]
+
+
+def _check_spends(block: _CBlock, height: int, coins: Coins) -> list[ChainProblem]:
+    """The contextual rules CheckBlock leaves out, for the chain's payment transactions:
+    every input spends an unspent output of an earlier transaction, its script verifies
+    (python-bitcoinlib's ``VerifyScript``, P2SH rules), no transaction creates money, and
+    the coinbase claims at most the subsidy plus the fees. ``coins`` (the unspent outputs
+    so far) is updated in place."""
+    problems: list[ChainProblem] = []
+    fees = 0
+    for index, tx in enumerate(block.vtx):
+        txid = tx.GetTxid()
+        if index:
+            value_in = 0
+            for i, txin in enumerate(tx.vin):
+                spent = coins.pop((txin.prevout.hash, txin.prevout.n), None)
+                if spent is None:
+                    problems.append(
+                        ChainProblem(height, f"tx {b2lx(txid)} spends a missing or spent output")
+                    )
+                    continue
+                value_in += spent.nValue
+                try:
+                    VerifyScript(txin.scriptSig, spent.scriptPubKey, tx, i, (SCRIPT_VERIFY_P2SH,))
+                except VerifyScriptError as exc:
+                    problems.append(
+                        ChainProblem(height, f"tx {b2lx(txid)} input {i} fails its script: {exc}")
+                    )
+            value_out = sum(out.nValue for out in tx.vout)
+            if value_out > value_in:
+                problems.append(ChainProblem(height, f"tx {b2lx(txid)} spends more than it has"))
+            fees += max(value_in - value_out, 0)
+        for n, out in enumerate(tx.vout):
+            if out.nValue and not (len(out.scriptPubKey) and out.scriptPubKey[0] == OP_RETURN):
+                coins[(txid, n)] = out
+    claimed = sum(out.nValue for out in block.vtx[0].vout) if block.vtx else 0
+    if claimed > block_subsidy(height) + fees:
+        problems.append(ChainProblem(height, "coinbase claims more than the subsidy and fees"))
     return problems
 
 
@@ -382,8 +446,18 @@ class AnchorChain(ABC):
     """Where roots are anchored. Blocks are numbered from 0 (the genesis)."""
 
     @abstractmethod
-    def append(self, *, kind: str, label: str, root: bytes, leaf_count: int) -> Anchor:
-        """Anchor ``root`` under (``kind``, ``label``) and return where it landed.
+    def append(
+        self,
+        *,
+        kind: str,
+        label: str,
+        root: bytes,
+        leaf_count: int,
+        payout: Sequence[CTxOut] = (),
+    ) -> Anchor:
+        """Anchor ``root`` under (``kind``, ``label``) and return where it landed. The block
+        also mines every transaction waiting in the mempool; ``payout`` adds outputs to its
+        coinbase (the block reward, for whoever mined it).
 
         Idempotent: anchoring the same root under the same label again returns the first
         anchor; a different root under a used label raises ``ChainError``."""
@@ -428,7 +502,15 @@ class EmbeddedChain(AnchorChain):
         except IntegrityError:  # created concurrently
             return AnchorBlock.objects.get(height=0)
 
-    def append(self, *, kind: str, label: str, root: bytes, leaf_count: int) -> Anchor:
+    def append(
+        self,
+        *,
+        kind: str,
+        label: str,
+        root: bytes,
+        leaf_count: int,
+        payout: Sequence[CTxOut] = (),
+    ) -> Anchor:
         payload = Payload(kind, root, leaf_count, label).encode()
         self._ensure_genesis()
         for _attempt in range(8):
@@ -444,14 +526,26 @@ class EmbeddedChain(AnchorChain):
                 with transaction.atomic():
                     tip = AnchorBlock.objects.select_for_update().order_by("-height").first()
                     assert tip is not None  # the genesis exists
+                    # The mempool's waiting transactions, locked after the tip (one order).
+                    waiting = list(
+                        MempoolTransaction.objects.select_for_update()
+                        .filter(block__isnull=True)
+                        .order_by("id")
+                    )
                     block = build_block(
                         height=tip.height + 1,
                         prev_hash=lx(tip.block_hash),
                         prev_time=int(tip.block_time.timestamp()),
                         payload=payload,
+                        txs=[CTransaction.deserialize(bytes(w.raw)) for w in waiting],
+                        payout=payout,
                     )
                     check_block(block)
                     row = AnchorBlock.objects.create(**_row_fields(block, tip.height + 1, prev=tip))
+                    for position, mined in enumerate(waiting, start=1):
+                        mined.block = row
+                        mined.position = position
+                    MempoolTransaction.objects.bulk_update(waiting, ["block", "position"])
                 return _anchor_from_row(row)
             except IntegrityError:
                 # Another writer took this height (or this label) first: look again.
@@ -533,6 +627,50 @@ def _row_fields(block: _CBlock, height: int, *, prev: AnchorBlock | None) -> dic
 
 def _anchor_from_row(row: AnchorBlock) -> Anchor:
     return anchor_from_block(_CBlock.deserialize(bytes(row.raw)), row.height)
+
+
+# --- The mempool -----------------------------------------------------------------------------
+
+
+def mempool_add(tx: CTransaction) -> str:
+    """Queue a signed transaction for the next block of the embedded chain; the same
+    transaction again is a no-op. Returns its txid. The caller checks the transaction
+    (``clearing.remittance.bitcoin`` signs and verifies it); the chain's verification checks
+    it again once mined."""
+    txid = b2lx(tx.GetTxid())
+    MempoolTransaction.objects.get_or_create(txid=txid, defaults={"raw": tx.serialize()})
+    return txid
+
+
+@dataclass(frozen=True)
+class MinedTransaction:
+    """Where a payment transaction was mined: enough to prove it offline."""
+
+    txid: str
+    height: int
+    block_hash: str
+    header: bytes
+    raw_tx: bytes
+    tx_index: int
+    tx_branch: tuple[bytes, ...]
+
+
+def mined_transaction(txid: str) -> MinedTransaction | None:
+    """The block and Merkle branch of a mined mempool transaction; None while it waits."""
+    row = MempoolTransaction.objects.filter(txid=txid, block__isnull=False).first()
+    if row is None or row.block is None or row.position is None:
+        return None
+    block = _CBlock.deserialize(bytes(row.block.raw))
+    txids = [t.GetTxid() for t in block.vtx]
+    return MinedTransaction(
+        txid=txid,
+        height=row.block.height,
+        block_hash=b2lx(block.GetHash()),
+        header=block.get_header().serialize(),
+        raw_tx=block.vtx[row.position].serialize(),
+        tx_index=row.position,
+        tx_branch=tuple(merkle_branch(txids, row.position)),
+    )
 
 
 def get_chain() -> AnchorChain:

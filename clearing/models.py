@@ -588,3 +588,40 @@ class SettlementInstruction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id} {self.direction} {self.amount} {self.currency}"
+
+
+class MempoolTransaction(models.Model):
+    """A signed Bitcoin transaction for the embedded chain: waiting in the mempool until the
+    next block is built (``block`` empty), then mined at ``position`` in that block.
+
+    ``raw`` is the transaction as Bitcoin serializes it; the txid is derived from it. The next
+    block takes every waiting transaction, in ``id`` order (a transaction may spend an output
+    of one added before it)."""
+
+    txid = models.CharField(max_length=64, unique=True, help_text="Hex, display order.")
+    raw = models.BinaryField()
+    added_at = models.DateTimeField(default=timezone.now)
+    block = models.ForeignKey(
+        AnchorBlock,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="mempool_transactions",
+    )
+    position = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(block__isnull=True, position__isnull=True)
+                | Q(block__isnull=False, position__gt=0),
+                name="mempooltx_mined_at_a_position",
+            ),
+            models.UniqueConstraint(
+                fields=["block", "position"], name="mempooltx_one_per_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.txid

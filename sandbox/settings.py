@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "sandbox.identities.credentials",
     # --- Credit standing and history attestations (issue 9, items 4-5) ---
     "wallets.credit",
+    # --- Cross-border remittance over bitcoin (issue 11) ---
+    "clearing.remittance",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +270,7 @@ SPECTACULAR_SETTINGS = {
         ),
         "IssuedCredentialKindEnum": ["identity", "delivery"],
         "KeyStatusEnum": "sandbox.identities.credentials.models.KeyStatus",
+        "RemittanceStatusEnum": "clearing.remittance.models.Remittance.Status",
         **{
             f"{model}StatusEnum": f"{module}.{model}.Status"
             for module, models_ in {
@@ -354,6 +357,7 @@ CELERY_TASK_ROUTES = {
     "events.relay_outbox": {"queue": CELERY_QUEUE_WEBHOOKS},
     "events.deliver_webhook": {"queue": CELERY_QUEUE_WEBHOOKS},
     "clearing.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
+    "clearing.remittance.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
     # Maintenance: purges, backups and restore drills (long, never urgent) stay out of the
     # way of bank work, webhooks and closes.
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},

@@ -54,6 +54,7 @@ urlpatterns = [
     path("oidc/", include("sandbox.identities.verification.public_urls")),
     path("identities/", include("sandbox.identities.verification.dashboard_urls")),
     path("credit/", include("wallets.credit.dashboard_urls")),
+    path("remittances/", include("clearing.remittance.dashboard_urls")),
     path("", include("sandbox.events.dashboard_urls")),
     path("", include("wallets.banknet.dashboard_urls")),
     path("", include("wallets.escrow.dashboard_urls")),

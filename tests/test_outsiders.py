@@ -1098,6 +1098,46 @@ CHECKS.update(
 )
 
 
+# --- Remittance (issue 11): remittances over bitcoin between nodes ---
+
+
+def remittance(a):
+    """Alice's remittance from a Seoul node to a Tokyo node (made once; its legs wait for a
+    worker, which these tests do not run)."""
+    if "_remittance" not in a.__dict__:
+        fx_services.pairs_seed()  # again, if a transactional test flushed the migrated table
+        seoul = NodeFactory(tenant=a.tenant, name="Remit Seoul", country="KR", base_currency="KRW")
+        tokyo = NodeFactory(tenant=a.tenant, name="Remit Tokyo", country="JP", base_currency="JPY")
+        sender, beneficiary = seoul.wallet.accounts.get(), tokyo.wallet.accounts.get()
+        fund(sender, 500_000)
+        a.keep(seoul.pk, seoul.wallet.pk, tokyo.pk, tokyo.wallet.pk, sender.pk, beneficiary.pk)
+        made = a.post(
+            "/api/v1/remittances",
+            {
+                "sender_account_id": str(sender.pk),
+                "beneficiary_account_id": str(beneficiary.pk),
+                "amount": "200000",
+                "originator": {"name": "Kim Minjun"},
+                "beneficiary": {"name": "Sato Yui"},
+            },
+        )
+        a.keep(made["id"])
+        a.__dict__["_remittance"] = {"remittance_id": made["id"]}
+    return a.__dict__["_remittance"]
+
+
+CHECKS.update(
+    {
+        "api:remittance": owned(remittance),
+        "api:remittance-travel-rule": owned(remittance),
+        "api:remittance-receipt": owned(remittance),
+        "api:test-helper-remittance-advance": owned(remittance, lambda a: {"status": "processing"}),
+        "remittance:detail": owned(remittance),
+        "remittance:legs": owned(remittance),
+    }
+)
+
+
 # --- What must not change ------------------------------------------------------------------
 
 # Written on every authenticated request, by the outsider's own credentials.

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("sandbox.identities.verification.api_urls")),
     path("", include("sandbox.identities.credentials.api_urls")),
     path("", include("wallets.credit.api_urls")),
+    path("", include("clearing.remittance.api_urls")),
 ]
