@@ -39,7 +39,14 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium, live_server):
+def page(chromium, live_server, transactional_db):
+    # The live server's tests run on a database that a transactional test before may have
+    # flushed: the reference rows migrations seed (banks, FX pairs) come back first.
+    from wallets.banknet.network_banks import seed_banks
+    from wallets.fx.services import pairs_seed
+
+    seed_banks()
+    pairs_seed()
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 900}
     )

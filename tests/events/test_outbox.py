@@ -36,7 +36,7 @@ def test_an_event_rolls_back_with_its_change(hooked_node):
     assert not Event.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_events_recorded_together_may_have_no_node(hooked_node):
     """A person's event without a node: NULL, not the text "None" (which PostgreSQL
     refused as a uuid)."""
@@ -53,6 +53,7 @@ def test_events_recorded_together_may_have_no_node(hooked_node):
     assert stored["node.updated"] == (tenant.pk, hooked_node.pk)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_event_record_refuses_to_run_outside_a_transaction(hooked_node):
     with pytest.raises(RuntimeError, match="inside the transaction"):
         event_record(tenant=None, node=hooked_node, type="payment.succeeded", data={})
