@@ -47,7 +47,7 @@ def test_checkout_qr_payer_approves_merchant_sees_paid_receipt_verifies(
     wallet.fill("textarea[name=payload]", payload)
     with wallet.expect_navigation():
         wallet.click("text=Open")
-    assert "Pay 4500 KRW to Gangnam Coffee" in wallet.inner_text("main")
+    assert "Pay 4,500 KRW to Gangnam Coffee" in wallet.inner_text("main")
     assert "signature verified" in wallet.inner_text("main")
     wallet.select_option("select[name=account]", str(payer.wallet.accounts.get().pk))
     with wallet.expect_navigation():

@@ -41,7 +41,7 @@ def test_the_payer_app_opens_the_qr_and_approves(shop):
     opened = web.get(f"/payments/pay/?payload={quote(payment.qr_payload)}")
     assert opened.status_code == 200
     html = opened.content.decode()
-    assert "Pay 4500 KRW to Gangnam Coffee" in html and "signature verified" in html
+    assert "Pay 4,500 KRW to Gangnam Coffee" in html and "signature verified" in html
     key = re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1)
     approved = web.post(
         "/payments/pay/",

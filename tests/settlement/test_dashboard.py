@@ -35,7 +35,7 @@ def test_a_tester_settles_a_merchant_from_the_browser(market, alice):
     page = web.get(run["Location"]).content.decode()
     assert 'id="batch-status">posted<' in page
     assert "settlement_batch.posted" in page
-    assert "9615 KRW" in page  # 10,000 - (300 + 50) - 35
+    assert "9,615 KRW" in page  # 10,000 - (300 + 50) - 35
     csv = web.get(f"/settlement/batches/{batch.pk}/statement.csv")
     digest = hashlib.sha256(csv.content).hexdigest()
     assert f'id="statement-sha256">{digest}<' in page
