@@ -51,15 +51,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import yaml
-from django.db import transaction
 from django.db.models import Model, Sum
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_time
 
 from sandbox.currencies import AmountError, to_decimal_string, to_minor_units
-from sandbox.errors import ApplicationError, Conflict
+from sandbox.errors import ApplicationError
 from sandbox.events import clocks, scheduling
-from sandbox.events.models import Event, ScheduledAction, TestClock
+from sandbox.events.models import Event, TestClock
 from sandbox.events.services import outbox_relay
 from sandbox.tenants import services as tenant_services
 from sandbox.tenants.models import Node, Tenant
@@ -76,7 +74,7 @@ from wallets.banknet.models import (
     StatementLine,
     Withdrawal,
 )
-from wallets.models import Account, LedgerTransaction
+from wallets.models import Account
 from wallets.verification import verify_ledger
 
 MAX_STEPS = 500
@@ -700,89 +698,6 @@ def scenario_run(*, tenant: Tenant, actor: Actor, source: str) -> ScenarioRun:
         data={"passed": passed, "sandbox": str(sandbox.pk)},
     )
     return run
-
-
-@dataclass(frozen=True)
-class ScenarioNodeSummary:
-    node: Node
-    balances: list[tuple[str, int, int]]  # (currency, posted, available)
-    transactions: int
-    events: int
-
-
-def scenario_data(run: ScenarioRun) -> list[ScenarioNodeSummary]:
-    """What the run left in its tenant, per node: balances, transactions and events."""
-    if run.sandbox_id is None:
-        return []
-    summaries = []
-    for node in Node.objects.filter(tenant_id=run.sandbox_id).order_by("created_at"):
-        accounts = Account.objects.filter(wallet__node=node).order_by("currency")
-        summaries.append(
-            ScenarioNodeSummary(
-                node=node,
-                balances=[(a.currency, a.posted_balance, a.available_balance) for a in accounts],
-                transactions=LedgerTransaction.objects.filter(entries__account__in=accounts)
-                .distinct()
-                .count(),
-                events=Event.objects.filter(node=node).count(),
-            )
-        )
-    return summaries
-
-
-@transaction.atomic
-def scenario_data_remove(*, run: ScenarioRun, actor: Actor) -> ScenarioRun:
-    """Remove what the run made, in one action, without touching its tenant's own data.
-
-    Ledger-safe: postings are append-only and closed days are anchored, so nothing of the
-    ledger is deleted. The run's tenant is suspended (nobody acts in it again, it is in no
-    one's lists), its nodes deactivated and whatever was still due on them cancelled; the
-    books stay balanced and every proof still verifies."""
-    run = ScenarioRun.objects.select_for_update().get(pk=run.pk)
-    if run.removed_at is not None:
-        raise Conflict("This run's data is already removed.", code="scenario_data_removed")
-    if run.sandbox_id is None:
-        raise Conflict(
-            "This run was played before runs had a tenant of their own: its data is mixed "
-            "with your organization's and cannot be told apart.",
-            code="scenario_data_shared",
-        )
-    now = timezone.now()
-    sandbox = Tenant.objects.select_for_update().get(pk=run.sandbox_id)
-    nodes = Node.objects.filter(tenant=sandbox, is_active=True).update(
-        is_active=False, deactivated_at=now
-    )
-    cancelled = ScheduledAction.objects.filter(
-        tenant=sandbox, status=ScheduledAction.Status.PENDING
-    ).update(status=ScheduledAction.Status.CANCELLED)
-    cancelled += ScheduledAction.objects.filter(
-        node__tenant=sandbox, status=ScheduledAction.Status.PENDING
-    ).update(status=ScheduledAction.Status.CANCELLED)
-    sandbox.status = Tenant.Status.SUSPENDED
-    sandbox.status_changed_at = now
-    sandbox.save(update_fields=["status", "status_changed_at"])
-    run.removed_at = now
-    run.save(update_fields=["removed_at"])
-    audit_record(
-        actor=actor,
-        action="test_helper.scenario_data_removed",
-        tenant=run.tenant,
-        target=run,
-        data={"sandbox": str(sandbox.pk), "nodes": nodes, "cancelled": cancelled},
-    )
-    return run
-
-
-def scenario_data_remove_all(*, tenant: Tenant, actor: Actor) -> int:
-    """Remove the data of every run of ``tenant`` that still has some; how many."""
-    runs = ScenarioRun.objects.for_tenant(tenant).filter(
-        removed_at__isnull=True, sandbox__isnull=False
-    )
-    removed = 0
-    for run in runs.order_by("created_at"):
-        scenario_data_remove(run=run, actor=actor)
-        removed += 1
-    return removed
 
 
 def report_text(run: ScenarioRun) -> str:

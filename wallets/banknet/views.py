@@ -33,6 +33,7 @@ from wallets.banknet import (
     forms,
     links,
     network_banks,
+    scenario_data,
     scenarios,
     withdrawals,
 )
@@ -639,7 +640,7 @@ def scenario_detail(request: TenantRequest, run_id: str) -> HttpResponse:
     context = {
         "run": run,
         "text": scenarios.report_text(run),
-        "data": scenarios.scenario_data(run),
+        "data": scenario_data.scenario_data(run),
     }
     return render(request, "banknet/scenario.html", context)
 
@@ -652,7 +653,7 @@ def scenario_data_remove(request: TenantRequest, run_id: str) -> HttpResponse:
     run = ScenarioRun.objects.get_for_tenant(access.tenant, run_id)
     _flash(
         request,
-        lambda: scenarios.scenario_data_remove(run=run, actor=access.actor),
+        lambda: scenario_data.scenario_data_remove(run=run, actor=access.actor),
         "The run's data is removed; your own test data is as it was.",
     )
     return redirect("banknet:scenario", run_id=run.pk)
@@ -664,7 +665,7 @@ def scenario_data_remove_all(request: TenantRequest) -> HttpResponse:
     access = request.tenant_access
     _flash(
         request,
-        lambda: scenarios.scenario_data_remove_all(tenant=access.tenant, actor=access.actor),
+        lambda: scenario_data.scenario_data_remove_all(tenant=access.tenant, actor=access.actor),
         "The data of every scenario run is removed; your own test data is as it was.",
     )
     return redirect("banknet:scenarios")

@@ -12,12 +12,12 @@ from sandbox.tenants.services import SYSTEM
 from tests.factories import MembershipFactory
 from tests.helpers import web_as
 from wallets.banknet.models import BankAccount, BankOutage, ScenarioRun
-from wallets.banknet.scenarios import (
+from wallets.banknet.scenario_data import (
     scenario_data,
     scenario_data_remove,
     scenario_data_remove_all,
-    scenario_run,
 )
+from wallets.banknet.scenarios import scenario_run
 from wallets.models import Account, LedgerTransaction
 from wallets.verification import verify_ledger
 
