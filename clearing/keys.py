@@ -1,11 +1,12 @@
 """The keyring that wraps the record keys of encrypted anchored records (``clearing.records``).
 
-``CLEARING_MASTER_KEY`` is a list of secrets, newest first: the first wraps new record keys,
-every one of them unwraps. Each wrapping key is HKDF-SHA256 of its secret, and is named by a
-key id (derived from the secret too) stored with every wrapped key (``RecordKey.key_id``).
-The legacy derivation from ``SECRET_KEY`` (key id ``legacy``) stays a member of the keyring,
-so keys wrapped before ``CLEARING_MASTER_KEY`` was set still unwrap; with no
-``CLEARING_MASTER_KEY`` (development) it is the first key.
+``CLEARING_MASTER_KEY`` is a keyring setting (``sandbox.keyring``): a list of secrets, newest
+first; the first wraps new record keys, every one of them unwraps, and the legacy key derived
+from ``SECRET_KEY`` (key id ``legacy``) stays a member, so keys wrapped before
+``CLEARING_MASTER_KEY`` was set still unwrap; with no ``CLEARING_MASTER_KEY`` (development)
+it is the first key. The record keys were wrapped before the shared keyring existed, under
+a derivation of their own (``DERIVATION``): the shared keyring keeps it, so every stored
+key id and wrapped key stays as it was.
 
 Record keys: one per node, and the operators' (``RecordKey.operators``). The operators' key
 was derived from the master key before it was stored: when records exist and it has no row
@@ -16,26 +17,26 @@ change (their digests are anchored).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from clearing.models import AnchoredRecord, RecordKey
+from sandbox import keyring as shared
 from sandbox.errors import ApplicationError
+from sandbox.keyring import LEGACY, Derivation, Keyring
 
-LEGACY = "legacy"
+KEYRING_PURPOSE = "clearing-record-keys"
+# The derivation the record keys were first wrapped under: HKDF under one salt for every
+# use, "master" naming both the configured and the legacy wrapping keys.
+DERIVATION = Derivation(salt=b"fsbx-clearing", kek_info=b"master", legacy_info=b"master")
 ROTATE_BATCH = 500
 
 
-class KeyringError(ApplicationError, ValueError):
+class KeyringError(ApplicationError, shared.KeyringError):
     """A wrapped key the keyring cannot unwrap: the keyring in force (CLEARING_MASTER_KEY)
     lacks the key it was wrapped under. The server's configuration is at fault, not the
     request, and only operators can mend it (restore the key: docs/clearing.md), so a
@@ -58,52 +59,15 @@ class KeyringError(ApplicationError, ValueError):
         return self.detail
 
 
-def hkdf(secret: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"fsbx-clearing", info=info).derive(
-        secret
+def keyring() -> Keyring:
+    return Keyring.from_setting(
+        "CLEARING_MASTER_KEY", purpose=KEYRING_PURPOSE, derivation=DERIVATION
     )
 
 
-def key_id(secret: str) -> str:
-    return hkdf(secret.encode(), b"key-id").hex()[:16]
-
-
-@dataclass(frozen=True)
-class Keyring:
-    primary: str
-    keys: dict[str, bytes]  # key id -> wrapping key
-
-    def wrap(self, key: bytes, aad: bytes) -> tuple[str, bytes]:
-        nonce = os.urandom(12)
-        return self.primary, nonce + AESGCM(self.keys[self.primary]).encrypt(nonce, key, aad)
-
-    def unwrap(self, kid: str, wrapped: bytes, aad: bytes) -> bytes:
-        wrapping = self.keys.get(kid)
-        if wrapping is None:
-            raise KeyringError(f"wrapped under key {kid}, which is not in the keyring")
-        try:
-            return AESGCM(wrapping).decrypt(wrapped[:12], wrapped[12:], aad)
-        except InvalidTag:
-            raise KeyringError(
-                f"key {kid} of the keyring does not unwrap it "
-                "(CLEARING_MASTER_KEY or SECRET_KEY is not the one it was wrapped under)"
-            ) from None
-
-
 def legacy_master() -> bytes:
-    return hkdf(str(settings.SECRET_KEY).encode(), b"master")
-
-
-def keyring() -> Keyring:
-    keys = {key_id(secret): hkdf(secret.encode(), b"master") for secret in _secrets()}
-    primary = next(iter(keys), LEGACY)
-    keys[LEGACY] = legacy_master()
-    return Keyring(primary, keys)
-
-
-def _secrets() -> list[str]:
-    value = getattr(settings, "CLEARING_MASTER_KEY", None) or []
-    return [value] if isinstance(value, str) else list(value)
+    """The wrapping key derived from ``SECRET_KEY`` (the keyring's ``legacy`` member)."""
+    return keyring().keys[LEGACY]
 
 
 def _aad(node_id: UUID | None) -> bytes:
@@ -115,7 +79,13 @@ def row_label(row: RecordKey) -> str:
 
 
 def unwrap_row(row: RecordKey, ring: Keyring | None = None) -> bytes:
-    return (ring or keyring()).unwrap(row.key_id, bytes(row.wrapped), _aad(row.node_id))
+    try:
+        return (ring or keyring()).open(row.key_id, bytes(row.wrapped), aad=_aad(row.node_id))
+    except shared.KeyringError as exc:
+        raise KeyringError(
+            f"{exc} (CLEARING_MASTER_KEY, or SECRET_KEY for the {LEGACY} key, is not the one "
+            "it was wrapped under)"
+        ) from None
 
 
 def _stored(node_id: UUID | None, make: Callable[[], bytes]) -> bytes:
@@ -127,7 +97,7 @@ def _stored(node_id: UUID | None, make: Callable[[], bytes]) -> bytes:
     )
     row = rows.first()
     if row is None:
-        kid, wrapped = keyring().wrap(make(), _aad(node_id))
+        kid, wrapped = keyring().seal(make(), aad=_aad(node_id))
         try:
             with transaction.atomic():
                 row = RecordKey.objects.create(
@@ -148,7 +118,7 @@ def node_key(node_id: UUID) -> bytes:
 
 def _first_operators_key() -> bytes:
     if AnchoredRecord.objects.exists():  # sealed under the key derived before it was stored
-        return hkdf(legacy_master(), b"operators")
+        return DERIVATION.derive(legacy_master(), b"operators")
     return _new_key()
 
 
@@ -187,7 +157,7 @@ def rotate(*, batch: int = ROTATE_BATCH, progress: Callable[[str], None] | None 
                 except KeyringError as exc:
                     failures.append(f"{row_label(row)}: {exc}")
                     continue
-                row.key_id, row.wrapped = ring.wrap(key, _aad(row.node_id))
+                row.key_id, row.wrapped = ring.seal(key, aad=_aad(row.node_id))
                 row.save(update_fields=["key_id", "wrapped"])
                 result.rewrapped += 1
             last_pk = rows[-1].pk

@@ -42,7 +42,6 @@ from bitcoin.core.script import (
 )
 from bitcoin.core.scripteval import SCRIPT_VERIFY_P2SH, VerifyScript
 from bitcoin.wallet import CKey
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from clearing.chain import block_subsidy, get_chain, mempool_add
@@ -59,11 +58,7 @@ FUNDING_LABEL = "fund/{height}"
 
 
 def _keyring() -> Keyring:
-    return Keyring.from_secrets(
-        purpose=SEED_PURPOSE,
-        secrets=settings.CLEARING_MASTER_KEY,
-        legacy_secret=str(settings.SECRET_KEY),
-    )
+    return Keyring.from_setting("CLEARING_MASTER_KEY", purpose=SEED_PURPOSE)
 
 
 def _seed() -> bytes:

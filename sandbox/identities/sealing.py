@@ -22,7 +22,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 
 from sandbox.keyring import Keyring, KeyringError
 
@@ -38,11 +37,7 @@ class SealingError(ValueError):
 
 
 def keyring() -> Keyring:
-    return Keyring.from_secrets(
-        purpose=KEYRING_PURPOSE,
-        secrets=list(getattr(settings, "IDENTITIES_MASTER_KEY", None) or []),
-        legacy_secret=str(settings.SECRET_KEY),
-    )
+    return Keyring.from_setting("IDENTITIES_MASTER_KEY", purpose=KEYRING_PURPOSE)
 
 
 def new_key() -> bytes:

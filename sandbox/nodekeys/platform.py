@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.conf import settings
 
 from sandbox.keyring import Keyring
 from sandbox.nodekeys import jws
@@ -25,11 +24,7 @@ KEYRING_PURPOSE = "platform-signing-key"
 
 
 def _keyring() -> Keyring:
-    return Keyring.from_secrets(
-        purpose=KEYRING_PURPOSE,
-        secrets=list(getattr(settings, "NODE_KEYS_MASTER_KEY", None) or []),
-        legacy_secret=str(settings.SECRET_KEY),
-    )
+    return Keyring.from_setting("NODE_KEYS_MASTER_KEY", purpose=KEYRING_PURPOSE)
 
 
 def _private(seed: bytes) -> Ed25519PrivateKey:

@@ -3,8 +3,14 @@ and the deploy check."""
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 from celery import current_app
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -24,6 +30,7 @@ large = test_records.large  # the fixture: a large inter-node transfer on DAY
 
 KEY_A = "a" * 20 + "-secret-key-one-AAAA"
 KEY_B = "b" * 20 + "-secret-key-two-BBBB"
+key_id = keys.DERIVATION.key_id
 
 
 # --- Parsing ---------------------------------------------------------------------------------
@@ -59,23 +66,57 @@ def test_a_bad_keyring_stops_the_start(monkeypatch, value, message):
 def test_the_first_key_wraps_and_every_key_unwraps(settings):
     settings.CLEARING_MASTER_KEY = [KEY_A, KEY_B]
     ring = keys.keyring()
-    assert ring.primary == keys.key_id(KEY_A)
-    assert set(ring.keys) == {keys.key_id(KEY_A), keys.key_id(KEY_B), keys.LEGACY}
-    kid, wrapped = ring.wrap(b"k" * 32, b"aad")
-    assert kid == ring.primary and ring.unwrap(kid, wrapped, b"aad") == b"k" * 32
+    assert ring.primary == key_id(KEY_A)
+    assert set(ring.keys) == {key_id(KEY_A), key_id(KEY_B), keys.LEGACY}
+    kid, wrapped = ring.seal(b"k" * 32, aad=b"aad")
+    assert kid == ring.primary and ring.open(kid, wrapped, aad=b"aad") == b"k" * 32
     settings.CLEARING_MASTER_KEY = []
     assert keys.keyring().primary == keys.LEGACY
+
+
+# --- The stored format, unchanged by the shared keyring (sandbox.keyring) ---------------------
+
+
+def _hkdf_as_before(secret: str, info: bytes) -> bytes:
+    """The derivation clearing.keys wrote by hand before it used the shared keyring."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"fsbx-clearing", info=info)
+    return hkdf.derive(secret.encode())
+
+
+def _wrapped_as_before(secret: str, key: bytes, node_id) -> RecordKey:
+    nonce = os.urandom(12)
+    wrapped = nonce + AESGCM(_hkdf_as_before(secret, b"master")).encrypt(nonce, key, node_id.bytes)
+    return RecordKey(
+        node_id=node_id, key_id=_hkdf_as_before(secret, b"key-id").hex()[:16], wrapped=wrapped
+    )
+
+
+def test_a_record_key_wrapped_before_the_shared_keyring_still_unwraps(settings):
+    settings.CLEARING_MASTER_KEY = [KEY_B, KEY_A]
+    node_id = uuid.uuid4()
+    under_a = _wrapped_as_before(KEY_A, b"a" * 32, node_id)
+    assert under_a.key_id == key_id(KEY_A)
+    assert keys.unwrap_row(under_a) == b"a" * 32
+    under_legacy = _wrapped_as_before(settings.SECRET_KEY, b"l" * 32, node_id)
+    under_legacy.key_id = keys.LEGACY
+    assert keys.unwrap_row(under_legacy) == b"l" * 32
+    # The associated data still names the node: the same blob as another node's does not.
+    under_a.node_id = uuid.uuid4()
+    with pytest.raises(keys.KeyringError, match="does not open"):
+        keys.unwrap_row(under_a)
 
 
 # --- Legacy records --------------------------------------------------------------------------
 
 
+def _derived_operators_key() -> bytes:
+    return keys.DERIVATION.derive(keys.legacy_master(), b"operators")
+
+
 def legacy_record(monkeypatch):
     """An anchored record as written before the keyring: node keys wrapped under the key
     derived from SECRET_KEY, the operators' key derived (not stored)."""
-    monkeypatch.setattr(
-        keys, "_first_operators_key", lambda: keys.hkdf(keys.legacy_master(), b"operators")
-    )
+    monkeypatch.setattr(keys, "_first_operators_key", _derived_operators_key)
     (record,) = records.anchor_large_transactions()
     RecordKey.objects.filter(operators=True).delete()
     monkeypatch.undo()
@@ -92,7 +133,7 @@ def test_a_record_written_under_the_legacy_key_reads_after_the_keyring_is_set(
     assert records.open_for_node(record, ledger.seoul) == leaf
     assert records.open_for_node(record, ledger.busan) == leaf
     # The operators' key is now stored, under the new key; new node keys too.
-    assert RecordKey.objects.get(operators=True).key_id == keys.key_id(KEY_A)
+    assert RecordKey.objects.get(operators=True).key_id == key_id(KEY_A)
 
 
 # --- Deploy check ----------------------------------------------------------------------------
@@ -135,7 +176,7 @@ def test_verify_anchors_fails_when_secret_key_changed(ledger, large, settings, m
     report = verify_anchors()
     kinds = sorted(p.kind for p in report.problems)
     assert kinds == ["record", "record-key", "record-key", "record-key"], report.problems
-    assert any("node " in str(p) and "does not unwrap" in str(p) for p in report.problems)
+    assert any("node " in str(p) and "does not open" in str(p) for p in report.problems)
     with pytest.raises(CommandError, match="Anchors do NOT match: 4 problem"):
         call_command("verify_anchors")
 
@@ -148,7 +189,7 @@ def test_verify_anchors_fails_when_the_keyring_lost_a_key(ledger, large, setting
     problems = verify_anchors().problems
     assert {p.kind for p in problems} == {"record", "record-key"}
     assert sum(p.kind == "record-key" for p in problems) == 3
-    assert all("not in the keyring" in p.message for p in problems)
+    assert all("not in the clearing-record-keys keyring" in p.message for p in problems)
 
 
 # --- Rotation --------------------------------------------------------------------------------
@@ -163,7 +204,7 @@ def test_rotation_rewraps_every_key_and_records_still_open(
     call_command("rotate_record_keys", batch=2)
     out = capsys.readouterr().out
     assert "3/3 record keys done" in out and "Re-wrapped 3 record key(s)" in out
-    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.key_id(KEY_A)}
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {key_id(KEY_A)}
     settings.SECRET_KEY = "the-secret-key-may-now-change-" + "y" * 30
     assert records.open_for_operators(record) == leaf
     assert records.open_for_node(record, ledger.seoul) == leaf
@@ -171,7 +212,7 @@ def test_rotation_rewraps_every_key_and_records_still_open(
     # A new first key: the old one stays in the keyring until the rotation is done.
     settings.CLEARING_MASTER_KEY = [KEY_B, KEY_A]
     call_command("rotate_record_keys")
-    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.key_id(KEY_B)}
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {key_id(KEY_B)}
     settings.CLEARING_MASTER_KEY = [KEY_B]
     assert records.open_for_node(record, ledger.busan) == leaf
     call_command("rotate_record_keys")  # nothing left to do
@@ -187,7 +228,7 @@ def test_rotation_stores_the_operators_key_before_secret_key_may_change(
     leaf = records.open_for_node(record, ledger.seoul)
     settings.CLEARING_MASTER_KEY = [KEY_A]
     call_command("rotate_record_keys")
-    assert RecordKey.objects.get(operators=True).key_id == keys.key_id(KEY_A)
+    assert RecordKey.objects.get(operators=True).key_id == key_id(KEY_A)
     settings.SECRET_KEY = "the-secret-key-may-now-change-" + "z" * 30
     assert records.open_for_operators(record) == leaf
     assert verify_anchors().ok
@@ -197,23 +238,23 @@ def test_an_interrupted_rotation_resumes(ledger, large, settings, monkeypatch):
     record = legacy_record(monkeypatch)
     leaf = records.open_for_operators(record)
     settings.CLEARING_MASTER_KEY = [KEY_A]
-    real_wrap = keys.Keyring.wrap
+    real_seal = keys.Keyring.seal
     calls = []
 
-    def failing_wrap(self, key, aad):
+    def failing_seal(self, key, *, aad):
         calls.append(aad)
         if len(calls) == 2:  # batches of one key: the second batch fails
             raise RuntimeError("worker lost")
-        return real_wrap(self, key, aad)
+        return real_seal(self, key, aad=aad)
 
-    monkeypatch.setattr(keys.Keyring, "wrap", failing_wrap)
+    monkeypatch.setattr(keys.Keyring, "seal", failing_seal)
     with pytest.raises(RuntimeError):
         keys.rotate(batch=1)
-    monkeypatch.setattr(keys.Keyring, "wrap", real_wrap)
+    monkeypatch.setattr(keys.Keyring, "seal", real_seal)
     done = list(RecordKey.objects.order_by("pk").values_list("key_id", flat=True))
-    assert done.count(keys.key_id(KEY_A)) == 1  # the first batch committed, the second not
+    assert done.count(key_id(KEY_A)) == 1  # the first batch committed, the second not
     assert keys.rotate(batch=1).rewrapped == 2  # the first is skipped
-    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.key_id(KEY_A)}
+    assert set(RecordKey.objects.values_list("key_id", flat=True)) == {key_id(KEY_A)}
     assert records.open_for_operators(record) == leaf
 
 
@@ -221,18 +262,18 @@ def test_a_failure_inside_a_batch_rolls_the_batch_back(ledger, large, settings, 
     legacy_record(monkeypatch)
     records.open_for_operators(AnchoredRecord.objects.get())
     settings.CLEARING_MASTER_KEY = [KEY_A]
-    real_wrap = keys.Keyring.wrap
+    real_seal = keys.Keyring.seal
 
-    def failing_wrap(self, key, aad):
-        if RecordKey.objects.filter(key_id=keys.key_id(KEY_A)).exists():
+    def failing_seal(self, key, *, aad):
+        if RecordKey.objects.filter(key_id=key_id(KEY_A)).exists():
             raise RuntimeError("database lost")
-        return real_wrap(self, key, aad)
+        return real_seal(self, key, aad=aad)
 
-    monkeypatch.setattr(keys.Keyring, "wrap", failing_wrap)
+    monkeypatch.setattr(keys.Keyring, "seal", failing_seal)
     with pytest.raises(RuntimeError):
         keys.rotate(batch=10)
     assert set(RecordKey.objects.values_list("key_id", flat=True)) == {keys.LEGACY}
-    monkeypatch.setattr(keys.Keyring, "wrap", real_wrap)
+    monkeypatch.setattr(keys.Keyring, "seal", real_seal)
     assert keys.rotate(batch=10).rewrapped == 3
 
 
@@ -283,6 +324,6 @@ def test_a_record_key_that_does_not_unwrap_answers_503_record_key_unavailable(
         error = response.json()["error"]
         assert error["code"] == "record_key_unavailable"
         assert "CLEARING_MASTER_KEY" in error["message"]
-        assert keys.key_id(KEY_A) not in error["message"]  # no key ids to clients
+        assert key_id(KEY_A) not in error["message"]  # no key ids to clients
     problems = verify_anchors().problems
-    assert any(keys.key_id(KEY_A) in p.message for p in problems if p.kind == "record-key")
+    assert any(key_id(KEY_A) in p.message for p in problems if p.kind == "record-key")

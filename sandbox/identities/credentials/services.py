@@ -78,11 +78,7 @@ SEALED_UNDER_PERSON_KEY = "person"
 
 
 def _keyring() -> Keyring:
-    return Keyring.from_secrets(
-        purpose=SEALING_PURPOSE,
-        secrets=list(getattr(settings, "NODE_KEYS_MASTER_KEY", None) or []),
-        legacy_secret=str(settings.SECRET_KEY),
-    )
+    return Keyring.from_setting("NODE_KEYS_MASTER_KEY", purpose=SEALING_PURPOSE)
 
 
 def _aad(credential: Credential) -> bytes:

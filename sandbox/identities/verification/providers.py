@@ -73,11 +73,7 @@ def provider_get(name: Any) -> Provider:
 
 
 def _keyring(provider: Provider) -> Keyring:
-    return Keyring.from_secrets(
-        purpose=f"social-idp:{provider.name}",
-        secrets=list(getattr(settings, "NODE_KEYS_MASTER_KEY", None) or []),
-        legacy_secret=str(settings.SECRET_KEY),
-    )
+    return Keyring.from_setting("NODE_KEYS_MASTER_KEY", purpose=f"social-idp:{provider.name}")
 
 
 @cache
