@@ -269,7 +269,7 @@ SPECTACULAR_SETTINGS = {
             "sandbox.identities.credentials.models.PresentationRequest.Status"
         ),
         "IssuedCredentialKindEnum": ["identity", "delivery"],
-        "KeyStatusEnum": "sandbox.identities.credentials.models.KeyStatus",
+        "KeyStatusEnum": "sandbox.nodekeys.models.KeyStatus",
         "RemittanceStatusEnum": "clearing.remittance.models.Remittance.Status",
         **{
             f"{model}StatusEnum": f"{module}.{model}.Status"

@@ -1,4 +1,6 @@
-"""Compact JWS (RFC 7515) with Ed25519 (RFC 8037, ``alg`` EdDSA), and Ed25519 JWKs.
+"""Compact JWS (RFC 7515) with Ed25519 (RFC 8037, ``alg`` EdDSA), and the JOSE basics every
+JWS of the sandbox shares (base64url, canonical JSON, splitting, ``JwsError``). The keys
+themselves, Ed25519 and P-256, are ``algorithms``'.
 
 Small on purpose: one algorithm, compact serialization only, the payload a JSON object in
 canonical form (sorted keys, no spaces), so the bytes that were signed can be rebuilt and
@@ -23,7 +25,7 @@ MAX_COMPACT_LENGTH = 16_384
 
 
 class JwsError(ValueError):
-    """A JWS that cannot be accepted; ``code`` says why (machine-readable)."""
+    """A JWS or JWK that cannot be accepted; ``code`` says why (machine-readable)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -53,34 +55,6 @@ _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def public_jwk(public_key: bytes) -> dict[str, str]:
-    """The JWK of a raw Ed25519 public key (its required members only)."""
-    return {"kty": "OKP", "crv": "Ed25519", "x": b64u(public_key)}
-
-
-def thumbprint(public_key: bytes) -> str:
-    """RFC 7638 thumbprint: SHA-256 of the required members in lexicographic order."""
-    return b64u(hashlib.sha256(canonical_json(public_jwk(public_key))).digest())
-
-
-def public_key_from_jwk(jwk: Any) -> bytes:
-    """The raw public key of an Ed25519 public JWK; refuses private or other keys."""
-    if not isinstance(jwk, dict):
-        raise JwsError("invalid_jwk", "The key must be a JWK object.")
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-        raise JwsError("invalid_jwk", 'Only Ed25519 keys ("kty": "OKP", "crv": "Ed25519").')
-    if "d" in jwk:
-        raise JwsError("invalid_jwk", "Send the public key only: the JWK has a private part (d).")
-    if jwk.get("alg", ALG) != ALG or jwk.get("use", "sig") != "sig":
-        raise JwsError("invalid_jwk", 'The key must be for signatures with "alg": "EdDSA".')
-    try:
-        raw = b64u_decode(str(jwk.get("x", "")))
-        Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError:
-        raise JwsError("invalid_jwk", "x must be a 32-byte Ed25519 key in base64url.") from None
-    return raw
 
 
 def sign(private_key: Ed25519PrivateKey, *, kid: str, typ: str, payload: dict[str, Any]) -> str:

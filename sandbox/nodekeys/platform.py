@@ -18,22 +18,18 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sandbox.keyring import Keyring
-from sandbox.nodekeys import jws
+from sandbox.nodekeys import jws, keystore
+from sandbox.nodekeys.algorithms import ED25519
 
 KEYRING_PURPOSE = "platform-signing-key"
 
 
 def _keyring() -> Keyring:
-    return Keyring.from_setting("NODE_KEYS_MASTER_KEY", purpose=KEYRING_PURPOSE)
+    return Keyring.from_setting(keystore.MASTER_KEY_SETTING, purpose=KEYRING_PURPOSE)
 
 
-def _private(seed: bytes) -> Ed25519PrivateKey:
-    # 32 bytes of HKDF output are a valid Ed25519 seed (RFC 8032 hashes it into the scalar).
-    return Ed25519PrivateKey.from_private_bytes(seed)
-
-
-def _public_bytes(private: Ed25519PrivateKey) -> bytes:
-    return private.public_key().public_bytes_raw()
+def _jwk(private: Ed25519PrivateKey) -> dict[str, str]:
+    return ED25519.public_jwk(private.public_key())
 
 
 def platform_jwks() -> dict[str, Any]:
@@ -42,12 +38,13 @@ def platform_jwks() -> dict[str, Any]:
     ordered = [ring.primary, *(key_id for key_id in ring.keys if key_id != ring.primary)]
     keys = []
     for key_id in ordered:
-        public = _public_bytes(_private(ring.keys[key_id]))
+        # 32 bytes of HKDF output are a valid Ed25519 seed.
+        jwk = _jwk(ED25519.load_private(ring.keys[key_id]))
         keys.append(
             {
-                **jws.public_jwk(public),
-                "kid": jws.thumbprint(public),
-                "alg": jws.ALG,
+                **jwk,
+                "kid": ED25519.thumbprint(jwk),
+                "alg": ED25519.alg,
                 "use": "sig",
                 "status": "active" if key_id == ring.primary else "retired",
             }
@@ -59,8 +56,9 @@ def platform_sign_detached(*, typ: str, content: bytes) -> str:
     """A compact detached JWS over ``content`` by the platform's signing key:
     ``BASE64URL(header)..BASE64URL(signature)``, the signing input being
     ``BASE64URL(header).BASE64URL(content)``."""
-    private = _private(_keyring().keys[_keyring().primary])
-    header = {"alg": jws.ALG, "kid": jws.thumbprint(_public_bytes(private)), "typ": typ}
+    ring = _keyring()
+    private = ED25519.load_private(ring.keys[ring.primary])
+    header = {"alg": ED25519.alg, "kid": ED25519.thumbprint(_jwk(private)), "typ": typ}
     encoded_header = jws.b64u(jws.canonical_json(header))
     signature = private.sign(f"{encoded_header}.{jws.b64u(content)}".encode("ascii"))
     return f"{encoded_header}..{jws.b64u(signature)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.nodekeys import jws
+from sandbox.nodekeys import jws, keystore
 from sandbox.nodekeys.models import NodeKey
 from sandbox.nodekeys.services import node_key_current
 from sandbox.tenants.models import Node
@@ -13,11 +13,7 @@ from sandbox.tenants.models import Node
 def key_json(key: NodeKey) -> dict[str, Any]:
     """One key as a JWK, with its status (retired keys still verify what they signed)."""
     return {
-        **jws.public_jwk(bytes(key.public_key)),
-        "kid": key.kid,
-        "alg": jws.ALG,
-        "use": "sig",
-        "status": key.status,
+        **keystore.published_jwk(key),
         "origin": key.origin,
         "created_at": key.created_at.isoformat(),
         "retired_at": key.retired_at.isoformat() if key.retired_at else None,
@@ -27,8 +23,7 @@ def key_json(key: NodeKey) -> dict[str, Any]:
 def node_jwks(node: Node) -> dict[str, Any]:
     """The node's JWKS: the active key first, then the retired ones, newest first."""
     node_key_current(node=node)  # a node older than node keys gets its first one now
-    keys = NodeKey.objects.filter(node=node).order_by("status", "-created_at")
-    return {"keys": [key_json(key) for key in keys]}
+    return keystore.key_set(NodeKey.objects.filter(node=node), key_json)
 
 
 def key_by_kid(kid: str) -> NodeKey | None:

@@ -15,9 +15,10 @@ from sd_jwt.holder import SDJWTHolder
 from sandbox.events import clocks
 from sandbox.events.models import Event
 from sandbox.identities import services as identity_services
-from sandbox.identities.credentials import es256, keys
+from sandbox.identities.credentials import keys
 from sandbox.identities.credentials.models import Credential, Presentation, PresentationRequest
 from sandbox.identities.models import AccessLogEntry
+from sandbox.nodekeys.algorithms import ES256
 from sandbox.tenants.services import SYSTEM
 from tests.factories import NodeFactory
 from tests.helpers import error_code
@@ -65,7 +66,7 @@ def test_the_issuer_publishes_its_es256_keys_and_rotation_keeps_the_old_one(anon
     first = jwks(anonymous)["keys"]
     assert [k["status"] for k in first] == ["active"]
     assert first[0]["kty"] == "EC" and first[0]["crv"] == "P-256" and first[0]["alg"] == "ES256"
-    assert first[0]["kid"] == es256.thumbprint(first[0])
+    assert first[0]["kid"] == ES256.thumbprint(first[0])
     assert "d" not in first[0]
 
     call_command("rotate_issuer_key", stdout=open("/dev/null", "w"))  # noqa: SIM115
@@ -79,9 +80,9 @@ def test_the_issuer_publishes_its_es256_keys_and_rotation_keeps_the_old_one(anon
 def test_issuer_private_keys_rest_sealed():
     key = keys.issuer_key_current()
     private = keys.issuer_private(key)
-    scalar = es256.private_bytes(private)
+    scalar = ES256.private_bytes(private)
     assert scalar not in bytes(key.sealed_private_key)
-    assert es256.public_jwk(private.public_key()) == key.public_jwk
+    assert ES256.public_jwk(private.public_key()) == key.public_jwk
 
 
 # --- Issuing -------------------------------------------------------------------------------------

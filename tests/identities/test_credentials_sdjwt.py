@@ -14,8 +14,9 @@ from joserfc import jws as jose_jws
 from joserfc.jwk import ECKey
 from jwcrypto.jws import InvalidJWSSignature
 
-from sandbox.identities.credentials import es256, sdjwt
+from sandbox.identities.credentials import sdjwt
 from sandbox.identities.credentials.sdjwt import Sd
+from sandbox.nodekeys.algorithms import ES256
 from tests.identities.sdjwt_reference import reference_verify
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -25,9 +26,9 @@ NONCE = "n-0001"
 
 class Issuer:
     def __init__(self) -> None:
-        self.key = es256.generate()
-        self.jwk = es256.public_jwk(self.key.public_key())
-        self.kid = es256.thumbprint(self.jwk)
+        self.key = ES256.generate()
+        self.jwk = ES256.public_jwk(self.key.public_key())
+        self.kid = ES256.thumbprint(self.jwk)
         self.jwks = {"keys": [{**self.jwk, "kid": self.kid, "alg": "ES256", "use": "sig"}]}
 
     def public(self, kid: str):
@@ -41,7 +42,7 @@ def issuer() -> Issuer:
 
 @pytest.fixture
 def holder():
-    return es256.generate()
+    return ES256.generate()
 
 
 def delivery_credential(issuer: Issuer, holder, *, exp: datetime | None = None) -> str:
@@ -64,7 +65,7 @@ def delivery_credential(issuer: Issuer, holder, *, exp: datetime | None = None) 
         issuer_key=issuer.key,
         kid=issuer.kid,
         claims=claims,
-        holder_jwk=es256.public_jwk(holder.public_key()),
+        holder_jwk=ES256.public_jwk(holder.public_key()),
     )
 
 
@@ -148,7 +149,7 @@ def test_the_issued_jwt_is_a_standard_es256_jws_with_the_sd_jwt_vc_header(issuer
     assert key.thumbprint() == issuer.kid
     payload = json.loads(token.payload)
     assert payload["_sd_alg"] == "sha-256"
-    assert payload["cnf"]["jwk"] == es256.public_jwk(holder.public_key())
+    assert payload["cnf"]["jwk"] == ES256.public_jwk(holder.public_key())
     assert "name" not in payload and "order_id" not in payload
 
 
@@ -213,7 +214,7 @@ def test_a_forged_issuer_signature_is_rejected_by_both(issuer, holder):
 
 
 def test_a_key_binding_by_another_key_is_rejected_by_both(issuer, holder):
-    thief = es256.generate()
+    thief = ES256.generate()
     stolen = present(delivery_credential(issuer, holder), thief)
 
     assert reason(stolen, issuer) == "bad_key_binding_signature"

@@ -14,7 +14,8 @@ from joserfc.jwk import KeySet
 
 from sandbox.events import clocks
 from sandbox.keyring import Keyring, KeyringError
-from sandbox.nodekeys import jws, services
+from sandbox.nodekeys import jws, keystore, services
+from sandbox.nodekeys.algorithms import ED25519
 from sandbox.nodekeys.models import NodeKey
 from sandbox.tenants.services import SYSTEM
 from tests.factories import NodeFactory
@@ -33,7 +34,7 @@ def test_a_new_node_has_one_active_key_published_as_jwks(alice, anonymous):
     jwks = anonymous.get(f"/jwks/nodes/{node.pk}.json").json()
     assert alice.api.get(f"/api/v1/nodes/{node.pk}/keys").json() == jwks
     (published,) = jwks["keys"]
-    assert published["kid"] == key.kid == jws.thumbprint(bytes(key.public_key))
+    assert published["kid"] == key.kid == ED25519.thumbprint(key.jwk)
     assert "d" not in published
     # joserfc reads the set, and computes the same RFC 7638 thumbprint.
     imported = KeySet.import_key_set({"keys": [{k: published[k] for k in ("kty", "crv", "x")}]})
@@ -92,11 +93,11 @@ def test_a_sealed_key_opens_only_for_its_own_row():
 def test_a_registered_key_means_the_platform_never_signs(shop):
     private = Ed25519PrivateKey.generate()
     public = private.public_key().public_bytes_raw()
-    jwk = jws.public_jwk(public)
+    jwk = ED25519.raw_public_jwk(public)
     response = shop.api.post(f"/api/v1/nodes/{shop.merchant.pk}/keys", {"jwk": jwk}, format="json")
     assert response.status_code == 201, response.content
-    assert response.json()["origin"] == "tenant" and response.json()["kid"] == jws.thumbprint(
-        public
+    assert response.json()["origin"] == "tenant" and response.json()["kid"] == ED25519.thumbprint(
+        jwk
     )
     body = {
         "account_id": str(shop.merchant_account.pk),
@@ -159,7 +160,7 @@ def test_retirement_is_judged_on_the_nodes_clock(shop):
     claims = json.loads(jws.b64u_decode(body))
     claims["iat"] += 3600  # after the retirement, on the node's clock
     private = Ed25519PrivateKey.from_private_bytes(
-        services.keyring().open(
+        keystore.keyring(NodeKey).open(
             old.sealing_key_id,
             bytes(old.sealed_private_key),
             aad=f"{shop.payer.pk}:{old.kid}".encode(),

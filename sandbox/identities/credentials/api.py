@@ -16,11 +16,11 @@ from sandbox.identities.credentials import keys, presenters, selectors, services
 from sandbox.identities.credentials.models import (
     Credential,
     HolderKey,
-    KeyStatus,
     Presentation,
     PresentationRequest,
 )
 from sandbox.identities.services import Address
+from sandbox.nodekeys.models import KeyStatus
 from sandbox.tenants.api import TenantScopedView
 from sandbox.tenants.models import Node
 

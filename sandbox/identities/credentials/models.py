@@ -9,81 +9,49 @@ from django.db import models
 from django.db.models import Q
 
 from sandbox.identities.models import Person
+from sandbox.nodekeys.algorithms import ES256
+from sandbox.nodekeys.models import NodeHeldKey, PublicJwk, SigningKey
 from sandbox.tenants.models import Node, Tenant
-from sandbox.tenants.scoping import NodeScopedQuerySet, TenantQuerySet
+from sandbox.tenants.scoping import TenantQuerySet
 
 
-class KeyStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    RETIRED = "retired", "Retired"
-
-
-class IssuerKey(models.Model):
+class IssuerKey(PublicJwk, SigningKey):
     """One of the platform's ES256 (P-256) credential-signing keys. The private half rests
-    sealed (``sandbox.keyring`` under ``NODE_KEYS_MASTER_KEY``); retired keys stay in the
-    published JWKS (``/jwks/issuer.json``) and keep verifying what they signed."""
+    sealed (``sandbox.nodekeys.keystore``); retired keys stay in the published JWKS
+    (``/jwks/issuer.json``) and keep verifying what they signed."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kid = models.CharField(max_length=64, unique=True, help_text="RFC 7638 JWK thumbprint.")
-    public_jwk = models.JSONField()
+    ALGORITHM = ES256
+    KEYRING_PURPOSE = "credential-issuer-keys"
+
+    # The platform holds every issuer key.
     sealed_private_key = models.BinaryField()
     sealing_key_id = models.CharField(max_length=16)
-    status = models.CharField(max_length=8, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
-    created_at = models.DateTimeField()
-    retired_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(SigningKey.Meta):
         constraints = [
+            *SigningKey.Meta.constraints,
             models.UniqueConstraint(
                 fields=["status"], condition=Q(status="active"), name="issuerkey_one_active"
             ),
-            models.CheckConstraint(
-                condition=Q(status="active", retired_at__isnull=True)
-                | Q(status="retired", retired_at__isnull=False),
-                name="issuerkey_retired_when_marked",
-            ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.kid} ({self.status})"
+    @property
+    def sealing_owner(self) -> str:
+        return "issuer"
 
 
-class HolderKey(models.Model):
+class HolderKey(PublicJwk, NodeHeldKey):
     """A node's P-256 holder key: credentials are bound to it (``cnf.jwk``) and it signs
     the key-binding JWT of a presentation. The platform holds it (sealed) unless the tenant
     registered its own public key, and then the tenant makes presentations itself."""
 
-    class Origin(models.TextChoices):
-        PLATFORM = "platform", "Held by the platform"
-        TENANT = "tenant", "Registered by the tenant"
+    ALGORITHM = ES256
+    KEYRING_PURPOSE = "credential-holder-keys"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="holder_keys")
-    kid = models.CharField(max_length=64, unique=True)
-    public_jwk = models.JSONField()
-    origin = models.CharField(max_length=8, choices=Origin.choices)
-    sealed_private_key = models.BinaryField(null=True, blank=True)
-    sealing_key_id = models.CharField(max_length=16, blank=True)
-    status = models.CharField(max_length=8, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
-    created_at = models.DateTimeField()
-    retired_at = models.DateTimeField(null=True, blank=True)
 
-    objects = NodeScopedQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["node"], condition=Q(status="active"), name="holderkey_one_active_per_node"
-            ),
-            models.CheckConstraint(
-                condition=Q(origin="platform", sealed_private_key__isnull=False)
-                | Q(origin="tenant", sealed_private_key__isnull=True),
-                name="holderkey_private_half_by_origin",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kid} ({self.status})"
+    class Meta(NodeHeldKey.Meta):  # its constraints, not PublicJwk's (empty) Meta
+        pass
 
 
 class Credential(models.Model):

@@ -28,7 +28,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sandbox.identities.credentials import es256
-from sandbox.nodekeys.jws import b64u, b64u_decode
+from sandbox.nodekeys.algorithms import ES256
+from sandbox.nodekeys.jws import JwsError, b64u, b64u_decode
 
 TYP = "dc+sd-jwt"
 KB_TYP = "kb+jwt"
@@ -205,7 +206,7 @@ def verify(
     parts = split(presentation)
     try:
         jwt = es256.parse(parts.jwt)
-    except es256.Es256Error as exc:
+    except JwsError as exc:
         raise Invalid("malformed", exc.message) from None
     if jwt.header.get("typ") != TYP:
         raise Invalid("wrong_type", f'The credential is not of "typ": "{TYP}".')
@@ -238,9 +239,9 @@ def verify(
         raise Invalid("key_binding_missing", "The presentation has no key-binding JWT.")
     holder = payload.get("cnf", {}).get("jwk") if isinstance(payload.get("cnf"), dict) else None
     try:
-        holder_key = es256.public_key_from_jwk(holder)
+        holder_key = ES256.public_from_jwk(holder)
         kb = es256.parse(parts.kb_jwt)
-    except es256.Es256Error:
+    except JwsError:
         raise Invalid("malformed", "The holder key or the key-binding JWT is malformed.") from None
     if kb.header.get("typ") != KB_TYP:
         raise Invalid("wrong_type", f'The key-binding JWT is not of "typ": "{KB_TYP}".')

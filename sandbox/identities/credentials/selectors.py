@@ -14,6 +14,7 @@ from sandbox.identities.credentials.models import (
     PresentationRequest,
 )
 from sandbox.identities.models import Person
+from sandbox.nodekeys import keystore
 from sandbox.tenants.models import Node, Tenant
 
 
@@ -43,5 +44,4 @@ def requests_of(tenant: Tenant) -> QuerySet[PresentationRequest]:
 
 def holder_jwks(node: Node) -> dict[str, Any]:
     keys.holder_key_current(node=node)
-    rows = HolderKey.objects.filter(node=node).order_by("status", "-created_at")
-    return {"keys": [keys.holder_key_json(k) for k in rows]}
+    return keystore.key_set(HolderKey.objects.filter(node=node), keys.holder_key_json)

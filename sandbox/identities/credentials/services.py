@@ -38,6 +38,7 @@ from sandbox.identities.models import Person, VerificationLevel
 from sandbox.identities.services import Address, PersonRedacted, reveal
 from sandbox.identities.vault import node_identity_data, person_dek
 from sandbox.keyring import Keyring
+from sandbox.nodekeys.jws import JwsError
 from sandbox.tenants.models import Node
 from sandbox.tenants.services import Actor
 
@@ -470,7 +471,7 @@ def credential_submit_presentation(*, credential: Credential, presentation: str)
             nonce=str(kb.get("nonce", "")),
             now=now,
         )
-    except sdjwt.es256.Es256Error as exc:
+    except JwsError as exc:
         raise ApplicationError(exc.message, code="invalid_presentation") from None
     except sdjwt.Invalid as exc:
         raise ApplicationError(
