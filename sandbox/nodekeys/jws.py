@@ -76,34 +76,30 @@ class Parsed:
         return str(self.header["kid"])
 
 
-def split_compact(compact: Any, *, max_length: int) -> tuple[dict, dict, bytes, bytes]:
+def split_compact(compact: Any, *, max_length: int, malformed: str) -> Parsed:
     """A compact JWS's header, payload, signing input and signature, decoded but not
-    checked; ``ValueError`` says what is malformed. Shared by every JWS the sandbox reads
-    (node keys' EdDSA here, the credential issuer's ES256)."""
+    checked; a ``JwsError`` of code ``malformed`` says what is malformed. Shared by every
+    JWS the sandbox reads (node keys' EdDSA here, the credential keys' ES256)."""
     if not isinstance(compact, str) or not compact or len(compact) > max_length:
-        raise ValueError("Not a compact JWS.")
+        raise JwsError(malformed, "Not a compact JWS.")
     parts = compact.split(".")
     if len(parts) != 3:
-        raise ValueError("A compact JWS has three parts separated by dots.")
+        raise JwsError(malformed, "A compact JWS has three parts separated by dots.")
     try:
         header = json.loads(b64u_decode(parts[0]))
         payload = json.loads(b64u_decode(parts[1]))
         signature = b64u_decode(parts[2])
     except (ValueError, UnicodeDecodeError):
-        raise ValueError("A part of the JWS is not base64url JSON.") from None
+        raise JwsError(malformed, "A part of the JWS is not base64url JSON.") from None
     if not isinstance(header, dict) or not isinstance(payload, dict):
-        raise ValueError("The JWS header and payload must be JSON objects.")
-    return header, payload, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
+        raise JwsError(malformed, "The JWS header and payload must be JSON objects.")
+    return Parsed(header, payload, f"{parts[0]}.{parts[1]}".encode("ascii"), signature)
 
 
 def parse(compact: Any, *, typ: str) -> Parsed:
     """Split and decode a compact JWS of type ``typ``; the signature is not checked here."""
-    try:
-        header, payload, signing_input, signature = split_compact(
-            compact, max_length=MAX_COMPACT_LENGTH
-        )
-    except ValueError as error:
-        raise JwsError("malformed_jws", str(error)) from None
+    parsed = split_compact(compact, max_length=MAX_COMPACT_LENGTH, malformed="malformed_jws")
+    header = parsed.header
     if header.get("alg") != ALG:
         raise JwsError("unsupported_algorithm", 'Only "alg": "EdDSA" (Ed25519) is accepted.')
     if set(header) - {"alg", "kid", "typ"}:
@@ -113,7 +109,7 @@ def parse(compact: Any, *, typ: str) -> Parsed:
         raise JwsError("malformed_jws", "The JWS header names no key (kid).")
     if header.get("typ") != typ:
         raise JwsError("wrong_type", f'Expected a JWS of "typ": "{typ}".')
-    return Parsed(header, payload, signing_input, signature)
+    return parsed
 
 
 def signature_valid(public_key: bytes, parsed: Parsed) -> bool:

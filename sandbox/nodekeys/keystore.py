@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -106,9 +106,14 @@ def key_set(keys: QuerySet[K], present: Callable[[K], dict[str, Any]]) -> dict[s
 # --- A node's keys ----------------------------------------------------------------------------
 
 
+def _node_keys(model: type[N], node: Node) -> QuerySet[N]:
+    # The manager is typed for the base model: its rows are the model's.
+    return cast("QuerySet[N]", model._default_manager.filter(node=node))
+
+
 def node_key_active(model: type[N], *, node: Node) -> N:
     """The node's active key of this kind, made now (held by the platform) on first use."""
-    return key_active(model.objects.filter(node=node), make=lambda: _platform_key(model, node))
+    return key_active(_node_keys(model, node), make=lambda: _platform_key(model, node))
 
 
 def _platform_key(model: type[N], node: Node) -> N:
@@ -125,7 +130,7 @@ def _check_changeable(node: Node) -> None:
 def _retire_and_audit(
     model: type[N], *, node: Node, actor: Actor, action: str, make: Callable[[], N]
 ) -> N:
-    old = key_retire_active(model.objects.filter(node=node), at=clock.now(node_id=node.pk))
+    old = key_retire_active(_node_keys(model, node), at=clock.now(node_id=node.pk))
     key = make()
     audit_record(
         actor=actor,
@@ -165,21 +170,27 @@ def node_key_register_tenants(
     except JwsError as exc:
         raise Conflict(exc.message, code=exc.code, status_code=400) from None
     kid = algorithm.thumbprint(public)
-    if model.objects.filter(kid=kid).exists():
+    if model._default_manager.filter(kid=kid).exists():
         raise Conflict("This key is already registered.", code="key_already_registered")
     return _retire_and_audit(
         model,
         node=node,
         actor=actor,
         action=f"{audit}.registered",
-        make=lambda: model.objects.create(
-            node=node,
-            kid=kid,
-            origin=KeyOrigin.TENANT,
-            created_at=clock.now(node_id=node.pk),
-            **model.public_fields(public),
-        ),
+        make=lambda: _tenant_key(model, node=node, kid=kid, public=public),
     )
+
+
+def _tenant_key(model: type[N], *, node: Node, kid: str, public: dict[str, str]) -> N:
+    key = model(
+        node=node,
+        kid=kid,
+        origin=KeyOrigin.TENANT,
+        created_at=clock.now(node_id=node.pk),
+        **model.public_fields(public),
+    )
+    key.save(force_insert=True)
+    return key
 
 
 def node_key_private(key: NodeHeldKey, *, refusal: str) -> Any:

@@ -11,7 +11,6 @@ with libraries none of us wrote (jwcrypto through ``sd-jwt``, and joserfc).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from sandbox.nodekeys.algorithms import ES256
-from sandbox.nodekeys.jws import JwsError, b64u, canonical_json, split_compact
+from sandbox.nodekeys.jws import JwsError, Parsed, b64u, canonical_json, split_compact
 
 ALG = ES256.alg
 COORDINATE_BYTES = ES256.COORDINATE_BYTES
@@ -42,27 +41,14 @@ def sign(
     return f"{signing_input}.{b64u(signature)}"
 
 
-@dataclass(frozen=True)
-class Parsed:
-    header: dict[str, Any]
-    payload: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
-
-
 def parse(compact: Any) -> Parsed:
     """Split and decode a compact ES256 JWS; the signature is not checked here."""
-    try:
-        header, payload, signing_input, signature = split_compact(
-            compact, max_length=MAX_COMPACT_LENGTH
-        )
-    except ValueError as error:
-        raise JwsError("malformed", str(error)) from None
-    if header.get("alg") != ALG:
+    parsed = split_compact(compact, max_length=MAX_COMPACT_LENGTH, malformed="malformed")
+    if parsed.header.get("alg") != ALG:
         raise JwsError("unsupported_algorithm", 'Only "alg": "ES256" is accepted.')
-    if "crit" in header:
+    if "crit" in parsed.header:
         raise JwsError("malformed", "No critical header parameters are understood.")
-    return Parsed(header, payload, signing_input, signature)
+    return parsed
 
 
 def signature_valid(key: ec.EllipticCurvePublicKey, parsed: Parsed) -> bool:
