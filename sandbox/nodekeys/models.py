@@ -38,6 +38,7 @@ class SigningKey(models.Model):
 
     ALGORITHM: ClassVar[KeyAlgorithm[Any, Any]]
     KEYRING_PURPOSE: ClassVar[str]
+    Status = KeyStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kid = models.CharField(max_length=64, unique=True, help_text="RFC 7638 JWK thumbprint.")
@@ -134,7 +135,6 @@ class NodeKey(NodeHeldKey):
 
     ALGORITHM = ED25519
     KEYRING_PURPOSE = "node-signing-keys"
-    Status = KeyStatus
 
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="signing_keys")
     public_key = models.BinaryField(help_text="The raw 32-byte Ed25519 public key.")
