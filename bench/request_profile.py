@@ -13,10 +13,10 @@ application, with DEBUG off, as gunicorn would:
 
 For each it prints the app CPU per request (``time.process_time``, the least of five
 batches of ``--count``/5 requests after a warm-up: others' load only inflates it), the
-SQL statements Django ran (through its cursors) and the round trips to PostgreSQL (every
+SQL statements Django ran (through its cursors), the round trips to PostgreSQL (every
 message the client waits on, BEGIN, COMMIT and the connection health check included),
-counted from
-libpq's own trace (``sandbox.dbtrace``). ``--profile`` adds a cProfile of each.
+counted from libpq's own trace, and those to Redis (the API key's record and the limits),
+counted at redis-py's sends (``sandbox.dbtrace``). ``--profile`` adds a cProfile of each.
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def main() -> None:
 
         with connection.execute_wrapper(capture):
             call()
-        with dbtrace.RoundTrips(connection) as trips:
+        with dbtrace.RoundTrips(connection) as trips, dbtrace.RedisRoundTrips() as redis_trips:
             call()
         # The least CPU of five batches: on a shared machine, others' load inflates it.
         cpu_ms = wall_ms = float("inf")
@@ -193,11 +193,13 @@ def main() -> None:
             "wall_ms": round(wall_ms, 3),
             "statements": len(statements),
             "round_trips": trips.count,
+            "redis_round_trips": redis_trips.count,
         }
         print(f"\n== {name}: {report[name]}")
         for sql in statements:
             print("   SQL:", " ".join(sql.split())[:160])
         print("   round trips:", trips.messages)
+        print("   Redis round trips:", redis_trips.messages)
         if options.profile:
             profiler = cProfile.Profile(time.process_time)  # CPU, not waits
             profiler.enable()

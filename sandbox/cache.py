@@ -45,3 +45,7 @@ class SandboxRedisCache(RedisCache):
     def script(self, source: str) -> Any:
         """A Lua script (``ReusingRedisCacheClient.script``)."""
         return cast(ReusingRedisCacheClient, self._cache).script(source)
+
+    def client(self) -> Any:
+        """The redis-py client of the write server, for pipelines of raw commands."""
+        return cast(ReusingRedisCacheClient, self._cache).get_client(write=True)

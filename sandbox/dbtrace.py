@@ -71,3 +71,40 @@ class RoundTrips:
                 self.count += 1
                 self.messages.append(" | ".join(sent) or "(protocol)")
                 sent = []
+
+
+class RedisRoundTrips:
+    """Count the round trips to Redis (redis-py) inside the block, in every thread: each
+    command or pipeline the client sends, then waits on. ``messages`` lists each one's
+    commands (their first words)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.messages: list[str] = []
+
+    def __enter__(self) -> RedisRoundTrips:
+        from redis.connection import AbstractConnection
+
+        real = AbstractConnection.send_packed_command
+        trips = self
+
+        def send_packed_command(connection: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+            trips.count += 1
+            trips.messages.append(_redis_words(command))
+            return real(connection, command, *args, **kwargs)
+
+        self._restore = lambda: setattr(AbstractConnection, "send_packed_command", real)
+        setattr(AbstractConnection, "send_packed_command", send_packed_command)  # noqa: B010
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._restore()
+
+
+def _redis_words(command: Any) -> str:
+    # A packed command is RESP: "*<n>\r\n$<len>\r\n<word>\r\n..." (bytes or a list of them).
+    chunks = [command] if isinstance(command, bytes | str) else list(command)
+    raw = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
+    lines = raw.split(b"\r\n")
+    words = [lines[i].decode("latin-1") for i in range(2, len(lines), 2)]
+    return " ".join(w[:24] for w in words[:3])

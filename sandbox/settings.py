@@ -384,6 +384,9 @@ SANDBOX_NEW_TENANT_STATUS = env_choice("SANDBOX_NEW_TENANT_STATUS", ("active", "
 SANDBOX_API_KEY_LAST_USED_RESOLUTION = env_int(
     "SANDBOX_API_KEY_LAST_USED_RESOLUTION", 60, minimum=0
 )
+# With Redis, API keys are authenticated from a cached record (sandbox.tenants.keycache),
+# forgotten whenever a key or its tenant changes, and kept this long at most.
+SANDBOX_API_KEY_CACHE_SECONDS = env_int("SANDBOX_API_KEY_CACHE_SECONDS", 60, minimum=1)
 # Idempotency keys are remembered this long, then purged nightly (a later retry runs anew).
 SANDBOX_IDEMPOTENCY_KEY_DAYS = env_int("SANDBOX_IDEMPOTENCY_KEY_DAYS", 7, minimum=1)
 # A lost database or broker answers 503 with this Retry-After (sandbox.outage).

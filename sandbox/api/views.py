@@ -68,6 +68,7 @@ from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
 from sandbox.errors import ApplicationError
+from sandbox.throttles import give_back
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 QUERY_METHODS = frozenset({"GET", "HEAD"})
@@ -166,6 +167,7 @@ class ApiView(APIView):
     InputSerializer: ClassVar[type[serializers.Serializer] | None] = None
     FilterSerializer: ClassVar[type[serializers.Serializer] | None] = None
     content_negotiation_class = DeclaredQueryNegotiation
+    gives_back_counts = True  # see ``check_permissions``
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -174,6 +176,15 @@ class ApiView(APIView):
             refuse_unknown(request.data, declared_fields(self.InputSerializer))
         if request.method in QUERY_METHODS:
             check_query(request.query_params, known_parameters(self))
+
+    def check_permissions(self, request: Request) -> None:
+        try:
+            super().check_permissions(request)
+        except Exception:
+            # The key's lookup may have counted the request in its limits already
+            # (``sandbox.throttles.admit``): a refused request counts in none.
+            give_back(request)
+            raise
 
     def validated_input(self, *, partial: bool = False) -> dict[str, Any]:
         """The body, validated by the view's ``InputSerializer`` (400 when it is not)."""

@@ -18,6 +18,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from sandbox.errors import ApplicationError, Conflict, Forbidden, NotFound
+from sandbox.tenants import keycache
 from sandbox.tenants.models import (
     ApiKey,
     AuditLogEntry,
@@ -180,6 +181,7 @@ def tenant_rename(*, tenant: Tenant, name: str, actor: Actor) -> Tenant:
     previous = tenant.name
     tenant.name = name
     tenant.save(update_fields=["name"])
+    keycache.forget_tenant(tenant)  # its keys' records hold the name
     audit_record(
         actor=actor,
         action="tenant.renamed",
@@ -208,6 +210,7 @@ def tenant_change_status(*, tenant: Tenant, action: str, actor: Actor, reason: s
     tenant.status = transition.to
     tenant.status_changed_at = timezone.now()
     tenant.save(update_fields=["status", "status_changed_at"])
+    keycache.forget_tenant(tenant)
     audit_record(
         actor=actor,
         action=f"tenant.{transition.past_tense}",
@@ -402,6 +405,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     if updated != 1:
         raise Conflict("This key is already revoked.", code="api_key_revoked")
     api_key.refresh_from_db()
+    keycache.forget([api_key.secret_hash])
     audit_record(actor=actor, action="api_key.revoked", tenant=api_key.tenant, target=api_key)
     return api_key
 
@@ -440,8 +444,9 @@ _API_KEY_SQL = (
 
 
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
-    """The live key for ``secret``, or None. Marks its last use at a coarse resolution so
-    that a busy key does not turn every read into a write."""
+    """The live key for ``secret`` (with its tenant) from PostgreSQL, or None. Marks its
+    last use at a coarse resolution so that a busy key does not turn every read into a
+    write (``sandbox.tenants.keycache`` marks cached keys' uses in Redis instead)."""
     if not secret.startswith(API_KEY_PREFIX):
         return None
     api_key = _api_key_with_tenant(hash_secret(secret))
@@ -450,9 +455,14 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
     now = timezone.now()
     resolution = timedelta(seconds=settings.SANDBOX_API_KEY_LAST_USED_RESOLUTION)
     if api_key.last_used_at is None or now - api_key.last_used_at >= resolution:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
+        api_key_mark_used(api_key=api_key)
     return api_key
+
+
+def api_key_mark_used(*, api_key: ApiKey) -> None:
+    """Record a use of the key now (``last_used_at``)."""
+    api_key.last_used_at = timezone.now()
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=api_key.last_used_at)
 
 
 # --- Nodes ---------------------------------------------------------------------------------

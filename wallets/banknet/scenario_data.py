@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from sandbox.errors import Conflict
 from sandbox.events.models import Event, ScheduledAction
+from sandbox.tenants import keycache
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 from wallets.banknet.models import ScenarioRun
@@ -95,6 +96,7 @@ def scenario_data_remove(*, run: ScenarioRun, actor: Actor) -> ScenarioRun:
     sandbox.status = Tenant.Status.SUSPENDED
     sandbox.status_changed_at = now
     sandbox.save(update_fields=["status", "status_changed_at"])
+    keycache.forget_tenant(sandbox)
     run.removed_at = now
     run.save(update_fields=["removed_at"])
     audit_record(

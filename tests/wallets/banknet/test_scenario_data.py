@@ -4,13 +4,14 @@ the organization's real test data, and goes in one action without breaking the b
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from sandbox.errors import Conflict
 from sandbox.events.models import ScheduledAction
 from sandbox.tenants.models import AuditLogEntry, Node, Tenant
 from sandbox.tenants.services import SYSTEM
-from tests.factories import MembershipFactory
-from tests.helpers import web_as
+from tests.factories import MembershipFactory, api_key_for
+from tests.helpers import error_code, web_as
 from wallets.banknet.models import BankAccount, BankOutage, ScenarioRun
 from wallets.banknet.scenario_data import (
     scenario_data,
@@ -88,6 +89,17 @@ def test_removing_a_runs_data_is_one_action_that_keeps_the_books(world):
     assert real_data(world.tenant) == before
     entry = AuditLogEntry.objects.get(action="test_helper.scenario_data_removed")
     assert entry.tenant == world.tenant and entry.target_id == str(run.pk)
+
+
+def test_removing_a_runs_data_refuses_its_tenants_api_keys_at_once(world):
+    run = scenario_run(tenant=world.tenant, actor=SYSTEM, source=SCENARIO)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(run.sandbox)}")
+    assert client.get("/api/v1/nodes").status_code == 200  # (its record is cached now)
+
+    scenario_data_remove(run=run, actor=SYSTEM)
+
+    assert error_code(client.get("/api/v1/nodes")) == "tenant_suspended"
 
 
 def test_removing_twice_is_refused(world):
