@@ -27,6 +27,7 @@ from sandbox.currencies import AmountError, get_currency, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.events import scheduling
 from sandbox.events.services import action_record
+from sandbox.gcpause import pausing_collection
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import SYSTEM, Actor, audit_record
 from wallets import banks, presenters
@@ -301,6 +302,7 @@ def transfer_create(*, tenant: Tenant | None, request: TransferRequest) -> Resul
     return result
 
 
+@pausing_collection  # 8,000 transfers: sandbox.gcpause
 @retrying
 def transfer_bulk_create(
     *, tenant: Tenant | None, requests: Sequence[TransferRequest | ApplicationError], mode: Mode
