@@ -3,8 +3,10 @@ for the webhooks of the nodes whose accounts the change touches (docs/webhooks.m
 
 An event goes once to each node that owns an account whose balances or status the change
 alters; platform accounts belong to no node and get none. The data is the object as the API
-shows it (``wallets.presenters``). Bank transfers of the bank network are ``transfer.*``;
-the ledger's own transfers between virtual accounts are therefore ``ledger_transfer.*``.
+shows it (``wallets.presenters``; for a bulk's transfers on PostgreSQL, the same shape built
+by the INSERT itself, held to the presenter by a test). Bank transfers of the bank network
+are ``transfer.*``; the ledger's own transfers between virtual accounts are therefore
+``ledger_transfer.*``.
 """
 
 from __future__ import annotations
