@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from sandbox.api.pagination import OldestFirstCursorPagination
 from sandbox.api.views import PresenterSerializer
 from sandbox.errors import ApplicationError
+from sandbox.gcpause import pausing_collection
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from wallets import exports, inputs, presenters, selectors, services
 from wallets.banks import BANKS, DEFAULT_BANK_CODE
@@ -328,6 +329,7 @@ class TransferBulkApi(TenantScopedView):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: BulkTransferResult, 200: BulkTransferResult},
     )
+    @pausing_collection  # 8,000 items: sandbox.gcpause
     @idempotent
     def post(self, request: Request) -> Response:
         """Post up to 8,000 transfers in one request: ``atomic`` (all or none; the first

@@ -467,7 +467,7 @@ def _insert_postgresql(
             columns["e_amount"].append(leg.amount)
             columns["e_currency"].append(leg.currency)
     params = {
-        name: _text_array(values) if name in _TEXT_COLUMNS else _array(values)
+        name: text_array(values) if name in _TEXT_COLUMNS else array_literal(values)
         for name, values in columns.items()
     }
 
@@ -482,13 +482,13 @@ def _insert_postgresql(
 _TEXT_COLUMNS = frozenset({"kind", "memo", "metadata", "currency", "e_currency"})
 
 
-def _array(values: Sequence[Any]) -> str:
+def array_literal(values: Sequence[Any]) -> str:
     """A PostgreSQL array literal of UUIDs, integers, 't'/'f' or None (NULL), given as
     such or already as text."""
     return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
-def _text_array(values: Sequence[str]) -> str:
+def text_array(values: Sequence[str]) -> str:
     """A PostgreSQL array literal of strings: each quoted, with backslashes and double
     quotes escaped, so any text (commas, braces, "NULL") stays itself."""
     return (

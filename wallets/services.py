@@ -12,21 +12,23 @@ node's creation and records none.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
-from sandbox import clock
+from sandbox import clock, writebehind
 from sandbox.currencies import AmountError, get_currency, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.events import scheduling
 from sandbox.events.services import action_record
+from sandbox.gcpause import pausing_collection
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import SYSTEM, Actor, audit_record
 from wallets import banks, presenters
@@ -301,6 +303,7 @@ def transfer_create(*, tenant: Tenant | None, request: TransferRequest) -> Resul
     return result
 
 
+@pausing_collection  # 8,000 transfers: sandbox.gcpause
 @retrying
 def transfer_bulk_create(
     *, tenant: Tenant | None, requests: Sequence[TransferRequest | ApplicationError], mode: Mode
@@ -329,7 +332,8 @@ def transfer_bulk_create(
         first = min(early)
         raise PostingRefused(early[first], first, early)
     ready = [(i, p) for i, p in enumerate(postings) if p is not None]
-    posted = post([p for _, p in ready], mode=mode) if ready else []
+    with _checks_at_statement_end():
+        posted = post([p for _, p in ready], mode=mode) if ready else []
     results = [Result(error=early.get(i)) for i in range(len(requests))]
     pairs = []
     for (index, _), result in zip(ready, posted, strict=True):
@@ -339,6 +343,23 @@ def transfer_bulk_create(
         pairs.append((request.source, request.destination))
     ledger_events.transfers_recorded(pairs, posted)
     return results
+
+
+@contextlib.contextmanager
+def _checks_at_statement_end() -> Iterator[None]:
+    """Inside, the deferred checks (foreign keys, each ledger transaction's zero sum) run at
+    the end of each statement instead of at COMMIT. For a bulk in atomic mode the 8,000
+    transactions' checks (some 56,000) then run with their INSERT, before the posting locks
+    the accounts, instead of at COMMIT while it holds them: a concurrent bulk over the same
+    accounts waits that much less. The same checks; the two statements ride with the
+    transaction's next ones (``sandbox.writebehind``). After an error nothing is restored:
+    the transaction, or the savepoint, and the mode with it, is rolled back."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    writebehind.write("SET CONSTRAINTS ALL IMMEDIATE")
+    yield
+    writebehind.write("SET CONSTRAINTS ALL DEFERRED")  # none is initially immediate
 
 
 # --- Holds ---------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from tests.factories import AccountFactory, fund
+from tests.factories import AccountFactory, NodeFactory, fund
+from wallets import services
 from wallets.models import Account, Entry, LedgerTransaction
+from wallets.services import TransferRequest
 
 
 @pytest.mark.django_db
@@ -114,3 +116,24 @@ def test_postgresql_refuses_entries_that_unbalance_an_already_posted_transaction
             transaction=txn, account=other, amount=3, currency="KRW", posted_at=now
         )
     assert Entry.objects.filter(transaction=txn).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_bulk_checks_its_own_rows_early_and_leaves_the_checks_deferred_after():
+    # given
+    node = NodeFactory()
+    source, destination = AccountFactory(node=node), AccountFactory(node=node)
+    fund(source, 100)
+    request = TransferRequest(source=source, destination=destination, amount=1, currency="KRW")
+
+    # when: a bulk (its checks run at its INSERT), then, in the same transaction, a ledger
+    # transaction without entries
+    services.transfer_bulk_create(tenant=source.tenant, requests=[request] * 3, mode="atomic")
+    LedgerTransaction.objects.create(
+        kind="adjustment", amount=5, currency="KRW", posted_at=timezone.now()
+    )
+
+    # then: that one is refused at COMMIT, not before (here: when the checks are forced)
+    with pytest.raises(IntegrityError, match="has no entries"), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

@@ -19,7 +19,7 @@ from sandbox.tenants.services import SYSTEM
 from tests.factories import AccountFactory, NodeFactory, TenantFactory, fund
 from tests.helpers import pump
 from wallets import events, presenters, services
-from wallets.models import Hold
+from wallets.models import Hold, LedgerTransaction
 from wallets.posting import PostingRefused
 from wallets.services import TransferRequest
 
@@ -357,6 +357,49 @@ def test_a_bulk_records_one_event_per_posted_transfer_with_a_bounded_number_of_q
     per_insert = 1 if connection.vendor == "postgresql" else 12  # SQLite caps bound parameters
     assert len(event_inserts(large_queries)) <= per_insert
     assert len(large_queries) <= len(small_queries) + 2 * per_insert
+
+
+def test_a_bulks_events_are_what_the_presenter_makes_of_each_transfer_in_order():
+    # given: USD accounts (two decimals) in a node on a test clock and in a node on the
+    # platform clock, and awkward memos and metadata
+    tenant = TenantFactory()
+    start = datetime(2030, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
+    frozen, live = NodeFactory(tenant=tenant, name="A"), NodeFactory(tenant=tenant, name="B")
+    test_clock = clocks.test_clock_create(tenant=tenant, actor=SYSTEM, name="t", frozen_time=start)
+    clocks.test_clock_attach(clock=test_clock, node=frozen, actor=SYSTEM)
+    a, b = (AccountFactory(node=frozen, currency="USD") for _ in range(2))
+    c = AccountFactory(node=live, currency="USD")
+    fund(a, 10_000_000)
+    Event.objects.all().delete()
+    memos = ['say "hi"', "back\\slash, {braces}", "", "NULL", "\u00e9t\u00e9 \u2014 ok"]
+    metadata = [{"order": 'x"1'}, None, {"n": [1, 2.5, None]}, {"nested": {"k": "\\"}}, None]
+    requests = [
+        transfer_request(a, b if i % 2 else c, 1 + 99_999 * i, memo=memos[i], metadata=metadata[i])
+        for i in range(5)
+    ]
+
+    # when
+    results = services.transfer_bulk_create(tenant=tenant, requests=requests, mode="atomic")
+
+    # then: in the order recorded, each transfer's events, the source's node first; a
+    # transfer inside one node has one event
+    recorded = list(Event.objects.filter(type=events.TRANSFER_POSTED).order_by("created_at"))
+    expected = []
+    for result, request in zip(results, requests, strict=True):
+        nodes = [frozen] if request.destination == b else [frozen, live]
+        expected += [(str(result.transaction.uuid), node.pk) for node in nodes]
+    assert [(e.object_id, e.node_id) for e in recorded] == expected
+    # the data is what the API shows of the transaction, read back from the database
+    for event in recorded:
+        txn = LedgerTransaction.objects.get(uuid=event.object_id)
+        entries = list(txn.entries.order_by("amount"))  # the debit first
+        assert event.data == presenters.transaction_data(txn, entries)
+        assert (event.tenant_id, event.object_type) == (tenant.pk, "ledgertransaction")
+    assert recorded[2].data["amount"] == {"amount": "1000.00", "currency": "USD"}
+    assert recorded[2].data["entries"][0]["amount"] == "-1000.00"
+    # each node's time: the test clock's, or the platform's
+    assert {e.occurred_at for e in recorded if e.node_id == frozen.pk} == {start}
+    assert all(e.occurred_at != start for e in recorded if e.node_id == live.pk)
 
 
 @pytest.fixture
