@@ -5,7 +5,8 @@ when the migration is reversed)::
 
     operations = [
         beat.schedule(
-            beat.Periodic("events: purge old events", "events.purge_old_events", beat.Crontab("30", "4"))
+            beat.Periodic("events: purge", "events.purge_old_events", beat.Crontab("30", "4")),
+            beat.Periodic("clearing: resume", "clearing.tasks.resume_queued_jobs", beat.Every(60)),
         )
     ]
 
