@@ -3,7 +3,6 @@ services."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -20,7 +19,7 @@ from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import chart_data, exports, forms, inputs, presenters, selectors, services
-from wallets.idempotency import request_fingerprint, run_idempotent
+from wallets.form_once import form_once
 from wallets.models import Account, LedgerTransaction, Wallet
 
 
@@ -122,17 +121,7 @@ def transfer_create(request: _HtmxTenantRequest, node_id: str) -> HttpResponseBa
                 posted = services.transfer_create(tenant=access.tenant, request=transfer)
                 return 201, presenters.transaction_data(posted.transaction, posted.entries)
 
-            answer = run_idempotent(
-                tenant_id=access.tenant.pk,
-                key=data["idempotency_key"],
-                fingerprint=request_fingerprint(
-                    "POST", request.path, json.dumps(body, sort_keys=True).encode()
-                ),
-                method="POST",
-                path=request.path,
-                execute=execute,
-            )
-            result = answer.body
+            result = form_once(request, key=data["idempotency_key"], body=body, execute=execute)
         except ApplicationError as error:
             apply_form_errors(form, error)
         else:

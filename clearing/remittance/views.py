@@ -3,7 +3,6 @@ each leg live (htmx polling). Thin views over the API's services and presenters.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpResponse, HttpResponseBase
@@ -16,7 +15,7 @@ from sandbox.events.selectors import event_list
 from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import inputs
-from wallets.idempotency import request_fingerprint, run_idempotent
+from wallets.form_once import form_once
 from wallets.models import Account
 from wallets.selectors import account_get
 
@@ -66,16 +65,7 @@ def remittance_list(request: TenantRequest) -> HttpResponseBase:
                     return 201, presenters.remittance_json(created)
 
                 body = {k: v for k, v in data.items() if k != "idempotency_key"}
-                done = run_idempotent(
-                    tenant_id=access.tenant.pk,
-                    key=data["idempotency_key"],
-                    fingerprint=request_fingerprint(
-                        "POST", request.path, json.dumps(body, sort_keys=True).encode()
-                    ),
-                    method="POST",
-                    path=request.path,
-                    execute=execute,
-                ).body
+                done = form_once(request, key=data["idempotency_key"], body=body, execute=execute)
             except ApplicationError as error:
                 apply_form_errors(form, error)
             else:

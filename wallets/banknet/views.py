@@ -5,7 +5,6 @@ the services the API uses."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +47,7 @@ from wallets.banknet.models import (
     Withdrawal,
     WithdrawalRule,
 )
-from wallets.idempotency import request_fingerprint, run_idempotent
+from wallets.form_once import form_once
 from wallets.models import Account
 from wallets.selectors import account_get
 
@@ -63,22 +62,6 @@ def _writer(request: TenantRequest) -> None:
     access = request.tenant_access
     if not (access.can_write and access.tenant.is_active):
         raise PermissionDenied("Your role or your organization's status does not allow this.")
-
-
-def _once(
-    request: TenantRequest, key: str, body: dict[str, str], execute: Callable[[], str]
-) -> None:
-    """Run a money-moving dashboard action once per form key (like the API's header)."""
-    run_idempotent(
-        tenant_id=request.tenant_access.tenant.pk,
-        key=key,
-        fingerprint=request_fingerprint(
-            "POST", request.path, json.dumps(body, sort_keys=True).encode()
-        ),
-        method="POST",
-        path=request.path,
-        execute=lambda: (200, execute()),
-    )
 
 
 def _flash(request: TenantRequest, action: Callable[[], object], success: str) -> bool:
@@ -360,11 +343,11 @@ def _money_action(
     try:
         account = account_get(tenant=request.tenant_access.tenant, account_id=data["account"])
         amount = inputs.parse_typed_amount(data["amount"], account.currency)
-        _once(
+        form_once(
             request,
-            data["idempotency_key"],
-            {k: str(v) for k, v in data.items()},
-            lambda: str(move(account, amount, data).pk),
+            key=data["idempotency_key"],
+            body={k: str(v) for k, v in data.items()},
+            execute=lambda: (200, str(move(account, amount, data).pk)),
         )
     except ApplicationError as error:
         apply_form_errors(form, error)
@@ -396,24 +379,23 @@ def _act_deposit(request: TenantRequest, node: Node) -> django_forms.Form | None
         else:
             bank_code, number, currency = data["bank_code"], data["account_number"], sender.currency
         amount = inputs.parse_typed_amount(data["amount"], currency)
-        _once(
-            request,
-            data["idempotency_key"],
-            {k: str(v) for k, v in data.items()},
-            lambda: str(
-                deposits.tester_deposit(
-                    tenant=tenant,
-                    actor=actor,
-                    sender=sender,
-                    bank_code=bank_code,
-                    account_number=number,
-                    amount=amount,
-                    currency=currency,
-                    memo=data["memo"],
-                    delay_seconds=data["delay_seconds"],
-                ).pk
-            ),
-        )
+
+        def deposit() -> tuple[int, str]:
+            sent = deposits.tester_deposit(
+                tenant=tenant,
+                actor=actor,
+                sender=sender,
+                bank_code=bank_code,
+                account_number=number,
+                amount=amount,
+                currency=currency,
+                memo=data["memo"],
+                delay_seconds=data["delay_seconds"],
+            )
+            return 200, str(sent.pk)
+
+        body = {k: str(v) for k, v in data.items()}
+        form_once(request, key=data["idempotency_key"], body=body, execute=deposit)
     except ApplicationError as error:
         apply_form_errors(form, error)
         return form

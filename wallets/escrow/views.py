@@ -22,7 +22,7 @@ from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import inputs
 from wallets.escrow import disputes, escrows, forms
 from wallets.escrow.models import Escrow, EscrowDispute
-from wallets.idempotency import request_fingerprint, run_idempotent
+from wallets.form_once import form_once
 from wallets.models import Account
 from wallets.selectors import account_get
 
@@ -37,17 +37,7 @@ def _once(request: TenantRequest, body: dict[str, str], execute: Callable[[], ob
     """Run a money-moving action once per the form's key (like the API's header); a form
     without one (a hand-made POST) gets a key of its own. Returns the first run's answer."""
     key = request.POST.get("idempotency_key") or str(uuid.uuid4())
-    answer = run_idempotent(
-        tenant_id=request.tenant_access.tenant.pk,
-        key=key,
-        fingerprint=request_fingerprint(
-            "POST", request.path, json.dumps(body, sort_keys=True).encode()
-        ),
-        method="POST",
-        path=request.path,
-        execute=lambda: (200, str(execute())),
-    )
-    return str(answer.body)
+    return str(form_once(request, key=key, body=body, execute=lambda: (200, str(execute()))))
 
 
 def _account_choices(request: TenantRequest) -> list[tuple[str, str]]:

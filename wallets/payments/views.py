@@ -5,7 +5,6 @@ services and presenters as the API."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -22,7 +21,7 @@ from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
 from wallets import inputs
-from wallets.idempotency import request_fingerprint, run_idempotent
+from wallets.form_once import form_once
 from wallets.models import Account
 from wallets.payments import emvco, forms, presenters, public, services
 from wallets.payments.models import PaymentRequest
@@ -42,19 +41,6 @@ def _get(request: TenantRequest, request_id: str) -> PaymentRequest:
     return PaymentRequest.objects.select_related("node", "transaction").get_for_tenant(
         request.tenant_access.tenant, request_id
     )
-
-
-def _idempotent(request: TenantRequest, key: str, body: dict[str, Any], execute: Any) -> Any:
-    return run_idempotent(
-        tenant_id=request.tenant_access.tenant.pk,
-        key=key,
-        fingerprint=request_fingerprint(
-            "POST", request.path, json.dumps(body, sort_keys=True).encode()
-        ),
-        method="POST",
-        path=request.path,
-        execute=execute,
-    ).body
 
 
 @tenant_page()
@@ -166,7 +152,7 @@ def refund(request: TenantRequest, request_id: str) -> HttpResponseBase:
                 return 201, presenters.refund_json(done)
 
             body = {"amount": data["amount"], "reason": data["reason"]}
-            _idempotent(request, data["idempotency_key"], body, execute)
+            form_once(request, key=data["idempotency_key"], body=body, execute=execute)
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
@@ -250,7 +236,9 @@ def payer_app(request: TenantRequest) -> HttpResponse:
                 return 200, {"token": authorization.jws, **presenters.request_json(paid)}
 
             body = {"payload": payload, "account": data["account"]}
-            context["paid"] = _idempotent(request, data["idempotency_key"], body, execute)
+            context["paid"] = form_once(
+                request, key=data["idempotency_key"], body=body, execute=execute
+            )
         except ApplicationError as error:
             apply_form_errors(form, error)
     return render(request, "payments/payer.html", context)
