@@ -13,7 +13,7 @@ from clearing.remittance.models import Remittance
 from sandbox.errors import ApplicationError
 from sandbox.events.selectors import event_list
 from sandbox.tenants.access import TenantRequest
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
 from wallets.form_once import form_once
 from wallets.models import Account
@@ -37,8 +37,7 @@ def remittance_list(request: TenantRequest) -> HttpResponseBase:
     access = request.tenant_access
     form = forms.RemittanceForm(request.POST or None, accounts=_accounts(request))
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         if form.is_valid():
             data = form.cleaned_data
             try:

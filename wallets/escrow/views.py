@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -18,19 +17,13 @@ from django.views.decorators.http import require_POST
 from sandbox.errors import ApplicationError
 from sandbox.events.models import Event
 from sandbox.tenants.access import TenantRequest
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, run_and_flash, tenant_page
 from wallets import inputs
 from wallets.escrow import disputes, escrows, forms
 from wallets.escrow.models import Escrow, EscrowDispute
 from wallets.form_once import form_once
 from wallets.models import Account
 from wallets.selectors import account_get
-
-
-def _writer(request: TenantRequest) -> None:
-    access = request.tenant_access
-    if not (access.can_write and access.tenant.is_active):
-        raise PermissionDenied("Your role or your organization's status does not allow this.")
 
 
 def _once(request: TenantRequest, body: dict[str, str], execute: Callable[[], object]) -> str:
@@ -95,7 +88,7 @@ def escrow_list(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
     form = forms.EscrowForm(request.POST or None, accounts=_account_choices(request))
     if request.method == "POST":
-        _writer(request)
+        require_writer(request)
         escrow = _create(request, form)
         if escrow is not None:
             messages.success(request, "Escrow opened: the amount is held on the payer's account.")
@@ -138,15 +131,6 @@ def escrow_detail(request: TenantRequest, escrow_id: str) -> HttpResponse:
     return render(request, "escrow/detail.html", context)
 
 
-def _flash(request: TenantRequest, action: Callable[[], Any], success: str) -> None:
-    try:
-        action()
-    except ApplicationError as error:
-        messages.error(request, f"{error.message} ({error.code})")
-    else:
-        messages.success(request, success)
-
-
 @require_POST
 @tenant_page(write=True)
 def escrow_action(request: TenantRequest, escrow_id: str, action: str) -> HttpResponse:
@@ -182,7 +166,7 @@ def escrow_action(request: TenantRequest, escrow_id: str, action: str) -> HttpRe
     if action not in run:
         messages.error(request, f"Unknown action {action!r}.")
     else:
-        _flash(request, *run[action])
+        run_and_flash(request, *run[action], with_code=True)
     return redirect("escrow:escrow", escrow_id=escrow.pk)
 
 
@@ -245,5 +229,5 @@ def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> Http
     if action not in run:
         messages.error(request, f"Unknown action {action!r}.")
     else:
-        _flash(request, *run[action])
+        run_and_flash(request, *run[action], with_code=True)
     return redirect("escrow:escrow", escrow_id=dispute.escrow_id)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from sandbox.errors import ApplicationError
 from sandbox.events.selectors import event_list
 from sandbox.tenants.access import TenantRequest
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
 from wallets.banknet.models import AccountLink
 from wallets.merchant_settlement import forms, presenters, selectors, services, statements
@@ -71,8 +71,7 @@ def settlement_home(request: TenantRequest) -> HttpResponseBase:
         .select_related("node", "bank_account"),
     )
     if request.method == "POST":
-        if not (access.can_write and tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         if form.is_valid():
             try:
                 _save_contract(request, form.cleaned_data)

@@ -54,7 +54,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 def checklist_context(request: HttpRequest, node: Node, **extra: Any) -> dict[str, Any]:
     access = request.tenant_access  # type: ignore[attr-defined]
-    writer = access.can_write and access.tenant.is_active
+    writer = access.may_write
     return {
         "checklist": selectors.checklist(node),
         "writer": writer,

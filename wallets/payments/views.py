@@ -19,7 +19,7 @@ from sandbox.nodekeys import selectors as key_selectors
 from sandbox.nodekeys import services as key_services
 from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
 from wallets.form_once import form_once
 from wallets.models import Account
@@ -48,8 +48,7 @@ def request_list(request: TenantRequest) -> HttpResponseBase:
     access = request.tenant_access
     form = forms.PaymentRequestForm(request.POST or None, accounts=_open_accounts(request))
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -86,8 +85,7 @@ def node_keys(request: TenantRequest, node_id: str) -> HttpResponseBase:
     access = request.tenant_access
     node = Node.objects.get_for_tenant(access.tenant, node_id)
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         try:
             key = key_services.node_key_rotate(node=node, actor=access.actor)
         except ApplicationError as error:
@@ -213,8 +211,7 @@ def payer_app(request: TenantRequest) -> HttpResponse:
     )
     context.update(qr=qr, claims=claims.payload, form=form, verified_kid=claims.kid)
     if request.method == "POST" and form.is_valid():
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         data = form.cleaned_data
         try:
             account = account_get(tenant=access.tenant, account_id=data["account"])
