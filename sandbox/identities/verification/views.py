@@ -63,13 +63,11 @@ def session_action(request: TenantRequest, session_id: str, action: str) -> Http
     access = request.tenant_access
     session = VerificationSession.objects.get_for_tenant(access.tenant, session_id)
     require_writer(request)
-    actor = access.actor.label
+    actor = access.actor
     try:
         if action == "force":
             services.session_force(
-                session=session,
-                outcome=request.POST.get("outcome", ""),
-                actor=f"test_helper:{actor}",
+                session=session, outcome=request.POST.get("outcome", ""), actor=actor
             )
         elif action == "cancel":
             services.session_cancel(session=session, actor=actor)
@@ -108,6 +106,7 @@ def social_links(request: TenantRequest) -> HttpResponse:
                 tenant=tenant,
                 person=get_person(tenant, request.POST.get("person_id", "")),
                 provider=request.POST.get("provider", ""),
+                actor=request.tenant_access.actor,
             )
         except ApplicationError as error:
             messages.error(request, error.message)
@@ -203,7 +202,9 @@ def social_link_complete(request: TenantRequest, link_id: str) -> HttpResponse:
     link = SocialLink.objects.get_for_tenant(request.tenant_access.tenant, link_id)
     require_writer(request)
     try:
-        social.social_link_complete(link=link, id_token=request.POST.get("id_token", ""))
+        social.social_link_complete(
+            link=link, id_token=request.POST.get("id_token", ""), actor=request.tenant_access.actor
+        )
     except ApplicationError as error:
         messages.error(request, f"{error.code}: {error.message}")
     else:
