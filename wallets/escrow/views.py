@@ -175,8 +175,17 @@ def escrow_action(request: TenantRequest, escrow_id: str, action: str) -> HttpRe
 def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> HttpResponse:
     access = request.tenant_access
     dispute = EscrowDispute.objects.get_for_tenant(access.tenant, dispute_id)
-    decided_by = f"test_helper:{access.actor.label}"
     body = {"action": action, "evidence": request.POST.get("evidence", "")}
+
+    def decide() -> str:
+        return _once(
+            request,
+            body,
+            lambda: disputes.dispute_decide_as_test_helper(
+                dispute=dispute, action=action, actor=access.actor
+            ),
+        )
+
     run: dict[str, tuple[Callable[[], Any], str]] = {
         "evidence": (
             lambda: disputes.dispute_submit_evidence(
@@ -184,47 +193,9 @@ def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> Http
             ),
             "Evidence submitted.",
         ),
-        "win": (
-            lambda: _once(
-                request,
-                body,
-                lambda: disputes.dispute_decide(
-                    dispute=dispute,
-                    outcome="won",
-                    actor=access.actor,
-                    decided_by=decided_by,
-                    audit_action="test_helper.escrow_dispute_win",
-                ),
-            ),
-            "Decided for the payer: refunded.",
-        ),
-        "lose": (
-            lambda: _once(
-                request,
-                body,
-                lambda: disputes.dispute_decide(
-                    dispute=dispute,
-                    outcome="lost",
-                    actor=access.actor,
-                    decided_by=decided_by,
-                    audit_action="test_helper.escrow_dispute_lose",
-                ),
-            ),
-            "Decided for the payee: released.",
-        ),
-        "deadline": (
-            lambda: _once(
-                request,
-                body,
-                lambda: disputes.dispute_decide_by_rule(
-                    dispute=dispute,
-                    actor=access.actor,
-                    decided_by=decided_by,
-                    audit_action="test_helper.escrow_dispute_deadline",
-                ),
-            ),
-            "Decided by the deadline rule.",
-        ),
+        "win": (decide, "Decided for the payer: refunded."),
+        "lose": (decide, "Decided for the payee: released."),
+        "deadline": (decide, "Decided by the deadline rule."),
     }
     if action not in run:
         messages.error(request, f"Unknown action {action!r}.")
