@@ -1,16 +1,32 @@
 """A money-moving dashboard form runs once per its idempotency key, as an API request does
-per its ``Idempotency-Key`` header: the form carries a fresh key (a hidden field), so a
-double click or a reload gets the first answer instead of moving the money twice, and the
-same key with other values is refused (``wallets.idempotency``)."""
+per its ``Idempotency-Key`` header: the form carries a fresh key (``OnceForm``'s hidden
+field), so a double click or a reload gets the first answer instead of moving the money
+twice, and the same key with other values is refused (``wallets.idempotency``)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django import forms
+
 from sandbox.tenants.access import TenantRequest
 from wallets.idempotency import request_fingerprint, run_idempotent
+
+
+def new_form_key() -> str:
+    """A fresh key for one rendered form (hand-written ones too: a page's action buttons)."""
+    return str(uuid.uuid4())
+
+
+class OnceForm(forms.Form):
+    """A form that moves money: each rendered form has a key of its own."""
+
+    idempotency_key = forms.CharField(
+        widget=forms.HiddenInput, max_length=255, initial=new_form_key
+    )
 
 
 def form_once(

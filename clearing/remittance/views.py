@@ -16,19 +16,16 @@ from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
 from wallets.form_once import form_once
-from wallets.models import Account
-from wallets.selectors import account_get
+from wallets.selectors import account_get, open_accounts
 
 FINAL = (Remittance.Status.OUTGOING_PAYMENT_SENT, Remittance.Status.FUNDS_REFUNDED)
 
 
 def _accounts(request: TenantRequest) -> Any:
     return (
-        Account.objects.for_tenant(request.tenant_access.tenant)
-        .filter(status=Account.Status.OPEN, currency__in=["KRW", "USD", "JPY"])
+        open_accounts(tenant=request.tenant_access.tenant)
+        .filter(currency__in=["KRW", "USD", "JPY"])
         .exclude(customer_reference=services.TRANSIT_REFERENCE)
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name")
     )
 
 

@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import TenantAccess
 from sandbox.tenants.services import Actor
-from wallets.form_once import form_once
+from wallets.form_once import OnceForm, form_once
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +56,12 @@ def test_each_tenant_has_keys_of_its_own(form_post, outsider):
     assert form_once(theirs, key="shared-key", body={}, execute=lambda: (200, "theirs")) == (
         "theirs"
     )
+
+
+def test_each_rendered_form_carries_a_key_of_its_own_and_a_posted_one_keeps_it():
+    first, second = OnceForm(), OnceForm()
+    assert first["idempotency_key"].value() != second["idempotency_key"].value()
+    assert 'type="hidden"' in str(first["idempotency_key"])
+
+    posted = OnceForm({"idempotency_key": "form-key-3"})
+    assert posted.is_valid() and posted.cleaned_data["idempotency_key"] == "form-key-3"

@@ -21,9 +21,8 @@ from sandbox.tenants.views import apply_form_errors, require_writer, run_and_fla
 from wallets import inputs
 from wallets.escrow import disputes, escrows, forms
 from wallets.escrow.models import Escrow, EscrowDispute
-from wallets.form_once import form_once
-from wallets.models import Account
-from wallets.selectors import account_get
+from wallets.form_once import form_once, new_form_key
+from wallets.selectors import account_get, open_accounts
 
 
 def _once(request: TenantRequest, body: dict[str, str], execute: Callable[[], object]) -> str:
@@ -34,12 +33,7 @@ def _once(request: TenantRequest, body: dict[str, str], execute: Callable[[], ob
 
 
 def _account_choices(request: TenantRequest) -> list[tuple[str, str]]:
-    accounts = (
-        Account.objects.for_tenant(request.tenant_access.tenant)
-        .filter(status=Account.Status.OPEN)
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name")
-    )
+    accounts = open_accounts(tenant=request.tenant_access.tenant)
     return [
         (str(a.pk), f"{a.wallet.node.name} · {a.name} ({a.currency})")  # type: ignore[union-attr]
         for a in accounts
@@ -126,7 +120,7 @@ def escrow_detail(request: TenantRequest, escrow_id: str) -> HttpResponse:
         .select_related("node")
         .order_by("-occurred_at", "-created_at"),
         "problems": escrows.escrow_verify(escrow),
-        "form_key": forms._key(),
+        "form_key": new_form_key(),
     }
     return render(request, "escrow/detail.html", context)
 

@@ -19,8 +19,7 @@ from wallets import inputs
 from wallets.banknet.models import AccountLink
 from wallets.merchant_settlement import forms, presenters, selectors, services, statements
 from wallets.merchant_settlement.models import SettlementBatch, SettlementContract
-from wallets.models import Account
-from wallets.selectors import account_get
+from wallets.selectors import account_get, open_accounts
 
 
 def _terms(data: dict[str, Any], currency: str) -> services.Terms:
@@ -62,10 +61,7 @@ def settlement_home(request: TenantRequest) -> HttpResponseBase:
     tenant = access.tenant
     form = forms.ContractForm(
         request.POST or None,
-        accounts=Account.objects.for_tenant(tenant)
-        .filter(status=Account.Status.OPEN)
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name"),
+        accounts=open_accounts(tenant=tenant),
         links=AccountLink.objects.for_tenant(tenant)
         .filter(status=AccountLink.Status.VERIFIED)
         .select_related("node", "bank_account"),

@@ -22,18 +22,14 @@ from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
 from wallets.form_once import form_once
-from wallets.models import Account
 from wallets.payments import emvco, forms, presenters, public, services
 from wallets.payments.models import PaymentRequest
-from wallets.selectors import account_get
+from wallets.selectors import account_get, open_accounts
 
 
 def _open_accounts(request: TenantRequest) -> Any:
-    return (
-        Account.objects.for_tenant(request.tenant_access.tenant)
-        .filter(status=Account.Status.OPEN, currency__in=list(emvco.NUMERIC_CURRENCY))
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name")
+    return open_accounts(tenant=request.tenant_access.tenant).filter(
+        currency__in=list(emvco.NUMERIC_CURRENCY)
     )
 
 
