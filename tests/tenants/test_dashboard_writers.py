@@ -9,6 +9,7 @@ from django.test import Client
 
 from sandbox.tenants.models import AuditLogEntry, Membership, Tenant
 from tests.factories import MembershipFactory
+from tests.helpers import web_as
 
 pytestmark = pytest.mark.django_db
 
@@ -28,21 +29,15 @@ PAGES = [
 ]
 
 
-def client_of(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def viewer(alice) -> Client:
-    return client_of(MembershipFactory(tenant=alice.tenant, role=Membership.Role.VIEWER).user)
+    return web_as(MembershipFactory(tenant=alice.tenant, role=Membership.Role.VIEWER).user)
 
 
 @pytest.fixture
 def suspended_owner(alice) -> Client:
     Tenant.objects.filter(pk=alice.tenant.pk).update(status=Tenant.Status.SUSPENDED)
-    return client_of(alice.owner)
+    return web_as(alice.owner)
 
 
 @pytest.mark.parametrize("path", PAGES)
