@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.apps import apps
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations import RunPython
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from sandbox import beat
@@ -44,9 +46,25 @@ def when(task: PeriodicTask) -> int | tuple[str, str, str]:
     return (crontab.minute, crontab.hour, crontab.day_of_week)
 
 
-def test_a_fresh_migrate_schedules_the_platforms_tasks():
-    tasks = PeriodicTask.objects.select_related("crontab", "interval")
+def beat_operations():
+    """Every operation ``sandbox.beat`` made in a migration of the project."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    for migration in loader.disk_migrations.values():
+        for operation in migration.operations:
+            if isinstance(operation, RunPython) and operation.code.__module__ == beat.__name__:
+                yield operation
 
+
+def test_the_migrations_schedule_the_platforms_tasks():
+    # On empty tables, as a fresh ``migrate`` finds them (transactional tests flush them).
+    PeriodicTask.objects.all().delete()
+    CrontabSchedule.objects.all().delete()
+    IntervalSchedule.objects.all().delete()
+
+    for operation in beat_operations():
+        operation.code(apps, None)
+
+    tasks = PeriodicTask.objects.select_related("crontab", "interval")
     assert {t.name: (t.task, when(t)) for t in tasks} == MIGRATED
     assert all(t.enabled and t.queue is None and not t.one_off for t in tasks)
     # Tasks at the same time share one schedule row.
