@@ -3,9 +3,9 @@ kinds, scheduled tasks, event types and statuses become what a startup understan
 ("hold_capture" on a deposit is "Deposit credited", "banknet.deposit_settle" is "Deposit
 settled"), and the events that are not obvious carry a sentence saying why they happen.
 
-Pages use it through the ``label`` and ``explain`` template filters (wallets' ``money``
-tag library) and ``transaction_label``; the API keeps the internal names, which are its
-contract."""
+Pages use it through the ``label`` and ``explain`` template filters (the platform's
+``formatting`` tag library) and ``transaction_label``; the API keeps the internal names,
+which are its contract."""
 
 from __future__ import annotations
 
@@ -72,17 +72,6 @@ EXPLANATIONS: dict[str, str] = {
     ),
     "test.webhook": "Sent from the dashboard to check your endpoint and signature check.",
 }
-
-# The page of an event's object, by its ``object_type`` (URL name, its one argument); the
-# objects without a page of their own show on their node's bank page.
-OBJECT_PAGES = {
-    "ledgertransaction": "wallets:transaction",
-    "bankaccount": "banknet:bank-account",
-    "escrow": "escrow:escrow",
-    "node": "dashboard:node",
-    "testclock": "events:clock",
-}
-ON_NODE_BANK_PAGE = {"deposit", "withdrawal", "hold", "cardpayment", "accountlink"}
 
 # A ledger transaction of kind hold_capture says what it captured in its memo.
 _CAPTURE_MEMOS = {

@@ -120,6 +120,8 @@ TEMPLATES = [
                 "sandbox.tenants.context_processors.tenant",
                 "sandbox.events.context_processors.disabled_webhooks",
             ],
+            # The platform's filters (money, labels, links): sandbox itself is not an app.
+            "libraries": {"formatting": "sandbox.templatetags.formatting"},
         },
     },
 ]

@@ -3,7 +3,6 @@ the API does."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from sandbox.currencies import CurrencyCode
 from wallets.banks import BANKS, DEFAULT_BANK_CODE, account_display
+from wallets.form_once import OnceForm
 from wallets.models import Account
 
 
@@ -73,13 +73,11 @@ class AccountForm(forms.Form):
     )
 
 
-class TransferForm(forms.Form):
+class TransferForm(OnceForm):
     source = forms.ChoiceField(label="From", widget=QuickSelect)
     destination = forms.ChoiceField(label="To", widget=QuickSelect)
     amount = forms.CharField(max_length=40, help_text='A decimal such as "12.34".')
     memo = forms.CharField(max_length=500, required=False)
-    # A new key per rendered form: a double submit posts once (wallets.idempotency).
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
 
     def __init__(self, *args: Any, accounts: Iterable[Account] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -92,8 +90,6 @@ class TransferForm(forms.Form):
         ]
         _choice_field(self, "source").choices = choices
         _choice_field(self, "destination").choices = choices
-        if not self.is_bound:
-            self.initial.setdefault("idempotency_key", str(uuid.uuid4()))
 
 
 class HistoryFilterForm(forms.Form):

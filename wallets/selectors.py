@@ -104,6 +104,17 @@ def account_list(
     return accounts
 
 
+def open_accounts(*, tenant: Tenant) -> QuerySet[Account]:
+    """The tenant's open accounts with their node, by node and name: what the dashboard's
+    forms offer to pay from or into."""
+    return (
+        Account.objects.for_tenant(tenant)
+        .filter(status=Account.Status.OPEN)
+        .select_related("wallet__node")
+        .order_by("wallet__node__name", "name")
+    )
+
+
 def account_get(*, tenant: Tenant, account_id: Any, field: str = "account_id") -> Account:
     try:
         return Account.objects.for_tenant(tenant).select_related("wallet").get(pk=account_id)

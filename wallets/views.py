@@ -3,11 +3,9 @@ services."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,19 +16,14 @@ from sandbox import labels
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import chart_data, exports, forms, inputs, presenters, selectors, services
-from wallets.idempotency import request_fingerprint, run_idempotent
+from wallets.form_once import form_once
 from wallets.models import Account, LedgerTransaction, Wallet
 
 
 class _HtmxTenantRequest(TenantRequest):
     htmx: HtmxDetails  # set by django_htmx's middleware
-
-
-def _can_write(request: TenantRequest) -> bool:
-    access = request.tenant_access
-    return access.can_write and access.tenant.is_active
 
 
 @tenant_page()
@@ -50,8 +43,7 @@ def wallet_detail(request: TenantRequest, node_id: str) -> HttpResponseBase:
     wallet = selectors.wallet_get_for_node(tenant=access.tenant, node_id=node_id)
     account_form = forms.AccountForm(request.POST or None)
     if request.method == "POST":
-        if not _can_write(request):
-            raise PermissionDenied
+        require_writer(request)
         if account_form.is_valid():
             try:
                 account = services.account_create(
@@ -87,7 +79,7 @@ def _wallet_context(
         "accounts": accounts,
         "balances": selectors.balances_by_currency(wallet.accounts.all()),
         "transfer_form": transfer_form or forms.TransferForm(accounts=open_accounts),
-        "can_write": _can_write(request),
+        "can_write": request.tenant_access.may_write,
     }
 
 
@@ -122,17 +114,7 @@ def transfer_create(request: _HtmxTenantRequest, node_id: str) -> HttpResponseBa
                 posted = services.transfer_create(tenant=access.tenant, request=transfer)
                 return 201, presenters.transaction_data(posted.transaction, posted.entries)
 
-            answer = run_idempotent(
-                tenant_id=access.tenant.pk,
-                key=data["idempotency_key"],
-                fingerprint=request_fingerprint(
-                    "POST", request.path, json.dumps(body, sort_keys=True).encode()
-                ),
-                method="POST",
-                path=request.path,
-                execute=execute,
-            )
-            result = answer.body
+            result = form_once(request, key=data["idempotency_key"], body=body, execute=execute)
         except ApplicationError as error:
             apply_form_errors(form, error)
         else:
@@ -213,12 +195,13 @@ def transaction_detail(request: TenantRequest, transaction_id: str) -> HttpRespo
     txn = selectors.transaction_get(tenant=tenant, transaction_id=transaction_id)
     entries = selectors.transaction_entries(txn)
     reversal = LedgerTransaction.objects.filter(reverses=txn).first()
+    reversible = reversal is None and txn.reverses_id is None
     context = {
         "txn": txn,
         "kind_label": labels.transaction_label(txn.kind, txn.memo),
         "entries": entries,
         "reversal": reversal,
-        "can_reverse": _can_write(request) and reversal is None and txn.reverses_id is None,
+        "can_reverse": request.tenant_access.may_write and reversible,
     }
     return render(request, "wallets/transaction_detail.html", context)
 

@@ -3,34 +3,7 @@ periodic tasks: operators change time, time zone or switch them off in the admin
 
 from django.db import migrations
 
-CLOSE_TASK = "clearing: daily close"
-VERIFY_TASK = "clearing: verify anchors"
-
-
-def create(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    for name, task, minute in (
-        (CLOSE_TASK, "clearing.tasks.close_due_days", "5"),
-        (VERIFY_TASK, "clearing.tasks.verify_anchors", "30"),
-    ):
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute,
-            hour="0",
-            day_of_week="*",
-            day_of_month="*",
-            month_of_year="*",
-            timezone="Asia/Seoul",
-        )
-        PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "crontab": schedule, "enabled": True}
-        )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
-        name__in=[CLOSE_TASK, VERIFY_TASK]
-    ).delete()
+from sandbox import beat
 
 
 class Migration(migrations.Migration):
@@ -39,4 +12,13 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        beat.schedule(
+            beat.Periodic(
+                "clearing: daily close", "clearing.tasks.close_due_days", beat.Crontab("5", "0")
+            ),
+            beat.Periodic(
+                "clearing: verify anchors", "clearing.tasks.verify_anchors", beat.Crontab("30", "0")
+            ),
+        )
+    ]

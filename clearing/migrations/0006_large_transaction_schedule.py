@@ -3,25 +3,7 @@ the admin)."""
 
 from django.db import migrations
 
-TASK_NAME = "clearing: anchor large transactions"
-
-
-def create(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=30, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={
-            "task": "clearing.tasks.anchor_large_transactions",
-            "interval": every,
-            "enabled": True,
-        },
-    )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+from sandbox import beat
 
 
 class Migration(migrations.Migration):
@@ -30,4 +12,12 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        beat.schedule(
+            beat.Periodic(
+                "clearing: anchor large transactions",
+                "clearing.tasks.anchor_large_transactions",
+                beat.Every(seconds=30),
+            )
+        )
+    ]

@@ -3,21 +3,7 @@ broker was down when they were queued): django-celery-beat, editable in the admi
 
 from django.db import migrations
 
-TASK_NAME = "clearing: resume queued jobs"
-
-
-def create(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={"task": "clearing.tasks.resume_queued_jobs", "interval": every_minute},
-    )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+from sandbox import beat
 
 
 class Migration(migrations.Migration):
@@ -26,4 +12,12 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        beat.schedule(
+            beat.Periodic(
+                "clearing: resume queued jobs",
+                "clearing.tasks.resume_queued_jobs",
+                beat.Every(seconds=60),
+            )
+        )
+    ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 
+from wallets.form_once import OnceForm
 from wallets.models import Account
 
 
@@ -21,9 +21,7 @@ def _choices(accounts: Iterable[Account]) -> list[tuple[str, str]]:
     return [(str(a.pk), _label(a)) for a in accounts]
 
 
-class RemittanceForm(forms.Form):
-    # A new key per rendered form: a double submit sends once (wallets.idempotency).
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
+class RemittanceForm(OnceForm):
     sender_account = forms.ChoiceField(label="From", help_text="The sender's account.")
     beneficiary_account = forms.ChoiceField(
         label="To", help_text="An account at a node in another country."
@@ -45,5 +43,3 @@ class RemittanceForm(forms.Form):
             field = self.fields[name]
             assert isinstance(field, forms.ChoiceField)
             field.choices = choices
-        if not self.is_bound:
-            self.initial.setdefault("idempotency_key", str(uuid.uuid4()))

@@ -3,7 +3,6 @@ each leg live (htmx polling). Thin views over the API's services and presenters.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import HttpResponse, HttpResponseBase
@@ -14,22 +13,19 @@ from clearing.remittance.models import Remittance
 from sandbox.errors import ApplicationError
 from sandbox.events.selectors import event_list
 from sandbox.tenants.access import TenantRequest
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
-from wallets.idempotency import request_fingerprint, run_idempotent
-from wallets.models import Account
-from wallets.selectors import account_get
+from wallets.form_once import form_once
+from wallets.selectors import account_get, open_accounts
 
 FINAL = (Remittance.Status.OUTGOING_PAYMENT_SENT, Remittance.Status.FUNDS_REFUNDED)
 
 
 def _accounts(request: TenantRequest) -> Any:
     return (
-        Account.objects.for_tenant(request.tenant_access.tenant)
-        .filter(status=Account.Status.OPEN, currency__in=["KRW", "USD", "JPY"])
+        open_accounts(tenant=request.tenant_access.tenant)
+        .filter(currency__in=["KRW", "USD", "JPY"])
         .exclude(customer_reference=services.TRANSIT_REFERENCE)
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name")
     )
 
 
@@ -38,8 +34,7 @@ def remittance_list(request: TenantRequest) -> HttpResponseBase:
     access = request.tenant_access
     form = forms.RemittanceForm(request.POST or None, accounts=_accounts(request))
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -66,16 +61,7 @@ def remittance_list(request: TenantRequest) -> HttpResponseBase:
                     return 201, presenters.remittance_json(created)
 
                 body = {k: v for k, v in data.items() if k != "idempotency_key"}
-                done = run_idempotent(
-                    tenant_id=access.tenant.pk,
-                    key=data["idempotency_key"],
-                    fingerprint=request_fingerprint(
-                        "POST", request.path, json.dumps(body, sort_keys=True).encode()
-                    ),
-                    method="POST",
-                    path=request.path,
-                    execute=execute,
-                ).body
+                done = form_once(request, key=data["idempotency_key"], body=body, execute=execute)
             except ApplicationError as error:
                 apply_form_errors(form, error)
             else:

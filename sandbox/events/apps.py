@@ -13,6 +13,8 @@ class EventsConfig(AppConfig):
         from sandbox import clock
         from sandbox.events import tasks, webhooks  # noqa: F401
         from sandbox.events.clocks import node_clock_time, platform_clock_row
+        from sandbox.object_pages import object_page_register
 
         # sandbox.clock computes the time; the clocks' rows are this app's.
         clock.clock_rows_register(platform_row=platform_clock_row, node_clock_time=node_clock_time)
+        object_page_register("testclock", url_name="events:clock")

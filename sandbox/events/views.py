@@ -9,7 +9,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -22,24 +21,7 @@ from sandbox.events.panels import clock_page_panels
 from sandbox.tenants import services as tenant_services
 from sandbox.tenants.access import actor_for
 from sandbox.tenants.models import Node
-from sandbox.tenants.views import apply_form_errors, tenant_page
-
-
-def _writer(request) -> None:
-    access = request.tenant_access
-    if not (access.can_write and access.tenant.is_active):
-        raise PermissionDenied("Your role or your organization's status does not allow this.")
-
-
-def _run(request, action, success: str) -> bool:
-    try:
-        action()
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return False
-    messages.success(request, success)
-    return True
-
+from sandbox.tenants.views import apply_form_errors, require_writer, run_and_flash, tenant_page
 
 # --- Events ----------------------------------------------------------------------------------
 
@@ -93,7 +75,7 @@ def event_resend(request, event_id):
     access = request.tenant_access
     event = Event.objects.get_for_tenant(access.tenant, event_id)
     reason = "refired" if request.POST.get("reason") == "refired" else "resent"
-    _run(
+    run_and_flash(
         request,
         lambda: services.event_resend(event=event, actor=access.actor, reason=reason),
         "Sent again: the attempt shows below in a moment.",
@@ -160,7 +142,7 @@ def node_webhooks(request, node_id):
         request.POST if request.method == "POST" and not posted_url else None
     )
     if posted_url:
-        _writer(request)
+        require_writer(request)
         if url_form.is_valid():
             try:
                 tenant_services.node_update(node=node, actor=access.actor, **url_form.cleaned_data)
@@ -170,10 +152,10 @@ def node_webhooks(request, node_id):
                 messages.success(request, "Webhook URL saved.")
                 return redirect("events:node-webhooks", node_id=node.pk)
     elif request.method == "POST":
-        _writer(request)
+        require_writer(request)
         if form.is_valid():
             overlap = timedelta(seconds=form.cleaned_data["overlap_seconds"])
-            if _run(
+            if run_and_flash(
                 request,
                 lambda: services.webhook_secret_rotate(
                     node=node, actor=access.actor, overlap=overlap
@@ -203,7 +185,7 @@ def node_webhooks(request, node_id):
 def node_webhook_enable(request, node_id):
     access = request.tenant_access
     node = Node.objects.get_for_tenant(access.tenant, node_id)
-    _run(
+    run_and_flash(
         request,
         lambda: services.webhook_endpoint_enable(node=node, actor=access.actor),
         "Webhook endpoint enabled: new events are delivered again.",
@@ -219,7 +201,7 @@ def clock_list(request):
     access = request.tenant_access
     form = forms.ClockForm(request.POST or None)
     if request.method == "POST":
-        _writer(request)
+        require_writer(request)
         if form.is_valid():
             try:
                 clock = clocks.test_clock_create(
@@ -266,7 +248,7 @@ def clock_action(request, clock_id, action):
     if action in ("attach", "detach"):
         node = Node.objects.get_for_tenant(access.tenant, request.POST.get("node", ""))
         service = clocks.test_clock_attach if action == "attach" else clocks.test_clock_detach
-        _run(
+        run_and_flash(
             request,
             lambda: service(clock=clock, node=node, actor=access.actor),
             f"{node.name}: {action}ed.",
@@ -279,13 +261,13 @@ def clock_action(request, clock_id, action):
             to = form.cleaned_data["frozen_time"]
             if form.cleaned_data["preset"]:
                 to = clock.frozen_time + timedelta(seconds=int(form.cleaned_data["preset"]))
-            _run(
+            run_and_flash(
                 request,
                 lambda: clocks.test_clock_advance(clock=clock, to=to, actor=access.actor),
                 "Advancing: whatever falls due runs now, in order.",
             )
     elif action == "delete":
-        if _run(
+        if run_and_flash(
             request,
             lambda: clocks.test_clock_delete(clock=clock, actor=access.actor),
             "Clock deleted.",
@@ -315,7 +297,7 @@ def platform_clock(request):
         if action == "advance":
             if form.is_valid():
                 seconds = form.cleaned_data["seconds"]
-                _run(
+                run_and_flash(
                     request,
                     lambda: clocks.platform_clock_advance(actor=actor, seconds=seconds),
                     f"Platform clock advanced by {seconds} s.",
@@ -324,14 +306,14 @@ def platform_clock(request):
         elif action == "advance_to":
             if to_form.is_valid():
                 moment = to_form.cleaned_data["to"]
-                _run(
+                run_and_flash(
                     request,
                     lambda: clocks.platform_clock_advance_to(actor=actor, moment=moment),
                     f"Platform clock advanced to {moment:%Y-%m-%d %H:%M:%S}.",
                 )
                 return redirect("events:platform-clock")
         elif action in services_by_action:
-            _run(request, services_by_action[action], f"Platform clock: {action}.")
+            run_and_flash(request, services_by_action[action], f"Platform clock: {action}.")
             return redirect("events:platform-clock")
     return render(
         request,

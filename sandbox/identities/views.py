@@ -17,12 +17,7 @@ from sandbox.identities import forms, presenters, rotation, selectors, services
 from sandbox.identities.data import Address, PersonalData
 from sandbox.tenants.access import TenantRequest, actor_for
 from sandbox.tenants.models import Node
-from sandbox.tenants.views import apply_form_errors, tenant_page
-
-
-def _can_write(request: TenantRequest) -> bool:
-    access = request.tenant_access
-    return bool(access.can_write and access.tenant.is_active)
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 
 
 @tenant_page()
@@ -30,8 +25,7 @@ def person_list(request: TenantRequest) -> HttpResponseBase:
     tenant = request.tenant_access.tenant
     form = forms.PersonForm(request.POST or None)
     if request.method == "POST":
-        if not _can_write(request):
-            return HttpResponse(status=403)
+        require_writer(request)
         if form.is_valid():
             d = form.cleaned_data
             try:

@@ -23,6 +23,11 @@ class TenantAccess:
         return self.role != Membership.Role.VIEWER
 
     @property
+    def may_write(self) -> bool:
+        """What every dashboard write needs: a writer's role in an active tenant."""
+        return self.can_write and self.tenant.is_active
+
+    @property
     def is_owner(self) -> bool:
         return self.role == Membership.Role.OWNER
 

@@ -33,15 +33,32 @@ def tenant_page(*, write: bool = False):
                 if request.user.is_staff:
                     return redirect("operator:tenants")
                 raise PermissionDenied("This account belongs to no organization.")
-            if write and (not access.tenant.is_active or not access.can_write):
-                raise PermissionDenied(
-                    "Your role or your organization's status does not allow this."
-                )
+            if write:
+                require_writer(request)
             return view(request, *args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def require_writer(request) -> None:
+    """403 unless the member may change things: a writer's role in an active tenant (for the
+    pages everyone reads whose form only writers post)."""
+    if not request.tenant_access.may_write:
+        raise PermissionDenied("Your role or your organization's status does not allow this.")
+
+
+def run_and_flash(request, action, success: str, *, with_code: bool = False) -> bool:
+    """Run a page's ``action`` and say ``success`` or the refusal (``with_code``: for pages
+    whose readers look the codes up in the docs); returns whether it was done."""
+    try:
+        action()
+    except ApplicationError as error:
+        messages.error(request, f"{error.message} ({error.code})" if with_code else error.message)
+        return False
+    messages.success(request, success)
+    return True
 
 
 def apply_form_errors(form, error: ApplicationError) -> None:
@@ -109,8 +126,7 @@ def node_list(request):
     access = request.tenant_access
     form = forms.NodeForm(request.POST or None)
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            raise PermissionDenied
+        require_writer(request)
         if form.is_valid():
             try:
                 node = services.node_create(
@@ -132,8 +148,7 @@ def node_detail(request, node_id):
     initial = {"name": node.name, "country": node.country.code, "webhook_url": node.webhook_url}
     form = forms.NodeEditForm(request.POST or None, initial=initial)
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            raise PermissionDenied
+        require_writer(request)
         if form.is_valid():
             try:
                 services.node_update(node=node, actor=access.actor, **form.cleaned_data)
@@ -151,7 +166,7 @@ def node_detail(request, node_id):
 def node_deactivate(request, node_id):
     access = request.tenant_access
     node = Node.objects.get_for_tenant(access.tenant, node_id)
-    _run(
+    run_and_flash(
         request,
         lambda: services.node_deactivate(node=node, actor=access.actor),
         "Node deactivated.",
@@ -170,8 +185,7 @@ def api_key_list(request):
     access = request.tenant_access
     form = forms.ApiKeyForm(request.POST or None)
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            raise PermissionDenied
+        require_writer(request)
         if form.is_valid():
             try:
                 issued = services.api_key_create(
@@ -205,7 +219,7 @@ def api_key_list(request):
 def api_key_revoke(request, key_id):
     access = request.tenant_access
     api_key = ApiKey.objects.get_for_tenant(access.tenant, key_id)
-    _run(
+    run_and_flash(
         request,
         lambda: services.api_key_revoke(api_key=api_key, actor=access.actor),
         "Key revoked.",
@@ -274,7 +288,7 @@ def invitation_revoke(request, invitation_id):
     if not access.is_owner:
         raise PermissionDenied
     invitation = Invitation.objects.get_for_tenant(access.tenant, invitation_id)
-    _run(
+    run_and_flash(
         request,
         lambda: services.invitation_revoke(invitation=invitation, actor=access.actor),
         "Invitation revoked.",
@@ -288,12 +302,3 @@ def audit_log(request):
         "-created_at"
     )[:200]
     return render(request, "tenants/audit_log.html", {"entries": entries})
-
-
-def _run(request, action, success_message: str) -> None:
-    try:
-        action()
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, success_message)

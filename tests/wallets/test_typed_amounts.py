@@ -7,9 +7,10 @@ import pytest
 
 from sandbox import labels
 from sandbox.errors import ApplicationError
+from sandbox.templatetags.formatting import money
 from tests.helpers import ledger_state
 from wallets.inputs import parse_amount, parse_typed_amount
-from wallets.templatetags.money import account_number, money
+from wallets.templatetags.bank_accounts import account_number
 
 # --- Forms: lenient about separators, strict about everything else ----------------------------
 

@@ -4,7 +4,6 @@ they are rendered, so a double submit moves money once."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,16 +13,8 @@ from wallets.banknet.cards import TEST_CARDS
 from wallets.banknet.models import AccountLink, Bank, BankAccount, Withdrawal
 from wallets.banks import BANKS as VIRTUAL_ACCOUNT_BANKS
 from wallets.banks import DEFAULT_BANK_CODE, account_display
+from wallets.form_once import OnceForm
 from wallets.models import Account
-
-
-def _key() -> str:
-    return str(uuid.uuid4())
-
-
-class MoneyForm(forms.Form):
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255, initial=_key)
-
 
 Choices = list[tuple[str, str]]
 
@@ -58,7 +49,7 @@ class BankAccountForm(forms.Form):
         set_choices(self, "bank_code", bank_choices())
 
 
-class DepositForm(MoneyForm):
+class DepositForm(OnceForm):
     """To one of the node's open accounts (the picker), or to any virtual account number,
     as the API allows: an unknown or closed one, or another currency's, comes back."""
 
@@ -120,7 +111,7 @@ class DepositForm(MoneyForm):
         return data
 
 
-class TransferForm(MoneyForm):
+class TransferForm(OnceForm):
     account = forms.ChoiceField(label="From")
     bank_code = forms.ChoiceField(label="To bank")
     account_number = forms.CharField(max_length=30)
@@ -149,7 +140,7 @@ class ConfirmForm(forms.Form):
     code = forms.CharField(max_length=8, label="Code from the 1 KRW memo")
 
 
-class WithdrawForm(MoneyForm):
+class WithdrawForm(OnceForm):
     account = forms.ChoiceField(label="From")
     link = forms.ChoiceField(label="To (verified account)")
     amount = forms.CharField(max_length=40)
@@ -166,7 +157,7 @@ class WithdrawForm(MoneyForm):
         set_choices(self, "link", [(str(link.pk), str(link.bank_account)) for link in links])
 
 
-class CardForm(MoneyForm):
+class CardForm(OnceForm):
     account = forms.ChoiceField(label="Pay into")
     card_number = forms.ChoiceField(
         choices=[(n, f"{n} · {c.brand} · {c.description}") for n, c in TEST_CARDS.items()],

@@ -5,14 +5,12 @@ the services the API uses."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from django import forms as django_forms
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -24,7 +22,7 @@ from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
 from sandbox.tenants.access import TenantRequest, actor_for
 from sandbox.tenants.models import AuditLogEntry, Node, Tenant
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, run_and_flash, tenant_page
 from wallets import inputs
 from wallets.banknet import (
     bank_accounts,
@@ -48,7 +46,7 @@ from wallets.banknet.models import (
     Withdrawal,
     WithdrawalRule,
 )
-from wallets.idempotency import request_fingerprint, run_idempotent
+from wallets.form_once import form_once
 from wallets.models import Account
 from wallets.selectors import account_get
 
@@ -59,38 +57,6 @@ class _HtmxRequest(TenantRequest):
     htmx: HtmxDetails  # set by django_htmx's middleware
 
 
-def _writer(request: TenantRequest) -> None:
-    access = request.tenant_access
-    if not (access.can_write and access.tenant.is_active):
-        raise PermissionDenied("Your role or your organization's status does not allow this.")
-
-
-def _once(
-    request: TenantRequest, key: str, body: dict[str, str], execute: Callable[[], str]
-) -> None:
-    """Run a money-moving dashboard action once per form key (like the API's header)."""
-    run_idempotent(
-        tenant_id=request.tenant_access.tenant.pk,
-        key=key,
-        fingerprint=request_fingerprint(
-            "POST", request.path, json.dumps(body, sort_keys=True).encode()
-        ),
-        method="POST",
-        path=request.path,
-        execute=lambda: (200, execute()),
-    )
-
-
-def _flash(request: TenantRequest, action: Callable[[], object], success: str) -> bool:
-    try:
-        action()
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return False
-    messages.success(request, success)
-    return True
-
-
 # --- Banks and simulated bank accounts -------------------------------------------------------
 
 
@@ -99,7 +65,7 @@ def home(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
     form = forms.BankAccountForm(request.POST or None)
     if request.method == "POST":
-        _writer(request)
+        require_writer(request)
         if form.is_valid():
             try:
                 bank_accounts.bank_account_create(
@@ -149,8 +115,8 @@ def bank_account_detail(request: TenantRequest, bank_account_id: str) -> HttpRes
     tenant = request.tenant_access.tenant
     account = BankAccount.objects.get_for_tenant(tenant, bank_account_id)
     if request.method == "POST":
-        _writer(request)
-        _flash(
+        require_writer(request)
+        run_and_flash(
             request,
             lambda: bank_accounts.bank_account_close(
                 bank_account=account, actor=request.tenant_access.actor
@@ -171,7 +137,7 @@ def bank_toggle(request: TenantRequest, code: str, action: str) -> HttpResponse:
     except ApplicationError:
         raise Http404(f"No bank with code {code}.") from None
     if action == "offline":
-        _flash(
+        run_and_flash(
             request,
             lambda: network_banks.tester_bank_offline(
                 tenant=access.tenant, bank=bank, actor=access.actor
@@ -179,7 +145,7 @@ def bank_toggle(request: TenantRequest, code: str, action: str) -> HttpResponse:
             f"{bank.name} is offline for your organization.",
         )
     elif action == "online":
-        _flash(
+        run_and_flash(
             request,
             lambda: network_banks.tester_bank_online(
                 tenant=access.tenant, bank=bank, actor=access.actor
@@ -286,7 +252,7 @@ def node_bank(request: _HtmxRequest, node_id: str) -> HttpResponse:
     node = Node.objects.get_for_tenant(request.tenant_access.tenant, node_id)
     bound: dict[str, django_forms.Form] = {}
     if request.method == "POST":
-        _writer(request)
+        require_writer(request)
         action = request.POST.get("action", "")
         handler = NODE_ACTIONS.get(action)
         if handler is None:
@@ -360,11 +326,11 @@ def _money_action(
     try:
         account = account_get(tenant=request.tenant_access.tenant, account_id=data["account"])
         amount = inputs.parse_typed_amount(data["amount"], account.currency)
-        _once(
+        form_once(
             request,
-            data["idempotency_key"],
-            {k: str(v) for k, v in data.items()},
-            lambda: str(move(account, amount, data).pk),
+            key=data["idempotency_key"],
+            body={k: str(v) for k, v in data.items()},
+            execute=lambda: (200, str(move(account, amount, data).pk)),
         )
     except ApplicationError as error:
         apply_form_errors(form, error)
@@ -396,24 +362,23 @@ def _act_deposit(request: TenantRequest, node: Node) -> django_forms.Form | None
         else:
             bank_code, number, currency = data["bank_code"], data["account_number"], sender.currency
         amount = inputs.parse_typed_amount(data["amount"], currency)
-        _once(
-            request,
-            data["idempotency_key"],
-            {k: str(v) for k, v in data.items()},
-            lambda: str(
-                deposits.tester_deposit(
-                    tenant=tenant,
-                    actor=actor,
-                    sender=sender,
-                    bank_code=bank_code,
-                    account_number=number,
-                    amount=amount,
-                    currency=currency,
-                    memo=data["memo"],
-                    delay_seconds=data["delay_seconds"],
-                ).pk
-            ),
-        )
+
+        def deposit() -> tuple[int, str]:
+            sent = deposits.tester_deposit(
+                tenant=tenant,
+                actor=actor,
+                sender=sender,
+                bank_code=bank_code,
+                account_number=number,
+                amount=amount,
+                currency=currency,
+                memo=data["memo"],
+                delay_seconds=data["delay_seconds"],
+            )
+            return 200, str(sent.pk)
+
+        body = {k: str(v) for k, v in data.items()}
+        form_once(request, key=data["idempotency_key"], body=body, execute=deposit)
     except ApplicationError as error:
         apply_form_errors(form, error)
         return form
@@ -463,7 +428,7 @@ def _act_confirm(request: TenantRequest, node: Node) -> django_forms.Form | None
         link = AccountLink.objects.get_for_tenant(
             request.tenant_access.tenant, form.cleaned_data["link"]
         )
-        _flash(
+        run_and_flash(
             request,
             lambda: links.account_link_confirm(
                 link=link, code=form.cleaned_data["code"], actor=request.tenant_access.actor
@@ -542,7 +507,7 @@ def _act_rule(request: TenantRequest, node: Node, action: str) -> django_forms.F
 
 def _act_sender(request: TenantRequest, node: Node) -> django_forms.Form | None:
     """Open the node's simulated sender (the deposit form's "From" has none yet)."""
-    _flash(
+    run_and_flash(
         request,
         lambda: bank_accounts.node_sender_open(node=node, actor=request.tenant_access.actor),
         "A simulated customer is ready to deposit.",
@@ -569,7 +534,7 @@ def withdrawal_return(request: TenantRequest, withdrawal_id: str) -> HttpRespons
     access = request.tenant_access
     withdrawal = Withdrawal.objects.get_for_tenant(access.tenant, withdrawal_id)
     reason = request.POST.get("reason") or Withdrawal.FailureReason.ACCOUNT_CLOSED
-    _flash(
+    run_and_flash(
         request,
         lambda: withdrawals.withdrawal_return(
             withdrawal=withdrawal, actor=access.actor, reason=reason
@@ -601,7 +566,7 @@ def card_action(request: TenantRequest, payment_id: str, action: str) -> HttpRes
     if run is None:
         messages.error(request, f"Unknown action {action!r}.")
     else:
-        _flash(request, run, f"Card payment: {action} done.")
+        run_and_flash(request, run, f"Card payment: {action} done.")
     return redirect("banknet:node", node_id=payment.node_id)
 
 
@@ -613,7 +578,7 @@ def scenario_list(request: TenantRequest) -> HttpResponse:
     access = request.tenant_access
     form = forms.ScenarioForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
-        _writer(request)
+        require_writer(request)
         if form.is_valid():
             try:
                 run = scenarios.scenario_run(
@@ -651,7 +616,7 @@ def scenario_data_remove(request: TenantRequest, run_id: str) -> HttpResponse:
     """Remove one run's data, in one click; the organization's own test data stays."""
     access = request.tenant_access
     run = ScenarioRun.objects.get_for_tenant(access.tenant, run_id)
-    _flash(
+    run_and_flash(
         request,
         lambda: scenario_data.scenario_data_remove(run=run, actor=access.actor),
         "The run's data is removed; your own test data is as it was.",
@@ -663,7 +628,7 @@ def scenario_data_remove(request: TenantRequest, run_id: str) -> HttpResponse:
 @tenant_page(write=True)
 def scenario_data_remove_all(request: TenantRequest) -> HttpResponse:
     access = request.tenant_access
-    _flash(
+    run_and_flash(
         request,
         lambda: scenario_data.scenario_data_remove_all(tenant=access.tenant, actor=access.actor),
         "The data of every scenario run is removed; your own test data is as it was.",

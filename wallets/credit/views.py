@@ -41,7 +41,7 @@ def _card_context(
             presenters.attestation_json(a)
             for a in selectors.attestations_of(person=person, node=node)
         ],
-        "can_write": access.can_write and access.tenant.is_active,
+        "can_write": access.may_write,
     }
 
 

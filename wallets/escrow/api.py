@@ -298,26 +298,16 @@ class TestHelperEscrowDisputeApi(TenantScopedView):
     def post(self, request: Request, dispute_id: str, action: str) -> Response:
         dispute = EscrowDispute.objects.get_for_tenant(self.tenant, dispute_id)
         values = self.validated_input()
-        decided_by = f"test_helper:{self.actor.label}"
-        audit_action = f"test_helper.escrow_dispute_{action}"  # in the test helper log
         if action == "submit_evidence":
             dispute = disputes.dispute_submit_evidence(
                 dispute=dispute,
                 actor=self.actor,
                 evidence=values.get("evidence") or "Evidence submitted by a test helper.",
-                audit_action=audit_action,
+                audit_action="test_helper.escrow_dispute_submit_evidence",
             )
-        elif action in ("win", "lose"):
-            dispute = disputes.dispute_decide(
-                dispute=dispute,
-                outcome="won" if action == "win" else "lost",
-                actor=self.actor,
-                decided_by=decided_by,
-                audit_action=audit_action,
-            )
-        elif action == "deadline":
-            dispute = disputes.dispute_decide_by_rule(
-                dispute=dispute, actor=self.actor, decided_by=decided_by, audit_action=audit_action
+        elif action in disputes.TEST_HELPER_OUTCOMES:
+            dispute = disputes.dispute_decide_as_test_helper(
+                dispute=dispute, action=action, actor=self.actor
             )
         else:
             raise inputs.invalid("action", f"Unknown action {action!r}.", code="unknown_action")

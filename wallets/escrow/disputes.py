@@ -221,6 +221,32 @@ def dispute_decide_by_rule(
     )
 
 
+# The test helper's decisions (API and dashboard): for the payer, for the payee, or now as
+# the deadline rule would.
+TEST_HELPER_OUTCOMES = {"win": "won", "lose": "lost", "deadline": None}
+
+
+def dispute_decide_as_test_helper(
+    *, dispute: EscrowDispute, action: str, actor: Actor
+) -> EscrowDispute:
+    """Decide the dispute as a test helper's ``action`` (a key of ``TEST_HELPER_OUTCOMES``),
+    in the helper's name (``decided_by``) and in the test helper's audit log."""
+    decided_by = f"test_helper:{actor.label}"
+    audit_action = f"test_helper.escrow_dispute_{action}"
+    outcome = TEST_HELPER_OUTCOMES[action]
+    if outcome is None:
+        return dispute_decide_by_rule(
+            dispute=dispute, actor=actor, decided_by=decided_by, audit_action=audit_action
+        )
+    return dispute_decide(
+        dispute=dispute,
+        outcome=outcome,
+        actor=actor,
+        decided_by=decided_by,
+        audit_action=audit_action,
+    )
+
+
 @retrying
 def dispute_deadline(*, dispute_id: UUID | str) -> bool:
     """The deadline rule, once the payer node's time has reached ``due_by``. False when

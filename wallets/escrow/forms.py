@@ -1,19 +1,14 @@
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django import forms
 
 from wallets.escrow.models import Escrow
+from wallets.form_once import OnceForm
 
 
-def _key() -> str:
-    return str(uuid.uuid4())
-
-
-class EscrowForm(forms.Form):
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255, initial=_key)
+class EscrowForm(OnceForm):
     payer_account = forms.ChoiceField(label="Payer account")
     payee_account = forms.ChoiceField(label="Payee account")
     amount = forms.CharField(max_length=40, help_text='A decimal string, e.g. "12.34".')

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -18,45 +17,23 @@ from django.views.decorators.http import require_POST
 from sandbox.errors import ApplicationError
 from sandbox.events.models import Event
 from sandbox.tenants.access import TenantRequest
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, run_and_flash, tenant_page
 from wallets import inputs
 from wallets.escrow import disputes, escrows, forms
 from wallets.escrow.models import Escrow, EscrowDispute
-from wallets.idempotency import request_fingerprint, run_idempotent
-from wallets.models import Account
-from wallets.selectors import account_get
-
-
-def _writer(request: TenantRequest) -> None:
-    access = request.tenant_access
-    if not (access.can_write and access.tenant.is_active):
-        raise PermissionDenied("Your role or your organization's status does not allow this.")
+from wallets.form_once import form_once, new_form_key
+from wallets.selectors import account_get, open_accounts
 
 
 def _once(request: TenantRequest, body: dict[str, str], execute: Callable[[], object]) -> str:
     """Run a money-moving action once per the form's key (like the API's header); a form
     without one (a hand-made POST) gets a key of its own. Returns the first run's answer."""
     key = request.POST.get("idempotency_key") or str(uuid.uuid4())
-    answer = run_idempotent(
-        tenant_id=request.tenant_access.tenant.pk,
-        key=key,
-        fingerprint=request_fingerprint(
-            "POST", request.path, json.dumps(body, sort_keys=True).encode()
-        ),
-        method="POST",
-        path=request.path,
-        execute=lambda: (200, str(execute())),
-    )
-    return str(answer.body)
+    return str(form_once(request, key=key, body=body, execute=lambda: (200, str(execute()))))
 
 
 def _account_choices(request: TenantRequest) -> list[tuple[str, str]]:
-    accounts = (
-        Account.objects.for_tenant(request.tenant_access.tenant)
-        .filter(status=Account.Status.OPEN)
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name")
-    )
+    accounts = open_accounts(tenant=request.tenant_access.tenant)
     return [
         (str(a.pk), f"{a.wallet.node.name} · {a.name} ({a.currency})")  # type: ignore[union-attr]
         for a in accounts
@@ -105,7 +82,7 @@ def escrow_list(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant_access.tenant
     form = forms.EscrowForm(request.POST or None, accounts=_account_choices(request))
     if request.method == "POST":
-        _writer(request)
+        require_writer(request)
         escrow = _create(request, form)
         if escrow is not None:
             messages.success(request, "Escrow opened: the amount is held on the payer's account.")
@@ -143,18 +120,9 @@ def escrow_detail(request: TenantRequest, escrow_id: str) -> HttpResponse:
         .select_related("node")
         .order_by("-occurred_at", "-created_at"),
         "problems": escrows.escrow_verify(escrow),
-        "form_key": forms._key(),
+        "form_key": new_form_key(),
     }
     return render(request, "escrow/detail.html", context)
-
-
-def _flash(request: TenantRequest, action: Callable[[], Any], success: str) -> None:
-    try:
-        action()
-    except ApplicationError as error:
-        messages.error(request, f"{error.message} ({error.code})")
-    else:
-        messages.success(request, success)
 
 
 @require_POST
@@ -192,7 +160,7 @@ def escrow_action(request: TenantRequest, escrow_id: str, action: str) -> HttpRe
     if action not in run:
         messages.error(request, f"Unknown action {action!r}.")
     else:
-        _flash(request, *run[action])
+        run_and_flash(request, *run[action], with_code=True)
     return redirect("escrow:escrow", escrow_id=escrow.pk)
 
 
@@ -201,8 +169,17 @@ def escrow_action(request: TenantRequest, escrow_id: str, action: str) -> HttpRe
 def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> HttpResponse:
     access = request.tenant_access
     dispute = EscrowDispute.objects.get_for_tenant(access.tenant, dispute_id)
-    decided_by = f"test_helper:{access.actor.label}"
     body = {"action": action, "evidence": request.POST.get("evidence", "")}
+
+    def decide() -> str:
+        return _once(
+            request,
+            body,
+            lambda: disputes.dispute_decide_as_test_helper(
+                dispute=dispute, action=action, actor=access.actor
+            ),
+        )
+
     run: dict[str, tuple[Callable[[], Any], str]] = {
         "evidence": (
             lambda: disputes.dispute_submit_evidence(
@@ -210,50 +187,12 @@ def dispute_action(request: TenantRequest, dispute_id: str, action: str) -> Http
             ),
             "Evidence submitted.",
         ),
-        "win": (
-            lambda: _once(
-                request,
-                body,
-                lambda: disputes.dispute_decide(
-                    dispute=dispute,
-                    outcome="won",
-                    actor=access.actor,
-                    decided_by=decided_by,
-                    audit_action="test_helper.escrow_dispute_win",
-                ),
-            ),
-            "Decided for the payer: refunded.",
-        ),
-        "lose": (
-            lambda: _once(
-                request,
-                body,
-                lambda: disputes.dispute_decide(
-                    dispute=dispute,
-                    outcome="lost",
-                    actor=access.actor,
-                    decided_by=decided_by,
-                    audit_action="test_helper.escrow_dispute_lose",
-                ),
-            ),
-            "Decided for the payee: released.",
-        ),
-        "deadline": (
-            lambda: _once(
-                request,
-                body,
-                lambda: disputes.dispute_decide_by_rule(
-                    dispute=dispute,
-                    actor=access.actor,
-                    decided_by=decided_by,
-                    audit_action="test_helper.escrow_dispute_deadline",
-                ),
-            ),
-            "Decided by the deadline rule.",
-        ),
+        "win": (decide, "Decided for the payer: refunded."),
+        "lose": (decide, "Decided for the payee: released."),
+        "deadline": (decide, "Decided by the deadline rule."),
     }
     if action not in run:
         messages.error(request, f"Unknown action {action!r}.")
     else:
-        _flash(request, *run[action])
+        run_and_flash(request, *run[action], with_code=True)
     return redirect("escrow:escrow", escrow_id=dispute.escrow_id)

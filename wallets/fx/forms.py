@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ from django import forms
 
 from sandbox.currencies import CurrencyCode
 from sandbox.tenants.models import Node
+from wallets.form_once import OnceForm
 from wallets.fx.models import RateEvent
 from wallets.fx.services import DEFAULT_LOCK_SECONDS, LOCK_DURATIONS
 from wallets.models import Account
@@ -38,10 +38,8 @@ class QuoteForm(forms.Form):
         self.fields["node"].choices = [(str(n.pk), n.name) for n in nodes]  # type: ignore[attr-defined]
 
 
-class ConvertForm(forms.Form):
+class ConvertForm(OnceForm):
     quote = forms.UUIDField(widget=forms.HiddenInput)
-    # A new key per rendered form: a double submit converts once (wallets.idempotency).
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
     source_account = forms.ChoiceField(label="From")
     target_account = forms.ChoiceField(label="To")
 
@@ -53,8 +51,6 @@ class ConvertForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("idempotency_key", str(uuid.uuid4()))
         self.fields["source_account"].choices = _choices(sources)  # type: ignore[attr-defined]
         self.fields["target_account"].choices = _choices(targets)  # type: ignore[attr-defined]
 

@@ -4,7 +4,6 @@ services, selectors and presenters the API uses."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -21,9 +20,9 @@ from sandbox.errors import ApplicationError
 from sandbox.tenants.access import TenantRequest, actor_for
 from sandbox.tenants.models import Node
 from sandbox.tenants.views import apply_form_errors, tenant_page
+from wallets.form_once import form_once
 from wallets.fx import api, forms, presenters, selectors, services
 from wallets.fx.models import Quote
-from wallets.idempotency import request_fingerprint, run_idempotent
 from wallets.models import Account
 from wallets.selectors import account_get
 
@@ -174,21 +173,12 @@ def convert(request: _HtmxTenantRequest) -> HttpResponseBase:
                 )
                 return 201, presenters.conversion_json(done)
 
-            answer = run_idempotent(
-                tenant_id=access.tenant.pk,
-                key=data["idempotency_key"],
-                fingerprint=request_fingerprint(
-                    "POST", request.path, json.dumps(body, sort_keys=True).encode()
-                ),
-                method="POST",
-                path=request.path,
-                execute=execute,
-            )
+            conversion = form_once(request, key=data["idempotency_key"], body=body, execute=execute)
         except ApplicationError as error:
             context["error"] = error
             form.add_error(None, f"{error.message} ({error.code})")
         else:
-            context["conversion"] = answer.body
+            context["conversion"] = conversion
     found.refresh_from_db()
     context["quote"] = presenters.quote_json(found)
     if "conversion" not in context:

@@ -14,13 +14,12 @@ from django.views.decorators.http import require_POST
 from sandbox.errors import ApplicationError
 from sandbox.events.selectors import event_list
 from sandbox.tenants.access import TenantRequest
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
 from wallets.banknet.models import AccountLink
 from wallets.merchant_settlement import forms, presenters, selectors, services, statements
 from wallets.merchant_settlement.models import SettlementBatch, SettlementContract
-from wallets.models import Account
-from wallets.selectors import account_get
+from wallets.selectors import account_get, open_accounts
 
 
 def _terms(data: dict[str, Any], currency: str) -> services.Terms:
@@ -62,17 +61,13 @@ def settlement_home(request: TenantRequest) -> HttpResponseBase:
     tenant = access.tenant
     form = forms.ContractForm(
         request.POST or None,
-        accounts=Account.objects.for_tenant(tenant)
-        .filter(status=Account.Status.OPEN)
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name"),
+        accounts=open_accounts(tenant=tenant),
         links=AccountLink.objects.for_tenant(tenant)
         .filter(status=AccountLink.Status.VERIFIED)
         .select_related("node", "bank_account"),
     )
     if request.method == "POST":
-        if not (access.can_write and tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         if form.is_valid():
             try:
                 _save_contract(request, form.cleaned_data)

@@ -2,21 +2,7 @@
 
 from django.db import migrations
 
-TASK_NAME = "wallets: expire due holds"
-
-
-def schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
-    PeriodicTask.objects.update_or_create(
-        name=TASK_NAME,
-        defaults={"task": "wallets.tasks.expire_due_holds", "interval": every_minute, "enabled": True},
-    )
-
-
-def unschedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+from sandbox import beat
 
 
 def wallets_for_existing_nodes(apps, schema_editor):
@@ -45,6 +31,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(schedule, unschedule),
+        beat.schedule(
+            beat.Periodic(
+                "wallets: expire due holds", "wallets.tasks.expire_due_holds", beat.Every(seconds=60)
+            ),
+            overwrite=True,
+        ),
         migrations.RunPython(wallets_for_existing_nodes, migrations.RunPython.noop),
     ]

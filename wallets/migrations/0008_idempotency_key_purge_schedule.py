@@ -3,28 +3,7 @@ time zone and on/off are editable in the admin)."""
 
 from django.db import migrations
 
-TASK_NAME = "wallets: purge expired idempotency keys"
-
-
-def create(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute="0",
-        hour="4",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="Asia/Seoul",
-    )
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={"task": "wallets.tasks.purge_idempotency_keys", "crontab": schedule},
-    )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+from sandbox import beat
 
 
 class Migration(migrations.Migration):
@@ -33,4 +12,12 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        beat.schedule(
+            beat.Periodic(
+                "wallets: purge expired idempotency keys",
+                "wallets.tasks.purge_idempotency_keys",
+                beat.Crontab("0", "4"),
+            )
+        )
+    ]

@@ -4,6 +4,7 @@ the page that changed, others a redirect back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -53,7 +54,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 def checklist_context(request: HttpRequest, node: Node, **extra: Any) -> dict[str, Any]:
     access = request.tenant_access  # type: ignore[attr-defined]
-    writer = access.can_write and access.tenant.is_active
+    writer = access.may_write
     return {
         "checklist": selectors.checklist(node),
         "writer": writer,
@@ -88,42 +89,40 @@ def _back(request: HtmxTenantRequest, node: Node, **extra: Any) -> HttpResponse:
     return redirect(back)
 
 
-def _act(request: HtmxTenantRequest, node: Node, action: Any, success: str) -> dict[str, Any]:
-    try:
-        action()
-    except ApplicationError as error:
+def _checklist_action(
+    service: Callable[..., object], success: str
+) -> Callable[[HtmxTenantRequest, str], HttpResponse]:
+    """A checklist button: ``service(node=..., actor=...)`` runs, its success or refusal is
+    said, and the checklist is drawn again (htmx) or the page it came from reloads."""
+
+    @require_POST
+    @tenant_page(write=True)
+    def view(request: HtmxTenantRequest, node_id: str) -> HttpResponse:
+        node = _node(request, node_id)
+        try:
+            service(node=node, actor=request.tenant_access.actor)
+        except ApplicationError as error:
+            result, ok = error.message, False
+        else:
+            result, ok = success, True
         if not request.htmx:
-            messages.error(request, error.message)
-        return {"result": error.message, "result_ok": False}
-    if not request.htmx:
-        messages.success(request, success)
-    return {"result": success, "result_ok": True}
+            messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, result)
+        return _back(request, node, result=result, result_ok=ok)
+
+    return view
 
 
-@require_POST
-@tenant_page(write=True)
-def test_deposit(request: HtmxTenantRequest, node_id: str) -> HttpResponse:
-    node = _node(request, node_id)
-    outcome = _act(
-        request,
-        node,
-        lambda: services.test_deposit(node=node, actor=request.tenant_access.actor),
-        "Test deposit sent: pending now, credited after the bank's short delay.",
-    )
-    return _back(request, node, **outcome)
-
-
-@require_POST
-@tenant_page(write=True)
-def test_webhook(request: HtmxTenantRequest, node_id: str) -> HttpResponse:
-    node = _node(request, node_id)
-    outcome = _act(
-        request,
-        node,
-        lambda: services.test_webhook_send(node=node, actor=request.tenant_access.actor),
-        "Test webhook sent: watch for your receiver's answer below.",
-    )
-    return _back(request, node, **outcome)
+test_deposit = _checklist_action(
+    services.test_deposit,
+    "Test deposit sent: pending now, credited after the bank's short delay.",
+)
+test_webhook = _checklist_action(
+    services.test_webhook_send, "Test webhook sent: watch for your receiver's answer below."
+)
+# Opens the node's simulated sender (from the deposit form, when it has none).
+sender_create = _checklist_action(
+    bank_accounts.node_sender_open, "A simulated customer is ready to deposit."
+)
 
 
 @require_POST
@@ -153,20 +152,6 @@ def webhook_url(request: HtmxTenantRequest, node_id: str) -> HttpResponse:
     if not request.htmx and outcome.get("result_ok"):
         messages.success(request, outcome["result"])
     return _back(request, node, url_form=form, **outcome)
-
-
-@require_POST
-@tenant_page(write=True)
-def sender_create(request: HtmxTenantRequest, node_id: str) -> HttpResponse:
-    """Open the node's simulated sender (from the deposit form, when it has none)."""
-    node = _node(request, node_id)
-    outcome = _act(
-        request,
-        node,
-        lambda: bank_accounts.node_sender_open(node=node, actor=request.tenant_access.actor),
-        "A simulated customer is ready to deposit.",
-    )
-    return _back(request, node, **outcome)
 
 
 @tenant_page()

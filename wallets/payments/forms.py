@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 
+from wallets.form_once import OnceForm
 from wallets.models import Account
 
 
@@ -16,16 +16,6 @@ def _account_choices(accounts: Iterable[Account]) -> list[tuple[str, str]]:
         (str(a.pk), f"{a.wallet.node.name if a.wallet else '—'} · {a.name} · {a.currency}")
         for a in accounts
     ]
-
-
-class _Idempotent(forms.Form):
-    # A new key per rendered form: a double submit moves money once (wallets.idempotency).
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("idempotency_key", str(uuid.uuid4()))
 
 
 class PaymentRequestForm(forms.Form):
@@ -44,12 +34,12 @@ class PaymentRequestForm(forms.Form):
         field.choices = _account_choices(accounts)
 
 
-class RefundForm(_Idempotent):
+class RefundForm(OnceForm):
     amount = forms.CharField(max_length=40, required=False, help_text="Empty: all that is left.")
     reason = forms.CharField(max_length=200, required=False)
 
 
-class ApproveForm(_Idempotent):
+class ApproveForm(OnceForm):
     payload = forms.CharField(widget=forms.HiddenInput)
     account = forms.ChoiceField(label="Pay from")
 

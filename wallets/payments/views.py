@@ -5,7 +5,6 @@ services and presenters as the API."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -20,21 +19,17 @@ from sandbox.nodekeys import selectors as key_selectors
 from sandbox.nodekeys import services as key_services
 from sandbox.tenants.access import TenantRequest
 from sandbox.tenants.models import Node
-from sandbox.tenants.views import apply_form_errors, tenant_page
+from sandbox.tenants.views import apply_form_errors, require_writer, tenant_page
 from wallets import inputs
-from wallets.idempotency import request_fingerprint, run_idempotent
-from wallets.models import Account
+from wallets.form_once import form_once
 from wallets.payments import emvco, forms, presenters, public, services
 from wallets.payments.models import PaymentRequest
-from wallets.selectors import account_get
+from wallets.selectors import account_get, open_accounts
 
 
 def _open_accounts(request: TenantRequest) -> Any:
-    return (
-        Account.objects.for_tenant(request.tenant_access.tenant)
-        .filter(status=Account.Status.OPEN, currency__in=list(emvco.NUMERIC_CURRENCY))
-        .select_related("wallet__node")
-        .order_by("wallet__node__name", "name")
+    return open_accounts(tenant=request.tenant_access.tenant).filter(
+        currency__in=list(emvco.NUMERIC_CURRENCY)
     )
 
 
@@ -44,26 +39,12 @@ def _get(request: TenantRequest, request_id: str) -> PaymentRequest:
     )
 
 
-def _idempotent(request: TenantRequest, key: str, body: dict[str, Any], execute: Any) -> Any:
-    return run_idempotent(
-        tenant_id=request.tenant_access.tenant.pk,
-        key=key,
-        fingerprint=request_fingerprint(
-            "POST", request.path, json.dumps(body, sort_keys=True).encode()
-        ),
-        method="POST",
-        path=request.path,
-        execute=execute,
-    ).body
-
-
 @tenant_page()
 def request_list(request: TenantRequest) -> HttpResponseBase:
     access = request.tenant_access
     form = forms.PaymentRequestForm(request.POST or None, accounts=_open_accounts(request))
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -100,8 +81,7 @@ def node_keys(request: TenantRequest, node_id: str) -> HttpResponseBase:
     access = request.tenant_access
     node = Node.objects.get_for_tenant(access.tenant, node_id)
     if request.method == "POST":
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         try:
             key = key_services.node_key_rotate(node=node, actor=access.actor)
         except ApplicationError as error:
@@ -166,7 +146,7 @@ def refund(request: TenantRequest, request_id: str) -> HttpResponseBase:
                 return 201, presenters.refund_json(done)
 
             body = {"amount": data["amount"], "reason": data["reason"]}
-            _idempotent(request, data["idempotency_key"], body, execute)
+            form_once(request, key=data["idempotency_key"], body=body, execute=execute)
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
@@ -227,8 +207,7 @@ def payer_app(request: TenantRequest) -> HttpResponse:
     )
     context.update(qr=qr, claims=claims.payload, form=form, verified_kid=claims.kid)
     if request.method == "POST" and form.is_valid():
-        if not (access.can_write and access.tenant.is_active):
-            return HttpResponse(status=403)
+        require_writer(request)
         data = form.cleaned_data
         try:
             account = account_get(tenant=access.tenant, account_id=data["account"])
@@ -250,7 +229,9 @@ def payer_app(request: TenantRequest) -> HttpResponse:
                 return 200, {"token": authorization.jws, **presenters.request_json(paid)}
 
             body = {"payload": payload, "account": data["account"]}
-            context["paid"] = _idempotent(request, data["idempotency_key"], body, execute)
+            context["paid"] = form_once(
+                request, key=data["idempotency_key"], body=body, execute=execute
+            )
         except ApplicationError as error:
             apply_form_errors(form, error)
     return render(request, "payments/payer.html", context)

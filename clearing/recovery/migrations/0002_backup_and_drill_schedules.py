@@ -3,34 +3,7 @@ django-celery-beat periodic tasks: operators change time or switch them off in t
 
 from django.db import migrations
 
-BACKUP_TASK = "recovery: nightly backup"
-DRILL_TASK = "recovery: weekly restore drill"
-
-
-def create(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    for name, task, hour, day_of_week in (
-        (BACKUP_TASK, "recovery.tasks.backup", "3", "*"),
-        (DRILL_TASK, "recovery.tasks.restore_drill", "4", "0"),
-    ):
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute="0",
-            hour=hour,
-            day_of_week=day_of_week,
-            day_of_month="*",
-            month_of_year="*",
-            timezone="Asia/Seoul",
-        )
-        PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "crontab": schedule, "enabled": True}
-        )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
-        name__in=[BACKUP_TASK, DRILL_TASK]
-    ).delete()
+from sandbox import beat
 
 
 class Migration(migrations.Migration):
@@ -39,4 +12,15 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        beat.schedule(
+            beat.Periodic(
+                "recovery: nightly backup", "recovery.tasks.backup", beat.Crontab("0", "3")
+            ),
+            beat.Periodic(
+                "recovery: weekly restore drill",
+                "recovery.tasks.restore_drill",
+                beat.Crontab("0", "4", day_of_week="0"),
+            ),
+        )
+    ]

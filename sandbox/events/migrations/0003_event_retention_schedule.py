@@ -3,28 +3,7 @@ on/off are editable in the admin). How old: ``SANDBOX_EVENT_RETENTION_DAYS``."""
 
 from django.db import migrations
 
-TASK_NAME = "events: purge old events"
-
-
-def create(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute="30",
-        hour="4",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="Asia/Seoul",
-    )
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={"task": "events.purge_old_events", "crontab": schedule},
-    )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
+from sandbox import beat
 
 
 class Migration(migrations.Migration):
@@ -33,4 +12,10 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations = [
+        beat.schedule(
+            beat.Periodic(
+                "events: purge old events", "events.purge_old_events", beat.Crontab("30", "4")
+            )
+        )
+    ]

@@ -21,6 +21,7 @@ from sandbox.identities.verification.models import (
     SocialLink,
     VerificationSession,
 )
+from sandbox.tenants.access import actor_for
 from sandbox.tenants.api import TenantScopedListView, TenantScopedView
 from sandbox.tenants.permissions import IsOperator
 
@@ -83,10 +84,6 @@ class SocialLinkOutput(PresenterSerializer):
     linked_at = serializers.DateTimeField(allow_null=True)
 
 
-def _actor(view: TenantScopedView) -> str:
-    return view.actor.label
-
-
 def _session(view: TenantScopedView, session_id: str) -> VerificationSession:
     return VerificationSession.objects.get_for_tenant(view.tenant, session_id)
 
@@ -126,7 +123,7 @@ class VerificationSessionListApi(TenantScopedListView):
         values = self.validated_input()
         person = get_person(self.tenant, values["person_id"])
         session = services.session_create(
-            tenant=self.tenant, person=person, type=values["type"], actor=_actor(self)
+            tenant=self.tenant, person=person, type=values["type"], actor=self.actor
         )
         return Response(presenters.session_json(session), status=status.HTTP_201_CREATED)
 
@@ -165,7 +162,7 @@ class VerificationSessionSubmitApi(TenantScopedView):
         takes the phone first (a code is sent), then the code."""
         session = _session(self, session_id)
         values = self.validated_input()
-        session = services.session_submit(session=session, values=values, actor=_actor(self))
+        session = services.session_submit(session=session, values=values, actor=self.actor)
         return Response(presenters.session_json(session))
 
 
@@ -173,7 +170,7 @@ class VerificationSessionCancelApi(TenantScopedView):
     @extend_schema(responses=VerificationSessionOutput)
     def post(self, request: Request, session_id: str) -> Response:
         """Cancel a session that requires input or awaits review."""
-        session = services.session_cancel(session=_session(self, session_id), actor=_actor(self))
+        session = services.session_cancel(session=_session(self, session_id), actor=self.actor)
         return Response(presenters.session_json(session))
 
 
@@ -181,7 +178,7 @@ class VerificationSessionRedactApi(TenantScopedView):
     @extend_schema(responses=VerificationSessionOutput)
     def post(self, request: Request, session_id: str) -> Response:
         """Forget what the session collected; its outcome and history stay."""
-        session = services.session_redact(session=_session(self, session_id), actor=_actor(self))
+        session = services.session_redact(session=_session(self, session_id), actor=self.actor)
         return Response(presenters.session_json(session))
 
 
@@ -197,7 +194,7 @@ class TestHelperVerificationSessionForceApi(TenantScopedView):
         session = _session(self, session_id)
         values = self.validated_input()
         session = services.session_force(
-            session=session, outcome=values["outcome"], actor=f"test_helper:{_actor(self)}"
+            session=session, outcome=values["outcome"], actor=self.actor
         )
         return Response(presenters.session_json(session))
 
@@ -229,7 +226,7 @@ class OperatorVerificationSessionReviewApi(ApiView):
         session = services.session_review(
             session=_any_session(session_id),
             approve=values["decision"] == "approve",
-            actor=f"operator:{request.user.get_username()}",
+            actor=actor_for(request),
         )
         return Response(presenters.session_json(session))
 
@@ -268,7 +265,7 @@ class SocialLinkListApi(TenantScopedListView):
         values = self.validated_input()
         person = get_person(self.tenant, values["person_id"])
         link = social.social_link_start(
-            tenant=self.tenant, person=person, provider=values["provider"]
+            tenant=self.tenant, person=person, provider=values["provider"], actor=self.actor
         )
         return Response(presenters.social_link_json(link), status=status.HTTP_201_CREATED)
 
@@ -293,7 +290,7 @@ class SocialLinkCompleteApi(TenantScopedView):
         linked account raises its person to ``secondary``."""
         link = SocialLink.objects.get_for_tenant(self.tenant, link_id)
         values = self.validated_input()
-        link = social.social_link_complete(link=link, id_token=values["id_token"])
+        link = social.social_link_complete(link=link, id_token=values["id_token"], actor=self.actor)
         return Response(presenters.social_link_json(link))
 
 

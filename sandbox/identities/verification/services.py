@@ -5,7 +5,9 @@ Every change of state goes through ``_move``: the transition row, the event
 ``identity.verification_session.<state>`` (its data the presenter's, so webhooks carry what
 the API shows) and the state's fields, in the caller's transaction. A session row is
 locked before it changes (``_lock``), so a forced outcome and the processing job cannot
-both apply.
+both apply. What people and API keys do (not the platform's own processing) is in the
+audit log too, one entry per call (``_audit``): who, from where, the session's type and
+state, never what was submitted.
 
 Levels (docs/identities.md): a verified ``document`` session (the document and the
 national id it carries) or ``bank_account`` session (the real name at a bank) makes the
@@ -38,6 +40,7 @@ from sandbox.identities.verification.models import (
 )
 from sandbox.identities.verification.registry import match_account_holder
 from sandbox.tenants.models import Tenant
+from sandbox.tenants.services import Actor, audit_record
 
 PROCESS_KIND = "identity_verification.process"
 # How long the simulated checks take, on the node's clock (advance a test clock past it).
@@ -84,6 +87,16 @@ def _person_usable(person: Person) -> None:
 
 def _lock(session: VerificationSession) -> VerificationSession:
     return VerificationSession.objects.select_for_update().get(pk=session.pk)
+
+
+def _audit(actor: Actor, action: str, session: VerificationSession, **data: Any) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        tenant=session.tenant,
+        target=session,
+        data={"type": session.type, "status": session.status, **data},
+    )
 
 
 def _move(
@@ -133,7 +146,9 @@ def _move(
 
 
 @transaction.atomic
-def session_create(*, tenant: Tenant, person: Person, type: str, actor: str) -> VerificationSession:
+def session_create(
+    *, tenant: Tenant, person: Person, type: str, actor: Actor
+) -> VerificationSession:
     if type not in SessionType.values:
         raise ApplicationError(
             f"Unknown session type {type!r}; known: {', '.join(SessionType.values)}.",
@@ -147,7 +162,8 @@ def session_create(*, tenant: Tenant, person: Person, type: str, actor: str) -> 
     session = VerificationSession(
         tenant=tenant, person=person, node_id=person.node_id, type=type, created_at=now
     )
-    _move(session, SessionStatus.REQUIRES_INPUT, actor=actor, now=now, event="created")
+    _move(session, SessionStatus.REQUIRES_INPUT, actor=actor.label, now=now, event="created")
+    _audit(actor, "verification_session.created", session)
     return session
 
 
@@ -215,7 +231,7 @@ def _clean_document(values: dict[str, Any], today: date) -> dict[str, Any]:
 
 @transaction.atomic
 def session_submit(
-    *, session: VerificationSession, values: dict[str, Any], actor: str
+    *, session: VerificationSession, values: dict[str, Any], actor: Actor
 ) -> VerificationSession:
     """Take the input of a session that requires it; all of it checked before anything
     changes. The checks then run asynchronously (``processing``), except a phone session's
@@ -243,6 +259,7 @@ def session_submit(
             # Never the magic code: a tester who types 000000 means the documented one.
             session.phone_code = f"{secrets.randbelow(999_999) + 1:06d}"
             session.save(update_fields=["submitted", "phone_code"])
+            _audit(actor, "verification_session.submitted", session)
             return session
         if "phone" in given:
             raise ApplicationError(
@@ -266,7 +283,8 @@ def session_submit(
             ),
         }
     session.submitted = submitted
-    _start_processing(session, actor=actor, now=now)
+    _start_processing(session, actor=actor.label, now=now)
+    _audit(actor, "verification_session.submitted", session)
     return session
 
 
@@ -377,7 +395,9 @@ def _apply(session: VerificationSession, outcome: Outcome, *, actor: str, now: d
 
 
 @transaction.atomic
-def session_force(*, session: VerificationSession, outcome: str, actor: str) -> VerificationSession:
+def session_force(
+    *, session: VerificationSession, outcome: str, actor: Actor
+) -> VerificationSession:
     """Test helper: end the session as ``outcome`` now (any of ``magic.FORCEABLE``). A
     session awaiting input goes through ``processing`` first, as it would have; a pending
     processing job then finds nothing to do."""
@@ -402,19 +422,21 @@ def session_force(*, session: VerificationSession, outcome: str, actor: str) -> 
         raise Conflict("This session already awaits review.", code="session_invalid_transition")
     _person_usable(Person.objects.get(pk=session.person_id))
     now = clock_now(node_id=session.node_id)
+    label = f"test_helper:{actor.label}"
     if session.status == SessionStatus.REQUIRES_INPUT:
         session.attempt += 1
         session.submitted_at = now
-        _move(session, SessionStatus.PROCESSING, actor=actor, now=now)
+        _move(session, SessionStatus.PROCESSING, actor=label, now=now)
     else:
         scheduling.cancel(kind=PROCESS_KIND, key=f"{session.pk}:{session.attempt}")
-    _apply(session, chosen, actor=actor, now=now)
+    _apply(session, chosen, actor=label, now=now)
+    _audit(actor, "test_helper.verification_session_forced", session, outcome=outcome)
     return session
 
 
 @transaction.atomic
 def session_review(
-    *, session: VerificationSession, approve: bool, actor: str
+    *, session: VerificationSession, approve: bool, actor: Actor
 ) -> VerificationSession:
     """An operator's decision on a session in manual review (a sanctions hit)."""
     session = _lock(session)
@@ -424,12 +446,15 @@ def session_review(
             code="session_not_in_review",
         )
     now = clock_now(node_id=session.node_id)
-    _apply(session, magic.VERIFIED if approve else magic.REVIEW_REJECTED, actor=actor, now=now)
+    outcome = magic.VERIFIED if approve else magic.REVIEW_REJECTED
+    _apply(session, outcome, actor=f"operator:{actor.label}", now=now)
+    decision = "approve" if approve else "reject"
+    _audit(actor, "verification_session.reviewed", session, decision=decision)
     return session
 
 
 @transaction.atomic
-def session_cancel(*, session: VerificationSession, actor: str) -> VerificationSession:
+def session_cancel(*, session: VerificationSession, actor: Actor) -> VerificationSession:
     session = _lock(session)
     if session.status not in (SessionStatus.REQUIRES_INPUT, SessionStatus.REQUIRES_REVIEW):
         raise Conflict(
@@ -439,12 +464,13 @@ def session_cancel(*, session: VerificationSession, actor: str) -> VerificationS
     now = clock_now(node_id=session.node_id)
     session.canceled_at = now
     session.phone_code = ""
-    _move(session, SessionStatus.CANCELED, actor=actor, now=now)
+    _move(session, SessionStatus.CANCELED, actor=actor.label, now=now)
+    _audit(actor, "verification_session.canceled", session)
     return session
 
 
 @transaction.atomic
-def session_redact(*, session: VerificationSession, actor: str) -> VerificationSession:
+def session_redact(*, session: VerificationSession, actor: Actor) -> VerificationSession:
     """Forget what was submitted (the document's data, the phone and its code, the score);
     the session's outcome and transitions stay. Not while processing."""
     session = _lock(session)
@@ -459,5 +485,6 @@ def session_redact(*, session: VerificationSession, actor: str) -> VerificationS
     session.name_match_score = None
     session.last_error_code = session.last_error_reason = ""
     session.redacted_at = now
-    _move(session, SessionStatus.REDACTED, actor=actor, now=now)
+    _move(session, SessionStatus.REDACTED, actor=actor.label, now=now)
+    _audit(actor, "verification_session.redacted", session)
     return session

@@ -1,7 +1,8 @@
 """Writes of social links: start one (a nonce for the provider's login), the simulated
 login at a provider (the test helper: the tester picks the person), and completing the link
 with the id_token, which the platform verifies (``oidc``) before it raises the person to
-``secondary``."""
+``secondary``. Starting and completing a link are in the audit log (who, from where, the
+provider; never the provider's account)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sandbox.identities.services import set_verification_level
 from sandbox.identities.verification import events, oidc, presenters, providers
 from sandbox.identities.verification.models import SocialLink
 from sandbox.tenants.models import Tenant
+from sandbox.tenants.services import Actor, audit_record
 
 LINK_LIFETIME = timedelta(minutes=15)
 
@@ -30,18 +32,24 @@ def _usable(person: Person) -> None:
         )
 
 
-def _event(link: SocialLink, type: str, node_id: object) -> None:
+def _recorded(
+    link: SocialLink, action: str, *, actor: Actor, tenant: Tenant, node_id: object
+) -> None:
+    """The link's event ``identity.<action>`` (what webhooks carry) and its audit entry."""
     events.record(
         tenant_id=link.tenant_id,
         node_id=node_id,
-        type=type,
+        type=f"identity.{action}",
         obj=link,
         data=presenters.social_link_json(link),
+    )
+    audit_record(
+        actor=actor, action=action, tenant=tenant, target=link, data={"provider": link.provider}
     )
 
 
 @transaction.atomic
-def social_link_start(*, tenant: Tenant, person: Person, provider: str) -> SocialLink:
+def social_link_start(*, tenant: Tenant, person: Person, provider: str, actor: Actor) -> SocialLink:
     chosen = providers.provider_get(provider)
     _usable(person)
     now = clock_now(node_id=person.node_id)
@@ -53,7 +61,7 @@ def social_link_start(*, tenant: Tenant, person: Person, provider: str) -> Socia
         created_at=now,
         expires_at=now + LINK_LIFETIME,
     )
-    _event(link, "identity.social_link.created", person.node_id)
+    _recorded(link, "social_link.created", actor=actor, tenant=tenant, node_id=person.node_id)
     return link
 
 
@@ -81,7 +89,7 @@ def social_login_simulate(
 
 
 @transaction.atomic
-def social_link_complete(*, link: SocialLink, id_token: str) -> SocialLink:
+def social_link_complete(*, link: SocialLink, id_token: str, actor: Actor) -> SocialLink:
     link = SocialLink.objects.select_for_update().get(pk=link.pk)
     if link.status != SocialLink.Status.PENDING:
         raise Conflict("This link is already complete.", code="social_link_not_pending")
@@ -108,7 +116,7 @@ def social_link_complete(*, link: SocialLink, id_token: str) -> SocialLink:
             "This provider account is already linked to a person.",
             code="social_account_already_linked",
         ) from None
-    _event(link, "identity.social_link.linked", person.node_id)
+    _recorded(link, "social_link.linked", actor=actor, tenant=link.tenant, node_id=person.node_id)
     if VerificationLevel.rank(person.verification_level) < VerificationLevel.rank(
         VerificationLevel.SECONDARY
     ):

@@ -8,7 +8,6 @@ import uuid
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +24,7 @@ from sandbox.identities.verification.models import (
     VerificationSession,
 )
 from sandbox.tenants.access import TenantRequest
-from sandbox.tenants.views import tenant_page
+from sandbox.tenants.views import require_writer, tenant_page
 
 ACTIONS = ("force", "cancel", "redact")
 
@@ -63,15 +62,12 @@ def session_detail(request: TenantRequest, session_id: str) -> HttpResponse:
 def session_action(request: TenantRequest, session_id: str, action: str) -> HttpResponse:
     access = request.tenant_access
     session = VerificationSession.objects.get_for_tenant(access.tenant, session_id)
-    if not (access.can_write and access.tenant.is_active):
-        raise PermissionDenied("Your role or your organization's status does not allow this.")
-    actor = access.actor.label
+    require_writer(request)
+    actor = access.actor
     try:
         if action == "force":
             services.session_force(
-                session=session,
-                outcome=request.POST.get("outcome", ""),
-                actor=f"test_helper:{actor}",
+                session=session, outcome=request.POST.get("outcome", ""), actor=actor
             )
         elif action == "cancel":
             services.session_cancel(session=session, actor=actor)
@@ -85,12 +81,6 @@ def session_action(request: TenantRequest, session_id: str, action: str) -> Http
 
 
 # --- Social links and the providers' simulated login ------------------------------------------
-
-
-def _writer(request: TenantRequest) -> None:
-    access = request.tenant_access
-    if not (access.can_write and access.tenant.is_active):
-        raise PermissionDenied("Your role or your organization's status does not allow this.")
 
 
 def _people_choices(request: TenantRequest) -> list[tuple[str, str]]:
@@ -110,12 +100,13 @@ def social_links(request: TenantRequest) -> HttpResponse:
     """The tenant's links to the social providers, and a form to start one."""
     tenant = request.tenant_access.tenant
     if request.method == "POST":
-        _writer(request)
+        require_writer(request)
         try:
             link = social.social_link_start(
                 tenant=tenant,
                 person=get_person(tenant, request.POST.get("person_id", "")),
                 provider=request.POST.get("provider", ""),
+                actor=request.tenant_access.actor,
             )
         except ApplicationError as error:
             messages.error(request, error.message)
@@ -168,7 +159,7 @@ def social_login(request: TenantRequest, provider: str) -> HttpResponse:
         problem = "A nonce is required."
     id_token = ""
     if request.method == "POST" and not problem:
-        _writer(request)
+        require_writer(request)
         try:
             person = get_person(tenant, request.POST.get("person_id", ""))
             id_token = social.social_login_simulate(
@@ -209,9 +200,11 @@ def _is_uuid(value: str) -> bool:
 @require_POST
 def social_link_complete(request: TenantRequest, link_id: str) -> HttpResponse:
     link = SocialLink.objects.get_for_tenant(request.tenant_access.tenant, link_id)
-    _writer(request)
+    require_writer(request)
     try:
-        social.social_link_complete(link=link, id_token=request.POST.get("id_token", ""))
+        social.social_link_complete(
+            link=link, id_token=request.POST.get("id_token", ""), actor=request.tenant_access.actor
+        )
     except ApplicationError as error:
         messages.error(request, f"{error.code}: {error.message}")
     else:

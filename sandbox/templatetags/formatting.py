@@ -1,10 +1,12 @@
-"""The one format of money and of account numbers on every page.
+"""The one format of money and of the platform's names on every page.
 
 ``{{ amount|money:currency }}``: the currency's minor units with its decimals and thousands
 separators ("1,234.50" USD, "1,234" KRW, "0.00012000" BTC), from minor units (the models)
-or from the exact decimal strings the API's presenters give. ``{{ number|account_number:
-bank_code }}``: "088 9123-456789-012-3". ``{{ value|label }}``: the words a startup reads
-for an internal kind, task or event type (``sandbox.labels``).
+or from the exact decimal strings the API's presenters give. ``{{ value|label }}`` and
+``{{ value|explain }}``: the words a startup reads for an internal kind, task or event type
+(``sandbox.labels``). ``{{ event|object_url }}``: the page of an event's object
+(``sandbox.object_pages``). Loaded as ``{% load formatting %}`` (``TEMPLATES`` in settings:
+the platform is not an app of its own).
 """
 
 from decimal import Decimal, InvalidOperation
@@ -15,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 
 from sandbox import labels
 from sandbox.currencies import get_currency, to_decimal_string
-from wallets.banks import account_display
+from sandbox.object_pages import object_page
 
 register = template.Library()
 
@@ -40,11 +42,6 @@ def money(amount: int | str | Decimal | None, currency: str) -> str:
 
 
 @register.filter
-def account_number(number: str, bank_code: str = "") -> str:
-    return account_display(bank_code, number)
-
-
-@register.filter
 def label(value: str) -> str:
     return labels.label(value)
 
@@ -57,11 +54,11 @@ def explain(value: str) -> str:
 @register.filter
 def object_url(event: Any) -> str:
     """The page of an event's object ("" when it has none): ``{{ event|object_url }}``."""
+    page = object_page(event.object_type)
+    argument = getattr(event, page.argument, None) if page else None
+    if page is None or not argument:
+        return ""
     try:
-        if event.object_type in labels.OBJECT_PAGES and event.object_id:
-            return reverse(labels.OBJECT_PAGES[event.object_type], args=[event.object_id])
-        if event.object_type in labels.ON_NODE_BANK_PAGE and event.node_id:
-            return reverse("banknet:node", args=[event.node_id])
+        return reverse(page.url_name, args=[argument])
     except NoReverseMatch:
-        pass
-    return ""
+        return ""
