@@ -2,12 +2,13 @@
 with exponential backoff and jitter on the node's clock for up to three days.
 
 Concurrency (docs/webhooks.md): attempts run on the webhook queue, whose workers run a
-pool of threads (dev.py, README): an attempt spends its time waiting on the receiver, so
-threads give many requests in flight per process, each a plain synchronous attempt with
-its own database connection, and a slow receiver holds a thread, not a process. Each
-process keeps one connection pool per TLS host name (``_client``); each endpoint gets at
-most SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY slots (``sandbox.events.slots``); an endpoint
-that fails for SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS is disabled (``endpoint_health``)."""
+pool of threads (dev.py, README). In real time a thread runs one endpoint's task, which
+sends that endpoint's due attempts in batches, each batch's requests at once
+(``sandbox.events.webhook_batches``); a test clock's advance runs them one at a time here
+(``webhook_attempt``). Both follow the rules of this module. Each process keeps one
+connection pool per TLS host name (``_client``); each endpoint gets at most
+SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY slots (``sandbox.events.slots``); an endpoint that
+fails for SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS is disabled (``endpoint_health``)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,10 @@ def _tls() -> ssl.SSLContext:
     return _tls_context
 
 
+# No cap on connections per pool (the endpoints' slots and the process's threads bound
+# them), and every one kept alive: httpx's default keeps 20, so a process sending to ten
+# busy plain-http endpoints (one pool) opened a new connection for most requests.
+POOL_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=None)
 _clients: dict[str, httpx.Client] = {}
 _clients_lock = threading.Lock()
 MAX_CLIENTS = 256
@@ -88,7 +93,11 @@ def _client(sni_hostname: str | None) -> httpx.Client:
                     # The oldest pool goes; its idle connections close when it is collected.
                     _clients.pop(next(iter(_clients)))
                 client = httpx.Client(
-                    timeout=_timeout(), follow_redirects=False, trust_env=False, verify=_tls()
+                    timeout=_timeout(),
+                    follow_redirects=False,
+                    trust_env=False,
+                    verify=_tls(),
+                    limits=POOL_LIMITS,
                 )
                 _clients[key] = client
     return client
