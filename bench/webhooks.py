@@ -39,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -74,7 +75,9 @@ class H(http.server.BaseHTTPRequestHandler):
             time.sleep(SLEEP)
         self.send_response(204); self.send_header("Content-Length", "0"); self.end_headers()
     def log_message(self, *a): pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 512  # as nginx's backlog: 100 connections opened at once all land
+server = Server(("127.0.0.1", int(sys.argv[1])), H)
 server.daemon_threads = True
 server.serve_forever()
 """
@@ -281,7 +284,7 @@ def wait_delivered(nodes, count: int, timeout: float, since: float | None = None
         done = WebhookDelivery.objects.filter(node__in=nodes, status="succeeded").count()
         if done >= count or time.monotonic() >= deadline:
             return done
-        time.sleep(0.25)
+        time.sleep(0.1)
 
 
 def record_spread(nodes: list, count: int) -> None:
@@ -315,27 +318,47 @@ def cancel_pending(app) -> None:
     time.sleep(3)  # the workers finish what they hold
 
 
-def drain(nodes: list, count: int, webhook_pids: list[int], *, withdraw=None) -> dict:
+def drain(nodes: list, count: int, webhook_pids: list[int], receiver_pid: int, *, withdraw=None):
     """Record ``count`` events spread over ``nodes`` and time their delivery (the webhook
-    workers' CPU with it); with ``withdraw``, make withdrawals meanwhile."""
+    workers' CPU and the receiver's until then); with ``withdraw``, make withdrawals
+    meanwhile (the deliveries are watched from another thread, so that the withdrawals'
+    own duration is not counted in the deliveries')."""
+    from django.db import connection
+
     from sandbox.events.models import WebhookDelivery
 
     before = WebhookDelivery.objects.filter(node__in=nodes, status="succeeded").count()
-    cpu_before = process_cpu(webhook_pids)
+    cpu_before, receiver_before = process_cpu(webhook_pids), process_cpu([receiver_pid])
     started = time.monotonic()
     record_spread(nodes, count)
+    done: dict = {}
+
+    def watch() -> None:
+        try:
+            # Bounded: what is not delivered within DRAIN_SECONDS is left (the database goes).
+            done["delivered"] = (
+                wait_delivered(nodes, before + count, DRAIN_SECONDS, since=started) - before
+            )
+            done["seconds"] = time.monotonic() - started
+            done["cpu"] = process_cpu(webhook_pids) - cpu_before
+            done["receiver_cpu"] = process_cpu([receiver_pid]) - receiver_before
+            done["load"] = os.getloadavg()[0]
+        finally:
+            connection.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     delays = withdraw() if withdraw else []
-    # Bounded: what is not delivered within DRAIN_SECONDS is left (the database goes).
-    delivered = wait_delivered(nodes, before + count, DRAIN_SECONDS, since=started) - before
-    elapsed = time.monotonic() - started
-    cpu_ms = (process_cpu(webhook_pids) - cpu_before) / max(delivered, 1) * 1000
+    watcher.join()
+    delivered = max(done["delivered"], 1)
     return {
-        "delivered": delivered,
-        "seconds": elapsed,
-        "per_s": delivered / elapsed,
-        "cpu_ms": cpu_ms,
+        "delivered": done["delivered"],
+        "seconds": done["seconds"],
+        "per_s": done["delivered"] / done["seconds"],
+        "cpu_ms": done["cpu"] / delivered * 1000,
+        "receiver_ms": done["receiver_cpu"] / delivered * 1000,
         "delays": delays,
-        "load": os.getloadavg()[0],
+        "load": done["load"],
     }
 
 
@@ -392,6 +415,7 @@ def main() -> None:
             quick_nodes,
             options.events,
             webhook_pids,
+            receivers[0].pid,
             withdraw=lambda: withdrawals_during(client, books["account"], 0.5),
         )
         backlog_delays = spread["delays"]
@@ -399,33 +423,36 @@ def main() -> None:
             f"    {spread['per_s']:.0f} deliveries/s ({spread['delivered']} in"
             f" {spread['seconds']:.1f} s), load average {spread['load']:.1f}"
         )
-        log(f"    webhook workers' CPU per delivery (relay included): {spread['cpu_ms']:.2f} ms")
+        log(
+            f"    CPU per delivery: webhook workers (relay included) {spread['cpu_ms']:.2f} ms,"
+            f" receiver {spread['receiver_ms']:.2f} ms"
+        )
         log(f"    bank answers: p99 {p99(backlog_delays):.2f} s (delay {BANK_DELAY} s)")
         log(f"(a, one endpoint): {options.events} events for one quick endpoint")
         cancel_pending(app)
-        single = drain([quick], options.events, webhook_pids)
+        single = drain([quick], options.events, webhook_pids, receivers[0].pid)
         log(
             f"    {single['per_s']:.0f} deliveries/s ({single['delivered']} in"
             f" {single['seconds']:.1f} s), load average {single['load']:.1f}; CPU per"
-            f" delivery {single['cpu_ms']:.2f} ms"
+            f" delivery {single['cpu_ms']:.2f} ms, receiver {single['receiver_ms']:.2f} ms"
         )
 
         cancel_pending(app)
         log(f"(c): {options.events} events for the receiver that sleeps 30 s, then withdrawals")
         record_spread([slow], options.events)
         time.sleep(2)
-        from sandbox.events.models import WebhookDelivery
-
-        quick_before = WebhookDelivery.objects.filter(node=quick, status="succeeded").count()
-        side_started = time.monotonic()
-        record_spread([quick], 500)
-        slow_delays = withdrawals_during(client, books["account"], 0.5)
-        beside = wait_delivered(quick, quick_before + 500, 150, since=side_started)
-        beside_slow_s = time.monotonic() - side_started
+        beside = drain(
+            [quick],
+            500,
+            webhook_pids,
+            receivers[0].pid,
+            withdraw=lambda: withdrawals_during(client, books["account"], 0.5),
+        )
+        slow_delays = beside["delays"]
         log(f"    bank answers: p99 {p99(slow_delays):.2f} s (delay {BANK_DELAY} s)")
         log(
-            f"    quick deliveries beside the slow backlog: {beside - quick_before}"
-            f" in {beside_slow_s:.1f} s"
+            f"    quick deliveries beside the slow backlog: {beside['delivered']}"
+            f" in {beside['seconds']:.1f} s"
         )
         from sandbox.events.models import WebhookAttempt
 
@@ -454,11 +481,13 @@ def main() -> None:
         "bank_delay_max_s_under_backlog": round(max(backlog_delays), 2),
         "bank_delay_max_s_slow_receiver": round(max(slow_delays), 2),
         "bank_delay_median_s_under_backlog": round(statistics.median(backlog_delays), 2),
-        "quick_deliveries_beside_slow_backlog": beside - quick_before,
-        "quick_deliveries_beside_slow_backlog_s": round(beside_slow_s, 1),
+        "quick_deliveries_beside_slow_backlog": beside["delivered"],
+        "quick_deliveries_beside_slow_backlog_s": round(beside["seconds"], 1),
         "deliveries_in_first_phase": spread["delivered"],
         "webhook_worker_cpu_ms_per_delivery": round(spread["cpu_ms"], 2),
         "webhook_worker_cpu_ms_per_delivery_one_endpoint": round(single["cpu_ms"], 2),
+        "receiver_cpu_ms_per_delivery": round(spread["receiver_ms"], 2),
+        "receiver_cpu_ms_per_delivery_one_endpoint": round(single["receiver_ms"], 2),
         "load_average_1m_first_phase": round(spread["load"], 1),
         "load_average_1m_one_endpoint": round(single["load"], 1),
         "load_average_1m_at_end": round(os.getloadavg()[0], 1),
