@@ -135,13 +135,25 @@ def _deliver_batch(node_id: str, count: int) -> int:
 
 # Up to %(count)s of the node's due attempts (due as scheduling.due_on_real_time says) with
 # their actions marked running under a lease, their deliveries moved to the attempt's
-# number, and everything the requests need: events, node, endpoint, secrets, clocks.
+# number, and everything the requests need: events, node, endpoint, secrets, clocks. The
+# candidates come from the index of a node's pending actions (and the few running ones
+# whose lease ran out), a few batches' worth, so that a second task on the endpoint skips
+# the rows the first has locked and still finds a batch.
 _CLAIM_BATCH_SQL = f"""
-WITH due AS (
+WITH candidates AS (
+    (SELECT id FROM events_scheduledaction
+        WHERE node_id = %(node)s AND kind = 'webhook.attempt' AND status = 'pending'
+        ORDER BY due_at LIMIT %(candidates)s)
+    UNION ALL
+    (SELECT id FROM events_scheduledaction
+        WHERE node_id = %(node)s AND kind = 'webhook.attempt' AND status = 'running'
+            AND lease_until < %(real_now)s
+        LIMIT %(candidates)s)
+), due AS (
     SELECT a.id FROM events_scheduledaction a
     LEFT JOIN events_clockattachment ca ON ca.node_id = a.node_id
     LEFT JOIN events_testclock t ON t.id = ca.clock_id
-    WHERE a.node_id = %(node)s AND a.kind = 'webhook.attempt'
+    WHERE a.id IN (SELECT id FROM candidates)
         AND (a.status = 'pending' OR (a.status = 'running' AND a.lease_until < %(real_now)s))
         AND (
             (ca.node_id IS NULL AND a.due_at <= COALESCE(
@@ -190,6 +202,7 @@ def _claim_batch(node_id: str, count: int) -> Batch | None:
             {
                 "node": node_id,
                 "count": count,
+                "candidates": count * 4,
                 "real_now": real_now,
                 "lease_until": real_now + scheduling.LEASE,
             },
