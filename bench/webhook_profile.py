@@ -165,7 +165,8 @@ def main() -> None:
             statements += 1
             return execute(sql, params, many, context)
 
-        profiler = cProfile.Profile() if options.profile else None
+        # CPU time, not wall time (this thread only: the sender threads are not in it)
+        profiler = cProfile.Profile(time.process_time) if options.profile else None
         before = delivered(nodes)
         started_cpu, started = time.process_time(), time.perf_counter()
         with connection.execute_wrapper(count):

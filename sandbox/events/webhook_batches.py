@@ -125,7 +125,8 @@ def _deliver_batch(node_id: str, count: int) -> int:
     if batch is None:
         return 0
     for action_id, delivery_id, number in batch.unclaimed:
-        # Claimed before by a worker that died (recorded as lost now), or no longer due.
+        # Claimed before by a worker that died (recorded as lost now), or its delivery is
+        # over already: nothing to send either way.
         webhook_attempt(delivery_id=delivery_id, number=number)
         scheduling.mark_done([action_id])
     if batch.claims:
