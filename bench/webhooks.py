@@ -2,7 +2,7 @@
 """Webhook benchmark (issue 12, item 3). A script, never a test.
 
     CELERY_BROKER_URL=redis://127.0.0.1:6379/<db> REDIS_URL=redis://127.0.0.1:6379/<db> \\
-        python bench/webhooks.py [--events N] [--keep]
+        python bench/webhooks.py [--events N] [--endpoints E] [--quick] [--keep]
 
 On the PostgreSQL server of DATABASE_URL it creates its own database (``bench_webhooks``)
 and runs the workers as production does (README, "Work queues"): two webhook workers
@@ -10,11 +10,14 @@ and runs the workers as production does (README, "Work queues"): two webhook wor
 Redis database must be one of its own: its queues are purged at the start. It measures, in
 one run:
 
-  (a) deliveries per second: N events (default 10,000) recorded at once for a node whose
-      receiver (another process on 127.0.0.1) answers at once, from the commit until every
-      delivery succeeded (the relay included);
-  (b) the bank's answer to withdrawals made right after those N events were queued: one
-      every half second while the backlog drains (bank processing delay: 2 s);
+  (a) deliveries per second: N events (default 10,000) recorded at once, spread over E
+      nodes (default 10, as tenants' traffic is) whose webhook URLs point at a receiver
+      (another process on 127.0.0.1) that answers at once, from the commit until every
+      delivery succeeded (the relay included): ``deliveries_per_s``; then N events for ONE
+      of those nodes: ``deliveries_per_s_one_endpoint`` (at most
+      SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY in flight to it);
+  (b) the bank's answer to withdrawals made right after the N events of (a) were queued:
+      one every half second while the backlog drains (bank processing delay: 2 s);
   (c) the same with N events queued for a receiver that sleeps 30 s (attempts give up
       after SANDBOX_WEBHOOK_TIMEOUT_SECONDS, 10 s), and meanwhile how long 500 events to
       the quick receiver take (the per-endpoint limit keeps the slow one from every slot).
@@ -22,7 +25,8 @@ one run:
 It writes ``bench/results/webhooks.json`` (``deliveries_per_s``,
 ``bank_delay_p99_s_under_backlog``, ``bank_delay_p99_s_slow_receiver``: p99 of the seconds
 from a withdrawal's creation to its answer, the bank's own delay included, and more) and
-runs ``verify_ledger``. It takes two to four minutes.
+runs ``verify_ledger``. It takes three to five minutes; ``--quick`` (2,000 events per
+backlog) about two.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -70,7 +75,9 @@ class H(http.server.BaseHTTPRequestHandler):
             time.sleep(SLEEP)
         self.send_response(204); self.send_header("Content-Length", "0"); self.end_headers()
     def log_message(self, *a): pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 512  # as nginx's backlog: 100 connections opened at once all land
+server = Server(("127.0.0.1", int(sys.argv[1])), H)
 server.daemon_threads = True
 server.serve_forever()
 """
@@ -226,22 +233,6 @@ def api(secret: str):
     return client
 
 
-def record_events(node, count: int) -> None:
-    from django.db import transaction
-
-    from sandbox.events.services import NewEvent, events_record
-
-    with transaction.atomic():
-        events_record(
-            [
-                NewEvent(
-                    node_id=node.pk, tenant_id=node.tenant_id, type="bench.event", data={"n": n}
-                )
-                for n in range(count)
-            ]
-        )
-
-
 def withdrawals_during(client, account, seconds_apart: float) -> list[float]:
     """WITHDRAWALS withdrawals, one every ``seconds_apart``; each one's answer time."""
     from wallets.banknet.models import Withdrawal
@@ -282,26 +273,106 @@ def p99(values: list[float]) -> float:
     return sorted(values)[max(0, round(0.99 * len(values)) - 1)]
 
 
-def wait_delivered(node, count: int, timeout: float, since: float | None = None) -> int:
-    """Wait until ``count`` deliveries of ``node`` succeeded, at most ``timeout`` seconds
-    after ``since`` (default: now); how many did."""
+def wait_delivered(nodes, count: int, timeout: float, since: float | None = None) -> int:
+    """Wait until ``count`` deliveries of ``nodes`` (one or a list) succeeded, at most
+    ``timeout`` seconds after ``since`` (default: now); how many did."""
     from sandbox.events.models import WebhookDelivery
 
+    nodes = nodes if isinstance(nodes, list) else [nodes]
     deadline = (since or time.monotonic()) + timeout
     while True:
-        done = WebhookDelivery.objects.filter(node=node, status="succeeded").count()
+        done = WebhookDelivery.objects.filter(node__in=nodes, status="succeeded").count()
         if done >= count or time.monotonic() >= deadline:
             return done
-        time.sleep(0.25)
+        time.sleep(0.1)
+
+
+def record_spread(nodes: list, count: int) -> None:
+    """``count`` events, for each node in turn, in one transaction."""
+    from django.db import transaction
+
+    from sandbox.events.services import NewEvent, events_record
+
+    with transaction.atomic():
+        events_record(
+            [
+                NewEvent(
+                    node_id=nodes[n % len(nodes)].pk,
+                    tenant_id=nodes[0].tenant_id,
+                    type="bench.event",
+                    data={"n": n},
+                )
+                for n in range(count)
+            ]
+        )
+
+
+def cancel_pending(app) -> None:
+    """Start the next phase from empty queues: what is left undelivered is cancelled."""
+    from sandbox.events.models import ScheduledAction
+
+    app.control.purge()
+    ScheduledAction.objects.filter(kind="webhook.attempt", status="pending").update(
+        status="cancelled"
+    )
+    time.sleep(3)  # the workers finish what they hold
+
+
+def drain(nodes: list, count: int, webhook_pids: list[int], receiver_pid: int, *, withdraw=None):
+    """Record ``count`` events spread over ``nodes`` and time their delivery (the webhook
+    workers' CPU and the receiver's until then); with ``withdraw``, make withdrawals
+    meanwhile (the deliveries are watched from another thread, so that the withdrawals'
+    own duration is not counted in the deliveries')."""
+    from django.db import connection
+
+    from sandbox.events.models import WebhookDelivery
+
+    before = WebhookDelivery.objects.filter(node__in=nodes, status="succeeded").count()
+    cpu_before, receiver_before = process_cpu(webhook_pids), process_cpu([receiver_pid])
+    started = time.monotonic()
+    record_spread(nodes, count)
+    done: dict = {}
+
+    def watch() -> None:
+        try:
+            # Bounded: what is not delivered within DRAIN_SECONDS is left (the database goes).
+            done["delivered"] = (
+                wait_delivered(nodes, before + count, DRAIN_SECONDS, since=started) - before
+            )
+            done["seconds"] = time.monotonic() - started
+            done["cpu"] = process_cpu(webhook_pids) - cpu_before
+            done["receiver_cpu"] = process_cpu([receiver_pid]) - receiver_before
+            done["load"] = os.getloadavg()[0]
+        finally:
+            connection.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    delays = withdraw() if withdraw else []
+    watcher.join()
+    delivered = max(done["delivered"], 1)
+    return {
+        "delivered": done["delivered"],
+        "seconds": done["seconds"],
+        "per_s": done["delivered"] / done["seconds"],
+        "cpu_ms": done["cpu"] / delivered * 1000,
+        "receiver_ms": done["receiver_cpu"] / delivered * 1000,
+        "delays": delays,
+        "load": done["load"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=10_000, help="events per backlog")
+    parser.add_argument("--events", type=int, default=None, help="events per backlog")
+    parser.add_argument("--endpoints", type=int, default=10, help="nodes sharing (a)")
+    parser.add_argument("--quick", action="store_true", help="2,000 events per backlog")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     options = parser.parse_args()
+    if options.events is None:
+        options.events = 2_000 if options.quick else 10_000
     began = time.perf_counter()
 
     recreate_database(BENCH_DB)
@@ -318,7 +389,11 @@ def main() -> None:
         start([sys.executable, "-c", RECEIVER, str(quick_port), "0"], tmp / "quick.log"),
         start([sys.executable, "-c", RECEIVER, str(slow_port), "30"], tmp / "slow.log"),
     ]
-    quick = books["node"]("Quick", f"http://127.0.0.1:{quick_port}/hooks")
+    quick_nodes = [
+        books["node"](f"Quick {i}", f"http://127.0.0.1:{quick_port}/hooks/{i}")
+        for i in range(options.endpoints)
+    ]
+    quick = quick_nodes[0]
     slow = books["node"]("Slow", f"http://127.0.0.1:{slow_port}/hooks")
     client = api(books["secret"])
     response = client.post("/api/v1/bank_accounts", {"bank_code": "004", **KIM}, format="json")
@@ -328,47 +403,56 @@ def main() -> None:
     workers = start_workers(tmp)
     try:
         wait_ready(app, 3)
-        record_events(quick, 50)  # warm-up: connections, code paths
-        wait_delivered(quick, 50, timeout=120)
-
-        log(f"(a) + (b): {options.events} events for the quick receiver, then withdrawals")
+        record_spread(quick_nodes, 50 * len(quick_nodes))  # warm-up: connections, code paths
+        wait_delivered(quick_nodes, 50 * len(quick_nodes), timeout=120)
         webhook_pids = [worker.pid for worker in workers[:2]]  # thread pools: one process each
-        cpu_before = process_cpu(webhook_pids)
-        started = time.monotonic()
-        record_events(quick, options.events)
-        backlog_delays = withdrawals_during(client, books["account"], 0.5)
-        # Bounded: what is not delivered within DRAIN_SECONDS is left (the database goes).
-        delivered = wait_delivered(quick, 50 + options.events, DRAIN_SECONDS, since=started) - 50
-        elapsed = time.monotonic() - started
-        cpu_per_delivery_ms = (process_cpu(webhook_pids) - cpu_before) / max(delivered, 1) * 1000
-        deliveries_per_s = delivered / elapsed
-        log(f"    {deliveries_per_s:.0f} deliveries/s ({delivered} in {elapsed:.1f} s)")
-        log(f"    webhook workers' CPU per delivery (relay included): {cpu_per_delivery_ms:.1f} ms")
-        log(f"    bank answers: p99 {p99(backlog_delays):.2f} s (delay {BANK_DELAY} s)")
 
-        # (c) starts from empty queues: what (a) left undelivered is cancelled, not measured.
-        from sandbox.events.models import ScheduledAction
-
-        app.control.purge()
-        ScheduledAction.objects.filter(kind="webhook.attempt", status="pending").update(
-            status="cancelled"
+        log(
+            f"(a) + (b): {options.events} events for {len(quick_nodes)} quick endpoints,"
+            " then withdrawals"
         )
-        time.sleep(3)  # the workers finish what they hold
-        log(f"(c): {options.events} events for the receiver that sleeps 30 s, then withdrawals")
-        record_events(slow, options.events)
-        time.sleep(2)
-        from sandbox.events.models import WebhookDelivery
+        spread = drain(
+            quick_nodes,
+            options.events,
+            webhook_pids,
+            receivers[0].pid,
+            withdraw=lambda: withdrawals_during(client, books["account"], 0.5),
+        )
+        backlog_delays = spread["delays"]
+        log(
+            f"    {spread['per_s']:.0f} deliveries/s ({spread['delivered']} in"
+            f" {spread['seconds']:.1f} s), load average {spread['load']:.1f}"
+        )
+        log(
+            f"    CPU per delivery: webhook workers (relay included) {spread['cpu_ms']:.2f} ms,"
+            f" receiver {spread['receiver_ms']:.2f} ms"
+        )
+        log(f"    bank answers: p99 {p99(backlog_delays):.2f} s (delay {BANK_DELAY} s)")
+        log(f"(a, one endpoint): {options.events} events for one quick endpoint")
+        cancel_pending(app)
+        single = drain([quick], options.events, webhook_pids, receivers[0].pid)
+        log(
+            f"    {single['per_s']:.0f} deliveries/s ({single['delivered']} in"
+            f" {single['seconds']:.1f} s), load average {single['load']:.1f}; CPU per"
+            f" delivery {single['cpu_ms']:.2f} ms, receiver {single['receiver_ms']:.2f} ms"
+        )
 
-        quick_before = WebhookDelivery.objects.filter(node=quick, status="succeeded").count()
-        side_started = time.monotonic()
-        record_events(quick, 500)
-        slow_delays = withdrawals_during(client, books["account"], 0.5)
-        beside = wait_delivered(quick, quick_before + 500, 150, since=side_started)
-        beside_slow_s = time.monotonic() - side_started
+        cancel_pending(app)
+        log(f"(c): {options.events} events for the receiver that sleeps 30 s, then withdrawals")
+        record_spread([slow], options.events)
+        time.sleep(2)
+        beside = drain(
+            [quick],
+            500,
+            webhook_pids,
+            receivers[0].pid,
+            withdraw=lambda: withdrawals_during(client, books["account"], 0.5),
+        )
+        slow_delays = beside["delays"]
         log(f"    bank answers: p99 {p99(slow_delays):.2f} s (delay {BANK_DELAY} s)")
         log(
-            f"    quick deliveries beside the slow backlog: {beside - quick_before}"
-            f" in {beside_slow_s:.1f} s"
+            f"    quick deliveries beside the slow backlog: {beside['delivered']}"
+            f" in {beside['seconds']:.1f} s"
         )
         from sandbox.events.models import WebhookAttempt
 
@@ -388,19 +472,27 @@ def main() -> None:
         drop_database(BENCH_DB)
 
     results = {
-        "deliveries_per_s": round(deliveries_per_s, 1),
+        "deliveries_per_s": round(spread["per_s"], 1),
+        "deliveries_per_s_endpoints": len(quick_nodes),
+        "deliveries_per_s_one_endpoint": round(single["per_s"], 1),
         "bank_delay_p99_s_under_backlog": round(p99(backlog_delays), 2),
         "bank_delay_p99_s_slow_receiver": round(p99(slow_delays), 2),
         "bank_processing_delay_s": BANK_DELAY,
         "bank_delay_max_s_under_backlog": round(max(backlog_delays), 2),
         "bank_delay_max_s_slow_receiver": round(max(slow_delays), 2),
         "bank_delay_median_s_under_backlog": round(statistics.median(backlog_delays), 2),
-        "quick_deliveries_beside_slow_backlog": beside - quick_before,
-        "quick_deliveries_beside_slow_backlog_s": round(beside_slow_s, 1),
-        "deliveries_in_first_phase": delivered,
-        "webhook_worker_cpu_ms_per_delivery": round(cpu_per_delivery_ms, 2),
+        "quick_deliveries_beside_slow_backlog": beside["delivered"],
+        "quick_deliveries_beside_slow_backlog_s": round(beside["seconds"], 1),
+        "deliveries_in_first_phase": spread["delivered"],
+        "webhook_worker_cpu_ms_per_delivery": round(spread["cpu_ms"], 2),
+        "webhook_worker_cpu_ms_per_delivery_one_endpoint": round(single["cpu_ms"], 2),
+        "receiver_cpu_ms_per_delivery": round(spread["receiver_ms"], 2),
+        "receiver_cpu_ms_per_delivery_one_endpoint": round(single["receiver_ms"], 2),
+        "load_average_1m_first_phase": round(spread["load"], 1),
+        "load_average_1m_one_endpoint": round(single["load"], 1),
         "load_average_1m_at_end": round(os.getloadavg()[0], 1),
-        "first_phase_s": round(elapsed, 1),
+        "first_phase_s": round(spread["seconds"], 1),
+        "one_endpoint_phase_s": round(single["seconds"], 1),
         "slow_receiver_attempts_meanwhile": slow_attempts,
         "events_per_backlog": options.events,
         "webhook_workers": 2,
@@ -413,7 +505,7 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     limit = BANK_DELAY + 5
     print(
-        f"\ntargets: deliveries/s >= 200: {'yes' if deliveries_per_s >= 200 else 'NO'}; "
+        f"\ntargets: deliveries/s >= 200: {'yes' if spread['per_s'] >= 200 else 'NO'}; "
         f"bank answers within {limit} s: backlog "
         f"{'yes' if max(backlog_delays) <= limit else 'NO'}, slow receiver "
         f"{'yes' if max(slow_delays) <= limit else 'NO'}"

@@ -358,6 +358,7 @@ CELERY_TASK_ROUTES = {
     "wallets.tasks.expire_hold": {"queue": CELERY_QUEUE_BANK},
     "events.relay_outbox": {"queue": CELERY_QUEUE_WEBHOOKS},
     "events.deliver_webhook": {"queue": CELERY_QUEUE_WEBHOOKS},
+    "events.deliver_endpoint_webhooks": {"queue": CELERY_QUEUE_WEBHOOKS},
     "clearing.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
     "clearing.remittance.tasks.*": {"queue": CELERY_QUEUE_CLEARING},
     # Maintenance: purges, backups and restore drills (long, never urgent) stay out of the

@@ -52,6 +52,7 @@ def test_every_task_of_ours_has_a_route_to_a_known_queue():
         ("wallets.tasks.expire_hold", "bank"),
         ("events.relay_outbox", "webhooks"),
         ("events.deliver_webhook", "webhooks"),
+        ("events.deliver_endpoint_webhooks", "webhooks"),
         ("clearing.tasks.close_day", "clearing"),
         ("clearing.tasks.settle_due_windows", "clearing"),
         ("wallets.tasks.purge_idempotency_keys", "default"),
@@ -109,33 +110,29 @@ def test_a_backlog_of_webhook_attempts_leaves_the_sweep_room_for_bank_actions(db
 
     scheduling.sweep(limit=5)
 
-    tasks = [task for task, _ in published]
     assert ("events.run_scheduled_action", (bank.pk,)) in published
-    assert tasks.count("events.deliver_webhook") == 5
-    assert route_of("events.deliver_webhook") != route_of("events.run_scheduled_action")
+    assert ("events.deliver_endpoint_webhooks", (str(node.pk),)) in published
+    assert route_of("events.deliver_endpoint_webhooks") != route_of("events.run_scheduled_action")
 
 
-def test_a_sweep_queues_at_most_the_endpoint_limit_of_one_nodes_webhook_attempts(
-    db, alice, published, settings
-):
-    settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = 3
+def test_a_sweep_queues_one_task_per_endpoint_with_due_attempts_however_many(db, alice, published):
     busy, other = NodeFactory(tenant=alice.tenant), NodeFactory(tenant=alice.tenant)
     for n in range(10):
         due_action(busy, "webhook.attempt", n, {"delivery": "x", "attempt": 1})
     due_action(other, "webhook.attempt", 50, {"delivery": "y", "attempt": 1})
 
-    assert scheduling.sweep() == 4  # three of the busy node's, the other node's one
-    again = scheduling.sweep()
-    assert again == 0  # queued within the last minute: not again
+    assert scheduling.sweep() == 2
+
+    assert sorted(args for task, args in published) == sorted([(str(busy.pk),), (str(other.pk),)])
+    assert {task for task, _ in published} == {"events.deliver_endpoint_webhooks"}
 
 
-def test_the_relay_queues_at_most_the_endpoint_limit_of_one_nodes_first_attempts(
-    db, alice, published, settings, django_capture_on_commit_callbacks
+def test_the_relay_queues_one_task_per_endpoint_for_its_first_attempts(
+    db, alice, published, django_capture_on_commit_callbacks
 ):
     from sandbox.events.services import outbox_relay
     from tests.helpers import record
 
-    settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = 3
     busy = NodeFactory(tenant=alice.tenant, webhook_url="https://hooks.example/busy")
     other = NodeFactory(tenant=alice.tenant, webhook_url="https://hooks.example/other")
     for _ in range(8):
@@ -145,8 +142,10 @@ def test_the_relay_queues_at_most_the_endpoint_limit_of_one_nodes_first_attempts
     with django_capture_on_commit_callbacks(execute=True):
         outbox_relay()
 
-    queued = [args[0] for task, args in published if task == "events.deliver_webhook"]
-    nodes = ScheduledAction.objects.filter(pk__in=queued).values_list("node_id", flat=True)
-    assert sorted(map(str, nodes)) == sorted([str(busy.pk)] * 3 + [str(other.pk)])
-    waiting = ScheduledAction.objects.filter(kind="webhook.attempt", enqueued_at__isnull=True)
-    assert waiting.count() == 5 and {a.node_id for a in waiting} == {busy.pk}
+    assert sorted(published) == sorted(
+        [
+            ("events.deliver_endpoint_webhooks", (str(busy.pk),)),
+            ("events.deliver_endpoint_webhooks", (str(other.pk),)),
+        ]
+    )
+    assert ScheduledAction.objects.filter(kind="webhook.attempt", status="pending").count() == 9

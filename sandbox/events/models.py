@@ -223,8 +223,9 @@ class ScheduledAction(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "due_at"], name="scheduled_action_due"),
-            # A node's next waiting action (scheduling.dispatch_next), beside other nodes'
-            # backlogs and its own finished actions.
+            # A node's next waiting actions (a webhook endpoint's next batch,
+            # sandbox.events.webhook_batches), beside other nodes' backlogs and its own
+            # finished actions.
             models.Index(
                 fields=["node", "kind", "due_at"],
                 condition=models.Q(status="pending"),

@@ -24,20 +24,25 @@ Each kind runs through a Celery task its handler names, and so on that task's qu
 queue, so that neither waits behind the other. The sweep queues each task's actions with
 a budget of its own for the same reason. A handler that cannot run yet (a webhook endpoint
 with every slot taken) raises ``Deferred``: the action goes back to waiting, unharmed.
+
+A kind may instead be run **by node** (``node_task``): what is due of it for a node is
+queued as one message, ``node_task(node_id)``, whose task takes the node's due actions in
+batches itself (webhook attempts: one endpoint's deliveries claimed, sent and recorded a
+batch at a time). Its actions still run one by one through ``action_run`` when a test
+clock advances.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from sandbox.clock import now as clock_now
@@ -57,6 +62,7 @@ MAX_RUNS = 5  # a handler that keeps raising is retried this often, then marked 
 RUN_ACTION_TASK = "events.run_scheduled_action"
 SWEEP_TASK = "events.sweep_due_actions"
 DELIVER_WEBHOOK_TASK = "events.deliver_webhook"
+DELIVER_ENDPOINT_TASK = "events.deliver_endpoint_webhooks"
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ class Handler:
     func: Callable[[ScheduledAction], Any]
     atomic: bool
     task: str
-    per_node: Callable[[], int] | None
+    node_task: str | None
 
 
 _HANDLERS: dict[str, Handler] = {}
@@ -84,15 +90,16 @@ def handler(
     *,
     atomic: bool = True,
     task: str = RUN_ACTION_TASK,
-    per_node: Callable[[], int] | None = None,
+    node_task: str | None = None,
 ):
     """Register ``func(action)`` for ``kind``. Use ``atomic=False`` for handlers that do slow
     I/O (HTTP) and must not hold a transaction open; they manage their own. ``task`` is the
-    Celery task that runs the kind's actions (its route picks the queue); ``per_node()``,
-    if given, caps how many of one node's actions a sweep queues at once."""
+    Celery task that runs the kind's actions (its route picks the queue); with
+    ``node_task``, due actions are queued as that task with a node's id instead, once per
+    node (module docstring)."""
 
     def decorator(func):
-        _HANDLERS[kind] = Handler(func=func, atomic=atomic, task=task, per_node=per_node)
+        _HANDLERS[kind] = Handler(func=func, atomic=atomic, task=task, node_task=node_task)
         return func
 
     return decorator
@@ -113,7 +120,8 @@ def schedule(
 ) -> ScheduledAction:
     """Register an action in the caller's transaction. With a ``key``, scheduling the same
     kind and key again returns the first action instead of adding a second."""
-    if kind not in _HANDLERS:
+    registered = _HANDLERS.get(kind)
+    if registered is None:
         raise ValueError(f"No handler is registered for scheduled actions of kind {kind!r}.")
     if node is not None and tenant is None:
         tenant = node.tenant
@@ -130,11 +138,19 @@ def schedule(
     else:
         action = ScheduledAction.objects.create(kind=kind, **fields)
     node_now = clock_now(node_id=node.pk if node is not None else None)
+    countdown: float | None = None
     if due_at <= node_now:
-        # Already due: run it soon after commit instead of waiting for the next sweep.
-        transaction.on_commit(lambda: dispatch([action.pk], kinds={action.pk: kind}), robust=True)
+        pass  # already due: run it soon after commit instead of waiting for the next sweep
     elif due_at - node_now <= ETA_HORIZON and _runs_in_real_time(node):
         countdown = (due_at - node_now).total_seconds()
+    else:
+        return action
+    if registered.node_task is not None and node is not None:
+        node_task, node_id = registered.node_task, str(node.pk)
+        transaction.on_commit(
+            lambda: queue.enqueue(node_task, node_id, countdown=countdown), robust=True
+        )
+    else:
         transaction.on_commit(
             lambda: dispatch([action.pk], kinds={action.pk: kind}, countdown=countdown),
             robust=True,
@@ -161,15 +177,13 @@ class NewAction:
     key: str
 
 
-def schedule_new(
-    *, kind: str, actions: list[NewAction], queue_per_node: int | None = None
-) -> list[ScheduledAction]:
+def schedule_new(*, kind: str, actions: list[NewAction]) -> list[ScheduledAction]:
     """``schedule()`` for many actions of one kind whose keys are new (the caller just made
     what they are keyed on): one INSERT, and those already due queued after commit with one
-    UPDATE for them all, not one each (the outbox relay makes 10,000 at once). With
-    ``queue_per_node``, at most that many of one node's are queued now: the rest wait in the
-    database for ``dispatch_next`` and the sweep, instead of filling the queue in front of
-    every other node's."""
+    UPDATE for them all, not one each (the outbox relay makes 10,000 at once). A kind run
+    by node gets one message per node with due actions, however many it has: its task
+    takes them in batches, and one node's backlog never fills the queue in front of
+    another's."""
     registered = _HANDLERS.get(kind)
     if registered is None:
         raise ValueError(f"No handler is registered for scheduled actions of kind {kind!r}.")
@@ -188,15 +202,22 @@ def schedule_new(
         )
         for new in actions
     )
-    due, per_node = [], Counter[Any]()
-    for row in rows:
-        if row.due_at <= node_times[row.node_id]:
-            per_node[row.node_id] += 1
-            if queue_per_node is None or per_node[row.node_id] <= queue_per_node:
-                due.append(row.pk)
-    if due:
-        transaction.on_commit(lambda: _publish(registered.task, due), robust=True)
+    due = [row for row in rows if row.due_at <= node_times[row.node_id]]
+    node_task = registered.node_task
+    if due and node_task is not None:
+        nodes = list(dict.fromkeys(str(row.node_id) for row in due))
+        transaction.on_commit(lambda: _publish_nodes(node_task, nodes), robust=True)
+    elif due:
+        ids = [row.pk for row in due]
+        transaction.on_commit(lambda: _publish(registered.task, ids), robust=True)
     return rows
+
+
+def _publish_nodes(node_task: str, node_ids: list[str]) -> None:
+    """Queue a node task for each node; if the broker is down, the sweep queues them."""
+    for node_id in node_ids:
+        if not queue.enqueue(node_task, node_id):
+            return
 
 
 def _publish(task: str, action_ids: list[int]) -> None:
@@ -375,6 +396,13 @@ def _finish(action: ScheduledAction, status: str, error: str = "") -> None:
     )
 
 
+def mark_done(action_ids: list[int]) -> None:
+    """Mark claimed actions done whose work was done by a node task (a batch's)."""
+    ScheduledAction.objects.filter(pk__in=action_ids, status=ScheduledAction.Status.RUNNING).update(
+        status=ScheduledAction.Status.DONE, finished_at=timezone.now(), lease_until=None
+    )
+
+
 def _after_failure(action: ScheduledAction, exc: Exception) -> None:
     error = f"{type(exc).__name__}: {exc}"[:2000]
     if action.run_count >= MAX_RUNS:
@@ -413,132 +441,26 @@ def sweep(*, limit: int = 500) -> int:
     """Queue every due action (beat calls this every few seconds); returns how many.
 
     Each task (each queue) gets its own ``limit``, so thousands of due webhook attempts
-    never keep a bank action out of the sweep; a kind with a per-node cap queues at most
-    that many of one node's actions per sweep (the rest follow as those finish)."""
+    never keep a bank action out of the sweep; a kind run by node queues one message per
+    node with due actions (at most ``limit`` nodes), however many each has."""
     queued = 0
-    for kinds in _kinds_by_task().values():
+    for (_, node_task), kinds in _kinds_by_task().items():
         due = due_on_real_time().filter(_not_queued(timezone.now()), kind__in=kinds)
-        rows = list(due.order_by("due_at", "pk").values_list("pk", "kind", "node_id")[:limit])
-        queued += dispatch(_capped_per_node(rows))
+        if node_task is not None:
+            nodes = due.filter(node__isnull=False).order_by().values_list("node_id", flat=True)
+            node_ids = [str(node_id) for node_id in nodes.distinct()[:limit]]
+            _publish_nodes(node_task, node_ids)
+            queued += len(node_ids)
+            continue
+        queued += dispatch(due.order_by("due_at", "pk").values_list("pk", flat=True)[:limit])
     return queued
 
 
-def _kinds_by_task() -> dict[str, list[str]]:
-    kinds: dict[str, list[str]] = {}
+def _kinds_by_task() -> dict[tuple[str, str | None], list[str]]:
+    kinds: dict[tuple[str, str | None], list[str]] = {}
     for kind, registered in sorted(_HANDLERS.items()):
-        kinds.setdefault(registered.task, []).append(kind)
+        kinds.setdefault((registered.task, registered.node_task), []).append(kind)
     return kinds
-
-
-def _capped_per_node(rows: list[tuple[int, str, Any]]) -> list[int]:
-    """The rows' ids, less those of a capped kind past its node's cap, counting the node's
-    actions of that kind already queued (in the last minute, deferred included) or
-    running."""
-    capped = {kind for _, kind, node_id in rows if _HANDLERS[kind].per_node and node_id}
-    taken: dict[tuple[str, Any], int] = {}
-    if capped:
-        real_now = timezone.now()
-        busy = (
-            ScheduledAction.objects.filter(
-                kind__in=capped, node_id__in={node_id for _, _, node_id in rows}
-            )
-            .filter(
-                Q(status=ScheduledAction.Status.RUNNING)
-                | Q(
-                    status=ScheduledAction.Status.PENDING,
-                    enqueued_at__gte=real_now - REENQUEUE_AFTER,
-                )
-            )
-            .values_list("kind", "node_id")
-            .annotate(n=Count("pk"))
-        )
-        taken = {(kind, node_id): n for kind, node_id, n in busy}
-    ids = []
-    for pk, kind, node_id in rows:
-        per_node = _HANDLERS[kind].per_node
-        if per_node is not None and node_id is not None:
-            count = taken.get((kind, node_id), 0)
-            if count >= per_node():
-                continue
-            taken[(kind, node_id)] = count + 1
-        ids.append(pk)
-    return ids
-
-
-def dispatch_next(*, kind: str, node_id: Any, count: int = 1) -> int:
-    """Queue the next ``count`` due actions of ``kind`` for a node, if any wait: a handler
-    that has just freed one of the node's slots calls this, so a node's backlog moves as
-    fast as its slots free up instead of at the sweep's pace. Not with eager Celery (tests):
-    the next would run inside this one, and so on down the backlog; the sweep does it."""
-    if queue.app.conf.task_always_eager:
-        return 0
-    if connection.vendor == "postgresql":
-        return _dispatch_next_in_one_statement(kind=kind, node_id=node_id, count=count)
-    # due_on_real_time() for one node's pending actions (index scheduled_action_node_next).
-    due = ScheduledAction.objects.filter(
-        _not_queued(timezone.now()),
-        Q(node__clock_attachment__isnull=True, due_at__lte=clock_now())
-        | Q(
-            node__clock_attachment__clock__status=TestClock.Status.READY,
-            due_at__lte=F("node__clock_attachment__clock__frozen_time"),
-        ),
-        status=ScheduledAction.Status.PENDING,
-        kind=kind,
-        node_id=node_id,
-    )
-    return dispatch(list(due.order_by("due_at", "pk").values_list("pk", flat=True)[:count]))
-
-
-# dispatch_next's query, the platform clock read and the "queued" mark in one statement
-# (every webhook attempt to an endpoint with a backlog runs it: four round trips were one
-# third of an attempt's). SKIP LOCKED: two workers freeing slots at once queue two
-# different actions, not one twice.
-_DISPATCH_NEXT_SQL = """
-UPDATE events_scheduledaction SET enqueued_at = %(real_now)s
-WHERE id IN (
-    SELECT a.id FROM events_scheduledaction a
-    LEFT JOIN events_clockattachment ca ON ca.node_id = a.node_id
-    LEFT JOIN events_testclock t ON t.id = ca.clock_id
-    WHERE a.status = 'pending' AND a.kind = %(kind)s AND a.node_id = %(node)s
-        AND (a.enqueued_at IS NULL OR a.enqueued_at < %(queued_before)s)
-        AND (
-            (ca.node_id IS NULL AND a.due_at <= COALESCE(
-                (SELECT frozen_time FROM events_platformclock WHERE id = 1),
-                %(real_now)s + make_interval(secs => COALESCE(
-                    (SELECT offset_seconds FROM events_platformclock WHERE id = 1), 0))
-            ))
-            OR (t.status = 'ready' AND a.due_at <= t.frozen_time)
-        )
-    ORDER BY a.due_at, a.id
-    LIMIT %(count)s
-    FOR UPDATE OF a SKIP LOCKED
-)
-RETURNING id
-"""
-
-
-def _dispatch_next_in_one_statement(*, kind: str, node_id: Any, count: int) -> int:
-    real_now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _DISPATCH_NEXT_SQL,
-            {
-                "real_now": real_now,
-                "kind": kind,
-                "node": node_id,
-                "queued_before": real_now - REENQUEUE_AFTER,
-                "count": count,
-            },
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    registered = _HANDLERS.get(kind)
-    task = registered.task if registered is not None else RUN_ACTION_TASK
-    for sent, action_id in enumerate(ids):
-        if not queue.enqueue(task, action_id):
-            # The broker is down: leave this and the rest to a later sweep.
-            ScheduledAction.objects.filter(pk__in=ids[sent:]).update(enqueued_at=None)
-            return sent
-    return len(ids)
 
 
 def dispatch(

@@ -8,13 +8,12 @@ import logging
 import secrets
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
@@ -25,7 +24,6 @@ from sandbox.clock import now as clock_now
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events import queue, scheduling
 from sandbox.events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookSecret
-from sandbox.events.slots import BACKLOG_MARK_SECONDS, endpoint_slots
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 
@@ -330,14 +328,9 @@ def _deliveries_create(events: list[Event]) -> None:
             )
         )
     WebhookDelivery.objects.bulk_create(deliveries)
-    # Queued now: at most an endpoint's slots' worth; each finished attempt queues the next
-    # (sandbox.events.webhooks), so one endpoint's backlog never queues in front of others.
-    limit = settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY
-    for node_id, count in Counter(d.node_id for d in deliveries).items():
-        if count > limit:
-            endpoint_slots().mark_backlog(str(node_id), ttl=BACKLOG_MARK_SECONDS)
+    # Queued as one message per endpoint, whose task sends its backlog in batches
+    # (sandbox.events.webhook_batches): one endpoint's backlog never queues before others.
     scheduling.schedule_new(
-        queue_per_node=limit,
         kind="webhook.attempt",
         actions=[
             scheduling.NewAction(

@@ -19,11 +19,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-# An endpoint marked as having attempts waiting in the database: each finished attempt
-# queues the next (marks last this long, renewed while there is more).
-BACKLOG_MARK_SECONDS = 120
 KEY_PREFIX = "sandbox:webhook-slots:"
-BACKLOG_PREFIX = "sandbox:webhook-backlog:"
 
 
 @dataclass(frozen=True)
@@ -36,15 +32,14 @@ class Grant:
 class Slots(Protocol):
     def acquire(self, endpoint: str, holder: str, *, limit: int, ttl: float) -> Grant: ...
 
-    def release(self, endpoint: str, holder: str) -> None: ...
+    def acquire_many(self, endpoint: str, holders: list[str], *, limit: int, ttl: float) -> int:
+        """Take a slot for each of ``holders`` in turn while the endpoint has one free;
+        how many were taken (the first that many holders hold one)."""
+        ...
 
-    def release_seeing_backlog(self, endpoint: str, holder: str) -> bool: ...
+    def release(self, endpoint: str, *holders: str) -> None: ...
 
     def in_flight(self, endpoint: str, *, ttl: float) -> int: ...
-
-    def mark_backlog(self, endpoint: str, *, ttl: float) -> None: ...
-
-    def has_backlog(self, endpoint: str) -> bool: ...
 
 
 # KEYS[1] the endpoint's set; ARGV: now, ttl, holder, limit. Returns {1} or {0, oldest score}.
@@ -61,6 +56,21 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, oldest[2]}
 """
 
+# KEYS[1] the endpoint's set; ARGV: now, ttl, limit, holders... Returns how many it took.
+_ACQUIRE_MANY = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local free = tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[1])
+local taken = 0
+for i = 4, #ARGV do
+  if taken >= free then break end
+  redis.call('ZADD', KEYS[1], now, ARGV[i])
+  taken = taken + 1
+end
+if taken > 0 then redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60) end
+return taken
+"""
+
 
 class RedisSlots:
     def __init__(self, url: str) -> None:
@@ -68,6 +78,7 @@ class RedisSlots:
 
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(_ACQUIRE)
+        self.script_many = self.client.register_script(_ACQUIRE_MANY)
 
     def acquire(self, endpoint: str, holder: str, *, limit: int, ttl: float) -> Grant:
         now = time.time()
@@ -76,28 +87,21 @@ class RedisSlots:
             return Grant(acquired=True)
         return Grant(acquired=False, oldest_age=max(0.0, now - float(answer[1])))
 
-    def release(self, endpoint: str, holder: str) -> None:
-        self.client.zrem(KEY_PREFIX + endpoint, holder)
+    def acquire_many(self, endpoint: str, holders: list[str], *, limit: int, ttl: float) -> int:
+        answer: Any = self.script_many(
+            keys=[KEY_PREFIX + endpoint], args=[time.time(), ttl, limit, *holders]
+        )
+        return int(answer)
 
-    def release_seeing_backlog(self, endpoint: str, holder: str) -> bool:
-        """``release``, then ``has_backlog``, in one round trip (every attempt ends so)."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zrem(KEY_PREFIX + endpoint, holder)
-        pipe.exists(BACKLOG_PREFIX + endpoint)
-        _, backlog = pipe.execute()
-        return bool(backlog)
+    def release(self, endpoint: str, *holders: str) -> None:
+        if holders:
+            self.client.zrem(KEY_PREFIX + endpoint, *holders)
 
     def in_flight(self, endpoint: str, *, ttl: float) -> int:
         key = KEY_PREFIX + endpoint
         self.client.zremrangebyscore(key, "-inf", time.time() - ttl)
         count: Any = self.client.zcard(key)  # redis-py's types allow an async client too
         return int(count)
-
-    def mark_backlog(self, endpoint: str, *, ttl: float) -> None:
-        self.client.set(BACKLOG_PREFIX + endpoint, "1", ex=max(1, int(ttl)))
-
-    def has_backlog(self, endpoint: str) -> bool:
-        return bool(self.client.exists(BACKLOG_PREFIX + endpoint))
 
 
 class LocalSlots:
@@ -106,7 +110,6 @@ class LocalSlots:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.held: dict[str, dict[str, float]] = {}  # endpoint -> holder -> taken (monotonic)
-        self.backlog: dict[str, float] = {}
 
     def _live(self, endpoint: str, now: float, ttl: float) -> dict[str, float]:
         held = self.held.setdefault(endpoint, {})
@@ -124,25 +127,23 @@ class LocalSlots:
                 return Grant(acquired=True)
             return Grant(acquired=False, oldest_age=max(0.0, now - min(held.values())))
 
-    def release(self, endpoint: str, holder: str) -> None:
+    def acquire_many(self, endpoint: str, holders: list[str], *, limit: int, ttl: float) -> int:
         with self.lock:
-            self.held.get(endpoint, {}).pop(holder, None)
+            now = time.monotonic()
+            held = self._live(endpoint, now, ttl)
+            taken = holders[: max(0, limit - len(held))]
+            held.update(dict.fromkeys(taken, now))
+            return len(taken)
 
-    def release_seeing_backlog(self, endpoint: str, holder: str) -> bool:
-        self.release(endpoint, holder)
-        return self.has_backlog(endpoint)
+    def release(self, endpoint: str, *holders: str) -> None:
+        with self.lock:
+            held = self.held.get(endpoint, {})
+            for holder in holders:
+                held.pop(holder, None)
 
     def in_flight(self, endpoint: str, *, ttl: float) -> int:
         with self.lock:
             return len(self._live(endpoint, time.monotonic(), ttl))
-
-    def mark_backlog(self, endpoint: str, *, ttl: float) -> None:
-        with self.lock:
-            self.backlog[endpoint] = time.monotonic() + ttl
-
-    def has_backlog(self, endpoint: str) -> bool:
-        with self.lock:
-            return self.backlog.get(endpoint, 0.0) > time.monotonic()
 
 
 @cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from sandbox.events import clocks, retention, scheduling, services
+from sandbox.events import clocks, retention, scheduling, services, webhook_batches
 
 
 @shared_task(name=services.RELAY_OUTBOX_TASK, ignore_result=True)
@@ -31,6 +31,13 @@ def deliver_webhook(action_id: int, only_if_due: bool = False) -> bool:
     """A webhook attempt (a scheduled action of kind ``webhook.attempt``), on the webhook
     queue: the same work as ``run_scheduled_action``, where bank work never waits for it."""
     return scheduling.action_run(action_id=action_id, only_if_due=only_if_due)
+
+
+@shared_task(name=scheduling.DELIVER_ENDPOINT_TASK, ignore_result=True)
+def deliver_endpoint_webhooks(node_id: str) -> int:
+    """The due webhook attempts of one node's endpoint, sent in batches (on the webhook
+    queue): what the relay, the sweep and a retry's countdown queue."""
+    return webhook_batches.endpoint_deliver_due(node_id=node_id)
 
 
 @shared_task(name=clocks.ADVANCE_TASK, ignore_result=True)

@@ -2,12 +2,13 @@
 with exponential backoff and jitter on the node's clock for up to three days.
 
 Concurrency (docs/webhooks.md): attempts run on the webhook queue, whose workers run a
-pool of threads (dev.py, README): an attempt spends its time waiting on the receiver, so
-threads give many requests in flight per process, each a plain synchronous attempt with
-its own database connection, and a slow receiver holds a thread, not a process. Each
-process keeps one connection pool per TLS host name (``_client``); each endpoint gets at
-most SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY slots (``sandbox.events.slots``); an endpoint
-that fails for SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS is disabled (``_endpoint_health``)."""
+pool of threads (dev.py, README). In real time a thread runs one endpoint's task, which
+sends that endpoint's due attempts in batches, each batch's requests at once
+(``sandbox.events.webhook_batches``); a test clock's advance runs them one at a time here
+(``webhook_attempt``). Both follow the rules of this module. Each process keeps one
+connection pool per TLS host name (``_client``); each endpoint gets at most
+SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY slots (``sandbox.events.slots``); an endpoint that
+fails for SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS is disabled (``endpoint_health``)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ from sandbox.events.models import (
 )
 from sandbox.events.services import endpoint_as_json, event_record, webhook_secrets_live
 from sandbox.events.signing import SIGNATURE_HEADER, signature_header
-from sandbox.events.slots import BACKLOG_MARK_SECONDS, endpoint_slots
+from sandbox.events.slots import endpoint_slots
 from sandbox.tenants.models import Node
-from sandbox.urlguard import UnsafeWebhookUrl, resolve_for_delivery
+from sandbox.urlguard import DeliveryTarget, UnsafeWebhookUrl, resolve_for_delivery
 
 FIRST_BACKOFF_SECONDS = 60
 MAX_BACKOFF_SECONDS = 12 * 3600
@@ -67,6 +68,10 @@ def _tls() -> ssl.SSLContext:
     return _tls_context
 
 
+# No cap on connections per pool (the endpoints' slots and the process's threads bound
+# them), and every one kept alive: httpx's default keeps 20, so a process sending to ten
+# busy plain-http endpoints (one pool) opened a new connection for most requests.
+POOL_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=None)
 _clients: dict[str, httpx.Client] = {}
 _clients_lock = threading.Lock()
 MAX_CLIENTS = 256
@@ -88,7 +93,11 @@ def _client(sni_hostname: str | None) -> httpx.Client:
                     # The oldest pool goes; its idle connections close when it is collected.
                     _clients.pop(next(iter(_clients)))
                 client = httpx.Client(
-                    timeout=_timeout(), follow_redirects=False, trust_env=False, verify=_tls()
+                    timeout=_timeout(),
+                    follow_redirects=False,
+                    trust_env=False,
+                    verify=_tls(),
+                    limits=POOL_LIMITS,
                 )
                 _clients[key] = client
     return client
@@ -154,10 +163,22 @@ class Outcome:
 def send(*, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     """POST ``body`` to ``url``; never raises. No redirects, short timeouts, no proxies from
     the environment, and the connection goes to the address that passed the URL check."""
+    target = resolve(url)
+    if isinstance(target, Outcome):
+        return target
+    return send_to(target, body=body, headers=headers)
+
+
+def resolve(url: str) -> DeliveryTarget | Outcome:
+    """The checked address to send to, or the failed outcome of an unsafe URL."""
     try:
-        target = resolve_for_delivery(url)
+        return resolve_for_delivery(url)
     except UnsafeWebhookUrl as exc:
         return Outcome(succeeded=False, error=exc.message[:300])
+
+
+def send_to(target: DeliveryTarget, *, body: bytes, headers: dict[str, str]) -> Outcome:
+    """``send`` to an address ``resolve`` checked (a batch checks its URL once)."""
     extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
     client = _client(target.sni_hostname)
     started = time.monotonic()
@@ -230,17 +251,22 @@ def webhook_attempt(*, delivery_id: str, number: int) -> WebhookAttempt | None:
     )
     # The URL is read now: a node that changed its URL gets retries at the new one.
     url = node.webhook_url or delivery.url
-    endpoint = _endpoint(node)
-    if not node.is_active:
-        outcome = Outcome(succeeded=False, error="The node is deactivated.")
-    elif not node.webhook_url:
-        outcome = Outcome(succeeded=False, error="The node has no webhook URL any more.")
-    elif endpoint is not None and endpoint.disabled_at is not None:
-        outcome = Outcome(succeeded=False, error=DISABLED_ERROR)
-    else:
+    outcome = attempt_outcome(node=node, endpoint=endpoint_of(node))
+    if outcome is None:
         outcome = send(url=url, body=body, headers=headers)
-        _endpoint_health(node=node, succeeded=outcome.succeeded, clock=claim.clock)
+        endpoint_health(node=node, succeeded=outcome.succeeded, clock=claim.clock)
     return _record(delivery=delivery, number=number, url=url, outcome=outcome, clock=claim.clock)
+
+
+def attempt_outcome(*, node: Any, endpoint: WebhookEndpoint | None) -> Outcome | None:
+    """The failed outcome of an attempt that must not be sent, None if it may go."""
+    if not node.is_active:
+        return Outcome(succeeded=False, error="The node is deactivated.")
+    if not node.webhook_url:
+        return Outcome(succeeded=False, error="The node has no webhook URL any more.")
+    if endpoint is not None and endpoint.disabled_at is not None:
+        return Outcome(succeeded=False, error=DISABLED_ERROR)
+    return None
 
 
 @dataclass(frozen=True)
@@ -287,31 +313,33 @@ def _claim(*, delivery_id: str, number: int) -> Claim | None:
     return Claim(delivery, secrets, NodeClock(delivery.node_id, None, None, read=False))
 
 
+# The columns node_from_row and delivery_from_row take, in order (both claims select them).
+NODE_COLUMNS = """n.tenant_id, n.webhook_url, n.is_active,
+    w.node_id, w.failing_since, w.disabled_at,
+    ARRAY(
+        SELECT s.secret FROM events_webhooksecret s
+        WHERE s.node_id = n.id AND (s.expires_at IS NULL OR s.expires_at > %(real_now)s)
+        ORDER BY s.expires_at IS NOT NULL, s.created_at DESC
+    ),
+    EXISTS(SELECT 1 FROM events_webhooksecret s WHERE s.node_id = n.id AND s.expires_at IS NULL),
+    (SELECT t.frozen_time FROM events_clockattachment a
+        JOIN events_testclock t ON t.id = a.clock_id WHERE a.node_id = n.id),
+    p.id, p.offset_seconds, p.frozen_time"""
+EVENT_COLUMNS = """e.tenant_id, e.node_id, e.type, e.object_type, e.object_id, e.data::text,
+    e.occurred_at, e.created_at"""
+
+
 # The webhook worker's hot path (issue 12): the claim, the delivery, its event, node and
 # endpoint, the live secrets (current first, then the expiring ones, newest first) and the
 # node's clocks, in one round trip instead of seven ORM queries.
-_CLAIM_SQL = """
+_CLAIM_SQL = f"""
 WITH claimed AS (
     UPDATE events_webhookdelivery SET attempt_count = %(number)s
     WHERE id = %(id)s AND status = 'pending' AND attempt_count = %(number)s - 1
     RETURNING id, tenant_id, node_id, event_id, url, is_manual, expires_at
 )
 SELECT c.id, c.tenant_id, c.node_id, c.event_id, c.url, c.is_manual, c.expires_at,
-    e.tenant_id, e.node_id, e.type, e.object_type, e.object_id, e.data::text,
-    e.occurred_at, e.created_at,
-    n.tenant_id, n.webhook_url, n.is_active,
-    w.node_id, w.failing_since, w.disabled_at,
-    ARRAY(
-        SELECT s.secret FROM events_webhooksecret s
-        WHERE s.node_id = c.node_id AND (s.expires_at IS NULL OR s.expires_at > %(real_now)s)
-        ORDER BY s.expires_at IS NOT NULL, s.created_at DESC
-    ),
-    EXISTS(
-        SELECT 1 FROM events_webhooksecret s WHERE s.node_id = c.node_id AND s.expires_at IS NULL
-    ),
-    (SELECT t.frozen_time FROM events_clockattachment a
-        JOIN events_testclock t ON t.id = a.clock_id WHERE a.node_id = c.node_id),
-    p.id, p.offset_seconds, p.frozen_time
+    {EVENT_COLUMNS}, {NODE_COLUMNS}
 FROM claimed c
 JOIN events_event e ON e.id = c.event_id
 JOIN tenants_node n ON n.id = c.node_id
@@ -329,10 +357,17 @@ def _claim_in_one_statement(*, delivery_id: str, number: int) -> Claim | None:
     if row is None:
         return None
     (d_id, d_tenant, node_id, event_id, url, is_manual, expires_at) = row[0:7]
-    (e_tenant, e_node, e_type, e_object_type, e_object_id, e_data) = row[7:13]
-    (e_occurred, e_created, n_tenant, webhook_url, is_active) = row[13:18]
-    (w_node, failing_since, disabled_at, secrets, has_current, test_time) = row[18:24]
-    (platform_id, offset_seconds, platform_frozen) = row[24:27]
+    node, secrets, clock = node_from_row(node_id, row[15:27])
+    delivery = delivery_from_row(
+        node, number, (d_id, d_tenant, event_id, url, is_manual, expires_at), row[7:15]
+    )
+    return Claim(delivery, secrets, clock)
+
+
+def node_from_row(node_id: Any, values: Any) -> tuple[Node, list[str], NodeClock]:
+    """The node (with its endpoint), its live secrets and its clock from NODE_COLUMNS."""
+    (n_tenant, webhook_url, is_active, w_node, failing_since, disabled_at) = values[0:6]
+    (secrets, has_current, test_time, platform_id, offset_seconds, platform_frozen) = values[6:12]
     db = connection.alias
     node = Node.from_db(
         db,
@@ -346,30 +381,26 @@ def _claim_in_one_statement(*, delivery_id: str, number: int) -> Claim | None:
         )
         endpoint._state.fields_cache["node"] = node
     node._state.fields_cache["webhook_endpoint"] = endpoint
+    if not has_current:  # the current secret is made on first use
+        secrets = [s.secret for s in webhook_secrets_live(node=node)]
+    platform = (offset_seconds or 0, platform_frozen) if platform_id is not None else None
+    return node, list(secrets), NodeClock(node_id, test_time, platform)
+
+
+def delivery_from_row(
+    node: Node, number: int, delivery_values: Any, event_values: Any
+) -> WebhookDelivery:
+    """A claimed delivery (id, tenant, event, url, is_manual, expires_at) of ``node``, now
+    at attempt ``number``, with its event (EVENT_COLUMNS)."""
+    (d_id, d_tenant, event_id, url, is_manual, expires_at) = delivery_values
+    db = connection.alias
+    event_fields = ["tenant_id", "node_id", "type", "object_type", "object_id", "data"]
+    event_values = list(event_values)
+    event_values[5] = json.loads(event_values[5])
     event = Event.from_db(
         db,
-        [
-            "id",
-            "tenant_id",
-            "node_id",
-            "type",
-            "object_type",
-            "object_id",
-            "data",
-            "occurred_at",
-            "created_at",
-        ],
-        [
-            event_id,
-            e_tenant,
-            e_node,
-            e_type,
-            e_object_type,
-            e_object_id,
-            json.loads(e_data),
-            e_occurred,
-            e_created,
-        ],
+        ["id", *event_fields, "occurred_at", "created_at"],
+        [event_id, *event_values],
     )
     delivery = WebhookDelivery.from_db(
         db,
@@ -387,7 +418,7 @@ def _claim_in_one_statement(*, delivery_id: str, number: int) -> Claim | None:
         [
             d_id,
             d_tenant,
-            node_id,
+            node.pk,
             event_id,
             url,
             WebhookDelivery.Status.PENDING,
@@ -398,27 +429,24 @@ def _claim_in_one_statement(*, delivery_id: str, number: int) -> Claim | None:
     )
     delivery._state.fields_cache["node"] = node
     delivery._state.fields_cache["event"] = event
-    if not has_current:  # the current secret is made on first use
-        secrets = [s.secret for s in webhook_secrets_live(node=node)]
-    platform = (offset_seconds or 0, platform_frozen) if platform_id is not None else None
-    return Claim(delivery, list(secrets), NodeClock(node_id, test_time, platform))
+    return delivery
 
 
 DISABLED_ERROR = "The webhook endpoint is disabled; enable it to receive events again."
 
 
-def _endpoint(node: Any) -> WebhookEndpoint | None:
+def endpoint_of(node: Any) -> WebhookEndpoint | None:
     try:
         return node.webhook_endpoint
     except WebhookEndpoint.DoesNotExist:
         return None
 
 
-def _endpoint_health(*, node: Any, succeeded: bool, clock: NodeClock) -> None:
+def endpoint_health(*, node: Any, succeeded: bool, clock: NodeClock) -> None:
     """Remember since when (node time) every attempt to the endpoint has failed; once that
     is SANDBOX_WEBHOOK_DISABLE_AFTER_DAYS, disable it, with a webhook_endpoint.disabled
     event (as Stripe does). A success forgets the failures. Writes only on a change."""
-    endpoint = _endpoint(node)
+    endpoint = endpoint_of(node)
     if succeeded:
         if endpoint is not None and endpoint.failing_since is not None:
             WebhookEndpoint.objects.filter(pk=node.pk).update(failing_since=None)
@@ -450,6 +478,37 @@ def _endpoint_health(*, node: Any, succeeded: bool, clock: NodeClock) -> None:
             )
 
 
+def delivery_changes(
+    *, delivery: WebhookDelivery, number: int, outcome: Outcome, node_time: datetime
+) -> dict[str, Any]:
+    """The delivery's new state after attempt ``number``: succeeded, failed for good (a
+    resend, the retry window over, the node deactivated or its endpoint disabled), or
+    pending with the next attempt's time."""
+    changes: dict[str, Any] = {
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error,
+    }
+    if outcome.succeeded:
+        return changes | {
+            "status": WebhookDelivery.Status.SUCCEEDED,
+            "completed_at": timezone.now(),
+            "next_attempt_at": None,
+        }
+    if (
+        delivery.is_manual
+        or node_time >= delivery.expires_at
+        or not delivery.node.is_active
+        or outcome.error == DISABLED_ERROR
+    ):
+        return changes | {
+            "status": WebhookDelivery.Status.FAILED,
+            "completed_at": timezone.now(),
+            "next_attempt_at": None,
+        }
+    next_at = min(node_time + retry_delay(number), delivery.expires_at)
+    return changes | {"status": WebhookDelivery.Status.PENDING, "next_attempt_at": next_at}
+
+
 def _record(
     *, delivery: WebhookDelivery, number: int, url: str, outcome: Outcome, clock: NodeClock
 ) -> WebhookAttempt:
@@ -466,30 +525,11 @@ def _record(
         response_excerpt=outcome.excerpt,
         error=outcome.error,
     )
-    changes: dict[str, Any] = {
-        "last_status_code": outcome.status_code,
-        "last_error": outcome.error,
-    }
-    if outcome.succeeded:
-        changes |= {
-            "status": WebhookDelivery.Status.SUCCEEDED,
-            "completed_at": timezone.now(),
-            "next_attempt_at": None,
-        }
-    elif (
-        delivery.is_manual
-        or node_time >= delivery.expires_at
-        or not delivery.node.is_active
-        or outcome.error == DISABLED_ERROR
-    ):
-        changes |= {
-            "status": WebhookDelivery.Status.FAILED,
-            "completed_at": timezone.now(),
-            "next_attempt_at": None,
-        }
-    else:
-        next_at = min(node_time + retry_delay(number), delivery.expires_at)
-        changes |= {"status": WebhookDelivery.Status.PENDING, "next_attempt_at": next_at}
+    changes = delivery_changes(
+        delivery=delivery, number=number, outcome=outcome, node_time=node_time
+    )
+    next_at = changes["next_attempt_at"]
+    if next_at is not None:
         with transaction.atomic():
             scheduling.schedule(
                 kind="webhook.attempt",
@@ -596,13 +636,14 @@ def _endpoint_concurrency() -> int:
     "webhook.attempt",
     atomic=False,
     task=scheduling.DELIVER_WEBHOOK_TASK,
-    per_node=_endpoint_concurrency,
+    node_task=scheduling.DELIVER_ENDPOINT_TASK,
 )
 def _run_webhook_attempt(action: ScheduledAction) -> None:
-    """One attempt, in one of the endpoint's slots. With every slot taken by a slow
-    receiver, the attempt is deferred (``scheduling.Deferred``: pending again, never
-    dropped) and queued again as a slot frees: each finished attempt to an endpoint with
-    deferred work queues the next one, and the sweep catches the rest."""
+    """One attempt, in one of the endpoint's slots: how a test clock's advance runs them,
+    in order (in real time the endpoint's task sends them in batches,
+    ``sandbox.events.webhook_batches``). With every slot taken by a slow receiver, the
+    attempt is deferred (``scheduling.Deferred``: pending again, never dropped) and the
+    sweep queues it again."""
     endpoint, slots = str(action.node_id), endpoint_slots()
     holder = f"{action.payload['delivery']}:{action.payload['attempt']}"
     _take_slot(endpoint, holder)
@@ -610,13 +651,8 @@ def _run_webhook_attempt(action: ScheduledAction) -> None:
         webhook_attempt(
             delivery_id=action.payload["delivery"], number=int(action.payload["attempt"])
         )
-    except BaseException:
+    finally:
         slots.release(endpoint, holder)
-        raise
-    if slots.release_seeing_backlog(endpoint, holder) and scheduling.dispatch_next(
-        kind="webhook.attempt", node_id=action.node_id
-    ):
-        slots.mark_backlog(endpoint, ttl=BACKLOG_MARK_SECONDS)  # more may wait: keep pulling
 
 
 def _take_slot(endpoint: str, holder: str) -> None:
@@ -628,7 +664,6 @@ def _take_slot(endpoint: str, holder: str) -> None:
         if grant.acquired:
             return
         if grant.oldest_age >= QUICK_ENDPOINT_SECONDS or time.monotonic() >= deadline:
-            slots.mark_backlog(endpoint, ttl=BACKLOG_MARK_SECONDS)
             # Back about when the oldest attempt in flight must have ended.
             wait = settings.SANDBOX_WEBHOOK_TIMEOUT_SECONDS - grant.oldest_age
             raise scheduling.Deferred(

@@ -1,5 +1,6 @@
-"""What one webhook attempt costs the database on PostgreSQL (issue 12): a fixed number of
-statements, whatever the ORM would build. Counts, not timings: they are deterministic."""
+"""What webhook attempts cost the database on PostgreSQL (issue 12): a fixed number of
+statements per batch of one endpoint's attempts, whatever the ORM would build. Counts, not
+timings: they are deterministic."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 from sandbox.events import queue, tasks
 from sandbox.events.models import ScheduledAction, WebhookDelivery
 from sandbox.events.services import outbox_relay, webhook_secret_current
-from sandbox.events.slots import endpoint_slots
 from tests.factories import NodeFactory
 from tests.helpers import record
 
@@ -22,46 +22,62 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def queued_attempts(alice, receiver, celery_eager, monkeypatch):
-    """Three events for a hooked node, relayed: their first attempts wait as actions, and
-    publishing a task is a no-op (a worker, not this test, would run them)."""
-    node = NodeFactory(tenant=alice.tenant, webhook_url=receiver.url)
+def queued_attempts(node, receiver, count: int) -> None:
+    """``count`` events for a hooked node, relayed: their first attempts wait as actions."""
     receiver.secrets = [webhook_secret_current(node=node).secret]
-    celery_eager.conf.task_always_eager = False
-    monkeypatch.setattr(queue, "enqueue", lambda *args, **kwargs: True)
-    for _ in range(3):
+    for _ in range(count):
         record(node)
     outbox_relay()
-    actions = ScheduledAction.objects.filter(kind="webhook.attempt", node=node).order_by("pk")
-    return node, list(actions.values_list("pk", flat=True))
 
 
-def _statements(action_id: int) -> list[str]:
+@pytest.fixture
+def hooked_node(alice, receiver, celery_eager, monkeypatch):
+    """Publishing a task is a no-op (a worker, not this test, would run them)."""
+    celery_eager.conf.task_always_eager = False
+    monkeypatch.setattr(queue, "enqueue", lambda *args, **kwargs: True)
+    return NodeFactory(tenant=alice.tenant, webhook_url=receiver.url)
+
+
+def _statements(node) -> list[str]:
     with CaptureQueriesContext(connection) as queries:
-        assert tasks.deliver_webhook(action_id)
+        tasks.deliver_endpoint_webhooks(str(node.pk))
     return [q["sql"] for q in queries.captured_queries]
 
 
-def test_a_successful_attempt_takes_four_statements(queued_attempts, receiver):
-    _, (first, *_) = queued_attempts
+def test_a_batch_of_attempts_takes_two_statements(hooked_node, receiver):
+    queued_attempts(hooked_node, receiver, 3)
 
-    statements = _statements(first)
+    statements = _statements(hooked_node)
 
-    # claim the action, claim and load the delivery, record the outcome, finish the action
-    assert len(statements) == 4, statements
-    assert receiver.requests[0].verified
-    assert WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SUCCEEDED).count() == 1
+    # claim the batch with everything it needs; record attempts, deliveries, actions
+    assert len(statements) == 2, statements
+    assert len(receiver.requests) == 3 and all(r.verified for r in receiver.requests)
+    assert WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SUCCEEDED).count() == 3
+    attempts = ScheduledAction.objects.filter(kind="webhook.attempt")
+    assert not attempts.exclude(status=ScheduledAction.Status.DONE).exists()
 
 
-def test_an_attempt_that_pulls_the_endpoints_backlog_takes_one_more(queued_attempts):
-    node, (first, second, third) = queued_attempts
-    ScheduledAction.objects.filter(pk__in=[second, third]).update(enqueued_at=None)
-    endpoint_slots().mark_backlog(str(node.pk), ttl=60)
+def test_a_backlog_goes_in_batches_of_half_the_endpoints_slots(hooked_node, receiver, settings):
+    settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = 4
+    queued_attempts(hooked_node, receiver, 5)
 
-    statements = _statements(first)
+    statements = _statements(hooked_node)
 
-    assert len(statements) == 5, statements
-    # the next due action was marked queued, one of them only
-    queued = ScheduledAction.objects.filter(pk__in=[second, third], enqueued_at__isnull=False)
-    assert list(queued.values_list("pk", flat=True)) == [second]
+    # batches of 2, 2 and 1: two statements each, then it stops (fewer than it asked for)
+    assert len(statements) == 6, statements
+    assert WebhookDelivery.objects.filter(status=WebhookDelivery.Status.SUCCEEDED).count() == 5
+
+
+def test_failed_attempts_schedule_their_retries_in_the_same_statements(hooked_node, receiver):
+    queued_attempts(hooked_node, receiver, 2)
+    receiver.script = [500]
+
+    statements = _statements(hooked_node)
+
+    assert len(statements) == 2, statements
+    failed = WebhookDelivery.objects.get(status=WebhookDelivery.Status.PENDING)
+    assert failed.attempt_count == 1 and failed.last_status_code == 500
+    retry = ScheduledAction.objects.get(key=f"webhook:{failed.pk}:2")
+    assert retry.payload == {"delivery": str(failed.pk), "attempt": 2}
+    assert retry.due_at == failed.next_attempt_at and retry.status == "pending"
+    assert retry.node_id == hooked_node.pk and retry.tenant_id == hooked_node.tenant_id

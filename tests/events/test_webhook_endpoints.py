@@ -18,7 +18,7 @@ from sandbox.events.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from sandbox.events.services import event_resend, webhook_secret_current
+from sandbox.events.services import event_resend, outbox_relay, webhook_secret_current
 from sandbox.events.slots import LocalSlots, RedisSlots, endpoint_slots
 from sandbox.tenants.services import SYSTEM
 from tests.factories import NodeFactory
@@ -70,9 +70,33 @@ def test_an_endpoint_has_at_most_its_limit_of_slots_and_a_dead_holders_slot_expi
     assert slots.in_flight(endpoint, ttl=ttl) == 2  # c and d
 
 
-def test_an_attempt_over_a_slow_endpoints_limit_is_deferred_not_dropped_then_delivered(
+def test_a_batch_over_a_slow_endpoints_limit_sends_nothing_and_the_sweep_delivers_it_later(
     hooked_node, receiver, settings
 ):
+    settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = 2
+    slots, endpoint = endpoint_slots(), str(hooked_node.pk)
+    # Two attempts to this endpoint are in flight (a slow receiver): no slot is free.
+    for holder in ("slow-1", "slow-2"):
+        assert slots.acquire(endpoint, holder, limit=2, ttl=60).acquired
+    event = record(hooked_node)
+    pump()  # relays the event; the endpoint's task finds no slot (eager Celery)
+
+    action = first_attempt(event)
+    assert receiver.requests == []
+    assert action.status == ScheduledAction.Status.PENDING and action.run_count == 0
+    assert WebhookDelivery.objects.get(event=event).attempt_count == 0
+
+    slots.release(endpoint, "slow-1")
+    pump()
+    assert receiver.event_ids == [str(event.pk)]
+    assert WebhookDelivery.objects.get(event=event).status == WebhookDelivery.Status.SUCCEEDED
+    assert slots.in_flight(endpoint, ttl=60) == 1  # slow-2's; the batch gave its slot back
+
+
+def test_a_single_attempt_over_a_slow_endpoints_limit_is_deferred_not_dropped_then_delivered(
+    hooked_node, receiver, settings
+):
+    """One attempt at a time, as a test clock's advance runs them."""
     settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = 2
     slots, endpoint = endpoint_slots(), str(hooked_node.pk)
     # Two attempts to this endpoint have been in flight for a while (a slow receiver).
@@ -80,7 +104,8 @@ def test_an_attempt_over_a_slow_endpoints_limit_is_deferred_not_dropped_then_del
         assert slots.acquire(endpoint, holder, limit=2, ttl=60).acquired
     time.sleep(1.1)
     event = record(hooked_node)
-    pump()  # relays the event and runs the first attempt (eager Celery)
+    outbox_relay()
+    scheduling.action_run(action_id=first_attempt(event).pk)
 
     action = first_attempt(event)
     assert receiver.requests == []
@@ -88,28 +113,26 @@ def test_an_attempt_over_a_slow_endpoints_limit_is_deferred_not_dropped_then_del
     assert timezone.now() - action.enqueued_at > scheduling.REENQUEUE_AFTER - timedelta(seconds=15)
     assert WebhookDelivery.objects.get(event=event).attempt_count == 0
 
-    # A slot frees; once the deferral has passed, the sweep queues the attempt again.
+    # A slot frees; the attempt runs again.
     slots.release(endpoint, "slow-1")
-    ScheduledAction.objects.filter(pk=action.pk).update(
-        enqueued_at=timezone.now() - scheduling.REENQUEUE_AFTER
-    )
-    pump()
+    scheduling.action_run(action_id=action.pk)
     assert receiver.event_ids == [str(event.pk)]
     assert WebhookDelivery.objects.get(event=event).status == WebhookDelivery.Status.SUCCEEDED
     # slow-2 still holds one; the delivered attempt gave its slot back.
     assert slots.in_flight(endpoint, ttl=60) == 1
 
 
-def test_an_attempt_to_a_quick_endpoint_waits_for_a_slot_instead_of_deferring(
+def test_a_single_attempt_to_a_quick_endpoint_waits_for_a_slot_instead_of_deferring(
     hooked_node, receiver, settings
 ):
     settings.SANDBOX_WEBHOOK_ENDPOINT_CONCURRENCY = 1
     slots, endpoint = endpoint_slots(), str(hooked_node.pk)
     assert slots.acquire(endpoint, "quick", limit=1, ttl=60).acquired
+    event = record(hooked_node)
+    outbox_relay()
     threading.Timer(0.2, slots.release, args=(endpoint, "quick")).start()
 
-    event = record(hooked_node)
-    pump()
+    scheduling.action_run(action_id=first_attempt(event).pk)
 
     assert receiver.event_ids == [str(event.pk)]
     assert first_attempt(event).status == ScheduledAction.Status.DONE
