@@ -69,7 +69,7 @@ def test_commit_true_commits_with_the_last_writes_in_one_round_trip():
         writebehind.deferring(commit=True),
     ):
         writebehind.write(RENAME, ["after", account.pk])
-    assert trips.count == 2  # BEGIN, then the UPDATE with the COMMIT
+    assert trips.count == 1  # BEGIN, the UPDATE and the COMMIT
     assert not connection.in_atomic_block
     assert name_of(account) == "after"
 
