@@ -59,14 +59,14 @@ def test_a_transfer_takes_three_round_trips_besides_its_api_key(alice):
     assert trips[0].startswith('Query "BEGIN;') and "SELECT 1" not in trips[0]
 
 
-def test_an_inter_node_transfer_adds_only_the_net_debit_cap_check(alice):
+def test_an_inter_node_transfer_reads_the_net_debit_caps_with_the_claim(alice):
     source, destination = accounts(alice, nodes=2)
     post_transfer(alice, source, destination)
 
     response, trips = post_transfer(alice, source, destination)
 
     assert response.status_code == 201, response.content
-    assert len(trips) == 4, trips
+    assert len(trips) == 3, trips
 
 
 def test_what_rides_with_the_commit_is_committed_and_replayed(alice):
