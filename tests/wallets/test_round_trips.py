@@ -12,6 +12,7 @@ from sandbox.dbtrace import RoundTrips
 from sandbox.events.models import Event
 from tests.factories import AccountFactory, NodeFactory, fund
 from wallets.models import IdempotencyKey
+from wallets.posting import read_ahead_keep, read_ahead_take, reading_ahead
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -98,3 +99,15 @@ def test_a_refused_transfer_commits_nothing_and_frees_its_key(alice):
     source.refresh_from_db()
     assert source.posted_balance == 10_000
     assert not Event.objects.filter(type="ledger_transfer.posted").exists()
+
+
+def test_a_posting_check_read_sent_ahead_serves_only_its_own_transaction_attempt():
+    read_ahead_keep("capped", [(1,)])  # outside an attempt: kept nowhere
+    with reading_ahead():
+        assert read_ahead_take("capped") is None
+        read_ahead_keep("capped", [(1,)])
+        assert read_ahead_take("capped") == [(1,)]
+        assert read_ahead_take("capped") is None  # taken once
+        read_ahead_keep("capped", [(2,)])
+    with reading_ahead():  # the next attempt (a retry, another request) asks again
+        assert read_ahead_take("capped") is None
