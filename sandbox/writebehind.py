@@ -92,17 +92,17 @@ def bind(sql: str, params: Sequence[Any] | dict[str, Any]) -> str:
 
     The money path's writes have plain parameters (integers, text, UUIDs, times, and arrays
     already given as literal strings); for them each value is quoted by libpq itself
-    (``PQescapeLiteral``), for less than half the CPU of psycopg's ``mogrify`` (a cursor per call,
-    the query parsed and each value adapted in Python: 12 % of a transfer's CPU). Anything
+    (``PQescapeLiteral``), for less than half the CPU of psycopg's ``mogrify`` (a cursor per
+    call, the query parsed, each value adapted in Python: 12 % of a transfer's CPU). Anything
     else, or text PostgreSQL cannot store (NUL), goes through ``mogrify`` as before."""
     escaping: Any = Escaping(connection.connection.pgconn)
     named = params if isinstance(params, dict) else None
-    positional = iter(params) if named is None else None
+    positional = iter(() if named is not None else params)
 
     def literal(match: re.Match[str]) -> str:
         if match.group(0) == "%%":
             return "%"
-        value = named[match.group(1)] if named is not None else next(positional)  # type: ignore[arg-type]
+        value = named[match.group(1)] if named is not None else next(positional)
         return _literal(escaping, value)
 
     try:
