@@ -16,11 +16,13 @@ class ClearingConfig(AppConfig):
 
         # Net debit caps are checked when a posting is made, through the ledger's posting
         # checks (run before it writes or locks anything).
-        from clearing.caps import check_postings
-        from wallets.posting import POSTING_CHECKS
+        from clearing.caps import capped_nodes_read, check_postings
+        from wallets.posting import POSTING_CHECK_READS, POSTING_CHECKS
 
         if check_postings not in POSTING_CHECKS:
             POSTING_CHECKS.append(check_postings)
+        if capped_nodes_read not in POSTING_CHECK_READS:
+            POSTING_CHECK_READS.append(capped_nodes_read)
 
         # A test clock's day closes as an advance carries the clock across midnight. The
         # events app calls this through its hook: it must not import clearing itself.

@@ -4,6 +4,10 @@ exception drops them, and ``commit=True`` commits with them."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 from django.db import connection, transaction
 
@@ -69,7 +73,7 @@ def test_commit_true_commits_with_the_last_writes_in_one_round_trip():
         writebehind.deferring(commit=True),
     ):
         writebehind.write(RENAME, ["after", account.pk])
-    assert trips.count == 2  # BEGIN, then the UPDATE with the COMMIT
+    assert trips.count == 1  # BEGIN, the UPDATE and the COMMIT
     assert not connection.in_atomic_block
     assert name_of(account) == "after"
 
@@ -81,3 +85,32 @@ def test_commit_true_leaves_a_transaction_marked_for_rollback_to_roll_back():
         writebehind.write(RENAME, ["after", account.pk])
         transaction.set_rollback(True)
     assert name_of(account) == "before"
+
+
+@pytest.mark.parametrize(
+    ("value", "pg_type"),
+    [
+        (None, "text"),
+        (True, "boolean"),
+        (-(2**62), "bigint"),
+        ('it\'s 100% \\ back\\slash "quoted" ünïcode 🙂 $$ ;-- %s', "text"),
+        (uuid.UUID("12345678-1234-5678-1234-567812345678"), "uuid"),
+        (datetime(2026, 12, 7, 8, 30, 15, 123456, tzinfo=UTC), "timestamptz"),
+        ([1, None, -3], "bigint[]"),
+        ([uuid.UUID(int=1), None], "uuid[]"),
+        (Decimal("1.50"), "numeric"),  # not plain: bound by psycopg's mogrify, as before
+    ],
+)
+def test_a_queued_write_is_bound_to_what_a_cursor_would_send(value, pg_type):
+    sql = f"SELECT %s::{pg_type}"
+    with connection.cursor() as cursor:
+        cursor.execute(writebehind.bind(sql, [value]))
+        (bound,) = cursor.fetchone()
+        cursor.execute(sql, [value])
+        (given,) = cursor.fetchone()
+    assert bound == given == value
+
+
+def test_named_placeholders_and_percent_signs_are_bound_as_a_cursor_would():
+    sql = "SELECT %(a)s::text || '%%' || %(b)s::text"
+    assert writebehind.bind(sql, {"a": "x%s", "b": 5}) == "SELECT 'x%s'::text || '%' || 5::text"

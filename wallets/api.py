@@ -31,7 +31,7 @@ from wallets.idempotency import HEADER as IDEMPOTENCY_HEADER
 from wallets.idempotency import idempotent
 from wallets.locking import Statement
 from wallets.models import Account, Hold, LedgerTransaction
-from wallets.posting import Result
+from wallets.posting import Result, check_reads
 
 CURRENCY_HELP = inputs.CURRENCY_HELP
 
@@ -283,14 +283,16 @@ class TransferApi(TenantScopedView):
     InputSerializer = inputs.TransferInput
     _accounts: dict[str, Account] | None = None  # read with the idempotency claim
 
-    def claim_along(self, request: Request) -> Statement | None:
-        """The transfer's accounts, read in the round trip of the idempotency claim."""
+    def claim_along(self, request: Request) -> list[Statement]:
+        """The transfer's accounts, and what the posting checks will read about them (the
+        net debit caps of their nodes), read in the round trip of the idempotency claim."""
         ids = set(inputs.transfer_account_ids(request.data))
         found: dict[str, Account] = {}
         statement = inputs.accounts_statement(tenant=self.tenant, ids=ids, into=found)
-        if statement is not None:
-            self._accounts = found
-        return statement
+        if statement is None:
+            return []
+        self._accounts = found
+        return [statement, *check_reads(statement.params["ids"])]
 
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses={201: TransactionOutput})
     @idempotent

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +46,7 @@ from sandbox.events.models import PlatformClock
 from sandbox.tenants.access import TenantApiRequest
 from wallets.locking import Statement, combinable, run_retrying
 from wallets.models import IdempotencyKey
+from wallets.posting import reading_ahead
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -108,11 +109,11 @@ def _claim(
     fingerprint: str,
     method: str,
     path: str,
-    along: Statement | None = None,
+    along: Sequence[Statement] = (),
 ) -> tuple[IdempotencyKey, bool, PlatformRow | None]:
     """Claim ``key``: the record and whether this request created it, and on PostgreSQL
     the platform clock's row (offset_seconds, frozen_time) read by the same statement, and
-    ``along`` run right after it, in the same round trip."""
+    the ``along`` statements run right after it, in the same round trip."""
     if connection.vendor == "postgresql":
         # A concurrent claim of the same key waits here until the other transaction ends;
         # then the key is either taken (nothing inserted) or free again. The record's time
@@ -150,22 +151,26 @@ def _claim(
     return record, True, None
 
 
-def _first_statements(sql: str, params: dict[str, Any], along: Statement | None) -> Any:
-    """Run ``sql`` (answering its one row) and then ``along``, in one round trip: one
-    message with both statements (simple query protocol: Django's psycopg cursors bind
+def _first_statements(sql: str, params: dict[str, Any], along: Sequence[Statement]) -> Any:
+    """Run ``sql`` (answering its one row) and then the ``along`` statements, in one round
+    trip: one message with them all (simple query protocol: Django's psycopg cursors bind
     parameters client-side), whose results come back one after the other."""
     with connection.cursor() as cursor:
-        if along is None or not combinable():
+        if not along or not combinable():
             cursor.execute(sql, params)
             row = cursor.fetchone()
-            if along is not None:
-                cursor.execute(along.sql, along.params)
-                along.done(cursor.fetchall())
+            for statement in along:
+                cursor.execute(statement.sql, statement.params)
+                statement.done(cursor.fetchall())
             return row
-        cursor.execute(f"{sql};\n{along.sql}", {**params, **along.params})
+        combined = dict(params)
+        for statement in along:
+            combined.update(statement.params)
+        cursor.execute(";\n".join([sql, *(statement.sql for statement in along)]), combined)
         row = cursor.fetchone()
-        cursor.nextset()
-        along.done(cursor.fetchall())
+        for statement in along:
+            cursor.nextset()
+            statement.done(cursor.fetchall())
         return row
 
 
@@ -229,15 +234,21 @@ def run_idempotent(
     method: str,
     path: str,
     execute: Callable[[], tuple[int, Any]],
-    along: Statement | None = None,
+    along: Sequence[Statement] = (),
 ) -> StoredAnswer:
     """Run ``execute`` (which returns status and JSON body) once per (tenant, key), in one
     retried transaction with the key's record; or return the stored answer. On PostgreSQL
-    ``along`` (a read ``execute`` needs, such as the accounts of a transfer) is sent with
-    the claim, in its round trip."""
+    ``along`` (reads ``execute`` needs, such as the accounts of a transfer and the posting
+    checks' reads, ``wallets.posting.check_reads``) are sent with the claim, in its round
+    trip."""
     key = check_key(key)
 
     def body() -> StoredAnswer:
+        # What the posting checks read with the claim serves this attempt only.
+        with reading_ahead():
+            return attempt()
+
+    def attempt() -> StoredAnswer:
         record, created, platform_row = _claim(
             tenant_id=tenant_id,
             key=key,
@@ -285,7 +296,7 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
             headers.update({k: v for k, v in response.items() if k.lower() == "location"})
             return response.status_code, response.data
 
-        # A view may name a read its handler needs, to go with the claim (``claim_along``).
+        # A view may name reads its handler needs, to go with the claim (``claim_along``).
         along = getattr(view, "claim_along", None)
         answer = run_idempotent(
             tenant_id=request.tenant_access.tenant.pk,
@@ -297,7 +308,7 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
             method=method,
             path=request.path,
             execute=execute,
-            along=along(request) if along is not None else None,
+            along=along(request) if along is not None else (),
         )
         if answer.rendered is not None:
             response: Response = _RenderedResponse(

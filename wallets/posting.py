@@ -17,10 +17,12 @@ The rules are checked here in Python first, for clear errors, and again by Postg
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -148,6 +150,44 @@ def _transaction_model(row: TransactionRow, id: int | None = None) -> LedgerTran
 # A check must cost next to nothing for postings it does not concern: every batch runs it.
 PostingCheck = Callable[[Sequence[Posting]], Mapping[int, ApplicationError]]
 POSTING_CHECKS: list[PostingCheck] = []
+
+# Reads a posting check makes, sent ahead by a caller that knows the accounts before it
+# posts (the transfer API sends them with its idempotency claim, in that round trip): each
+# is given the account ids and answers a ``Statement`` (or None), whose ``done`` keeps the
+# rows with ``read_ahead_keep``; the check then takes them with ``read_ahead_take`` instead
+# of asking. Kept only inside ``reading_ahead()`` (one attempt of one transaction), so a
+# check never sees rows read in another transaction.
+PostingCheckRead = Callable[[Sequence[UUID]], Statement | None]
+POSTING_CHECK_READS: list[PostingCheckRead] = []
+_read_ahead: ContextVar[dict[Hashable, list[tuple[Any, ...]]] | None] = ContextVar(
+    "posting_read_ahead", default=None
+)
+
+
+def check_reads(account_ids: Sequence[UUID]) -> list[Statement]:
+    """The posting checks' reads for postings of these accounts, to send ahead."""
+    reads = (read(account_ids) for read in POSTING_CHECK_READS)
+    return [statement for statement in reads if statement is not None]
+
+
+@contextlib.contextmanager
+def reading_ahead() -> Iterator[None]:
+    token = _read_ahead.set({})
+    try:
+        yield
+    finally:
+        _read_ahead.reset(token)
+
+
+def read_ahead_keep(key: Hashable, rows: list[tuple[Any, ...]]) -> None:
+    kept = _read_ahead.get()
+    if kept is not None:
+        kept[key] = rows
+
+
+def read_ahead_take(key: Hashable) -> list[tuple[Any, ...]] | None:
+    kept = _read_ahead.get()
+    return kept.pop(key, None) if kept is not None else None
 
 
 class PostingRefused(ApplicationError):

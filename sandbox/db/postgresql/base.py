@@ -1,0 +1,194 @@
+"""Django's PostgreSQL backend (psycopg 3), less two round trips that carry nothing.
+
+**BEGIN rides with the first statement.** Stock psycopg sends ``BEGIN`` on its own before
+a transaction's first statement: a round trip per transaction. Here the driver connection
+stays in autocommit mode and Django's ``set_autocommit(False)`` (what ``atomic()`` calls)
+only notes that a BEGIN is due. The cursors put it in front of the next statement the
+connection sends, in the same message (simple query protocol: the cursors bind parameters
+client-side, as Django's psycopg cursors do by default), and skip its result. Django keeps
+its own view of the transaction (``get_autocommit``, ``in_atomic_block``) untouched; psycopg
+sends COMMIT and ROLLBACK from the *server's* transaction status, which the BEGIN set, so
+they work unchanged (and cost nothing if no statement ran). What cannot share a message (a
+named cursor's DECLARE, ``executemany``, COPY, streaming) gets the BEGIN on its own first,
+as before. With ``OPTIONS["server_side_binding"]`` (one statement per message) the stock
+behaviour stays.
+
+**The health check only after idling.** With ``CONN_HEALTH_CHECKS``, Django sends
+``SELECT 1`` before the first query of every request: a round trip per request on a
+connection that answered a millisecond ago. As pgbouncer's ``server_check_delay``, the
+check here runs only when the server last answered more than ``HEALTH_CHECK_AFTER_IDLE``
+seconds ago (``SANDBOX_DB_HEALTH_CHECK_AFTER_IDLE``, default 5; 0 checks always). A
+busy connection is alive by evidence; one that idled (the window in which a restart, a
+failover or an idle timeout kills connections unnoticed) is checked and replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.postgresql import base as stock_base
+from psycopg import Connection as PsycopgConnection
+from psycopg import IsolationLevel, ServerCursor
+from psycopg.sql import Composable
+
+# Django's backend, as a module without stubs: its cursor classes exist only with psycopg 3.
+base: Any = stock_base
+
+
+class _State:
+    """What the cursors of one driver connection share with its Django wrapper."""
+
+    __slots__ = ("begin", "last_answer")
+
+    def __init__(self) -> None:
+        self.begin: bytes | None = None  # the BEGIN due before the next statement
+        self.last_answer = 0.0  # time.monotonic() of the server's last answer
+
+
+def _state(conn: PsycopgConnection[Any]) -> _State:
+    state = getattr(conn, "sandbox_state", None)
+    if state is None:
+        state = _State()
+        conn.sandbox_state = state  # type: ignore[attr-defined]
+    return state
+
+
+def _begin_alone(conn: PsycopgConnection[Any]) -> None:
+    """Send a due BEGIN in a message of its own (what cannot carry it)."""
+    state = _state(conn)
+    if state.begin is not None:
+        begin, state.begin = state.begin, None
+        conn.execute(begin)
+
+
+class Cursor(base.Cursor):
+    """Django's client-side-binding cursor, sending a due BEGIN with its statement."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        state = _state(self.connection)
+        begin = state.begin
+        if begin is None:
+            result = super().execute(query, params, **kwargs)
+        else:
+            state.begin = None
+            if isinstance(query, Composable):
+                query = query.as_string(self)
+            if isinstance(query, bytes):
+                query = begin + b";\n" + query
+            else:
+                query = f"{begin.decode()};\n{query}"
+            # On an error, whether the BEGIN ran is the server's to say: psycopg's ROLLBACK
+            # follows the server's transaction status, as does Django's rollback.
+            result = super().execute(query, params, **kwargs)
+            self.nextset()  # the caller reads its own statement's results
+        state.last_answer = time.monotonic()
+        return result
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)  # psycopg pipelines it: one statement per message
+        return super().executemany(*args, **kwargs)
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().copy(*args, **kwargs)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().stream(*args, **kwargs)
+
+
+class RawServerCursor(ServerCursor[Any]):
+    """psycopg's named cursor (``connection.connection.cursor(name=...)``): DECLARE without
+    HOLD needs the transaction begun, so a due BEGIN goes first, alone."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().execute(*args, **kwargs)
+
+
+class ServerSideCursor(base.ServerSideCursor):
+    """Django's named cursor (``QuerySet.iterator()``), likewise."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        _begin_alone(self.connection)
+        return super().execute(*args, **kwargs)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    health_check_done: bool  # Django's, set per request
+
+    def _lazy_begin(self) -> bool:
+        return self.settings_dict["OPTIONS"].get("server_side_binding") is not True
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        if self._lazy_begin():
+            params["cursor_factory"] = Cursor
+        return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        conn = super().get_new_connection(conn_params)
+        if self._lazy_begin():
+            conn.server_cursor_factory = RawServerCursor
+        _state(conn).last_answer = time.monotonic()  # it just answered the handshake
+        return conn
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        if not name or not self._lazy_begin():
+            return super().create_cursor(name)
+        # As Django's, but holdable after the *Django* transaction, not the driver's
+        # autocommit flag (which stays on here).
+        cursor = ServerSideCursor(
+            self.connection, name=name, scrollable=False, withhold=self.autocommit
+        )
+        tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, base.Format.TEXT)
+        if self.timezone != tzloader.timezone:
+            base.register_tzloader(self.timezone, cursor)
+        return cursor
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        if not self._lazy_begin():
+            super()._set_autocommit(autocommit)
+            return
+        with self.wrap_database_errors:
+            # Raises, as stock, if the server is still in a transaction.
+            self.connection.autocommit = True
+            _state(self.connection).begin = None if autocommit else self._begin_statement()
+
+    def _begin_statement(self) -> bytes:
+        level = self.connection.isolation_level
+        if level is None:
+            return b"BEGIN"
+        return b"BEGIN ISOLATION LEVEL " + IsolationLevel(level).name.replace("_", " ").encode()
+
+    def _commit(self) -> None:
+        if self.connection is not None:
+            _state(self.connection).begin = None  # nothing ran: nothing to commit
+        super()._commit()
+
+    def _rollback(self) -> None:
+        if self.connection is not None:
+            _state(self.connection).begin = None
+        super()._rollback()
+
+    def close_if_health_check_failed(self) -> None:
+        if (
+            self.connection is not None
+            and self.health_check_enabled
+            and not self.health_check_done
+            and time.monotonic() - _state(self.connection).last_answer < self._idle_limit()
+        ):
+            self.health_check_done = True  # it answered a moment ago
+            return
+        super().close_if_health_check_failed()
+
+    def is_usable(self) -> bool:
+        usable = bool(super().is_usable())
+        if usable:
+            _state(self.connection).last_answer = time.monotonic()
+        return usable
+
+    def _idle_limit(self) -> float:
+        return float(settings.SANDBOX_DB_HEALTH_CHECK_AFTER_IDLE)
