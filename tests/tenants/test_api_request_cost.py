@@ -77,3 +77,19 @@ def test_a_session_call_to_the_api_of_a_suspended_tenant_ends_the_session(alice)
     assert response.status_code == 403
     assert error_code(response) == "tenant_suspended"
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/*"])
+def test_clients_that_accept_json_get_json(alice, accept):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+
+    response = alice.api.get("/api/v1/nodes", **headers)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+
+
+def test_a_client_that_accepts_no_json_is_refused_as_before(alice):
+    response = alice.api.get("/api/v1/nodes", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 406
