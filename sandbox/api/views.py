@@ -160,6 +160,14 @@ class DeclaredQueryNegotiation(DefaultContentNegotiation):
     # (a view that wants ``format`` declares it), and no undeclared one answers 404.
     settings = NO_FORMAT_OVERRIDE
 
+    def select_renderer(self, request, renderers, format_suffix=None):
+        # A client that accepts anything (no Accept header, as most API clients send, or
+        # ``*/*``) gets the first renderer in its own media type: DRF's answer, without
+        # parsing and ranking an Accept list per request. Anything else asks DRF.
+        if renderers and format_suffix is None and request.META.get("HTTP_ACCEPT", "*/*") == "*/*":
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
 
 class ApiView(APIView):
     """The base of every API view (see the module's docstring)."""

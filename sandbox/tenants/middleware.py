@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import logout
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.defaults import page_not_found
 
 from sandbox.api.errors import error_body
@@ -11,14 +12,30 @@ from sandbox.tenants.access import resolve_access
 from sandbox.tenants.selectors import tenant_suspension_reason
 
 
+def is_api_key_request(request) -> bool:
+    """An API request that names its credentials in ``Authorization``. The API
+    authenticates it by that header alone (``ApiKeyAuthentication`` comes first and refuses
+    any other scheme; it never falls back to the session), so its session user is never
+    asked for: reading it would only cost a session load for nothing."""
+    return "HTTP_AUTHORIZATION" in request.META and request.path.startswith("/api/")
+
+
 class TenantMiddleware:
     """Puts ``request.tenant_access`` on dashboard requests and ends the session of anyone
-    whose organization is suspended, on their very next request."""
+    whose organization is suspended, on their very next request. API key requests are left
+    to the API's own permission class (``IsActiveTenantMember``), which resolves their
+    access and refuses a suspended tenant's key."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if is_api_key_request(request):
+            request.tenant_access = None
+            response = self.get_response(request)
+            # The same headers as when the session was read here: ``Vary: Cookie`` stays.
+            patch_vary_headers(response, ("Cookie",))
+            return response
         request.tenant_access = resolve_access(request)
         access = request.tenant_access
         if access is not None and access.tenant.status == access.tenant.Status.SUSPENDED:
