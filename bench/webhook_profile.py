@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from webhooks import RECEIVER  # noqa: E402  (the benchmark's receiver: answers at once)
+# The benchmark's receiver (answers at once) and its way of queueing events.
+from webhooks import RECEIVER, record_spread  # noqa: E402
 
 
 def setup() -> None:
@@ -87,25 +88,6 @@ def hooked_nodes(url: str, count: int) -> list:
     return nodes
 
 
-def record(nodes: list, count: int) -> None:
-    from django.db import transaction
-
-    from sandbox.events.services import NewEvent, events_record
-
-    with transaction.atomic():
-        events_record(
-            [
-                NewEvent(
-                    node_id=nodes[n % len(nodes)].pk,
-                    tenant_id=nodes[0].tenant_id,
-                    type="bench.event",
-                    data={"n": n},
-                )
-                for n in range(count)
-            ]
-        )
-
-
 class Worker:
     """The webhook queue in this process: what is published is kept, then run in turn."""
 
@@ -152,10 +134,10 @@ def main() -> None:
     try:
         nodes = hooked_nodes(url, options.endpoints)
         worker = Worker()
-        record(nodes, 20)  # warm-up: connections, code paths, the signing secrets
+        record_spread(nodes, 20)  # warm-up: connections, code paths, the signing secrets
         outbox_relay()
         worker.drain()
-        record(nodes, options.events)
+        record_spread(nodes, options.events)
         outbox_relay()  # the relay is measured by bench/webhooks.py, not here
         worker.published = 0
         statements = 0
