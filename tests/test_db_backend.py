@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from sandbox.dbtrace import RoundTrips
 from tests.factories import AccountFactory, NodeFactory
@@ -51,6 +51,44 @@ def test_an_error_in_the_first_statement_rolls_the_transaction_back():
     with transaction.atomic():  # the connection goes on, in a new transaction
         Account.objects.filter(pk=account.pk).update(name="after")
     assert name_of(account) == "after"
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ("SELECT %s", ["a\x00b"]),  # psycopg refuses it before sending anything
+        ("SELEC 1", None),  # the server refuses the whole message unparsed
+    ],
+    ids=["refused-by-the-driver", "refused-unparsed-by-the-server"],
+)
+def test_a_first_statement_refused_before_it_ran_leaves_the_begin_due(refused):
+    account = AccountFactory(name="before")
+
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        with pytest.raises(DatabaseError), connection.cursor() as cursor:
+            cursor.execute(*refused)  # caught: the block goes on
+        Account.objects.filter(pk=account.pk).update(name="inside")
+        status = connection.connection.info.transaction_status
+        raise ZeroDivisionError  # and then rolls back
+
+    assert status == psycopg.pq.TransactionStatus.INTRANS  # not autocommitted
+    assert name_of(account) == "before"
+
+
+def test_outside_autocommit_a_commit_opens_the_next_transaction():
+    account = AccountFactory(name="before")
+    transaction.set_autocommit(False)
+    try:
+        Account.objects.filter(pk=account.pk).update(name="first")
+        transaction.commit()
+        Account.objects.filter(pk=account.pk).update(name="second")
+        status = connection.connection.info.transaction_status
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+
+    assert status == psycopg.pq.TransactionStatus.INTRANS
+    assert name_of(account) == "first"
 
 
 def test_a_savepoint_first_is_begun_and_rolls_back_alone():

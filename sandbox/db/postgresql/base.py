@@ -24,13 +24,15 @@ failover or an idle timeout kills connections unnoticed) is checked and replaced
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 from django.db.backends.postgresql import base as stock_base
 from psycopg import Connection as PsycopgConnection
-from psycopg import IsolationLevel, ServerCursor
+from psycopg import IsolationLevel, ServerCursor, pq
 from psycopg.sql import Composable
 
 # Django's backend, as a module without stubs: its cursor classes exist only with psycopg 3.
@@ -60,7 +62,23 @@ def _begin_alone(conn: PsycopgConnection[Any]) -> None:
     state = _state(conn)
     if state.begin is not None:
         begin, state.begin = state.begin, None
-        conn.execute(begin)
+        with _begin_kept_if_not_run(conn, begin):
+            conn.execute(begin)
+
+
+@contextlib.contextmanager
+def _begin_kept_if_not_run(conn: PsycopgConnection[Any], begin: bytes) -> Iterator[None]:
+    """On an error, the BEGIN stays due if the server is still outside a transaction:
+    psycopg refused the statement before sending it (a NUL in a text parameter, a wrong
+    number of parameters), or the server refused the whole message unparsed (a syntax
+    error). Otherwise a caller that catches the error and goes on inside ``atomic()`` would
+    run its next statements in autocommit, each committed on its own."""
+    try:
+        yield
+    except BaseException:
+        if conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            _state(conn).begin = begin
+        raise
 
 
 class Cursor(base.Cursor):
@@ -81,7 +99,8 @@ class Cursor(base.Cursor):
                 query = f"{begin.decode()};\n{query}"
             # On an error, whether the BEGIN ran is the server's to say: psycopg's ROLLBACK
             # follows the server's transaction status, as does Django's rollback.
-            result = super().execute(query, params, **kwargs)
+            with _begin_kept_if_not_run(self.connection, begin):
+                result = super().execute(query, params, **kwargs)
             self.nextset()  # the caller reads its own statement's results
         state.last_answer = time.monotonic()
         return result
@@ -167,11 +186,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.connection is not None:
             _state(self.connection).begin = None  # nothing ran: nothing to commit
         super()._commit()
+        self._next_transaction_due()
 
     def _rollback(self) -> None:
         if self.connection is not None:
             _state(self.connection).begin = None
         super()._rollback()
+        self._next_transaction_due()
+
+    def _next_transaction_due(self) -> None:
+        """Outside autocommit, as with stock psycopg, the statement after a COMMIT or a
+        ROLLBACK opens the next transaction (``atomic()`` turns autocommit back on right
+        after, which clears this again)."""
+        if self.connection is not None and self._lazy_begin() and not self.autocommit:
+            _state(self.connection).begin = self._begin_statement()
 
     def close_if_health_check_failed(self) -> None:
         if (
