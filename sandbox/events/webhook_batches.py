@@ -249,7 +249,10 @@ def _send_batch(batch: Batch) -> list[tuple[Outcome, float]]:
 
 # Every attempt of a batch stored, each delivery's new state (if the attempt is still its
 # latest), the retries scheduled (as scheduling.schedule would: keyed, never twice) and
-# the actions marked done: one statement, atomic by itself.
+# the actions marked done: one statement, atomic by itself. An attempt already stored
+# belongs to another worker: a batch that outran its lease, whose attempts a second claim
+# recorded as lost and retried. Only that attempt's outcome is dropped (its retry sends it
+# again: at least once); the rest of the batch is recorded.
 _RECORD_BATCH_SQL = """
 WITH o AS (
     SELECT * FROM unnest(
@@ -266,23 +269,27 @@ WITH o AS (
     SELECT delivery, number, attempted_at, clock_time, url, ip, status_code, succeeded,
         latency, excerpt, error
     FROM o
+    ON CONFLICT (delivery_id, number) DO NOTHING
+    RETURNING delivery_id, number
+), recorded AS (
+    SELECT o.* FROM o JOIN attempts a ON a.delivery_id = o.delivery AND a.number = o.number
 ), deliveries AS (
     UPDATE events_webhookdelivery d SET last_status_code = o.status_code,
         last_error = o.error, status = o.status,
         completed_at = COALESCE(o.completed_at, d.completed_at), next_attempt_at = o.next_at
-    FROM o WHERE d.id = o.delivery AND d.attempt_count = o.number
+    FROM recorded o WHERE d.id = o.delivery AND d.attempt_count = o.number
 ), retries AS (
     INSERT INTO events_scheduledaction (tenant_id, node_id, kind, key, payload, due_at,
         status, run_count, last_error, created_at)
     SELECT %(tenant)s, %(node)s, 'webhook.attempt', 'webhook:' || o.delivery || ':' || o.number + 1,
         jsonb_build_object('delivery', o.delivery::text, 'attempt', o.number + 1),
         o.next_at, 'pending', 0, '', %(real_now)s
-    FROM o WHERE o.status = 'pending'
+    FROM recorded o WHERE o.status = 'pending'
     ON CONFLICT (kind, key) WHERE key <> '' DO NOTHING
 )
 UPDATE events_scheduledaction s
 SET status = 'done', finished_at = %(real_now)s, lease_until = NULL, last_error = ''
-FROM o WHERE s.id = o.action AND s.status = 'running'
+FROM recorded o WHERE s.id = o.action AND s.status = 'running'
 """
 
 

@@ -149,3 +149,39 @@ def test_a_failed_batch_keeps_the_backoff_and_an_endpoint_failing_for_days_is_di
     endpoint.refresh_from_db()
     assert endpoint.disabled_at is not None
     assert hooked_node.events.filter(type="webhook_endpoint.disabled").exists()
+
+
+def test_a_batch_that_outran_its_lease_still_records_the_attempts_nobody_else_took(
+    hooked_node, receiver, monkeypatch
+):
+    # given: four attempts in one batch, of which a second worker repairs two as lost
+    # while the first is still sending (its lease ran out)
+    [record(hooked_node) for _ in range(4)]
+    outbox_relay()
+    send_all = webhook_batches._send_concurrently
+
+    def outran_its_lease(target, requests):
+        outcomes = send_all(target, requests)
+        expired = attempt_actions("running").order_by("due_at", "id")[:2]
+        ScheduledAction.objects.filter(pk__in=[a.pk for a in expired]).update(
+            lease_until=timezone.now() - timedelta(seconds=1)
+        )
+        monkeypatch.setattr(webhook_batches, "_send_concurrently", send_all)
+        assert webhook_batches._deliver_batch(str(hooked_node.pk), 2) == 2  # the repair
+        return outcomes
+
+    monkeypatch.setattr(webhook_batches, "_send_concurrently", outran_its_lease)
+
+    # when
+    deliver_due(hooked_node)
+
+    # then: the repaired two are lost and due again; the other two succeeded, as sent
+    deliveries = WebhookDelivery.objects.all()
+    statuses = Counter(d.status for d in deliveries)
+    assert statuses == {WebhookDelivery.Status.SUCCEEDED: 2, WebhookDelivery.Status.PENDING: 2}
+    for delivery in deliveries:
+        attempts = list(delivery.attempts.all())
+        assert [a.number for a in attempts] == [1]
+        assert attempts[0].succeeded == (delivery.status == WebhookDelivery.Status.SUCCEEDED)
+    assert sorted(r.payload["attempt"] for r in attempt_actions("pending")) == [2, 2]
+    assert not attempt_actions("running").exists()
