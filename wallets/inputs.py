@@ -40,6 +40,7 @@ from sandbox.currencies import (
     to_minor_units,
 )
 from sandbox.errors import ApplicationError, NotFound
+from sandbox.rows import RowLoader
 from sandbox.tenants.models import Tenant
 from wallets import selectors
 from wallets.locking import Statement
@@ -235,6 +236,7 @@ def lookup_account(accounts: Mapping[str, Account], value: Any, field: str) -> A
 
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+_account_from_row = RowLoader(Account, _ACCOUNT_FIELDS)
 _ACCOUNTS_SQL = "SELECT {} FROM {} WHERE {} = %(tenant)s AND id = ANY(%(ids)s::uuid[])".format(
     ", ".join(str(f.column) for f in Account._meta.concrete_fields),
     Account._meta.db_table,
@@ -275,7 +277,7 @@ def accounts_statement(
         return None
 
     def done(rows: list[tuple[Any, ...]]) -> None:
-        into.update((str(row[0]), Account.from_db("default", _ACCOUNT_FIELDS, row)) for row in rows)
+        into.update((str(row[0]), _account_from_row(row)) for row in rows)
 
     return Statement(_ACCOUNTS_SQL, {"tenant": tenant.pk, "ids": valid}, done)
 

@@ -34,6 +34,7 @@ from django.db import connection
 from sandbox import clock
 from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
+from sandbox.rows import RowLoader
 from wallets.locking import AccountState, Statement, apply_deltas, lock_accounts
 from wallets.models import Entry, LedgerTransaction
 
@@ -120,16 +121,16 @@ class Result:
         if self._transaction is None:
             if self.row is None:
                 raise LookupError("This posting has no transaction: refused, or balance-only.")
-            txn = _transaction_model(self.row, self.transaction_id)
-            txn._state.adding = False
-            txn._state.db = "default"
-            self._transaction = txn
+            self._transaction = _transaction_loaded((self.transaction_id, *self.row))
         return self._transaction
 
 
-def _transaction_model(row: TransactionRow, id: int | None = None) -> LedgerTransaction:
+_transaction_loaded = RowLoader(LedgerTransaction, ("id", *TransactionRow._fields))
+
+
+def _transaction_model(row: TransactionRow) -> LedgerTransaction:
+    """A new transaction to insert (SQLite: ``bulk_create``)."""
     return LedgerTransaction(
-        id=id,
         uuid=row.uuid,
         tenant_id=row.tenant_id,
         kind=row.kind,
