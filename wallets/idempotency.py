@@ -110,10 +110,11 @@ def _claim(
     method: str,
     path: str,
     along: Sequence[Statement] = (),
-) -> tuple[IdempotencyKey, bool, PlatformRow | None]:
-    """Claim ``key``: the record and whether this request created it, and on PostgreSQL
-    the platform clock's row (offset_seconds, frozen_time) read by the same statement, and
-    the ``along`` statements run right after it, in the same round trip."""
+) -> tuple[int | None, IdempotencyKey | None, PlatformRow | None]:
+    """Claim ``key``: the id of the record this request created, or else the record another
+    request made; on PostgreSQL also the platform clock's row (offset_seconds, frozen_time)
+    read by the same statement, and the ``along`` statements run right after it, in the
+    same round trip. No model instance for a key just claimed: only its id is needed."""
     if connection.vendor == "postgresql":
         # A concurrent claim of the same key waits here until the other transaction ends;
         # then the key is either taken (nothing inserted) or free again. The record's time
@@ -131,15 +132,12 @@ def _claim(
         claimed_id, offset_seconds, frozen_time = _first_statements(_CLAIM_SQL, params, along)
         platform_row = (offset_seconds, frozen_time)
         if claimed_id is not None:
-            record = IdempotencyKey(
-                id=claimed_id, tenant_id=tenant_id, key=key, fingerprint=fingerprint
-            )
-            return record, True, platform_row
-        return IdempotencyKey.objects.get(tenant_id=tenant_id, key=key), False, platform_row
+            return claimed_id, None, platform_row
+        return None, IdempotencyKey.objects.get(tenant_id=tenant_id, key=key), platform_row
     # SQLite: transactions take the write lock up front, so there is no race to lose.
     existing = IdempotencyKey.objects.filter(tenant_id=tenant_id, key=key).first()
     if existing is not None:
-        return existing, False, None
+        return None, existing, None
     record = IdempotencyKey.objects.create(
         tenant_id=tenant_id,
         key=key,
@@ -148,7 +146,7 @@ def _claim(
         path=path[:300],
         created_at=timezone.now(),  # real time, as PostgreSQL's statement_timestamp()
     )
-    return record, True, None
+    return record.pk, None, None
 
 
 def _first_statements(sql: str, params: dict[str, Any], along: Sequence[Statement]) -> Any:
@@ -249,7 +247,7 @@ def run_idempotent(
             return attempt()
 
     def attempt() -> StoredAnswer:
-        record, created, platform_row = _claim(
+        claimed_id, record, platform_row = _claim(
             tenant_id=tenant_id,
             key=key,
             fingerprint=fingerprint,
@@ -257,7 +255,7 @@ def run_idempotent(
             path=path,
             along=along,
         )
-        if not created:
+        if record is not None:
             if record.fingerprint != fingerprint:
                 raise Conflict(
                     f"This {HEADER} was already used for a different request "
@@ -273,7 +271,8 @@ def run_idempotent(
         else:
             with clock.platform_row_read(*platform_row):
                 status, answer = execute()
-        rendered = _store_answer(record.pk, status, answer)
+        assert claimed_id is not None
+        rendered = _store_answer(claimed_id, status, answer)
         return StoredAnswer(status, answer, replayed=False, rendered=rendered)
 
     return run_retrying(body)
