@@ -7,7 +7,6 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -170,13 +169,13 @@ def events_insert(sql: str, params: dict[str, Any]) -> None:
 _INSERT_EVENTS_SQL = """
 INSERT INTO events_event
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
-SELECT e.id, e.tenant, e.node, e.type, e.object_type, e.object_id, e.data::jsonb,
+SELECT gen_random_uuid(), e.tenant, e.node, e.type, e.object_type, e.object_id, e.data::jsonb,
        e.occurred_at, %(created_at)s::timestamptz + (e.n - 1) * interval '1 microsecond'
-  FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(node_id)s::uuid[], %(type)s::varchar[],
+  FROM unnest(%(tenant_id)s::uuid[], %(node_id)s::uuid[], %(type)s::varchar[],
               %(object_type)s::varchar[], %(object_id)s::varchar[], %(data)s::text[],
               %(occurred_at)s::timestamptz[])
        WITH ORDINALITY
-       AS e(id, tenant, node, type, object_type, object_id, data, occurred_at, n)
+       AS e(tenant, node, type, object_type, object_id, data, occurred_at, n)
 """
 
 
@@ -184,20 +183,27 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # What bulk_create would write, in one statement whose arrays go as literal strings:
     # psycopg quoting 8,000 values one by one cost more than posting the transfers
     # (``wallets.posting._insert_postgresql`` does the same). No model instances either.
+    # The ids are PostgreSQL's ``gen_random_uuid()``, version 4 as the model's default.
     encode = DjangoJSONEncoder().encode
     columns: dict[str, list[str | None]] = defaultdict(list)
     as_text: dict[Any, str | None] = {None: None}  # tenants, nodes, times repeat in a batch
+    # The events of one change share their data (one object): encoded once. Keyed by the
+    # object's id, alive in ``rows`` until the end.
+    encoded: dict[int, str] = {}
     for row in rows:
         for name in ("tenant_id", "node_id", "occurred_at"):
             value = row[name]
             if value not in as_text:
                 as_text[value] = value.isoformat() if isinstance(value, datetime) else str(value)
             columns[name].append(as_text[value])
-        columns["id"].append(str(uuid.uuid4()))
         columns["type"].append(row["type"])
         columns["object_type"].append(row["object_type"])
         columns["object_id"].append(row["object_id"])
-        columns["data"].append(encode(row["data"]))
+        data = row["data"]
+        text = encoded.get(id(data))
+        if text is None:
+            text = encoded[id(data)] = encode(data)
+        columns["data"].append(text)
     params = {name: _text_array(values) for name, values in columns.items()}
     # Nobody reads its result: inside a ledger transaction it goes with the next statement.
     writebehind.write(_INSERT_EVENTS_SQL, {**params, "created_at": timezone.now()})
