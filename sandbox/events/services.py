@@ -45,6 +45,7 @@ def event_record(
     obj: models.Model | None = None,
     data: dict[str, Any] | None = None,
     object_id: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> Event:
     """Record that something happened, in the caller's transaction.
 
@@ -52,6 +53,8 @@ def event_record(
     exists exactly when the change does. After commit the relay is nudged; if the broker is
     down, the event waits in the table for the beat relay. ``object_id`` replaces the
     object's primary key where the API knows it by another id (a ledger transaction's uuid).
+    ``occurred_at``: the node's time, for a caller that read the node's clock in this
+    transaction already (else it is read here).
     """
     _require_transaction("event_record()")
     if tenant is None:
@@ -70,7 +73,7 @@ def event_record(
             obj=obj,
             object_id=object_id,
             data=data,
-            occurred_at=clock_now(node_id=node.pk if node is not None else None),
+            occurred_at=occurred_at or clock_now(node_id=node.pk if node is not None else None),
         )
     )
     event.tenant, event.node = tenant, node  # as Event.objects.create(tenant=…, node=…) left them
@@ -89,15 +92,23 @@ def action_record(
     node: Node | None = None,
     event_type: str | None = None,
     audit_data: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> Event:
     """Someone did something to ``obj``: the audit entry (who, from where) and the event
     (what webhooks carry), written together in the caller's transaction.
 
     ``data`` is the object as the API shows it (its presenter's output); ``event_type``
     defaults to ``action``; ``audit_data`` is what the audit log keeps (nothing by default:
-    the event already holds the object)."""
+    the event already holds the object); ``occurred_at`` as for ``event_record``."""
     audit_record(actor=actor, action=action, tenant=tenant, target=obj, data=audit_data)
-    return event_record(tenant=tenant, node=node, type=event_type or action, obj=obj, data=data)
+    return event_record(
+        tenant=tenant,
+        node=node,
+        type=event_type or action,
+        obj=obj,
+        data=data,
+        occurred_at=occurred_at,
+    )
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import uuid
 import xml.etree.ElementTree as ET
+from datetime import datetime
 
 import cemacqr
 import pytest
 from crccheck.crc import Crc16CcittFalse
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from sandbox.events.models import Event
 from sandbox.nodekeys import jws
@@ -303,3 +306,30 @@ def test_the_list_shows_states(shop):
 def test_an_unknown_request_is_404(shop):
     response = shop.api.get(f"/api/v1/payment_requests/{uuid.uuid4()}")
     assert response.status_code == 404 and error_code(response) == "paymentrequest_not_found"
+
+
+# How ``sandbox.clock`` reads a node's test clock (the ledger's lock reads it by a join).
+CLOCK_READ = 'SELECT "events_testclock"."frozen_time" AS "clock__frozen_time"'
+
+
+def test_a_redemption_reads_each_nodes_clock_once_and_its_events_carry_those_times(shop):
+    times = {shop.merchant: "2026-03-10T11:00:00+09:00", shop.payer: "2026-03-10T11:01:00+09:00"}
+    for node, frozen_time in times.items():
+        clock = shop.post("/api/v1/test_clocks", {"name": node.name, "frozen_time": frozen_time})
+        attached = shop.post(
+            f"/api/v1/test_clocks/{clock.json()['id']}/attach", {"node": str(node.pk)}
+        )
+        assert attached.status_code < 300, attached.content
+    request = shop.create(order_id="A-300", amount="15000")
+    token = shop.authorize(request)["token"]
+
+    with CaptureQueriesContext(connection) as queries:
+        paid = shop.redeem(request, token).json()
+
+    clock_reads = [q for q in queries if q["sql"].startswith(CLOCK_READ)]
+    assert len(clock_reads) == 2  # the merchant's, the payer's: the events reuse them
+    paid_event = Event.objects.get(object_id=request["id"], type="payment_request.paid")
+    payer_event = Event.objects.get(object_id=paid["transaction_id"])
+    assert paid_event.occurred_at == datetime.fromisoformat(times[shop.merchant])
+    assert paid_event.occurred_at == datetime.fromisoformat(paid["paid_at"])
+    assert payer_event.occurred_at == datetime.fromisoformat(times[shop.payer])

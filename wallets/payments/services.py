@@ -286,12 +286,25 @@ def _outside_request(request: PaymentRequest, signed: str, now: datetime) -> Non
     request.jws = signed
 
 
-def _changed(request: PaymentRequest, actor: Actor | None, event_type: str) -> None:
+def _changed(
+    request: PaymentRequest,
+    actor: Actor | None,
+    event_type: str,
+    merchant_now: datetime | None = None,
+) -> None:
     """Record the request's new state: the merchant node's webhook event (with the audit
-    entry when someone acted)."""
+    entry when someone acted). ``merchant_now``: the merchant node's time, if the caller
+    read it in this transaction (else the event reads it)."""
     data = presenters.request_json(request)
     if actor is None:
-        event_record(tenant=None, node=request.node, type=event_type, obj=request, data=data)
+        event_record(
+            tenant=None,
+            node=request.node,
+            type=event_type,
+            obj=request,
+            data=data,
+            occurred_at=merchant_now,
+        )
     else:
         action_record(
             actor=actor,
@@ -300,12 +313,14 @@ def _changed(request: PaymentRequest, actor: Actor | None, event_type: str) -> N
             node=request.node,
             obj=request,
             data=data,
+            occurred_at=merchant_now,
         )
 
 
-def _payer_heard(payer_node: Node, result: Result) -> None:
+def _payer_heard(payer_node: Node, result: Result, payer_now: datetime | None = None) -> None:
     """The payer's node hears of the money leaving (or, refunded, coming back to) its
-    account, as the ledger's own events tell every balance change (docs/webhooks.md)."""
+    account, as the ledger's own events tell every balance change (docs/webhooks.md).
+    ``payer_now``: the payer node's time, if the caller read it in this transaction."""
     txn = result.transaction
     event_record(
         tenant=None,
@@ -314,6 +329,7 @@ def _payer_heard(payer_node: Node, result: Result) -> None:
         obj=txn,
         data=ledger_presenters.transaction_data(txn, list(result.entries)),
         object_id=str(txn.uuid),
+        occurred_at=payer_now,
     )
 
 
@@ -564,7 +580,8 @@ def payment_redeem(*, request: PaymentRequest, token: Any, actor: Actor) -> Paym
         )
     )
     txn = result.transaction
-    _payer_heard(authorization.node, result)
+    # The events carry the nodes' times read above, in this transaction: not read again.
+    _payer_heard(authorization.node, result, payer_now)
     Redemption.objects.create(
         request=request, authorization=authorization, transaction=txn, created_at=merchant_now
     )
@@ -573,7 +590,7 @@ def payment_redeem(*, request: PaymentRequest, token: Any, actor: Actor) -> Paym
     request.paid_at = merchant_now
     request.save(update_fields=["status", "transaction", "paid_at"])
     scheduling.cancel(kind=REQUEST_EXPIRY, key=f"payreq:{request.pk}")
-    _changed(request, actor, "payment_request.paid")
+    _changed(request, actor, "payment_request.paid", merchant_now)
     return request
 
 
