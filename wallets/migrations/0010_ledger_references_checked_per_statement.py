@@ -32,25 +32,22 @@ DROP TRIGGER wallets_ledgertransaction_balanced ON wallets_ledgertransaction;
 DROP FUNCTION wallets_transaction_balanced();
 
 CREATE FUNCTION wallets_transactions_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One query: lock the tenants named, count those missing, and find the first transaction
+-- without two entries summing to zero per currency. The statement's ids come from one
+-- sequence: their entries lie in one range of the entries' transaction index (with, at
+-- most, a concurrent statement's: ignored).
 DECLARE
-    no_tenant uuid;
-    low bigint;
-    high bigint;
     bad record;
+    no_tenant uuid;
 BEGIN
-    PERFORM FROM tenants_tenant AS t
-      WHERE t.id IN (SELECT tenant_id FROM new_transactions) FOR KEY SHARE OF t;
-    SELECT d.tenant_id INTO no_tenant
-      FROM (SELECT DISTINCT tenant_id FROM new_transactions WHERE tenant_id IS NOT NULL) AS d
-     WHERE NOT EXISTS (SELECT FROM tenants_tenant AS t WHERE t.id = d.tenant_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'insert on table "wallets_ledgertransaction" violates foreign key: tenant_id % is not present in table "tenants_tenant"',
-            no_tenant USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    -- The statement's ids come from one sequence: their entries lie in one range of the
-    -- entries' transaction index (with, at most, a concurrent statement's: ignored).
-    SELECT min(id), max(id) INTO low, high FROM new_transactions;
-    FOR bad IN
+    WITH tenants AS (SELECT FROM tenants_tenant AS t
+                      WHERE t.id IN (SELECT tenant_id FROM new_transactions) FOR KEY SHARE OF t)
+    SELECT (SELECT count(DISTINCT tenant_id) FROM new_transactions)
+               - (SELECT count(*) FROM tenants) AS missing_tenants,
+           u.id, u.n, u.off
+      INTO bad
+      FROM (SELECT) AS one
+      LEFT JOIN (
         SELECT t.id, coalesce(s.n, 0) AS n, s.off
           FROM new_transactions AS t
           LEFT JOIN (SELECT c.transaction_id, sum(c.n) AS n,
@@ -59,54 +56,66 @@ BEGIN
                        FROM (SELECT e.transaction_id, e.currency, sum(e.amount) AS total,
                                     count(*) AS n
                                FROM wallets_entry AS e
-                              WHERE e.transaction_id BETWEEN low AND high
+                              WHERE e.transaction_id
+                                    BETWEEN (SELECT min(id) FROM new_transactions)
+                                        AND (SELECT max(id) FROM new_transactions)
                               GROUP BY e.transaction_id, e.currency) AS c
                       GROUP BY c.transaction_id) AS s ON s.transaction_id = t.id
          WHERE coalesce(s.n, 0) < 2 OR s.off IS NOT NULL
          ORDER BY t.id
-         LIMIT 1
-    LOOP
-        IF bad.n = 0 THEN
-            RAISE EXCEPTION 'ledger transaction % has no entries', bad.id
-                USING ERRCODE = 'check_violation';
-        ELSIF bad.n < 2 THEN
-            RAISE EXCEPTION 'ledger transaction % has % entry; at least 2 are needed',
-                bad.id, bad.n USING ERRCODE = 'check_violation';
-        END IF;
-        RAISE EXCEPTION 'ledger transaction % does not sum to zero: %', bad.id, bad.off
+         LIMIT 1) AS u ON true;
+    IF bad.missing_tenants > 0 THEN
+        SELECT n.tenant_id INTO no_tenant FROM new_transactions AS n
+         WHERE NOT EXISTS (SELECT FROM tenants_tenant AS t WHERE t.id = n.tenant_id)
+           AND n.tenant_id IS NOT NULL LIMIT 1;
+        RAISE EXCEPTION 'insert on table "wallets_ledgertransaction" violates foreign key: tenant_id % is not present in table "tenants_tenant"',
+            no_tenant USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF bad.id IS NULL THEN
+        RETURN NULL;
+    ELSIF bad.n = 0 THEN
+        RAISE EXCEPTION 'ledger transaction % has no entries', bad.id
             USING ERRCODE = 'check_violation';
-    END LOOP;
-    RETURN NULL;
+    ELSIF bad.n < 2 THEN
+        RAISE EXCEPTION 'ledger transaction % has % entry; at least 2 are needed',
+            bad.id, bad.n USING ERRCODE = 'check_violation';
+    END IF;
+    RAISE EXCEPTION 'ledger transaction % does not sum to zero: %', bad.id, bad.off
+        USING ERRCODE = 'check_violation';
 END $$;
 CREATE TRIGGER wallets_ledgertransaction_balanced AFTER INSERT ON wallets_ledgertransaction
     REFERENCING NEW TABLE AS new_transactions
     FOR EACH STATEMENT EXECUTE FUNCTION wallets_transactions_balanced();
 
 CREATE OR REPLACE FUNCTION wallets_entries_appended() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One query: lock the accounts named and count those missing; find an entry whose
+-- transaction does not exist, and the transactions that this statement did not write
+-- (every row of a statement carries the xid of the (sub)transaction running it): those
+-- are summed again below.
 DECLARE
+    missing_accounts bigint;
     no_account uuid;
-    statement_xmin xid;
     no_transaction bigint;
     late bigint[];
     bad record;
 BEGIN
-    PERFORM FROM wallets_account AS a
-      WHERE a.id IN (SELECT account_id FROM new_entries) FOR KEY SHARE OF a;
-    SELECT d.account_id INTO no_account FROM (SELECT DISTINCT account_id FROM new_entries) AS d
-     WHERE NOT EXISTS (SELECT FROM wallets_account AS a WHERE a.id = d.account_id) LIMIT 1;
-    IF FOUND THEN
+    WITH accounts AS (SELECT FROM wallets_account AS a
+                       WHERE a.id IN (SELECT account_id FROM new_entries) FOR KEY SHARE OF a)
+    SELECT (SELECT count(DISTINCT account_id) FROM new_entries)
+               - (SELECT count(*) FROM accounts),
+           min(d.id) FILTER (WHERE t.id IS NULL),
+           array_agg(d.id) FILTER (WHERE NOT (t.xmin = (
+               SELECT e.xmin FROM wallets_entry AS e
+                WHERE e.id = (SELECT min(id) FROM new_entries))))
+      INTO missing_accounts, no_transaction, late
+      FROM (SELECT DISTINCT transaction_id AS id FROM new_entries) AS d
+      LEFT JOIN wallets_ledgertransaction AS t ON t.id = d.id;
+    IF missing_accounts > 0 THEN
+        SELECT n.account_id INTO no_account FROM new_entries AS n
+         WHERE NOT EXISTS (SELECT FROM wallets_account AS a WHERE a.id = n.account_id) LIMIT 1;
         RAISE EXCEPTION 'insert on table "wallets_entry" violates foreign key: account_id % is not present in table "wallets_account"',
             no_account USING ERRCODE = 'foreign_key_violation';
     END IF;
-    -- Every row of this statement carries the xid of the (sub)transaction running it: the
-    -- transactions it did not write itself are summed again below.
-    SELECT e.xmin INTO statement_xmin
-      FROM wallets_entry e WHERE e.id = (SELECT min(id) FROM new_entries);
-    SELECT min(d.id) FILTER (WHERE t.id IS NULL),
-           array_agg(d.id) FILTER (WHERE NOT (t.xmin = statement_xmin))
-      INTO no_transaction, late
-      FROM (SELECT DISTINCT transaction_id AS id FROM new_entries) AS d
-      LEFT JOIN wallets_ledgertransaction AS t ON t.id = d.id;
     IF no_transaction IS NOT NULL THEN
         RAISE EXCEPTION 'insert on table "wallets_entry" violates foreign key: transaction_id % is not present in table "wallets_ledgertransaction"',
             no_transaction USING ERRCODE = 'foreign_key_violation';

@@ -7,7 +7,7 @@ PostgreSQL as before:
 
 - on insert, a statement-level trigger locks the statement's tenants and nodes as a
   foreign key does (``FOR KEY SHARE``: none can be deleted before COMMIT) and refuses the
-  statement if one is missing: a handful of set-based queries per statement;
+  statement if one is missing: one set-based query per statement;
 - on the other side, deleting a tenant or a node (or changing its id) that events still
   name is refused at COMMIT, as the deferred foreign key did. Django deletes a tenant's
   events before the tenant (``on_delete=CASCADE``), so that still works.
@@ -40,25 +40,30 @@ BEGIN
 END $$;
 
 CREATE FUNCTION events_event_references() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One query: lock the tenants and nodes named, and count those missing.
 DECLARE
-    missing uuid;
+    missing record;
+    id uuid;
 BEGIN
-    PERFORM FROM tenants_tenant AS t
-      WHERE t.id IN (SELECT tenant_id FROM new_events) FOR KEY SHARE OF t;
-    SELECT d.tenant_id INTO missing FROM (SELECT DISTINCT tenant_id FROM new_events) AS d
-     WHERE NOT EXISTS (SELECT FROM tenants_tenant AS t WHERE t.id = d.tenant_id) LIMIT 1;
-    IF FOUND THEN
+    WITH tenants AS (SELECT FROM tenants_tenant AS t
+                      WHERE t.id IN (SELECT tenant_id FROM new_events) FOR KEY SHARE OF t),
+         nodes AS (SELECT FROM tenants_node AS n
+                    WHERE n.id IN (SELECT node_id FROM new_events) FOR KEY SHARE OF n)
+    SELECT count(DISTINCT e.tenant_id) - (SELECT count(*) FROM tenants) AS tenants,
+           count(DISTINCT e.node_id) - (SELECT count(*) FROM nodes) AS nodes
+      INTO missing FROM new_events AS e;
+    IF missing.tenants > 0 THEN
+        SELECT e.tenant_id INTO id FROM new_events AS e
+         WHERE NOT EXISTS (SELECT FROM tenants_tenant AS t WHERE t.id = e.tenant_id) LIMIT 1;
         RAISE EXCEPTION 'insert on table "events_event" violates foreign key: tenant_id % is not present in table "tenants_tenant"',
-            missing USING ERRCODE = 'foreign_key_violation';
+            id USING ERRCODE = 'foreign_key_violation';
     END IF;
-    PERFORM FROM tenants_node AS n
-      WHERE n.id IN (SELECT node_id FROM new_events) FOR KEY SHARE OF n;
-    SELECT d.node_id INTO missing
-      FROM (SELECT DISTINCT node_id FROM new_events WHERE node_id IS NOT NULL) AS d
-     WHERE NOT EXISTS (SELECT FROM tenants_node AS n WHERE n.id = d.node_id) LIMIT 1;
-    IF FOUND THEN
+    IF missing.nodes > 0 THEN
+        SELECT e.node_id INTO id FROM new_events AS e
+         WHERE NOT EXISTS (SELECT FROM tenants_node AS n WHERE n.id = e.node_id)
+           AND e.node_id IS NOT NULL LIMIT 1;
         RAISE EXCEPTION 'insert on table "events_event" violates foreign key: node_id % is not present in table "tenants_node"',
-            missing USING ERRCODE = 'foreign_key_violation';
+            id USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN NULL;
 END $$;
