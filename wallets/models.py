@@ -153,8 +153,17 @@ class LedgerTransaction(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     uuid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # The foreign keys of the ledger's rows are checked by a statement-level trigger, once
+    # per INSERT, not by one check per row (migration 0010); ledgertxn_tenant_recent serves
+    # the lookups by tenant.
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_transactions"
+        Tenant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_transactions",
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(max_length=32)
     memo = models.CharField(max_length=500, blank=True)
@@ -182,10 +191,18 @@ class Entry(models.Model):
     """One leg of a transaction: a signed, non-zero amount on one account (credit > 0)."""
 
     id = models.BigAutoField(primary_key=True)
+    # Checked once per INSERT by a statement-level trigger (migration 0010), not per row;
+    # entry_account_recent serves the lookups by account.
     transaction = models.ForeignKey(
-        LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries", db_constraint=False
     )
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
+    )
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     posted_at = models.DateTimeField(help_text="The transaction's, copied for account history.")
