@@ -1,0 +1,170 @@
+"""A list page's SQL, assembled by Django once per query shape, not once per request.
+
+Compiling a page of a list (``SELECT <every column> FROM ... WHERE ... ORDER BY ...
+LIMIT n``) cost Django more CPU than the database spent answering it: most of it on the
+column list and the ORDER BY, which are the same for every request of a list. Only the
+WHERE clause carries what varies: the tenant (``TenantQuerySet.for_tenant``, still the
+one place that scopes), the filters and the cursor's position.
+
+So every request still compiles its own WHERE and FROM clauses (with their parameters),
+and the rest comes from a cache whose key holds everything else the SQL depends on:
+
+- the compiled WHERE and FROM text itself (any value that changes the SQL's text, such
+  as ``IS NULL`` or the length of an ``IN`` list, changes the key);
+- the model, the database alias, the ordering, its direction and the slice;
+- and nothing else, because only *plain* querysets take this path (``plain_reason``):
+  all of a model's columns and no annotation, extra, ``select_related``, ``only`` or
+  ``defer``, DISTINCT, GROUP BY, aggregate, window, union, locking or prefetch. Anything
+  else is compiled by Django as usual.
+
+The cache holds no parameter: they come from this request's WHERE and FROM. A shape
+enters the cache only if Django's own compilation of it has exactly those parameters,
+in that order (no parameter of its own in the columns or the ORDER BY).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
+from django.db import connections, models
+from django.db.models.query import ModelIterable
+from django.db.models.sql.compiler import SQLCompiler
+
+# Shapes are few (a list's filters are declared), but an ``IN`` list of every length is
+# a shape of its own: past this many, the cache starts again.
+MAX_SHAPES = 512
+
+
+@dataclass(frozen=True)
+class Shape:
+    sql: str
+    select: list[Any]  # the compiler's columns: their converters, read only
+    col_count: int
+    attnames: list[str]
+
+
+_shapes: dict[tuple[Any, ...], Shape] = {}
+
+
+def plain_reason(queryset: models.QuerySet[Any]) -> str | None:
+    """Why a queryset must be compiled by Django every time (None: it is plain)."""
+    query, loose = queryset.query, cast(Any, queryset)  # (the stubs know no private field)
+    if queryset._iterable_class is not CompiledOnceIterable:
+        return "not a queryset of model instances"
+    if loose._prefetch_related_lookups or loose._known_related_objects:
+        return "prefetch or known related objects"
+    if not query.default_cols or query.select or query.values_select:
+        return "selected columns"
+    if query.annotations or query.extra or query.extra_tables or query.extra_order_by:
+        return "annotations or extra"
+    if query.select_related is not False or query.deferred_loading != (frozenset(), True):
+        return "select_related, only or defer"
+    if query.distinct or query.distinct_fields or query.group_by is not None:
+        return "DISTINCT or GROUP BY"
+    if query.combinator or query.select_for_update or query.subquery:
+        return "union, locking or subquery"
+    if query.where.contains_aggregate or query.where.contains_over_clause:
+        return "aggregate or window in the filter"
+    ordering = query.order_by or (query.get_meta().ordering or () if query.default_ordering else ())
+    if not all(is_own_column(queryset.model, name) for name in ordering):
+        return "ordering through an expression or a relation"
+    return None
+
+
+def is_own_column(model: type[models.Model], name: Any) -> bool:
+    # An ordering by one of the model's own non-relation columns adds no join (a relation
+    # would order by the related model's ordering, through a join whose alias depends on
+    # the query's history).
+    if not isinstance(name, str):
+        return False
+    name = name.removeprefix("-")
+    if name in ("pk", "?"):
+        return True
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return field.concrete and not field.is_relation
+
+
+def shape_key(compiler: SQLCompiler) -> tuple[tuple[Any, ...], list[Any]]:
+    """The cache key of a plain query's shape, and this request's parameters."""
+    query = compiler.query
+    from_, from_params = compiler.get_from_clause()
+    where: str
+    where_params: Sequence[Any]
+    try:
+        where, where_params = compiler.compile(cast(Any, query.where))
+    except FullResultSet:  # no filter at all
+        where, where_params = "", ()
+    key = (
+        query.model,
+        compiler.using,
+        tuple(from_),
+        where,
+        tuple(query.order_by),
+        query.default_ordering,
+        query.standard_ordering,
+        query.low_mark,
+        query.high_mark,
+    )
+    return key, [*from_params, *where_params]
+
+
+def remember(key: tuple[Any, ...], params: list[Any], compiler: SQLCompiler) -> Shape | None:
+    """Django's own compilation of the shape, kept if its parameters are this request's."""
+    sql, full_params = compiler.as_sql()
+    if list(full_params) != params or compiler.has_extra_select or compiler.annotation_col_map:
+        return None
+    klass_info = compiler.klass_info
+    if klass_info is None or klass_info.get("related_klass_infos"):
+        return None
+    count = len(compiler.select)
+    if compiler.col_count != count:
+        return None
+    shape = Shape(sql, compiler.select, count, [c[0].target.attname for c in compiler.select])
+    if len(_shapes) >= MAX_SHAPES:
+        _shapes.clear()
+    _shapes[key] = shape
+    return shape
+
+
+class CompiledOnceIterable(ModelIterable):
+    """Django's ``ModelIterable``, with a plain query's SQL from the shape cache."""
+
+    def __iter__(self):
+        queryset = self.queryset
+        if self.chunked_fetch or plain_reason(queryset) is not None:
+            yield from super().__iter__()
+            return
+        db = queryset.db
+        compiler = queryset.query.get_compiler(using=db)
+        try:
+            key, params = shape_key(compiler)
+        except EmptyResultSet:  # a filter nothing can match: Django answers without SQL
+            yield from super().__iter__()
+            return
+        shape = _shapes.get(key) or remember(key, params, compiler)
+        if shape is None:
+            yield from super().__iter__()
+            return
+        # As ``ModelIterable`` does, for a plain query: columns in the model's order.
+        compiler.select, compiler.col_count = shape.select, shape.col_count
+        with connections[db].cursor() as cursor:
+            cursor.execute(shape.sql, params)
+            rows = cursor.fetchall()
+        model = queryset.model
+        for row in compiler.results_iter([rows]):
+            yield model.from_db(db, shape.attnames, row)
+
+
+def compiled_once(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
+    """The same queryset, whose pages take their SQL from the shape cache when plain."""
+    if queryset._iterable_class is not ModelIterable:
+        return queryset
+    queryset = queryset.all()
+    queryset._iterable_class = CompiledOnceIterable
+    return queryset
