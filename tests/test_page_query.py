@@ -4,16 +4,18 @@ same rows and the same bytes as Django's own compilation, each tenant its own ro
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.models import Count
+from django.db import connection, transaction
+from django.db.models import Count, signals
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLResolver, get_resolver
 from rest_framework.generics import ListAPIView
 from rest_framework.test import APIClient
 
 from sandbox.api import page_query, pagination
+from sandbox.events.models import Event
+from sandbox.events.services import event_record
 from sandbox.tenants import services
-from sandbox.tenants.models import ApiKey, Node
+from sandbox.tenants.models import ApiKey, AuditLogEntry, Node
 from tests.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,11 +61,22 @@ def every_page(client: APIClient, route: str) -> list[bytes]:
     return pages
 
 
+def events_for(node, count: int = 3) -> None:
+    with transaction.atomic():
+        for n in range(count):
+            event_record(
+                tenant=node.tenant,
+                node=node,
+                type="deposit.credited",
+                data={"amount": {"amount": f"{n}.50", "currency": "KRW"}, "memo": "é"},
+            )
+
+
 @pytest.fixture
 def some_of_everything(alice, outsider):
     for party in (alice, outsider):
         for country in ("KR", "JP", "DE"):
-            NodeFactory(tenant=party.tenant, country=country)
+            events_for(NodeFactory(tenant=party.tenant, country=country))
         for name in ("ci", "backup"):
             services.api_key_create(tenant=party.tenant, name=name, actor=services.SYSTEM)
 
@@ -142,3 +155,39 @@ def test_a_page_is_one_statement_and_a_filter_nothing_matches_is_none(alice):
         assert len(fetch(scoped)) == 1
         assert fetch(scoped.filter(pk__in=[])) == []
     assert len(queries) == 2
+
+
+def test_rows_become_the_instances_django_makes(alice):
+    events_for(NodeFactory(tenant=alice.tenant))
+    for model in (Event, ApiKey, AuditLogEntry):
+        scoped = model.objects.for_tenant(alice.tenant)
+        assert page_query.plain_init(model, [f.attname for f in model._meta.concrete_fields])
+        django_made, cached = state_of(scoped), state_of(page_query.compiled_once(scoped))
+        assert cached == django_made and django_made
+
+
+def state_of(queryset):
+    rows = list(queryset.order_by("-created_at", "-pk")[:50])
+    return [
+        (type(row), list(row.__dict__), vars(row._state), [*vars(row).values()][1:]) for row in rows
+    ]
+
+
+def test_a_model_with_an_init_receiver_is_made_by_django(alice):
+    events_for(NodeFactory(tenant=alice.tenant))
+    made = []
+
+    def receiver(sender, instance, **kwargs):
+        made.append(instance.pk)
+
+    signals.post_init.connect(receiver, sender=Event)
+    try:
+        rows = fetch(Event.objects.for_tenant(alice.tenant))
+    finally:
+        signals.post_init.disconnect(receiver, sender=Event)
+    assert made == [row.pk for row in rows] and made
+
+
+def test_a_node_is_made_by_django_for_its_country_descriptor():
+    attnames = [f.attname for f in Node._meta.concrete_fields]
+    assert not page_query.plain_columns(Node, tuple(attnames))
