@@ -2,14 +2,17 @@
 """What one API request costs, in process: CPU, SQL statements and round trips. A script.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME python bench/request_profile.py
-        [--count 400] [--profile] [--keep-data]
+        [--count 400] [--profile] [--list PATH ...] [--only-lists]
 
 On the PostgreSQL database of DATABASE_URL (migrated here; its tables are reused) it
 makes a tenant, an API key, two nodes and funded accounts, then runs through the WSGI
 application, with DEBUG off, as gunicorn would:
 
   - ``POST /api/v1/transfers`` (a single transfer between two nodes' accounts);
-  - ``GET /api/v1/nodes`` (an authenticated list).
+  - ``GET /api/v1/nodes`` (an authenticated list);
+  - with ``--list PATH`` (repeatable), ``GET PATH`` too, e.g. ``/api/v1/events`` or
+    ``/api/v1/transactions`` (full pages: the transfers made first leave 50 rows or more);
+    ``--only-lists`` leaves out the transfer's own figures (its transfers still run).
 
 For each it prints the app CPU per request (``time.process_time``, the least of five
 batches of ``--count``/5 requests after a warm-up: others' load only inflates it), the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import os
@@ -92,10 +96,11 @@ def books() -> dict:
 
 
 def environ(method: str, path: str, secret: str, body: bytes = b"") -> dict:
+    path, _, query = path.partition("?")
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "REMOTE_ADDR": "127.0.0.1",
@@ -121,6 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--list", action="append", default=[], metavar="PATH")
+    parser.add_argument("--only-lists", action="store_true")
     options = parser.parse_args()
     setup()
     from django.core.wsgi import get_wsgi_application
@@ -156,17 +163,22 @@ def main() -> None:
         chunks.close()
         assert status[0].startswith("201"), (status, chunks)
 
-    def node_list() -> None:
+    def get(path: str) -> None:
         status = []
-        chunks = app(
-            environ("GET", "/api/v1/nodes", data["secret"]), lambda s, h, *_: status.append(s)
-        )
+        chunks = app(environ("GET", path, data["secret"]), lambda s, h, *_: status.append(s))
         b"".join(chunks)
         chunks.close()
         assert status[0].startswith("200"), status
 
+    calls = [("POST /api/v1/transfers", transfer)]
+    if options.only_lists:
+        calls = []
+        for _ in range(60):  # rows for the lists: each transfer has its events
+            transfer()
+    for path in ["/api/v1/nodes", *options.list]:
+        calls.append((f"GET {path}", functools.partial(get, path)))
     report = {}
-    for name, call in (("POST /api/v1/transfers", transfer), ("GET /api/v1/nodes", node_list)):
+    for name, call in calls:
         for _ in range(50):
             call()  # warm-up: caches, compiled SQL, the persistent connection
         statements: list[str] = []

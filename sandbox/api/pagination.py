@@ -1,6 +1,7 @@
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
+from sandbox.api.page_query import compiled_once
 from sandbox.errors import ApplicationError
 
 
@@ -11,6 +12,10 @@ class CreatedCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A page's SQL is assembled once per shape of query (``sandbox.api.page_query``).
+        return super().paginate_queryset(compiled_once(queryset), request, view)
 
     def decode_cursor(self, request):
         # DRF answers a cursor it cannot read with 404; it is a bad parameter (400), as

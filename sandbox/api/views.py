@@ -67,6 +67,7 @@ from rest_framework.request import Request
 from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
+from sandbox.api import representation
 from sandbox.errors import ApplicationError
 from sandbox.throttles import give_back
 
@@ -231,8 +232,18 @@ class FieldsBuiltOnce(serializers.Serializer):
 
 class OutputModelSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     # A ModelSerializer for answers (see ``FieldsBuiltOnce``): for objects nobody else
-    # renders; objects with a presenter use a ``PresenterSerializer``.
-    pass
+    # renders; objects with a presenter use a ``PresenterSerializer``. Its answer reads the
+    # model's columns through readers resolved once per class (``sandbox.api.representation``).
+
+    _plan: ClassVar[representation.Plan | None] = None
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = type(self).__dict__.get("_plan")  # this very class's, not a base's
+        if plan is None:
+            plan = type(self)._plan = representation.build_plan(type(self))
+        if not isinstance(instance, plan.model):
+            return super().to_representation(instance)
+        return representation.represent(self, plan, instance)
 
 
 # No docstring: a serializer's docstring becomes its schema component's description.

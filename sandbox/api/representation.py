@@ -1,0 +1,114 @@
+"""A model serializer's answer, with its field readers resolved once per class.
+
+DRF's ``Serializer.to_representation`` walks a serializer instance's bound fields for
+every object: ``Field.get_attribute`` (a generic walk over ``source_attrs`` that checks
+for mappings, callables and missing attributes), then ``to_representation``. A list
+request also builds and binds a copy of every field for its serializer instance first.
+For an answer that is mostly plain model columns, that bookkeeping cost more than the
+values themselves.
+
+``representation_plan`` resolves, once per serializer class, how each readable field is
+read: a plain column field (one of ``PLAIN_FIELDS``, whose ``to_representation`` reads
+neither its parent nor the context) reads the model instance's attribute directly and
+formats it with the field's own ``to_representation``, taken from fields bound once to a
+template instance of the class. Every other field (relations, dotted sources, method
+fields, nested serializers...) goes through the serializer instance's own bound field,
+exactly as DRF does. The declaration stays the one serializer class; the answer is
+byte for byte DRF's (``tests/test_output_serializers.py`` compares them for every model
+serializer of the API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+from django_countries.serializer_fields import CountryField
+from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
+
+# Field types whose ``to_representation`` depends on the value and the field's own
+# settings only (not on ``parent``, ``context`` or the request), checked against DRF's
+# source. Exact types: a subclass may override anything.
+PLAIN_FIELDS: frozenset[type[serializers.Field]] = frozenset(
+    {
+        serializers.BigIntegerField,
+        serializers.BooleanField,
+        serializers.CharField,
+        serializers.ChoiceField,
+        serializers.DateField,
+        serializers.DateTimeField,
+        serializers.DecimalField,
+        serializers.EmailField,
+        serializers.FloatField,
+        serializers.IntegerField,
+        serializers.IPAddressField,
+        serializers.JSONField,
+        serializers.SlugField,
+        serializers.URLField,
+        serializers.UUIDField,
+        CountryField,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One readable field: ``attname`` and ``represent`` for a plain column, or neither
+    (the serializer instance's bound field answers, as in DRF)."""
+
+    name: str
+    attname: str | None = None
+    represent: Any = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: type[models.Model]
+    steps: tuple[Step, ...]
+
+
+def column_attnames(model: type[models.Model]) -> frozenset[str]:
+    # Concrete columns that are not relations: their attribute is the stored value, read
+    # by Django's DeferredAttribute (never a callable, never a missing attribute).
+    return frozenset(
+        field.attname
+        for field in model._meta.concrete_fields
+        if not field.is_relation and field.attname == field.name
+    )
+
+
+def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
+    model = serializer_class.Meta.model
+    columns = column_attnames(model)
+    template = serializer_class()  # its fields, bound once, format the plain columns
+    steps = []
+    for name, field in template.fields.items():
+        if field.write_only:
+            continue
+        attrs = field.source_attrs
+        if type(field) in PLAIN_FIELDS and len(attrs) == 1 and attrs[0] in columns:
+            steps.append(Step(name, attrs[0], field.to_representation))
+        else:
+            steps.append(Step(name))
+    return Plan(model, tuple(steps))
+
+
+def represent(serializer: serializers.Serializer, plan: Plan, instance: Any) -> dict[str, Any]:
+    """``Serializer.to_representation`` for an instance of ``plan.model``."""
+    answer: dict[str, Any] = {}
+    for step in plan.steps:
+        if step.represent is not None:
+            value = getattr(instance, step.attname)  # type: ignore[arg-type]
+            answer[step.name] = None if value is None else step.represent(value)
+            continue
+        field = serializer.fields[step.name]  # DRF's own steps, for this field only
+        try:
+            attribute = field.get_attribute(instance)
+        except SkipField:
+            continue
+        check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+        answer[step.name] = None if check_for_none is None else field.to_representation(attribute)
+    return answer
