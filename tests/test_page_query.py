@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from sandbox.api import page_query, pagination
 from sandbox.events.models import Event
 from sandbox.events.services import event_record
+from sandbox.rows import plain_columns, plain_init
 from sandbox.tenants import services
 from sandbox.tenants.models import ApiKey, AuditLogEntry, Node
 from tests.factories import NodeFactory
@@ -161,7 +162,7 @@ def test_rows_become_the_instances_django_makes(alice):
     events_for(NodeFactory(tenant=alice.tenant))
     for model in (Event, ApiKey, AuditLogEntry):
         scoped = model.objects.for_tenant(alice.tenant)
-        assert page_query.plain_init(model, [f.attname for f in model._meta.concrete_fields])
+        assert plain_init(model)
         django_made, cached = state_of(scoped), state_of(page_query.compiled_once(scoped))
         assert cached == django_made and django_made
 
@@ -189,5 +190,4 @@ def test_a_model_with_an_init_receiver_is_made_by_django(alice):
 
 
 def test_a_node_is_made_by_django_for_its_country_descriptor():
-    attnames = [f.attname for f in Node._meta.concrete_fields]
-    assert not page_query.plain_columns(Node, tuple(attnames))
+    assert not plain_columns(Node)

@@ -21,27 +21,23 @@ The cache holds no parameter: they come from this request's WHERE and FROM. A sh
 enters the cache only if Django's own compilation of it has exactly those parameters,
 in that order (no parameter of its own in the columns or the ORDER BY).
 
-The rows become model instances as ``Model.from_db`` makes them; for a model whose
-``__init__`` would only store each column (``plain_init``: Django's own ``__init__``, no
-``pre_init``/``post_init`` receiver, plain column descriptors), by storing them directly,
-which cost a third of a 50-row page.
+The rows become model instances as ``Model.from_db`` makes them, without its
+``Model.__init__`` where that only stores the columns (``sandbox.rows``): a third of a
+50-row page.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
 from django.db import connections, models
-from django.db.models import signals
-from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query import ModelIterable
-from django.db.models.query_utils import DeferredAttribute
 from django.db.models.sql.compiler import SQLCompiler
+
+from sandbox.rows import RowLoader
 
 # Shapes are few (a list's filters are declared), but an ``IN`` list of every length is
 # a shape of its own: past this many, the cache starts again.
@@ -54,12 +50,10 @@ class Shape:
     select: list[Any]  # the compiler's columns: their converters, read only
     col_count: int
     attnames: list[str]
+    loader: RowLoader[Any]  # the rows' instances, as ``Model.from_db`` makes them
 
 
 _shapes: dict[tuple[Any, ...], Shape] = {}
-
-# Descriptors of columns whose ``__set__`` on a new instance only stores the value.
-PLAIN_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
 
 
 def plain_reason(queryset: models.QuerySet[Any]) -> str | None:
@@ -138,7 +132,9 @@ def remember(key: tuple[Any, ...], params: list[Any], compiler: SQLCompiler) -> 
     count = len(compiler.select)
     if compiler.col_count != count:
         return None
-    shape = Shape(sql, compiler.select, count, [c[0].target.attname for c in compiler.select])
+    attnames = [c[0].target.attname for c in compiler.select]
+    loader = RowLoader(compiler.query.model, attnames, compiler.using)
+    shape = Shape(sql, compiler.select, count, attnames, loader)
     if len(_shapes) >= MAX_SHAPES:
         _shapes.clear()
     _shapes[key] = shape
@@ -169,67 +165,7 @@ class CompiledOnceIterable(ModelIterable):
         with connections[db].cursor() as cursor:
             cursor.execute(shape.sql, params)
             rows = cursor.fetchall()
-        model = queryset.model
-        foreign_keys = has_foreign_keys(model)
-        if not plain_init(model, shape.attnames):
-            for row in compiler.results_iter([rows]):
-                yield model.from_db(db, shape.attnames, row)
-            return
-        for row in compiler.results_iter([rows]):
-            # ``Model.from_db`` for a model whose ``__init__`` only sets the columns (see
-            # ``plain_init``): its state, then its columns, in the same order.
-            instance = model.__new__(model)
-            instance._state = state = ModelState()
-            state.adding, state.db = False, db
-            if foreign_keys:  # a foreign key's ``__set__`` looks at (so makes) the cache
-                state.fields_cache = {}
-            instance.__dict__.update(zip(shape.attnames, row, strict=True))
-            yield instance
-
-
-@functools.cache
-def plain_columns(model: type[models.Model], attnames: tuple[str, ...]) -> bool:
-    """Whether ``Model.__init__`` would only write ``attnames`` into the instance's
-    ``__dict__``: Django's own ``__init__`` and ``from_db``, no other ``__init__`` in the
-    class's ancestry, every column (in order) behind Django's plain descriptors, whose
-    ``__set__`` (a foreign key's) only forgets a cached related object a new instance
-    cannot have."""
-    if model.__init__ is not models.Model.__init__:
-        return False
-    if model.from_db.__func__ is not models.Model.from_db.__func__:  # type: ignore[attr-defined]
-        return False
-    ancestry = model.__mro__[model.__mro__.index(models.Model) + 1 :]
-    if any("__init__" in vars(cls) for cls in ancestry if cls is not object):
-        return False
-    if any("__setattr__" in vars(cls) for cls in model.__mro__ if cls is not object):
-        return False
-    fields = model._meta.concrete_fields
-    if tuple(field.attname for field in fields) != attnames:
-        return False
-    return all(type(vars_of(model, name)) in PLAIN_DESCRIPTORS for name in attnames)
-
-
-@functools.cache
-def has_foreign_keys(model: type[models.Model]) -> bool:
-    fields = model._meta.concrete_fields
-    return any(type(vars_of(model, f.attname)) is ForeignKeyDeferredAttribute for f in fields)
-
-
-def vars_of(model: type[models.Model], name: str) -> Any:
-    for cls in model.__mro__:
-        if name in vars(cls):
-            return vars(cls)[name]
-    return None
-
-
-def plain_init(model: type[models.Model], attnames: list[str]) -> bool:
-    """``plain_columns``, and no receiver of ``pre_init`` or ``post_init`` for the model
-    (asked per page: receivers may connect at any time)."""
-    return (
-        plain_columns(model, tuple(attnames))
-        and not signals.pre_init.has_listeners(model)
-        and not signals.post_init.has_listeners(model)
-    )
+        yield from shape.loader.many(compiler.results_iter([rows]))
 
 
 def compiled_once(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
