@@ -466,11 +466,14 @@ WITH txn AS (
     INSERT INTO wallets_entry (transaction_id, account_id, amount, currency, posted_at)
     SELECT txn.id, e.account, e.amount, e.currency, %(now)s
       FROM unnest(%(e_txn)s::uuid[], %(e_account)s::uuid[], %(e_amount)s::bigint[],
-                  %(e_currency)s::varchar[]) AS e(txn_uuid, account, amount, currency)
+                  %(e_currency)s::varchar[])
+           WITH ORDINALITY AS e(txn_uuid, account, amount, currency, n)
       JOIN txn ON txn.uuid = e.txn_uuid
+     ORDER BY e.n  -- the legs' order, whatever the join's plan (a prepared one may differ)
 )
 SELECT id, uuid FROM txn
-"""
+""",
+)
 
 
 def _insert_postgresql(
