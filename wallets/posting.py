@@ -31,8 +31,9 @@ from uuid import UUID
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
-from sandbox import clock
+from sandbox import clock, writebehind
 from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
+from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from wallets.locking import AccountState, Statement, apply_deltas, lock_accounts
 from wallets.models import Entry, LedgerTransaction
@@ -444,11 +445,13 @@ def _insert(postings: Sequence[Posting], results: list[Result], now: datetime) -
 
 def _execute(statement: Statement) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params)
+        cursor.execute(writebehind.bind(statement.sql, statement.params))
         statement.done(cursor.fetchall())
 
 
-_INSERT_SQL = """
+_INSERT_SQL = prepared(
+    "post",
+    """
 WITH txn AS (
     INSERT INTO wallets_ledgertransaction
            (uuid, tenant_id, kind, memo, metadata, amount, currency, reverses_id,
