@@ -9,6 +9,7 @@ import uuid
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import DatabaseError, NotSupportedError, connection, transaction
 from django.test import override_settings
 
@@ -17,6 +18,7 @@ from sandbox.db.postgresql import prepared as prepared_module
 from sandbox.db.postgresql.prepared import prepared
 from sandbox.dbtrace import RoundTrips
 from tests.factories import AccountFactory, NodeFactory, fund
+from tests.test_db_backend import idle, terminate
 from wallets.locking import lock_accounts, run_retrying
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -252,3 +254,16 @@ def test_turned_off_the_same_statements_go_as_sql(alice):
     assert not any("PREPARE" in m or "EXECUTE" in m for m in trips.messages)
     assert connection.vendor == "postgresql"
     assert psycopg.pq.version() >= 140000  # libpq new enough for the trace used here
+
+
+def test_a_connection_killed_while_idle_is_replaced_and_prepares_again(alice):
+    source, destination = two_accounts(alice)
+    assert post_transfer(alice, source, destination).status_code == 201
+    pid = connection.connection.info.backend_pid
+    terminate(pid)  # a restart, a failover: its prepared statements are gone with it
+    idle(settings.SANDBOX_DB_HEALTH_CHECK_AFTER_IDLE + 1)
+    connection.close_if_unusable_or_obsolete()  # the next request's health check
+
+    assert post_transfer(alice, source, destination).status_code == 201
+    assert connection.connection.info.backend_pid != pid
+    assert "sandbox_post" in on_server()
