@@ -20,7 +20,9 @@ from django.db.models import Q, Sum
 from clearing.encoding import day_bounds
 from clearing.models import NetDebitCap, SettlementWindow
 from clearing.settlement import cycle_of, node_cycles
+from sandbox import writebehind
 from sandbox.currencies import AmountError, CurrencyCode, to_decimal_string, to_minor_units
+from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Unprocessable
 from wallets.locking import Statement
 from wallets.models import Account, Entry, Wallet
@@ -132,13 +134,17 @@ def check_postings(postings: Sequence[Posting]) -> dict[int, ApplicationError]:
     return errors
 
 
-_CAPPED_NODES_SQL = f"""
+_CAPPED_NODES_SQL = prepared(
+    "capped_nodes",
+    f"""
 SELECT a.id, w.node_id
   FROM {Account._meta.db_table} AS a
   JOIN {Wallet._meta.db_table} AS w ON w.id = a.wallet_id
  WHERE a.id = ANY(%(capped_accounts)s::uuid[])
    AND w.node_id IN (SELECT node_id FROM {NetDebitCap._meta.db_table})
-"""
+""",
+    small_arrays=True,
+)
 
 
 def capped_nodes_read(account_ids: Sequence[UUID]) -> Statement | None:
@@ -170,7 +176,7 @@ def _capped_nodes(account_ids: set[UUID]) -> dict[UUID, UUID]:
     rows = read_ahead_take(("capped_nodes", tuple(ids)))  # sent ahead, in this transaction
     if rows is None:
         with connection.cursor() as cursor:
-            cursor.execute(_CAPPED_NODES_SQL, {"capped_accounts": ids})
+            cursor.execute(writebehind.bind(_CAPPED_NODES_SQL, {"capped_accounts": ids}))
             rows = cursor.fetchall()
     return dict(rows)
 

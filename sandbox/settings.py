@@ -151,6 +151,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SANDBOX_DB_HEALTH_CHECK_AFTER_IDLE = env_int("DB_HEALTH_CHECK_AFTER_IDLE", 5, minimum=0)
+# The money path's hot statements prepared once per connection (PostgreSQL); off behind
+# PgBouncer in transaction pooling mode: ``sandbox.db.postgresql.prepared``.
+SANDBOX_DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", default=True)
 
 # --- Cache (and cross-process locks when Redis is given) ---------------------------------
 REDIS_URL = env_str("REDIS_URL")

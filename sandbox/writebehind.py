@@ -23,15 +23,13 @@ Outside the block, on SQLite, or with server-side binding, ``write`` just execut
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from django.db import connection
-from psycopg.pq import Escaping
+
+from sandbox.db.postgresql import prepared
 
 # The statements waiting, already bound (None: not deferring).
 _queue: ContextVar[list[str] | None] = ContextVar("writebehind_queue", default=None)
@@ -83,58 +81,12 @@ def write(sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Non
     queue.append(bind(sql, params) if params is not None else sql)
 
 
-_PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?s|%%")
-
-
-def bind(sql: str, params: Sequence[Any] | dict[str, Any]) -> str:
+def bind(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> str:
     """``sql`` with its ``%s`` / ``%(name)s`` placeholders replaced by ``params`` as SQL
-    literals, as the connection's client-side-binding cursors would send it.
-
-    The money path's writes have plain parameters (integers, text, UUIDs, times, and arrays
-    already given as literal strings); for them each value is quoted by libpq itself
-    (``PQescapeLiteral``), for less than half the CPU of psycopg's ``mogrify`` (a cursor per
-    call, the query parsed, each value adapted in Python: 12 % of a transfer's CPU). Anything
-    else, or text PostgreSQL cannot store (NUL), goes through ``mogrify`` as before."""
-    escaping: Any = Escaping(connection.connection.pgconn)
-    named = params if isinstance(params, dict) else None
-    positional = iter(() if named is not None else params)
-
-    def literal(match: re.Match[str]) -> str:
-        if match.group(0) == "%%":
-            return "%"
-        value = named[match.group(1)] if named is not None else next(positional)
-        return _literal(escaping, value)
-
-    try:
-        return _PLACEHOLDER.sub(literal, sql)
-    except _NotPlain:
-        ops: Any = connection.ops
-        return str(ops.compose_sql(sql, params))
-
-
-class _NotPlain(Exception):
-    pass
-
-
-def _literal(escaping: Any, value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, UUID):
-        return f"'{value}'::uuid"
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return f"'{value.isoformat()}'::timestamptz"
-    if isinstance(value, str) and "\x00" not in value:
-        return str(escaping.escape_literal(value.encode()).decode())
-    if isinstance(value, list) and all(
-        v is None or type(v) is int or isinstance(v, UUID) for v in value
-    ):
-        # Integers and UUIDs only: nothing in them to escape; the SQL casts the array.
-        return "'{" + ",".join("NULL" if v is None else str(v) for v in value) + "}'"
-    raise _NotPlain
+    literals, as the connection's client-side-binding cursors would send it; or, for a
+    statement prepared per connection, its ``EXECUTE`` (``sandbox.db.postgresql.prepared``).
+    Text to send as it is, without parameters."""
+    return prepared.bind(connection.connection, connection.ops, sql, params)
 
 
 def flush() -> None:

@@ -41,6 +41,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sandbox import clock, writebehind
+from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events.models import PlatformClock
 from sandbox.tenants.access import TenantApiRequest
@@ -151,8 +152,9 @@ def _claim(
 
 def _first_statements(sql: str, params: dict[str, Any], along: Sequence[Statement]) -> Any:
     """Run ``sql`` (answering its one row) and then the ``along`` statements, in one round
-    trip: one message with them all (simple query protocol: Django's psycopg cursors bind
-    parameters client-side), whose results come back one after the other."""
+    trip: one message with them all (simple query protocol), each bound here
+    (``writebehind.bind``: prepared statements' EXECUTEs), whose results come back one
+    after the other."""
     with connection.cursor() as cursor:
         if not along or not combinable():
             cursor.execute(sql, params)
@@ -161,10 +163,8 @@ def _first_statements(sql: str, params: dict[str, Any], along: Sequence[Statemen
                 cursor.execute(statement.sql, statement.params)
                 statement.done(cursor.fetchall())
             return row
-        combined = dict(params)
-        for statement in along:
-            combined.update(statement.params)
-        cursor.execute(";\n".join([sql, *(statement.sql for statement in along)]), combined)
+        bind = writebehind.bind
+        cursor.execute(";\n".join([bind(sql, params), *(bind(s.sql, s.params) for s in along)]))
         row = cursor.fetchone()
         for statement in along:
             cursor.nextset()
@@ -172,7 +172,9 @@ def _first_statements(sql: str, params: dict[str, Any], along: Sequence[Statemen
         return row
 
 
-_CLAIM_SQL = f"""
+_CLAIM_SQL = prepared(
+    "claim_idempotency_key",
+    f"""
 WITH claim AS (
     INSERT INTO wallets_idempotencykey (tenant_id, key, fingerprint, method, path, created_at)
     VALUES (%(claim_tenant)s, %(claim_key)s, %(claim_fingerprint)s, %(claim_method)s,
@@ -184,7 +186,15 @@ SELECT claim.id, platform.offset_seconds, platform.frozen_time
   FROM (SELECT 1) AS one
   LEFT JOIN claim ON true
   LEFT JOIN {PlatformClock._meta.db_table} AS platform ON platform.id = 1
-"""
+""",
+)
+
+
+_STORE_ANSWER_SQL = prepared(
+    "store_idempotent_answer",
+    "UPDATE wallets_idempotencykey SET response_status = %s, response_body = %s::jsonb"
+    " WHERE id = %s",
+)
 
 
 def _store_answer(record_id: int, status: int, answer: Any) -> bytes | None:
@@ -193,11 +203,7 @@ def _store_answer(record_id: int, status: int, answer: Any) -> bytes | None:
     if connection.vendor == "postgresql":
         rendered = JSON_RENDERER.render(answer)
         # Nobody reads its result: it goes with the COMMIT (``sandbox.writebehind``).
-        writebehind.write(
-            "UPDATE wallets_idempotencykey SET response_status = %s,"
-            " response_body = %s::jsonb WHERE id = %s",
-            [status, rendered.decode(), record_id],
-        )
+        writebehind.write(_STORE_ANSWER_SQL, [status, rendered.decode(), record_id])
         return rendered
     IdempotencyKey.objects.filter(pk=record_id).update(response_status=status, response_body=answer)
     return None

@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sandbox import writebehind
 from sandbox.api.views import declared_fields, refuse_unknown
 from sandbox.currencies import (
     AMOUNT_GRAMMAR,
@@ -39,6 +40,7 @@ from sandbox.currencies import (
     get_currency,
     to_minor_units,
 )
+from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.rows import RowLoader
 from sandbox.tenants.models import Tenant
@@ -237,10 +239,13 @@ def lookup_account(accounts: Mapping[str, Account], value: Any, field: str) -> A
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 _account_from_row = RowLoader(Account, _ACCOUNT_FIELDS)
-_ACCOUNTS_SQL = "SELECT {} FROM {} WHERE {} = %(tenant)s AND id = ANY(%(ids)s::uuid[])".format(
-    ", ".join(str(f.column) for f in Account._meta.concrete_fields),
-    Account._meta.db_table,
-    Account._meta.get_field("tenant").column,
+_ACCOUNTS_SQL = prepared(
+    "transfer_accounts",
+    "SELECT {} FROM {} WHERE {} = %(tenant)s AND id = ANY(%(ids)s::uuid[])".format(
+        ", ".join(str(f.column) for f in Account._meta.concrete_fields),
+        Account._meta.db_table,
+        Account._meta.get_field("tenant").column,
+    ),
 )
 
 
@@ -254,7 +259,7 @@ def accounts_by_id(*, tenant: Tenant, ids: set[Any]) -> dict[str, Account]:
     statement = accounts_statement(tenant=tenant, ids=ids, into=found)
     if statement is not None:
         with connection.cursor() as cursor:
-            cursor.execute(statement.sql, statement.params)
+            cursor.execute(writebehind.bind(statement.sql, statement.params))
             statement.done(cursor.fetchall())
     return found
 

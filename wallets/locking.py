@@ -45,10 +45,11 @@ from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 from uuid import UUID
 
-from django.db import OperationalError, connection, transaction
+from django.db import NotSupportedError, OperationalError, connection, transaction
 from django.db.models import F
 
 from sandbox import writebehind
+from sandbox.db.postgresql.prepared import prepared, stale_plan
 from sandbox.events.models import ClockAttachment, TestClock
 from sandbox.tenants.models import Node
 from wallets.models import Account, Wallet
@@ -107,8 +108,10 @@ _ledger_owned: ContextVar[bool] = ContextVar("ledger_owned", default=False)
 
 
 def is_retryable(exc: BaseException) -> bool:
+    """A conflict, or a prepared statement whose result a migration changed (the
+    connection prepares it again: ``sandbox.db.postgresql.prepared``)."""
     cause = exc.__cause__ or exc
-    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
+    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES or stale_plan(exc)
 
 
 def retrying(function: Callable[..., T]) -> Callable[..., T]:
@@ -143,7 +146,7 @@ def run_retrying(body: Callable[[], T]) -> T:
             # outermost block, and nothing runs in it after ``body``.
             with transaction.atomic(), _owned(), writebehind.deferring(commit=True):
                 return body()
-        except OperationalError as exc:
+        except (OperationalError, NotSupportedError) as exc:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
                 raise
             global retry_count
@@ -164,7 +167,9 @@ def _owned() -> Iterator[None]:
 
 
 # The owners come along through outer joins; ``OF a`` locks the account rows only.
-_LOCK_SQL = f"""
+_LOCK_SQL = prepared(
+    "lock_accounts",
+    f"""
 SELECT {", ".join(f"a.{name}" for name in ACCOUNT_STATE_FIELDS)},
        n.id, n.tenant_id, tc.frozen_time
   FROM {Account._meta.db_table} AS a
@@ -175,7 +180,9 @@ SELECT {", ".join(f"a.{name}" for name in ACCOUNT_STATE_FIELDS)},
  WHERE a.id = ANY(%(ids)s::uuid[])
  ORDER BY a.id
    FOR NO KEY UPDATE OF a
-"""
+""",
+    small_arrays=True,
+)
 
 
 @dataclass(frozen=True)
@@ -215,10 +222,10 @@ def lock_accounts(
 
 
 def _lock_postgresql(ids: list[UUID], first: Statement | None) -> dict[UUID, AccountState]:
-    # The hottest query of the ledger, written out: the ORM would rebuild it each time.
-    # With ``first``, both go in one message (simple query protocol: Django's psycopg
-    # cursors bind parameters client-side), and their results come back one after the
-    # other; otherwise two round trips.
+    # The hottest query of the ledger, written out (the ORM would rebuild it each time)
+    # and prepared per connection. With ``first``, both go in one message (simple query
+    # protocol), bound here (``writebehind.bind``), and their results come back one after
+    # the other; otherwise two round trips.
     with connection.cursor() as cursor:
         if first is not None and not combinable():
             cursor.execute(first.sql, first.params)
@@ -229,10 +236,11 @@ def _lock_postgresql(ids: list[UUID], first: Statement | None) -> dict[UUID, Acc
                 cursor.execute(first.sql, first.params)
                 first.done(cursor.fetchall())
             return {}
+        lock = writebehind.bind(_LOCK_SQL, {"ids": ids})
         if first is None:
-            cursor.execute(_LOCK_SQL, {"ids": ids})
+            cursor.execute(lock)
         else:
-            cursor.execute(f"{first.sql};\n{_LOCK_SQL}", {**first.params, "ids": ids})
+            cursor.execute(f"{writebehind.bind(first.sql, first.params)};\n{lock}")
             first.done(cursor.fetchall())
             cursor.nextset()
         return {row[0]: _account_state(row) for row in cursor.fetchall()}
@@ -262,6 +270,22 @@ def _account_state(row: Sequence[Any]) -> AccountState:
     }
 
 
+_APPLY_DELTAS_SQL = prepared(
+    "apply_deltas",
+    """
+UPDATE wallets_account AS a
+   SET posted_balance = a.posted_balance + d.posted,
+       pending_balance = a.pending_balance + d.pending,
+       held_balance = a.held_balance + d.held,
+       lock_version = a.lock_version + d.version
+  FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+       AS d(id, posted, pending, held, version)
+ WHERE a.id = d.id
+""",
+    small_arrays=True,
+)
+
+
 def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
     """Add (posted, pending, held, lock_version) deltas to accounts locked by
     ``lock_accounts``: one statement on PostgreSQL, one per account elsewhere."""
@@ -277,19 +301,7 @@ def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
             held.append(d_held)
             versions.append(d_version)
         # Nobody reads its result: it goes with the transaction's next statement.
-        writebehind.write(
-            """
-                UPDATE wallets_account AS a
-                   SET posted_balance = a.posted_balance + d.posted,
-                       pending_balance = a.pending_balance + d.pending,
-                       held_balance = a.held_balance + d.held,
-                       lock_version = a.lock_version + d.version
-                  FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
-                       AS d(id, posted, pending, held, version)
-                 WHERE a.id = d.id
-                """,
-            [ids, posted, pending, held, versions],
-        )
+        writebehind.write(_APPLY_DELTAS_SQL, [ids, posted, pending, held, versions])
         return
     for account_id, (d_posted, d_pending, d_held, d_version) in changed.items():
         Account.objects.filter(id=account_id).update(

@@ -31,8 +31,9 @@ from uuid import UUID
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
-from sandbox import clock
+from sandbox import clock, writebehind
 from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
+from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.rows import RowLoader
 from wallets.locking import AccountState, Statement, apply_deltas, lock_accounts
@@ -445,11 +446,13 @@ def _insert(postings: Sequence[Posting], results: list[Result], now: datetime) -
 
 def _execute(statement: Statement) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params)
+        cursor.execute(writebehind.bind(statement.sql, statement.params))
         statement.done(cursor.fetchall())
 
 
-_INSERT_SQL = """
+_INSERT_SQL = prepared(
+    "post",
+    """
 WITH txn AS (
     INSERT INTO wallets_ledgertransaction
            (uuid, tenant_id, kind, memo, metadata, amount, currency, reverses_id,
@@ -467,11 +470,14 @@ WITH txn AS (
     INSERT INTO wallets_entry (transaction_id, account_id, amount, currency, posted_at)
     SELECT txn.id, e.account, e.amount, e.currency, %(now)s
       FROM unnest(%(e_txn)s::uuid[], %(e_account)s::uuid[], %(e_amount)s::bigint[],
-                  %(e_currency)s::varchar[]) AS e(txn_uuid, account, amount, currency)
+                  %(e_currency)s::varchar[])
+           WITH ORDINALITY AS e(txn_uuid, account, amount, currency, n)
       JOIN txn ON txn.uuid = e.txn_uuid
+     ORDER BY e.n  -- the legs' order, whatever the join's plan (a prepared one may differ)
 )
 SELECT id, uuid FROM txn
-"""
+""",
+)
 
 
 def _insert_postgresql(

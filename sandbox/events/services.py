@@ -20,6 +20,7 @@ from django.utils import timezone
 from sandbox import writebehind
 from sandbox.celery import app as celery_app
 from sandbox.clock import now as clock_now
+from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events import queue, scheduling
 from sandbox.events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookSecret
@@ -177,7 +178,9 @@ def events_insert(sql: str, params: dict[str, Any]) -> None:
 # ``created_at`` a microsecond apart, in the order given: lists and the relay order events
 # by it, and so these keep the order in which they were recorded (as one INSERT per event
 # did).
-_INSERT_EVENTS_SQL = """
+_INSERT_EVENTS_SQL = prepared(
+    "record_events",
+    """
 INSERT INTO events_event
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
 SELECT gen_random_uuid(), e.tenant, e.node, e.type, e.object_type, e.object_id, e.data::jsonb,
@@ -187,7 +190,8 @@ SELECT gen_random_uuid(), e.tenant, e.node, e.type, e.object_type, e.object_id, 
               %(occurred_at)s::timestamptz[])
        WITH ORDINALITY
        AS e(tenant, node, type, object_type, object_id, data, occurred_at, n)
-"""
+""",
+)
 
 
 def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:

@@ -13,6 +13,10 @@ named cursor's DECLARE, ``executemany``, COPY, streaming) gets the BEGIN on its 
 as before. With ``OPTIONS["server_side_binding"]`` (one statement per message) the stock
 behaviour stays.
 
+**PREPAREs ride along too.** The money path's hot statements are prepared once per
+connection; a cursor puts the PREPAREs its message needs right after the BEGIN, and keeps
+track of what the server confirmed (``sandbox.db.postgresql.prepared``).
+
 **The health check only after idling.** With ``CONN_HEALTH_CHECKS``, Django sends
 ``SELECT 1`` before the first query of every request: a round trip per request on a
 connection that answered a millisecond ago. As pgbouncer's ``server_check_delay``, the
@@ -34,6 +38,8 @@ from django.db.backends.postgresql import base as stock_base
 from psycopg import Connection as PsycopgConnection
 from psycopg import IsolationLevel, ServerCursor, pq
 from psycopg.sql import Composable
+
+from sandbox.db.postgresql import prepared
 
 # Django's backend, as a module without stubs: its cursor classes exist only with psycopg 3.
 base: Any = stock_base
@@ -82,26 +88,44 @@ def _begin_kept_if_not_run(conn: PsycopgConnection[Any], begin: bytes) -> Iterat
 
 
 class Cursor(base.Cursor):
-    """Django's client-side-binding cursor, sending a due BEGIN with its statement."""
+    """Django's client-side-binding cursor, sending a due BEGIN, and the PREPAREs of the
+    statements its message executes (``prepared``), with its statement."""
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        state = _state(self.connection)
+        conn = self.connection
+        state = _state(conn)
         begin = state.begin
-        if begin is None:
-            result = super().execute(query, params, **kwargs)
+        ahead, preparing = prepared.take_ahead(conn)
+        if begin is None and not ahead:
+            try:
+                result = super().execute(query, params, **kwargs)
+            except BaseException as error:
+                prepared.failed(conn, preparing, error)
+                raise
         else:
             state.begin = None
+            if begin is not None:
+                ahead.insert(0, begin.decode())
             if isinstance(query, Composable):
                 query = query.as_string(self)
-            if isinstance(query, bytes):
-                query = begin + b";\n" + query
-            else:
-                query = f"{begin.decode()};\n{query}"
+            first = ";\n".join(ahead) + ";\n"
+            if params is not None:  # the driver will read placeholders: % in ours stay %
+                first = first.replace("%", "%%")
+            query = first.encode() + query if isinstance(query, bytes) else first + query
             # On an error, whether the BEGIN ran is the server's to say: psycopg's ROLLBACK
             # follows the server's transaction status, as does Django's rollback.
-            with _begin_kept_if_not_run(self.connection, begin):
-                result = super().execute(query, params, **kwargs)
-            self.nextset()  # the caller reads its own statement's results
+            try:
+                if begin is None:
+                    result = super().execute(query, params, **kwargs)
+                else:
+                    with _begin_kept_if_not_run(conn, begin):
+                        result = super().execute(query, params, **kwargs)
+            except BaseException as error:
+                prepared.failed(conn, preparing, error)
+                raise
+            for _ in ahead:
+                self.nextset()  # the caller reads its own statement's results
+            prepared.sent(conn, preparing)
         state.last_answer = time.monotonic()
         return result
 
@@ -152,6 +176,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self._lazy_begin():
             conn.server_cursor_factory = RawServerCursor
         _state(conn).last_answer = time.monotonic()  # it just answered the handshake
+        prepared.attach(
+            conn, enabled=self._lazy_begin() and settings.SANDBOX_DB_PREPARED_STATEMENTS
+        )
         return conn
 
     def create_cursor(self, name: str | None = None) -> Any:
