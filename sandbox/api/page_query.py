@@ -132,8 +132,10 @@ def remember(key: tuple[Any, ...], params: list[Any], compiler: SQLCompiler) -> 
     count = len(compiler.select)
     if compiler.col_count != count:
         return None
+    model, db = compiler.query.model, compiler.using
+    assert model is not None and db is not None  # a model's queryset, on a connection
     attnames = [c[0].target.attname for c in compiler.select]
-    loader = RowLoader(compiler.query.model, attnames, compiler.using)
+    loader = RowLoader(model, attnames, db)
     shape = Shape(sql, compiler.select, count, attnames, loader)
     if len(_shapes) >= MAX_SHAPES:
         _shapes.clear()
