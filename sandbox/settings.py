@@ -85,8 +85,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Before everything, so every answer carries the Content-Security-Policy, a 503 too.
-    "csp.middleware.CSPMiddleware",
+    # Before everything, so every answer carries the Content-Security-Policy, a 503 too
+    # (django-csp's middleware, with the settings' policy built once: sandbox.contentpolicy).
+    "sandbox.contentpolicy.ContentSecurityPolicyMiddleware",
     # First: a lost database or broker, wherever raised, answers 503 (sandbox.outage).
     "sandbox.outage.ServiceUnavailableMiddleware",
     "sandbox.api.limits.BodySizeLimitMiddleware",
