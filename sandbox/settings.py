@@ -96,9 +96,10 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's login and messages, which an API key request passes by (PagesOnly).
+    "sandbox.tenants.middleware.AuthenticationMiddleware",
     "sandbox.tenants.middleware.TenantMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "sandbox.tenants.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: answers a locked-out login (sandbox.tenants.lockouts).
