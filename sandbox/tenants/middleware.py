@@ -32,8 +32,8 @@ class PagesOnly:
 
     def __call__(self, request):
         if is_api_key_request(request):
-            return self.get_response(request)  # type: ignore[attr-defined]
-        return super().__call__(request)  # type: ignore[misc]
+            return self.get_response(request)
+        return super().__call__(request)
 
 
 class AuthenticationMiddleware(PagesOnly, auth_middleware.AuthenticationMiddleware):
