@@ -85,8 +85,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Before everything, so every answer carries the Content-Security-Policy, a 503 too.
-    "csp.middleware.CSPMiddleware",
+    # Before everything, so every answer carries the Content-Security-Policy, a 503 too
+    # (django-csp's middleware, with the settings' policy built once: sandbox.contentpolicy).
+    "sandbox.contentpolicy.ContentSecurityPolicyMiddleware",
     # First: a lost database or broker, wherever raised, answers 503 (sandbox.outage).
     "sandbox.outage.ServiceUnavailableMiddleware",
     "sandbox.api.limits.BodySizeLimitMiddleware",
@@ -95,9 +96,10 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's login and messages, which an API key request passes by (PagesOnly).
+    "sandbox.tenants.middleware.AuthenticationMiddleware",
     "sandbox.tenants.middleware.TenantMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "sandbox.tenants.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: answers a locked-out login (sandbox.tenants.lockouts).

@@ -11,6 +11,7 @@ from drf_spectacular.views import (
 
 from sandbox import health
 from sandbox.api.errors import json_bad_request, json_not_found, json_server_error
+from sandbox.api.resolving import remembered_include
 from sandbox.tenants import views as tenant_views
 from sandbox.throttles import LoginThrottle, throttle_page
 
@@ -29,7 +30,7 @@ def docs_page(view_class):
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("sandbox.api.urls")),
+    remembered_include("api/v1/", "sandbox.api.urls"),  # resolved once per path
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI's start-up script as a file of its own (the split view), not inline; both
     # renderers style their pages at run time (inline styles), so these pages allow them.

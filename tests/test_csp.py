@@ -9,10 +9,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from csp.utils import build_policy
 from django.conf import settings
-from django.test import Client, RequestFactory
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from sandbox.contentpolicy import ContentSecurityPolicyMiddleware
 from sandbox.outage import unavailable_response
 from sandbox.throttles import throttled_page
 from tests.helpers import web_as
@@ -82,6 +85,37 @@ def test_the_api_docs_allow_inline_styles_and_no_more():
         directives = policy(Client().get(path))
         assert directives["script-src"] == ["'self'"], path
         assert directives["style-src"] == ["'self'", "'unsafe-inline'"], path
+
+
+def test_api_answers_carry_the_pages_policy_and_their_security_headers(alice, anonymous):
+    for response in (alice.api.get("/api/v1/nodes"), anonymous.get("/api/v1/nodes")):
+        assert_strict(response, response.status_code)
+        assert response["Content-Security-Policy"] == build_policy()
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_policy_follows_the_settings_and_a_view_that_changes_it():
+    # The settings' header is built once (sandbox.contentpolicy), yet never outlives them.
+    stricter = {"DIRECTIVES": {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}}
+    assert_strict(Client().get("/login/"), "/login/ before")
+    with override_settings(CONTENT_SECURITY_POLICY=stricter):
+        assert policy(Client().get("/login/")) == {
+            "default-src": ["'none'"],
+            "frame-ancestors": ["'none'"],
+        }
+    assert_strict(Client().get("/login/"), "/login/ after")
+
+    def view(request):
+        response = HttpResponse("x")
+        response._csp_update = {"img-src": ["https://maps.example"]}  # as csp_update does
+        return response
+
+    response = ContentSecurityPolicyMiddleware(view)(RequestFactory().get("/"))
+    assert policy(response)["img-src"] == ["'self'", "data:", "https://maps.example"]
+    assert policy(ContentSecurityPolicyMiddleware(HttpResponse)(RequestFactory().get("/"))) == (
+        policy(Client().get("/login/"))
+    )
 
 
 def test_the_429_and_503_pages_need_nothing_inline():

@@ -186,6 +186,14 @@ class ApiView(APIView):
         if request.method in QUERY_METHODS:
             check_query(request.query_params, known_parameters(self))
 
+    def get_throttles(self) -> list[Any]:
+        # Asked twice a request (the key's admission counts the request in them, then DRF's
+        # check reads the outcome): built once per request, as the view is.
+        throttles: list[Any] | None = self.__dict__.get("_throttles")
+        if throttles is None:
+            throttles = self._throttles = super().get_throttles()
+        return throttles
+
     def check_permissions(self, request: Request) -> None:
         try:
             super().check_permissions(request)

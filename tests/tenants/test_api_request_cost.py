@@ -1,11 +1,16 @@
-"""What the middleware does for API requests: a key request never touches the session,
-and a browser session calling the API keeps its CSRF protection and its suspension check."""
+"""What the middleware does for API requests: a key request never touches the session
+and passes the login and messages middlewares by, and a browser session calling the API
+keeps its CSRF protection and its suspension check."""
 
 import pytest
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import connection
+from django.http import HttpResponse
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from sandbox.tenants.middleware import AuthenticationMiddleware, MessageMiddleware
 from sandbox.tenants.models import Tenant
 from tests.factories import NodeFactory
 from tests.helpers import api_as, error_code
@@ -32,6 +37,36 @@ def test_an_api_key_request_never_loads_the_session_or_its_user(alice):
     tables = " ".join(query["sql"] for query in queries.captured_queries)
     assert "django_session" not in tables
     assert "auth_user" not in tables
+
+
+def test_the_login_and_messages_middlewares_pass_an_api_key_request_by():
+    factory, seen = RequestFactory(), []
+
+    def view(request):
+        seen.append((hasattr(request, "user"), hasattr(request, "_messages")))
+        return HttpResponse()
+
+    stack = AuthenticationMiddleware(MessageMiddleware(view))
+    for request in (
+        factory.get("/api/v1/nodes", HTTP_AUTHORIZATION="Bearer sk_test_x"),
+        factory.get("/api/v1/nodes"),  # a browser session calling the API
+        factory.get("/api/v1/nodes", HTTP_AUTHORIZATION=""),  # names no key: the session
+        factory.get("/wallets/", HTTP_AUTHORIZATION="Bearer sk_test_x"),  # a page
+    ):
+        SessionMiddleware(stack)(request)
+
+    assert seen == [(False, False), (True, True), (True, True), (True, True)]
+
+
+def test_an_empty_authorization_header_leaves_a_browser_to_its_session(alice):
+    node = NodeFactory(tenant=alice.tenant)
+    client = api_as(alice.owner)
+    client.credentials(HTTP_AUTHORIZATION="")
+
+    response = client.get("/api/v1/nodes")
+
+    assert response.status_code == 200
+    assert [n["id"] for n in response.json()["results"]] == [str(node.pk)]
 
 
 def test_an_api_key_request_is_judged_by_its_key_not_by_the_session(alice, outsider):
