@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import signal
@@ -59,16 +60,23 @@ def ensure_environment() -> None:
     log = VENV / "install.log"
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check"]
     with log.open("w") as output:
-        for command in (
-            [*pip, "install", "--upgrade", "pip"],
-            [*pip, "install", "-e", f"{ROOT}[dev]"],
-        ):
-            if subprocess.run(
+
+        def install(*args: str) -> bool:
+            command = [*pip, "install", *args]
+            return not subprocess.run(
                 command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT
-            ).returncode:
-                sys.exit(
-                    f"Installation failed; the whole output is in {log}:\n{log.read_text()[-3000:]}"
-                )
+            ).returncode
+
+        # The web server, granian (the `serve` extra), comes as a compiled wheel: where
+        # none fits this platform or Python, the sandbox is served by gunicorn instead.
+        if not install("--upgrade", "pip") or not (
+            install("-e", f"{ROOT}[dev,serve]") or install("-e", f"{ROOT}[dev]")
+        ):
+            sys.exit(
+                f"Installation failed; the whole output is in {log}:\n{log.read_text()[-3000:]}"
+            )
+    if not (BIN / "granian").exists():
+        say(f"granian could not be installed here (see {log}); the web server is gunicorn")
     STAMP.write_text(wanted)
 
 
@@ -184,6 +192,51 @@ def workers(args: argparse.Namespace) -> dict[str, list[str]]:
     }
 
 
+def web(args: argparse.Namespace, port: int) -> list[str]:
+    """The web server: granian, as in production (README, *Production*), or gunicorn where
+    granian's wheel could not be installed. Both run ``--web-workers`` processes of 4
+    threads: a request waits on PostgreSQL about as long as it computes, so threads overlap
+    those waits while the processes keep both cores busy (docs/scaling.md, *Serving*)."""
+    access_log = LOGS / "access.log"
+    if not (BIN / "granian").exists():
+        return [
+            *(str(BIN / "gunicorn"), "sandbox.wsgi", "--bind", f"127.0.0.1:{port}"),
+            *("--workers", str(args.web_workers), "--threads", "4"),
+            *("--access-logfile", str(access_log), "--log-level", "warning"),
+        ]
+    # granian logs through Python's logging: its own lines to the output (web.log), the
+    # access lines to access.log, as gunicorn's --access-logfile did.
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "generic": {"format": "[%(levelname)s] %(message)s"},
+            "access": {"format": "%(message)s"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "generic"},
+            "access": {
+                "class": "logging.FileHandler",
+                "formatter": "access",
+                "filename": str(access_log),
+            },
+        },
+        "loggers": {
+            "_granian": {"handlers": ["console"], "propagate": False},
+            "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+    config_file = LOGS / "granian-logging.json"
+    config_file.write_text(json.dumps(config, indent=2))
+    return [
+        *(str(BIN / "granian"), "--interface", "wsgi", "--no-ws", "--http", "1"),
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--workers", str(args.web_workers), "--blocking-threads", "4"),
+        *("--respawn-failed-workers", "--log-level", "warning", "--log-config", str(config_file)),
+        *("--access-log", "sandbox.wsgi:application"),
+    ]
+
+
 def up(args: argparse.Namespace) -> int:
     ensure_environment()
     env = base_env()
@@ -206,20 +259,7 @@ def up(args: argparse.Namespace) -> int:
     if seeded.returncode:
         sys.exit(f"Loading the demo data failed:\n{(LOGS / 'seed.log').read_text()[-3000:]}")
     commands = {
-        "web": [
-            str(BIN / "gunicorn"),
-            "sandbox.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            "4",
-            "--access-logfile",
-            str(LOGS / "access.log"),
-            "--log-level",
-            "warning",
-        ],
+        "web": web(args, port),
         **workers(args),
         "beat": [str(BIN / "celery"), "-A", "sandbox", "beat", "--loglevel", LOG_LEVEL],
     }

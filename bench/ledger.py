@@ -8,7 +8,7 @@ for the sandbox, ``bench_ledger_pgbench`` for pgbench; ``--database`` renames th
 measures, each with 8 concurrent clients:
 
   (a) pgbench's built-in TPC-B-like script, the baseline, in the same run;
-  (b) single transfers per second through the HTTP API, served by gunicorn;
+  (b) single transfers per second through the HTTP API (the web server: ``--server``);
   (c) the same through the service layer (8 processes calling ``transfer_create``);
   (d) transfers per second through the bulk endpoint (8,000 per request);
   (e) transfers per second through the HTTP API when every one credits one merchant;
@@ -16,15 +16,20 @@ measures, each with 8 concurrent clients:
       (``POST /api/v1/payment_requests/{id}/redeem``, docs/payments.md): the requests and
       their payers' tokens are made beforehand with the services, untimed.
 
-gunicorn runs with the API throttles off (SANDBOX_THROTTLE_ADDRESS and _API_KEY): the
-bench measures capacity, not the abuse limits.
+The web server is the one production runs (granian; gunicorn where granian is not
+installed; ``--server`` picks another), with the API throttles off (SANDBOX_THROTTLE_ADDRESS
+and _API_KEY): the bench measures capacity, not the abuse limits. The requests of (b), (e)
+and (f) come from wrk when it is installed, else from Python threads (``--generator``);
+bench/http_load.py says why.
 
 It prints a table with the ratios against (a) and writes ``bench/results/ledger.json``
 with the keys pgbench_tps, http_single_tps, service_single_tps, bulk_tps, hot_account_tps,
 redemptions_per_s, redemption_ratio_to_pgbench (f against a),
 round_trips_per_single_transfer and round_trips_per_redemption (to PostgreSQL, counted in
 process from libpq's trace: BEGIN, COMMIT and the connection health check included) and
-app_cpu_ms_per_single_transfer (the gunicorn workers' CPU during (b), per transfer).
+app_cpu_ms_per_single_transfer (the web server's CPU during (b), per transfer), and
+db_cpu_ms_per_single_transfer, load_generator_cpu_ms_per_single_transfer, server and
+load_generator.
 Finally it runs ``verify_ledger`` on what it wrote. ``--quick`` finishes in about
 two and a half minutes; ``--profile`` adds a cProfile of the service-layer path.
 """
@@ -32,14 +37,13 @@ two and a half minutes; ``--profile`` adds a cProfile of the service-layer path.
 from __future__ import annotations
 
 import argparse
-import http.client
+import importlib.util
 import io
 import json
 import multiprocessing
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +54,20 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.http_load import (  # noqa: E402
+    SERVERS,
+    Client,
+    CpuProbe,
+    Item,
+    generator_available,
+    run_load,
+    show_load,
+    start_server,
+    stop,
+)
+
 RESULTS = ROOT / "bench" / "results" / "ledger.json"
 CLIENTS = 8
 # ``--database NAME`` (or BENCH_LEDGER_DB) renames both, so that two people running the
@@ -153,7 +171,6 @@ def sandbox_env() -> dict[str, str]:
 def setup_django() -> None:
     os.environ.update(sandbox_env())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -373,69 +390,13 @@ def redemption_round_trips(books: dict) -> int:
     return trips.count
 
 
-# --- HTTP load ---------------------------------------------------------------------------
+# --- HTTP load (servers and load generators: bench/http_load.py) -------------------------
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def start_gunicorn(port: int, workers: int, worker_class: str) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    process = subprocess.Popen(
-        [
-            str(gunicorn),
-            "sandbox.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            worker_class,
-            "--threads",
-            "2" if worker_class == "gthread" else "1",
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "120",
-        ],
-        cwd=ROOT,
-        env=sandbox_env(),
-        start_new_session=True,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status in (200, 503):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    sys.exit("gunicorn did not start")
-
-
-def process_cpu(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by ``pids`` (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
-def gunicorn_workers(master: subprocess.Popen) -> list[int]:
-    children = Path(f"/proc/{master.pid}/task/{master.pid}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
 def postgres_backends() -> list[int]:
@@ -450,72 +411,6 @@ def postgres_backends() -> list[int]:
     return [int(line) for line in out.split()]
 
 
-class CpuProbe:
-    """CPU spent by the app (gunicorn workers) and by PostgreSQL (the bench database's
-    backends) during a phase: what each request costs, whatever else runs on the box."""
-
-    def __init__(self, server: subprocess.Popen) -> None:
-        self.server = server
-
-    def __enter__(self) -> CpuProbe:
-        self.app_pids = gunicorn_workers(self.server)
-        self.db_pids = postgres_backends()
-        self.app0, self.db0 = process_cpu(self.app_pids), process_cpu(self.db_pids)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.app = process_cpu(self.app_pids) - self.app0
-        self.db = process_cpu(self.db_pids) - self.db0
-
-    def ceiling(self, count: float) -> float:
-        """Transfers per second that all cores could carry at this CPU cost, load-free."""
-        spent = self.app + self.db
-        return (os.cpu_count() or 1) * count / spent if spent else 0.0
-
-    def app_ms(self, count: float) -> float:
-        """Milliseconds of app CPU per transfer."""
-        return 1000 * self.app / count if count else 0.0
-
-    def per(self, count: float) -> str:
-        if not count:
-            return "n/a"
-        return f"app {1000 * self.app / count:.2f} ms + db {1000 * self.db / count:.2f} ms CPU"
-
-
-def stop(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-class Client:
-    def __init__(self, port: int, secret: str) -> None:
-        self.port = port
-        self.secret = secret
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-
-    def post(self, path: str, body: dict) -> tuple[int, bytes]:
-        payload = json.dumps(body).encode()
-        headers = {
-            "Authorization": f"Bearer {self.secret}",
-            "Content-Type": "application/json",
-            "Idempotency-Key": str(uuid.uuid4()),
-        }
-        for attempt in range(2):
-            try:
-                self.connection.request("POST", path, payload, headers)
-                response = self.connection.getresponse()
-                return response.status, response.read()
-            except (http.client.HTTPException, OSError):
-                self.connection.close()
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-
 def transfer(source: str, destination: str, amount: str = "1") -> dict:
     return {
         "source_account_id": source,
@@ -525,42 +420,12 @@ def transfer(source: str, destination: str, amount: str = "1") -> dict:
     }
 
 
-def http_phase(port: int, secret: str, seconds: float, bodies_for_client) -> tuple[float, int]:
-    """Each of 8 threads posts its own transfers for ``seconds``; answers the rate of 201s."""
-    stop_at = [0.0]
-    counts = [0] * CLIENTS
-    failures = [0] * CLIENTS
-    barrier = threading.Barrier(CLIENTS + 1)
-
-    def worker(index: int) -> None:
-        client = Client(port, secret)
-        bodies = bodies_for_client(index)
-        barrier.wait()
-        n = 0
-        while time.perf_counter() < stop_at[0]:
-            status, _ = client.post("/api/v1/transfers", next(bodies))
-            if status == 201:
-                n += 1
-            else:
-                failures[index] += 1
-        counts[index] = n
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    started = time.perf_counter()
-    stop_at[0] = started + seconds
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    return sum(counts) / elapsed, sum(failures)
-
-
-def ping_pong(pair: list[str]):
-    while True:
-        yield transfer(pair[0], pair[1])
-        yield transfer(pair[1], pair[0])
+def ping_pong(pair: list[str]) -> list[Item]:
+    """A client's single transfers, forth and back between its own two accounts."""
+    return [
+        ("/api/v1/transfers", transfer(pair[0], pair[1]), 201),
+        ("/api/v1/transfers", transfer(pair[1], pair[0]), 201),
+    ]
 
 
 def bulk_phase(port: int, secret: str, ring: list[str], batches: int) -> tuple[float, int]:
@@ -592,38 +457,6 @@ def bulk_phase(port: int, secret: str, ring: list[str], batches: int) -> tuple[f
     for thread in threads:
         thread.join()
     return sum(posted) / (time.perf_counter() - started), sum(failures)
-
-
-def redemption_phase(
-    port: int, secret: str, work: list[list[tuple[str, str]]]
-) -> tuple[float, list[str]]:
-    """Each of 8 threads redeems its own tokens, one after the other, until all are
-    redeemed; answers the rate of paid redemptions and what went wrong (a non-200 answer,
-    or a 200 that does not say the request is paid)."""
-    problems: list[str] = []
-    paid = [0] * CLIENTS
-    barrier = threading.Barrier(CLIENTS + 1)
-
-    def worker(index: int) -> None:
-        client = Client(port, secret)
-        barrier.wait()
-        for request_id, token in work[index]:
-            path = f"/api/v1/payment_requests/{request_id}/redeem"
-            status, body = client.post(path, {"token": token})
-            answer = json.loads(body) if status == 200 else {}
-            if answer.get("id") == request_id and answer.get("status") == "paid":
-                paid[index] += 1
-            else:
-                problems.append(f"{request_id}: {status} {body[:200]!r}")
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    started = time.perf_counter()
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    return sum(paid) / (time.perf_counter() - started), problems
 
 
 def paid_exactly_once(request_ids: list[str]) -> list[str]:
@@ -746,14 +579,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short phases: about 2.5 minutes")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--profile", action="store_true", help="cProfile the service layer")
-    # The deployment measured: 4 gthread workers x 2 threads on the 2-core box, 8 requests
-    # in flight for 8 clients. A request waits on PostgreSQL about as long as it computes,
-    # so 2 threads per process overlap those waits while 4 processes (2 per core) keep the
-    # GIL-bound Python work on both cores. 8 sync workers measured no better (0.06x vs
-    # 0.08x of pgbench in one comparison on the loaded machine).
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    # The deployment measured: what `dev.py up` and the README run (granian, 2 processes x
+    # 4 threads on the 2-core box), or gunicorn where granian is not installed; --server
+    # compares the others (bench/http_load.py, docs/scaling.md "Serving").
+    default_server = "granian" if importlib.util.find_spec("granian") else "gunicorn-gthread"
+    parser.add_argument("--server", default=default_server, choices=sorted(SERVERS))
+    parser.add_argument("--workers", type=int, help="server processes (default: per server)")
+    parser.add_argument("--threads", type=int, help="threads per process (default: per server)")
     parser.add_argument(
-        "--worker-class", default="gthread", choices=["gthread", "sync"], help="gunicorn workers"
+        "--generator",
+        choices=["wrk", "python"],
+        default="wrk" if generator_available("wrk") else "python",
+        help="load generator of (b), (e), (f): wrk (C) when installed, else Python threads",
     )
     parser.add_argument(
         "--database",
@@ -783,42 +620,58 @@ def main() -> None:
     redeem_trips = redemption_round_trips(books)
     log(f"one HTTP redemption: {redeem_trips} round trips to PostgreSQL")
 
+    _, default_workers, default_threads = SERVERS[options.server]
+    workers, threads = options.workers or default_workers, options.threads or default_threads
     port = free_port()
     log(
-        f"starting gunicorn ({options.workers} {options.worker_class} workers) on port {port}, "
-        "API throttles off (SANDBOX_THROTTLE_ADDRESS=off, SANDBOX_THROTTLE_API_KEY=off)"
+        f"starting {options.server} ({workers} processes x {threads} threads) on port {port}, "
+        "API throttles off (SANDBOX_THROTTLE_ADDRESS=off, SANDBOX_THROTTLE_API_KEY=off); "
+        f"load generator: {options.generator}"
     )
-    server = start_gunicorn(port, options.workers, options.worker_class)
+    server = start_server(options.server, port, workers, threads, sandbox_env(), ROOT)
+    secret, generator = books["secret"], options.generator
     try:
-        pairs = books["http_pairs"]
-        http_phase(port, books["secret"], 2, lambda i: ping_pong(pairs[i]))  # warm-up
+        singles = [ping_pong(pair) for pair in books["http_pairs"]]
+        run_load(generator, port, secret, singles, 2)  # warm-up
         log(f"(b) HTTP single transfers, {CLIENTS} clients, {seconds}s")
-        with CpuProbe(server) as single_cpu:
-            http_single_tps, http_failures = http_phase(
-                port, books["secret"], seconds, lambda i: ping_pong(pairs[i])
-            )
-        log(f"    per transfer: {single_cpu.per(http_single_tps * seconds)}")
+        with CpuProbe(server, postgres_backends) as single_cpu:
+            single = run_load(generator, port, secret, singles, seconds)
+        http_single_tps = single.rate
+        log(f"    per transfer: {single_cpu.per(single.done)}")
+        show_load("(b)", single, single.done)
         log(f"(e) HTTP hot-account transfers (all credit one merchant), {seconds}s")
         merchant = books["merchant"]
-        with CpuProbe(server) as hot_cpu:
-            hot_account_tps, hot_failures = http_phase(
-                port,
-                books["secret"],
-                seconds,
-                lambda i: iter(lambda: transfer(books["hot_payers"][i], merchant), None),
-            )
-        log(f"    per transfer: {hot_cpu.per(hot_account_tps * seconds)}")
+        hot_work = [
+            [("/api/v1/transfers", transfer(payer, merchant), 201)] for payer in books["hot_payers"]
+        ]
+        with CpuProbe(server, postgres_backends) as hot_cpu:
+            hot = run_load(generator, port, secret, hot_work, seconds)
+        hot_account_tps = hot.rate
+        log(f"    per transfer: {hot_cpu.per(hot.done)}")
+        show_load("(e)", hot, hot.done)
         log(f"(d) bulk: 2 clients x {batches} batches of {BULK_SIZE} transfers")
-        with CpuProbe(server) as bulk_cpu:
-            bulk_tps, bulk_failures = bulk_phase(port, books["secret"], books["bulk_ring"], batches)
+        with CpuProbe(server, postgres_backends) as bulk_cpu:
+            bulk_tps, bulk_failures = bulk_phase(port, secret, books["bulk_ring"], batches)
         log(f"    per transfer: {bulk_cpu.per(2 * batches * BULK_SIZE)}")
+
+        def redeeming(tokens: list[tuple[str, str]]) -> list[Item]:
+            path = "/api/v1/payment_requests/{}/redeem"
+            return [(path.format(request), {"token": token}, 200) for request, token in tokens]
+
         work = books["redemptions"]
-        redemption_phase(port, books["secret"], [tokens[:2] for tokens in work])  # warm-up
-        timed = [tokens[2:] for tokens in work]
+        run_load(generator, port, secret, [redeeming(t[:2]) for t in work], None)  # warm-up
+        timed = [redeeming(tokens[2:]) for tokens in work]
         log(f"(f) HTTP redemptions, {CLIENTS} clients, {sum(map(len, timed))} tokens")
-        with CpuProbe(server) as redeem_cpu:
-            redemptions_per_s, redeem_problems = redemption_phase(port, books["secret"], timed)
+        with CpuProbe(server, postgres_backends) as redeem_cpu:
+            redeemed = run_load(generator, port, secret, timed, None)
+        redemptions_per_s = redeemed.rate
         log(f"    per redemption: {redeem_cpu.per(sum(map(len, timed)))}")
+        show_load("(f)", redeemed, redeemed.done)
+        redeem_problems = (
+            [f"{redeemed.failures} answers not 200, first: {redeemed.first_unexpected}"]
+            if redeemed.failures
+            else []
+        )
     finally:
         stop(server)
 
@@ -856,7 +709,13 @@ def main() -> None:
         "redemption_ratio_to_pgbench": round(redemptions_per_s / pgbench_tps, 3),
         "round_trips_per_single_transfer": round_trips,
         "round_trips_per_redemption": redeem_trips,
-        "app_cpu_ms_per_single_transfer": round(single_cpu.app_ms(http_single_tps * seconds), 3),
+        "app_cpu_ms_per_single_transfer": round(single_cpu.app_ms(single.done), 3),
+        "db_cpu_ms_per_single_transfer": round(single_cpu.db_ms(single.done), 3),
+        "load_generator_cpu_ms_per_single_transfer": round(
+            1000 * single.client_cpu / single.done if single.done else 0.0, 3
+        ),
+        "server": f"{options.server} {workers}x{threads}",
+        "load_generator": generator,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -878,7 +737,7 @@ def main() -> None:
         "b": http_single_tps >= 0.25 * pgbench_tps,
         "d": bulk_tps >= 5 * pgbench_tps,
         "e": hot_account_tps >= 0.8 * http_single_tps,
-        "cpu": single_cpu.app_ms(http_single_tps * seconds) <= 2.0,
+        "cpu": single_cpu.app_ms(single.done) <= 2.0,
     }
     print(
         f"\n(e)/(b) = {hot_account_tps / http_single_tps:.2f}; targets met: "
@@ -886,8 +745,8 @@ def main() -> None:
     )
     bulk_count = 2 * batches * BULK_SIZE
     for name, probe, count in (
-        ("single", single_cpu, http_single_tps * seconds),
-        ("hot", hot_cpu, hot_account_tps * seconds),
+        ("single", single_cpu, single.done),
+        ("hot", hot_cpu, hot.done),
         ("bulk", bulk_cpu, bulk_count),
         ("redeem", redeem_cpu, sum(map(len, timed))),
     ):
@@ -903,11 +762,13 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end: {load} on {os.cpu_count()} cores (other work skews results)")
     print(
-        f"non-201 answers: single {http_failures}, hot {hot_failures}, bulk {bulk_failures}; "
+        f"unexpected answers: single {single.failures}, hot {hot.failures}, bulk {bulk_failures}, "
+        f"redeem {redeemed.failures}; served by {options.server} {workers}x{threads}, load from "
+        f"{generator}; "
         f"wrote {RESULTS.relative_to(ROOT)} in {time.perf_counter() - began:.0f}s"
     )
     print(
-        f"redemptions: {len(request_ids)} requests, each answered 200 paid and paid exactly "
+        f"redemptions: {len(request_ids)} requests, each answered 200 and paid exactly "
         "once (database checked); API throttles were off"
     )
     if profile:
