@@ -415,6 +415,8 @@ SANDBOX_HEALTH_QUEUE_AGE_LIMIT_SECONDS = env_int(
 # Within this many seconds of a traceback, identical ones are counted, not written
 # (sandbox.logfilter); web, worker and beat alike (sandbox.celery keeps this config).
 SANDBOX_LOG_REPEAT_WINDOW_SECONDS = env_int("SANDBOX_LOG_REPEAT_WINDOW_SECONDS", 60, minimum=0)
+# Error reports hide URLs that carry a password (sandbox.error_reports).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "sandbox.error_reports.CredentialHidingFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
