@@ -181,6 +181,23 @@ def test_postgresql_refuses_entries_that_unbalance_an_already_posted_transaction
 
 @pytest.mark.postgres
 @pytest.mark.django_db
+def test_postgresql_refuses_entries_added_by_a_later_statement_of_the_same_transaction():
+    account, other = AccountFactory(), AccountFactory()
+    with pytest.raises(IntegrityError, match="after entries were added"), transaction.atomic():
+        insert_transaction([(account, 5), (other, -5)])
+        # Same database transaction, no savepoint: the same xid as the posted rows.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO wallets_entry (transaction_id, account_id, amount, currency, "
+                "posted_at) SELECT max(id), %s, 1000000, 'KRW', now() "
+                "FROM wallets_ledgertransaction",
+                [str(other.pk)],
+            )
+    assert not LedgerTransaction.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
 def test_a_bulk_checks_its_own_rows_early_and_leaves_the_checks_deferred_after():
     # given
     node = NodeFactory()

@@ -18,7 +18,11 @@ database's work for the bulk. The same rules, held by PostgreSQL, now per statem
   deleted or updated (``wallets_append_only``), so nothing can take an entry's transaction
   away later;
 - deleting an account that entries name, or a tenant that transactions name, is refused at
-  COMMIT, as the deferred foreign keys did (``refuse_if_referenced``, events 0005).
+  COMMIT, as the deferred foreign keys did (``refuse_if_referenced``, events 0005). Unlike
+  a foreign key, that check reads the deleting transaction's snapshot: under REPEATABLE
+  READ it could miss rows another transaction committed meanwhile. The app deletes nothing
+  the ledger names and runs at READ COMMITTED (its one REPEATABLE READ, the backup, only
+  reads).
 
 The indexes on ``wallets_entry.account_id`` and ``wallets_ledgertransaction.tenant_id`` go:
 ``entry_account_recent`` and ``ledgertxn_tenant_recent`` lead with those columns.
@@ -34,8 +38,9 @@ DROP FUNCTION wallets_transaction_balanced();
 CREATE FUNCTION wallets_transactions_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 -- One query: lock the tenants named, count those missing, and find the first transaction
 -- without two entries summing to zero per currency. The statement's ids come from one
--- sequence: their entries lie in one range of the entries' transaction index (with, at
--- most, a concurrent statement's: ignored).
+-- sequence: their entries lie in one range of the entries' transaction index (with
+-- those of whatever concurrent statements drew ids in between, read and left out by the
+-- join on the statement's own rows).
 DECLARE
     bad record;
     no_tenant uuid;
@@ -89,9 +94,11 @@ CREATE TRIGGER wallets_ledgertransaction_balanced AFTER INSERT ON wallets_ledger
 
 CREATE OR REPLACE FUNCTION wallets_entries_appended() RETURNS trigger LANGUAGE plpgsql AS $$
 -- One query: lock the accounts named and count those missing; find an entry whose
--- transaction does not exist, and the transactions that this statement did not write
--- (every row of a statement carries the xid of the (sub)transaction running it): those
--- are summed again below.
+-- transaction does not exist, and the transactions that this statement did not write:
+-- those are summed again below. A row's (xmin, cmin) names the (sub)transaction and the
+-- command that inserted it; the xid alone would let a later statement of the same
+-- transaction add entries to a transaction posted earlier in it, unchecked (ledger rows
+-- are never updated or deleted, so cmin is never a combo id).
 DECLARE
     missing_accounts bigint;
     no_account uuid;
@@ -104,12 +111,12 @@ BEGIN
     SELECT (SELECT count(DISTINCT account_id) FROM new_entries)
                - (SELECT count(*) FROM accounts),
            min(d.id) FILTER (WHERE t.id IS NULL),
-           array_agg(d.id) FILTER (WHERE NOT (t.xmin = (
-               SELECT e.xmin FROM wallets_entry AS e
-                WHERE e.id = (SELECT min(id) FROM new_entries))))
+           array_agg(d.id) FILTER (WHERE NOT (t.xmin = s.xmin AND t.cmin = s.cmin))
       INTO missing_accounts, no_transaction, late
       FROM (SELECT DISTINCT transaction_id AS id FROM new_entries) AS d
-      LEFT JOIN wallets_ledgertransaction AS t ON t.id = d.id;
+      LEFT JOIN wallets_ledgertransaction AS t ON t.id = d.id
+     CROSS JOIN (SELECT e.xmin, e.cmin FROM wallets_entry AS e
+                  WHERE e.id = (SELECT min(id) FROM new_entries)) AS s;
     IF missing_accounts > 0 THEN
         SELECT n.account_id INTO no_account FROM new_entries AS n
          WHERE NOT EXISTS (SELECT FROM wallets_account AS a WHERE a.id = n.account_id) LIMIT 1;
