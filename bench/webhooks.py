@@ -46,12 +46,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from http_load import process_cpu
 from ledger import (
     database_url,
     drop_database,
     free_port,
     log,
-    process_cpu,
     recreate_database,
 )
 
