@@ -111,7 +111,9 @@ class Result:
         self.row: TransactionRow | None = None
         self._transaction: LedgerTransaction | None = None
         # The accounts the batch locked (shared by its results), with their owners: the
-        # change's events go to these nodes without asking the database again.
+        # change's events go to these nodes without asking the database again. Those
+        # locked late (``post(lock_late=True)``) are here as read, unlocked: their owners
+        # are right, their balances only as the read saw them.
         self.accounts: Mapping[UUID, AccountState] = {}
 
     @property
