@@ -28,14 +28,15 @@ PERCENT = prepared("test_percent", "SELECT %(text)s::text || '%%'")
 PROBE = prepared("test_probe", "SELECT v FROM test_prepared_probe WHERE id = %s")
 
 
-# What a transfer between two nodes' accounts prepares.
+# What a transfer between two nodes' accounts prepares (its accounts are locked late, by
+# their UPDATEs: ``wallets.locking``).
 TRANSFER_STATEMENTS = {
     "sandbox_claim_idempotency_key",
     "sandbox_transfer_accounts",
     "sandbox_capped_nodes_2",
     "sandbox_post",
-    "sandbox_lock_accounts_2",
-    "sandbox_apply_deltas_2",
+    "sandbox_read_accounts_2",
+    "sandbox_apply_late",
     "sandbox_record_events",
     "sandbox_store_idempotent_answer",
 }
@@ -113,7 +114,7 @@ def test_a_transfer_prepares_its_statements_without_a_round_trip_more(alice, sen
     with RoundTrips(connection) as second:
         assert post_transfer(alice, source, destination).status_code == 201
 
-    assert {p.split()[1] for p in prepares} >= {"sandbox_post", "sandbox_lock_accounts_2"}
+    assert {p.split()[1] for p in prepares} >= {"sandbox_post", "sandbox_read_accounts_2"}
     assert not sent_ahead  # the second only executes
     assert first.count == second.count == 3
     assert on_server() >= TRANSFER_STATEMENTS

@@ -17,6 +17,19 @@ Written down once, used by every write that touches balances:
    other transactions' new entries take on the same accounts at their COMMIT. With
    ``FOR UPDATE`` those checks deadlocked against our locks under load.
 
+3. **Late locks** (a single transfer, ``post(..., lock_late=True)``): an account whose
+   only change is to its posted balance (no hold, no pending change, no condition) is not
+   locked up front. It is read without a lock with the others (its status, currency and
+   owner), checked on that read, and locked by its own balance UPDATE, which goes with the
+   COMMIT (``apply_late``): guarded there (still open; a debit still covered), so a
+   change the read allowed but the latest row refuses fails that last message and the
+   transaction rolls back, then runs again with every account locked up front, for the
+   exact answer (``run_retrying``). Late locks come after the up-front ones and in id
+   order too: an account is late only if its id is above every id locked up front. So a
+   hot account credited by everyone is held for the last message only (its UPDATE, the
+   events, the stored answer and the COMMIT), not across a round trip and the Python
+   between two; and the order stays total.
+
 Nothing else locks account rows, so the order is total and deadlocks cannot happen
 between ledger writes (a transaction that posts twice, an inter-node posting after its
 accounts are locked, could still meet a cap lock in the wrong order: PostgreSQL detects it
@@ -45,7 +58,7 @@ from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 from uuid import UUID
 
-from django.db import NotSupportedError, OperationalError, connection, transaction
+from django.db import DataError, NotSupportedError, OperationalError, connection, transaction
 from django.db.models import F
 
 from sandbox import writebehind
@@ -65,6 +78,10 @@ MAX_ATTEMPTS = 6
 # How many times a ledger transaction was retried, for tests and the benchmark: with one
 # lock order there should be none, and a test says so.
 retry_count = 0
+# How many times a late-locked change was refused by its guard and the transaction ran
+# again with its accounts locked up front (a race: the account closed, or its money went,
+# between the read and the COMMIT). Not a conflict: counted apart.
+late_fallback_count = 0
 
 
 class AccountState(TypedDict):
@@ -105,6 +122,10 @@ ACCOUNT_STATE_FIELDS = (
 # of their own, the owner rolls back on error. A context variable, not an attribute set on
 # the connection: it is per thread (and per task) as the connection is, and typed.
 _ledger_owned: ContextVar[bool] = ContextVar("ledger_owned", default=False)
+# True while an attempt of the outermost ``run_retrying`` runs, unless a late change was
+# refused in an earlier attempt: only that owner sees a late guard's refusal (whichever
+# statement it rides with) and can run the transaction again, locks up front.
+_late_allowed: ContextVar[bool] = ContextVar("late_locks_allowed", default=False)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -138,22 +159,46 @@ def run_retrying(body: Callable[[], T]) -> T:
     """Run ``body`` in a transaction it owns, retried on conflicts. Nested in another
     ``atomic`` block (tests, callers composing services) it runs once, in a savepoint."""
     if connection.in_atomic_block:
-        with transaction.atomic(), _owned(), writebehind.deferring():
+        # Someone else owns the transaction: no late locks, whose refusal needs a retry.
+        with transaction.atomic(), _owned(), _late(False), writebehind.deferring():
             return body()
+    global retry_count, late_fallback_count
+    late = True
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             # The last writes go with the COMMIT (``sandbox.writebehind``): this is the
             # outermost block, and nothing runs in it after ``body``.
-            with transaction.atomic(), _owned(), writebehind.deferring(commit=True):
+            with transaction.atomic(), _owned(), _late(late), writebehind.deferring(commit=True):
                 return body()
+        except DataError as exc:
+            if attempt == MAX_ATTEMPTS or not late or not late_refused(exc):
+                raise
+            late = False  # the next attempt locks up front, reads exactly, answers exactly
+            late_fallback_count += 1
+            logger.info("late account change refused (%s), again with locks up front", exc)
         except (OperationalError, NotSupportedError) as exc:
             if attempt == MAX_ATTEMPTS or not is_retryable(exc):
                 raise
-            global retry_count
             retry_count += 1
             logger.info("ledger conflict (%s), retry %d", exc.__cause__ or exc, attempt)
             time.sleep(random.uniform(0.002, 0.01) * attempt)
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _late(allowed: bool) -> Iterator[None]:
+    token = _late_allowed.set(allowed)
+    try:
+        yield
+    finally:
+        _late_allowed.reset(token)
+
+
+def late_locks_allowed() -> bool:
+    """Whether a posting may lock some accounts late (``apply_late``): on PostgreSQL, in
+    an attempt of the outermost ``run_retrying``, which runs it again if a late change is
+    refused."""
+    return _late_allowed.get() and connection.vendor == "postgresql"
 
 
 @contextlib.contextmanager
@@ -167,9 +212,7 @@ def _owned() -> Iterator[None]:
 
 
 # The owners come along through outer joins; ``OF a`` locks the account rows only.
-_LOCK_SQL = prepared(
-    "lock_accounts",
-    f"""
+_READ_ACCOUNTS = f"""
 SELECT {", ".join(f"a.{name}" for name in ACCOUNT_STATE_FIELDS)},
        n.id, n.tenant_id, tc.frozen_time
   FROM {Account._meta.db_table} AS a
@@ -179,10 +222,12 @@ SELECT {", ".join(f"a.{name}" for name in ACCOUNT_STATE_FIELDS)},
   LEFT JOIN {TestClock._meta.db_table} AS tc ON tc.id = ca.clock_id
  WHERE a.id = ANY(%(ids)s::uuid[])
  ORDER BY a.id
-   FOR NO KEY UPDATE OF a
-""",
-    small_arrays=True,
+"""
+_LOCK_SQL = prepared(
+    "lock_accounts", _READ_ACCOUNTS + "   FOR NO KEY UPDATE OF a\n", small_arrays=True
 )
+# The accounts locked late (``apply_late``), read with the others but without a lock.
+_READ_SQL = prepared("read_accounts", _READ_ACCOUNTS, small_arrays=True)
 
 
 @dataclass(frozen=True)
@@ -196,15 +241,20 @@ class Statement:
 
 
 def lock_accounts(
-    account_ids: Iterable[UUID], *, first: Statement | None = None
+    account_ids: Iterable[UUID],
+    *,
+    first: Statement | None = None,
+    read: Iterable[UUID] = (),
 ) -> dict[UUID, AccountState]:
     """Lock the accounts in id order and return their balance state, keyed by id, with
     their owners (node and its test clock's time) for the events of the change. On
-    PostgreSQL, ``first`` (the posting's INSERT) runs just before, in the same round trip."""
+    PostgreSQL, ``first`` (the posting's INSERT) runs just before, in the same round trip,
+    and the accounts ``read`` (to be locked late, ``apply_late``) are read just after,
+    without a lock: their state is as read, not as it will be when they are locked."""
     ids = sorted(set(account_ids))
     if connection.vendor == "postgresql":
-        return _lock_postgresql(ids, first)
-    assert first is None, "only PostgreSQL combines statements"
+        return _lock_postgresql(ids, first, sorted(set(read)))
+    assert first is None and not read, "only PostgreSQL combines statements and locks late"
     if not ids:
         return {}
     rows = (
@@ -221,29 +271,38 @@ def lock_accounts(
     return {row[0]: _account_state(row) for row in rows}
 
 
-def _lock_postgresql(ids: list[UUID], first: Statement | None) -> dict[UUID, AccountState]:
+def _lock_postgresql(
+    ids: list[UUID], first: Statement | None, read: list[UUID]
+) -> dict[UUID, AccountState]:
     # The hottest query of the ledger, written out (the ORM would rebuild it each time)
-    # and prepared per connection. With ``first``, both go in one message (simple query
-    # protocol), bound here (``writebehind.bind``), and their results come back one after
-    # the other; otherwise two round trips.
+    # and prepared per connection. ``first``, the lock and the read go in one message
+    # (simple query protocol), bound here (``writebehind.bind``), and their results come
+    # back one after the other; without ``combinable()``, one round trip each.
+    statements = [] if first is None else [first]
+    rows: dict[UUID, AccountState] = {}
+
+    def keep(found: list[tuple[Any, ...]]) -> None:
+        rows.update((row[0], _account_state(row)) for row in found)
+
+    if ids:
+        statements.append(Statement(_LOCK_SQL, {"ids": ids}, keep))
+    if read:
+        statements.append(Statement(_READ_SQL, {"ids": read}, keep))
+    if not statements:
+        return rows
     with connection.cursor() as cursor:
-        if first is not None and not combinable():
-            cursor.execute(first.sql, first.params)
-            first.done(cursor.fetchall())
-            first = None
-        if not ids:
-            if first is not None:
-                cursor.execute(first.sql, first.params)
-                first.done(cursor.fetchall())
-            return {}
-        lock = writebehind.bind(_LOCK_SQL, {"ids": ids})
-        if first is None:
-            cursor.execute(lock)
-        else:
-            cursor.execute(f"{writebehind.bind(first.sql, first.params)};\n{lock}")
-            first.done(cursor.fetchall())
-            cursor.nextset()
-        return {row[0]: _account_state(row) for row in cursor.fetchall()}
+        if not combinable():
+            for statement in statements:
+                cursor.execute(statement.sql, statement.params)
+                statement.done(cursor.fetchall())
+            return rows
+        bind = writebehind.bind
+        cursor.execute(";\n".join(bind(s.sql, s.params) for s in statements))
+        for index, statement in enumerate(statements):
+            if index:
+                cursor.nextset()
+            statement.done(cursor.fetchall())
+    return rows
 
 
 def combinable() -> bool:
@@ -310,3 +369,49 @@ def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
             held_balance=F("held_balance") + d_held,
             lock_version=F("lock_version") + d_version,
         )
+
+
+# A late account's change (``lock_accounts(read=...)``): the UPDATE takes the row's lock,
+# and applies only if the account is still open and, for a debit, still covers it (the
+# checks the posting made on the unlocked read, made again on the locked row). If it
+# matched no row the statement fails, naming the account, and the transaction rolls back:
+# the error is a cast's, as plain SQL has no RAISE, and it reads ``changed.n`` so that
+# nothing folds it into a constant at planning time.
+LATE_REFUSED = "late account change refused"
+_APPLY_LATE_SQL = prepared(
+    "apply_late",
+    f"""
+WITH changed AS (
+    UPDATE wallets_account
+       SET posted_balance = posted_balance + %(posted)s::bigint,
+           lock_version = lock_version + %(version)s::bigint
+     WHERE id = %(id)s::uuid AND status = 'open'
+       AND (%(posted)s::bigint >= 0 OR allow_overdraft
+            OR posted_balance + %(posted)s::bigint >= held_balance)
+    RETURNING id
+)
+SELECT ('{LATE_REFUSED}: ' || %(id)s::uuid::text || ' ' || changed.n)::int
+  FROM (SELECT count(*) AS n FROM changed) AS changed
+ WHERE changed.n = 0
+""",
+)
+
+
+def apply_late(deltas: Mapping[UUID, Sequence[int]]) -> None:
+    """Change the accounts read but not locked (``lock_accounts(read=...)``): only posted
+    balance deltas (and lock_version counts), one guarded UPDATE each, in id order, with
+    the transaction's next statement (the COMMIT, for a transfer). Only inside
+    ``run_retrying``'s own attempts (``late_locks_allowed``), which run again if one is
+    refused (``late_refused``)."""
+    for account_id in sorted(deltas):
+        d_posted, d_pending, d_held, d_version = deltas[account_id]
+        assert not (d_pending or d_held), "holds and pending changes are locked up front"
+        if d_posted or d_version:
+            params = {"posted": d_posted, "version": d_version, "id": account_id}
+            writebehind.write(_APPLY_LATE_SQL, params)
+
+
+def late_refused(exc: BaseException) -> bool:
+    """A late change's guard refused it (``apply_late``)."""
+    cause = exc.__cause__ or exc
+    return getattr(cause, "sqlstate", None) == "22P02" and LATE_REFUSED in str(cause)

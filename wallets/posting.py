@@ -36,7 +36,14 @@ from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
 from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.rows import RowLoader
-from wallets.locking import AccountState, Statement, apply_deltas, lock_accounts
+from wallets.locking import (
+    AccountState,
+    Statement,
+    apply_deltas,
+    apply_late,
+    late_locks_allowed,
+    lock_accounts,
+)
 from wallets.models import Entry, LedgerTransaction
 
 Mode = Literal["atomic", "independent"]
@@ -104,7 +111,9 @@ class Result:
         self.row: TransactionRow | None = None
         self._transaction: LedgerTransaction | None = None
         # The accounts the batch locked (shared by its results), with their owners: the
-        # change's events go to these nodes without asking the database again.
+        # change's events go to these nodes without asking the database again. Those
+        # locked late (``post(lock_late=True)``) are here as read, unlocked: their owners
+        # are right, their balances only as the read saw them.
         self.accounts: Mapping[UUID, AccountState] = {}
 
     @property
@@ -204,14 +213,28 @@ class PostingRefused(ApplicationError):
         self.errors = errors
 
 
-def post_one(posting: Posting) -> Result:
-    """Post one posting; raises its ApplicationError if refused."""
-    result = post([posting], mode="atomic")[0]
+def post_one(posting: Posting, *, lock_late: bool = False) -> Result:
+    """Post one posting; raises its ApplicationError if refused. ``lock_late``: see
+    ``post``."""
+    result = post([posting], mode="atomic", lock_late=lock_late)[0]
     return result
 
 
-def post(postings: Sequence[Posting], *, mode: Mode = "atomic") -> list[Result]:
-    """Post a batch. Must run inside a transaction (``wallets.locking.retrying``)."""
+# At most this many accounts of a posting are locked late, each by a statement of its own.
+MAX_LATE = 4
+
+
+def post(
+    postings: Sequence[Posting], *, mode: Mode = "atomic", lock_late: bool = False
+) -> list[Result]:
+    """Post a batch. Must run inside a transaction (``wallets.locking.retrying``).
+
+    ``lock_late``, for a batch of one posting in atomic mode: the accounts whose only
+    change is to their posted balance are locked by their UPDATE, with the transaction's
+    last statement, not up front (``wallets.locking``, "Late locks"), when the transaction
+    can run again should that UPDATE be refused (``late_locks_allowed``). Only for callers
+    that post nothing else in the transaction and catch no error of it (a single transfer):
+    a late refusal surfaces with a later statement, as a database error."""
     if not connection.in_atomic_block:
         raise RuntimeError("wallets.posting.post must run inside transaction.atomic()")
     results = [Result() for _ in postings]
@@ -236,7 +259,10 @@ def post(postings: Sequence[Posting], *, mode: Mode = "atomic") -> list[Result]:
     for index, posting in enumerate(postings):
         if results[index].ok:
             account_ids.update(_touched(posting))
-    state = lock_accounts(account_ids, first=insert)
+    late: set[UUID] = set()
+    if lock_late and mode == "atomic" and len(postings) == 1 and late_locks_allowed():
+        late = _late(postings[0], account_ids)
+    state = lock_accounts(account_ids - late, first=insert, read=late)
     for result in results:
         result.accounts = state
     deltas: dict[UUID, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -254,8 +280,22 @@ def post(postings: Sequence[Posting], *, mode: Mode = "atomic") -> list[Result]:
         insert = _insert(postings, results, now)
         if insert is not None:
             _execute(insert)
-    apply_deltas(deltas)
+    apply_deltas({k: v for k, v in deltas.items() if k not in late})
+    apply_late({k: v for k, v in deltas.items() if k in late})
     return results
+
+
+def _late(posting: Posting, account_ids: set[UUID]) -> set[UUID]:
+    """The accounts ``posting`` may lock late: those whose only change is to their posted
+    balance (their checks, an open account and enough money for a debit, can be made again
+    by the UPDATE itself), if every id locked up front is below theirs (one lock order)."""
+    fixed = set(posting.held) | set(posting.pending)
+    fixed.update(c.account_id for c in posting.conditions)
+    late = account_ids - fixed
+    if fixed:
+        highest = max(fixed)
+        late = {account_id for account_id in late if account_id > highest}
+    return late if len(late) <= MAX_LATE else set()
 
 
 def _run_checks(postings: Sequence[Posting], results: list[Result]) -> None:

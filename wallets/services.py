@@ -297,8 +297,10 @@ def _transfer_posting(tenant: Tenant | None, request: TransferRequest) -> Postin
 
 @retrying
 def transfer_create(*, tenant: Tenant | None, request: TransferRequest) -> Result:
-    """Move money between two accounts of one tenant (inter-node when the wallets differ)."""
-    result = post_one(_transfer_posting(tenant, request))
+    """Move money between two accounts of one tenant (inter-node when the wallets differ).
+    Its accounts are locked late, with the COMMIT (``wallets.locking``, "Late locks"): a
+    merchant account credited by many is held for that last message only."""
+    result = post_one(_transfer_posting(tenant, request), lock_late=True)
     ledger_events.transaction_recorded(ledger_events.TRANSFER_POSTED, result)
     return result
 
