@@ -50,6 +50,7 @@ from wallets.models import IdempotencyKey
 from wallets.posting import reading_ahead
 
 HEADER = "Idempotency-Key"
+_HEADER_META = "HTTP_" + HEADER.upper().replace("-", "_")  # its name in a WSGI environ
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
 
@@ -290,10 +291,12 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view_method)
     def wrapper(view: APIView, request: TenantApiRequest, *args: Any, **kwargs: Any) -> Response:
-        key = check_key(request.headers.get(HEADER))
-        raw_body = request._request.body  # read before DRF parses; Django keeps a copy
+        django_request = request._request  # read directly, not through DRF's proxy
+        # The one header, read directly: ``request.headers`` builds a dictionary of all.
+        key = check_key(django_request.META.get(_HEADER_META))
+        raw_body = django_request.body  # read before DRF parses; Django keeps a copy
         headers: dict[str, str] = {}
-        method = request.method
+        method, path = django_request.method, django_request.path
         assert method is not None  # None only on an HttpRequest built by hand, never served
 
         def execute() -> tuple[int, Any]:
@@ -308,10 +311,10 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
             key=key,
             # The body as DRF already parsed it (``ApiView.initial``): not parsed again.
             fingerprint=request_fingerprint(
-                method, request.path, raw_body, parsed=request.data if raw_body else _UNPARSED
+                method, path, raw_body, parsed=request.data if raw_body else _UNPARSED
             ),
             method=method,
-            path=request.path,
+            path=path,
             execute=execute,
             along=along(request) if along is not None else (),
         )
