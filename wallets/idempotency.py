@@ -36,6 +36,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -202,7 +203,7 @@ def _store_answer(record_id: int, status: int, answer: Any) -> bytes | None:
     """Store the answer; on PostgreSQL, answer it rendered as the API's JSON, which is what
     is stored: the response sends those bytes instead of rendering the body again."""
     if connection.vendor == "postgresql":
-        rendered = JSON_RENDERER.render(answer)
+        rendered = render_json(answer)
         # Nobody reads its result: it goes with the COMMIT (``sandbox.writebehind``).
         writebehind.write(_STORE_ANSWER_SQL, [status, rendered.decode(), record_id])
         return rendered
@@ -211,6 +212,21 @@ def _store_answer(record_id: int, status: int, answer: Any) -> bytes | None:
 
 
 JSON_RENDERER = JSONRenderer()
+# Its encoder, built once: ``JSONRenderer.render`` builds one per call.
+_ENCODER = JSON_RENDERER.encoder_class(
+    ensure_ascii=JSON_RENDERER.ensure_ascii,
+    allow_nan=not JSON_RENDERER.strict,
+    separators=SHORT_SEPARATORS if JSON_RENDERER.compact else LONG_SEPARATORS,
+)
+
+
+def render_json(data: Any) -> bytes:
+    """``JSON_RENDERER.render(data)``: the same bytes (the API's JSON, with U+2028 and U+2029
+    escaped as DRF escapes them), for less CPU on every money-moving request."""
+    if data is None:
+        return b""
+    text = _ENCODER.encode(data)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
 class _RenderedResponse(Response):
