@@ -252,7 +252,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "sandbox.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "sandbox.api.schema.SandboxAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["sandbox.api.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Abuse limits (sandbox.throttles): every API request per address, and per key.
     "DEFAULT_THROTTLE_CLASSES": [

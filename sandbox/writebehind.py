@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from sandbox.db.postgresql import prepared
 
@@ -86,7 +86,10 @@ def bind(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> str:
     literals, as the connection's client-side-binding cursors would send it; or, for a
     statement prepared per connection, its ``EXECUTE`` (``sandbox.db.postgresql.prepared``).
     Text to send as it is, without parameters."""
-    return prepared.bind(connection.connection, connection.ops, sql, params)
+    # One look-up of the connection, not one per attribute: each goes through Django's
+    # per-thread connection handler, and a single transfer binds eight statements.
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    return prepared.bind(wrapper.connection, wrapper.ops, sql, params)
 
 
 def flush() -> None:

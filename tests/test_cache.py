@@ -13,6 +13,10 @@ from sandbox.cache import SandboxRedisCache, pack_command
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (CI sets it)")
 
 
+class Word(str):
+    """A subclass of str (a choice's value, say): packed as its text."""
+
+
 @pytest.fixture
 def cache():
     return SandboxRedisCache(settings.REDIS_URL, {"KEY_PREFIX": f"test-cache-{uuid.uuid4().hex}"})
@@ -43,7 +47,7 @@ return {{KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1, ARGV[3], false, redis.call('EX
 
 
 def test_commands_are_packed_as_redis_py_packs_them(cache):
-    words = ("EVALSHA", "ab", 2, "clé", b"\x00\xff", 1.5, 1765101234.123456, -7, "")
+    words = ("EVALSHA", "ab", 2, "clé", b"\x00\xff", 1.5, 1765101234.123456, -7, "", Word("w"))
     pool = cache._cache.get_client(write=True).connection_pool
     connection = pool.get_connection()
     try:

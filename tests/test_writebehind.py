@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from sandbox import writebehind
 from sandbox.dbtrace import RoundTrips
 from tests.factories import AccountFactory
+from wallets.models import LedgerTransaction
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -99,6 +100,7 @@ def test_commit_true_leaves_a_transaction_marked_for_rollback_to_roll_back():
         ([1, None, -3], "bigint[]"),
         ([uuid.UUID(int=1), None], "uuid[]"),
         (Decimal("1.50"), "numeric"),  # not plain: bound by psycopg's mogrify, as before
+        (LedgerTransaction.Kind.TRANSFER, "text"),  # a str subclass, bound as its text
     ],
 )
 def test_a_queued_write_is_bound_to_what_a_cursor_would_send(value, pg_type):

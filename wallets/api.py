@@ -359,15 +359,13 @@ class TransferBulkApi(TenantScopedView):
                 requests.append(error)
         results = services.transfer_bulk_create(tenant=self.tenant, requests=requests, mode=mode)
         body = []
+        posted = 0
         for index, result in enumerate(results):
             if result.error is None:
-                body.append(
-                    {
-                        "index": index,
-                        "status": "posted",
-                        "transaction_id": str(result.transaction_uuid),
-                    }
-                )
+                posted += 1
+                row = result.row  # ``result.transaction_uuid``, read directly: 8,000 of them
+                assert row is not None
+                body.append({"index": index, "status": "posted", "transaction_id": str(row.uuid)})
             else:
                 body.append(
                     {
@@ -376,7 +374,6 @@ class TransferBulkApi(TenantScopedView):
                         "error": presenters.error_data(result.error),
                     }
                 )
-        posted = sum(1 for r in results if r.ok)
         answer = {"mode": mode, "posted": posted, "failed": len(results) - posted, "results": body}
         return Response(answer, status=status.HTTP_201_CREATED if posted else status.HTTP_200_OK)
 

@@ -12,7 +12,6 @@ are ``transfer.*``; the ledger's own transfers between virtual accounts are ther
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -198,27 +197,51 @@ def _transfers_insert(posted: Sequence[tuple[tuple[Account, Account], Result]]) 
     assert first.row is not None
     kind, posted_at = first.row.kind, first.row.posted_at
     nodes = _Nodes(first)
-    columns: dict[str, list[str]] = defaultdict(list)
-    amounts: dict[tuple[int, str], str] = {}  # a bulk's amounts repeat
+    owner_of = nodes.of
+    # One list per column, appended to directly: a bulk has 8,000 transfers.
+    uuids: list[str] = []
+    sources: list[str] = []
+    destinations: list[str] = []
+    source_owners: list[str] = []
+    destination_owners: list[str] = []
+    amounts: list[str] = []
+    currencies: list[str] = []
+    memos: list[str] = []
+    metadata: list[str] = []
+    inter_node: list[str] = []
+    formatted: dict[tuple[int, str], str] = {}  # a bulk's amounts repeat
     for (source, destination), result in posted:
         row = result.row
         assert row is not None and row.kind == kind and row.posted_at is posted_at
-        amount = amounts.get((row.amount, row.currency))
+        amount = formatted.get((row.amount, row.currency))
         if amount is None:
-            amount = amounts[row.amount, row.currency] = to_decimal_string(row.amount, row.currency)
-        for account, side in ((source, "source"), (destination, "destination")):
-            text, owner = nodes.of(account.pk)
-            columns[side].append(text)
-            columns[f"{side}_owner"].append(owner)
-        columns["uuid"].append(str(row.uuid))
-        columns["amount"].append(amount)
-        columns["currency"].append(row.currency)
-        columns["memo"].append(row.memo)
-        columns["metadata"].append(_json(row.metadata))
-        columns["inter_node"].append("t" if row.is_inter_node else "f")
+            amount = formatted[row.amount, row.currency] = to_decimal_string(
+                row.amount, row.currency
+            )
+        text, owner = owner_of(source.id)
+        sources.append(text)
+        source_owners.append(owner)
+        text, owner = owner_of(destination.id)
+        destinations.append(text)
+        destination_owners.append(owner)
+        uuids.append(str(row.uuid))
+        amounts.append(amount)
+        currencies.append(row.currency)
+        memos.append(row.memo)
+        metadata.append(_json(row.metadata))
+        inter_node.append("t" if row.is_inter_node else "f")
+    # Text that may hold anything is quoted (``text_array``); ids, numbers and booleans not.
     params: dict[str, Any] = {
-        name: text_array(values) if name in _QUOTED else array_literal(values)
-        for name, values in columns.items()
+        "uuid": array_literal(uuids),
+        "source": array_literal(sources),
+        "destination": array_literal(destinations),
+        "source_owner": array_literal(source_owners),
+        "destination_owner": array_literal(destination_owners),
+        "amount": array_literal(amounts),
+        "currency": text_array(currencies),
+        "memo": text_array(memos),
+        "metadata": text_array(metadata),
+        "inter_node": array_literal(inter_node),
     }
     params.update(
         node=array_literal(nodes.node),
@@ -231,9 +254,6 @@ def _transfers_insert(posted: Sequence[tuple[tuple[Account, Account], Result]]) 
         created_at=timezone.now(),
     )
     events_insert(_TRANSFER_EVENTS_SQL, params)
-
-
-_QUOTED = frozenset({"currency", "memo", "metadata"})  # the rest are ids, numbers, booleans
 
 
 def _json(metadata: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -50,6 +51,7 @@ from wallets.models import IdempotencyKey
 from wallets.posting import reading_ahead
 
 HEADER = "Idempotency-Key"
+_HEADER_META = "HTTP_" + HEADER.upper().replace("-", "_")  # its name in a WSGI environ
 MAX_KEY_LENGTH = 255
 REPLAY_HEADER = "Idempotent-Replayed"
 
@@ -201,7 +203,7 @@ def _store_answer(record_id: int, status: int, answer: Any) -> bytes | None:
     """Store the answer; on PostgreSQL, answer it rendered as the API's JSON, which is what
     is stored: the response sends those bytes instead of rendering the body again."""
     if connection.vendor == "postgresql":
-        rendered = JSON_RENDERER.render(answer)
+        rendered = render_json(answer)
         # Nobody reads its result: it goes with the COMMIT (``sandbox.writebehind``).
         writebehind.write(_STORE_ANSWER_SQL, [status, rendered.decode(), record_id])
         return rendered
@@ -210,6 +212,21 @@ def _store_answer(record_id: int, status: int, answer: Any) -> bytes | None:
 
 
 JSON_RENDERER = JSONRenderer()
+# Its encoder, built once: ``JSONRenderer.render`` builds one per call.
+_ENCODER = JSON_RENDERER.encoder_class(
+    ensure_ascii=JSON_RENDERER.ensure_ascii,
+    allow_nan=not JSON_RENDERER.strict,
+    separators=SHORT_SEPARATORS if JSON_RENDERER.compact else LONG_SEPARATORS,
+)
+
+
+def render_json(data: Any) -> bytes:
+    """``JSON_RENDERER.render(data)``: the same bytes (the API's JSON, with U+2028 and U+2029
+    escaped as DRF escapes them), for less CPU on every money-moving request."""
+    if data is None:
+        return b""
+    text = _ENCODER.encode(data)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
 class _RenderedResponse(Response):
@@ -290,10 +307,12 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view_method)
     def wrapper(view: APIView, request: TenantApiRequest, *args: Any, **kwargs: Any) -> Response:
-        key = check_key(request.headers.get(HEADER))
-        raw_body = request._request.body  # read before DRF parses; Django keeps a copy
+        django_request = request._request  # read directly, not through DRF's proxy
+        # The one header, read directly: ``request.headers`` builds a dictionary of all.
+        key = check_key(django_request.META.get(_HEADER_META))
+        raw_body = django_request.body  # read before DRF parses; Django keeps a copy
         headers: dict[str, str] = {}
-        method = request.method
+        method, path = django_request.method, django_request.path
         assert method is not None  # None only on an HttpRequest built by hand, never served
 
         def execute() -> tuple[int, Any]:
@@ -308,10 +327,10 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
             key=key,
             # The body as DRF already parsed it (``ApiView.initial``): not parsed again.
             fingerprint=request_fingerprint(
-                method, request.path, raw_body, parsed=request.data if raw_body else _UNPARSED
+                method, path, raw_body, parsed=request.data if raw_body else _UNPARSED
             ),
             method=method,
-            path=request.path,
+            path=path,
             execute=execute,
             along=along(request) if along is not None else (),
         )

@@ -220,7 +220,7 @@ def platform_account(
 # --- Transfers -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: built faster, 8,000 times per bulk
 class TransferRequest:
     source: Account
     destination: Account
@@ -250,23 +250,30 @@ def _check_metadata(metadata: Any) -> dict[str, Any]:
     return metadata
 
 
-def _transfer_posting(tenant: Tenant | None, request: TransferRequest) -> Posting:
-    """Check what can be checked without locks, and build the posting."""
+_TRANSFER = LedgerTransaction.Kind.TRANSFER
+_OPEN = Account.Status.OPEN
+
+
+def _transfer_posting(tenant_id: UUID | None, request: TransferRequest) -> Posting:
+    """Check what can be checked without locks, and build the posting. ``tenant_id``: the
+    tenant whose accounts these must be (None: any). Accounts are read by their columns
+    (``id``, not the ``pk`` property): a bulk builds 8,000 postings."""
     source, destination = request.source, request.destination
-    if source.pk == destination.pk:
+    source_id, currency, amount = source.id, request.currency, request.amount
+    if source_id == destination.id:
         raise ApplicationError(
             "The source and the destination are the same account.",
             code="same_account",
             fields={"destination_account_id": ["Must differ from the source account."]},
         )
     for account in (source, destination):
-        if tenant is not None and account.tenant_id != tenant.pk:
+        if tenant_id is not None and account.tenant_id != tenant_id:
             raise NotFound(f"No account with id {account.pk}.", code="account_not_found")
-        if not account.is_open:
+        if account.status != _OPEN:  # ``Account.is_open``
             raise Conflict(f"Account {account.pk} is closed.", code="account_closed")
-        if account.currency != request.currency:
+        if account.currency != currency:
             raise ApplicationError(
-                f"Account {account.pk} holds {account.currency}, not {request.currency}.",
+                f"Account {account.pk} holds {account.currency}, not {currency}.",
                 code="currency_mismatch",
                 fields={"currency": [f"Account {account.pk} holds {account.currency}."]},
             )
@@ -276,17 +283,14 @@ def _transfer_posting(tenant: Tenant | None, request: TransferRequest) -> Postin
     if request.available_at_least is not None or request.lock_version is not None:
         conditions = (
             Condition(
-                account_id=source.pk,
+                account_id=source_id,
                 available_at_least=request.available_at_least,
                 lock_version=request.lock_version,
             ),
         )
     return Posting(
-        kind=LedgerTransaction.Kind.TRANSFER,
-        legs=[
-            Leg(source.pk, -request.amount, request.currency),
-            Leg(destination.pk, request.amount, request.currency),
-        ],
+        kind=_TRANSFER,
+        legs=[Leg(source_id, -amount, currency), Leg(destination.id, amount, currency)],
         tenant_id=source.tenant_id,
         memo=request.memo,
         metadata=_check_metadata(request.metadata),
@@ -300,7 +304,8 @@ def transfer_create(*, tenant: Tenant | None, request: TransferRequest) -> Resul
     """Move money between two accounts of one tenant (inter-node when the wallets differ).
     Its accounts are locked late, with the COMMIT (``wallets.locking``, "Late locks"): a
     merchant account credited by many is held for that last message only."""
-    result = post_one(_transfer_posting(tenant, request), lock_late=True)
+    tenant_id = tenant.pk if tenant is not None else None
+    result = post_one(_transfer_posting(tenant_id, request), lock_late=True)
     ledger_events.transaction_recorded(ledger_events.TRANSFER_POSTED, result)
     return result
 
@@ -320,13 +325,14 @@ def transfer_bulk_create(
         raise ApplicationError("Give at least one transfer.", code="no_items")
     postings: list[Posting | None] = []
     early: dict[int, ApplicationError] = {}
+    tenant_id = tenant.pk if tenant is not None else None
     for index, item in enumerate(requests):
         if isinstance(item, ApplicationError):
             early[index] = item
             postings.append(None)
             continue
         try:
-            postings.append(_transfer_posting(tenant, item))
+            postings.append(_transfer_posting(tenant_id, item))
         except ApplicationError as error:
             early[index] = error
             postings.append(None)

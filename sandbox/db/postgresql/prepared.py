@@ -187,6 +187,14 @@ def literal(escaping: Any, ops: Any, value: Any) -> str:
     UUIDs, times, arrays already given as literal strings): each is quoted by libpq itself
     (``PQescapeLiteral``), for less than half the CPU of psycopg's ``mogrify``. Anything
     else, or text PostgreSQL cannot store (NUL), goes through ``mogrify``."""
+    # The exact types of the money path first, each with one test of its type.
+    kind = value.__class__
+    if kind is int:
+        return str(value)
+    if kind is UUID:
+        return f"'{value}'::uuid"
+    if kind is str and "\x00" not in value:
+        return str(escaping.escape_literal(value.encode()).decode())
     if value is None:
         return "NULL"
     if isinstance(value, bool):
