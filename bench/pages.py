@@ -363,8 +363,8 @@ def fill(count: int) -> None:
         # other triggers for the load): the trigger's own query, over all the entries.
         began = time.perf_counter()
         cursor.execute(
-            f"INSERT INTO wallets_accountday AS d ({account_days.COLUMNS}) "
-            + account_days.rows_from("wallets_entry")
+            f"INSERT INTO wallets_accountday ({account_days.COLUMNS}) "
+            + account_days.rows_from("wallets_entry", per_statement=False)
         )
         log(f"  account days: {time.perf_counter() - began:.1f}s")
     with connection.cursor() as cursor:

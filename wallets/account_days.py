@@ -40,43 +40,46 @@ from django.db.models import QuerySet
 from wallets.models import Account
 
 COLUMNS = (
-    "account_id, day, currency, first_transaction_id, net, node_moved, node_transactions, "
+    "account_id, day, currency, first_entry_id, net, node_moved, node_transactions, "
     "tenant_moved, tenant_transactions"
 )
 
-# Folding two rows of one key: what ON CONFLICT adds (also for entries that a later
-# statement adds to an earlier transaction, the one way two rows can share a key).
-ADD_ON_CONFLICT = """
-ON CONFLICT (account_id, day, currency, first_transaction_id) DO UPDATE
-   SET net = d.net + excluded.net,
-       node_moved = d.node_moved + excluded.node_moved,
-       node_transactions = d.node_transactions + excluded.node_transactions,
-       tenant_moved = d.tenant_moved + excluded.tenant_moved,
-       tenant_transactions = d.tenant_transactions + excluded.tenant_transactions
-"""
 
+def rows_from(entries: str, *, per_statement: bool = True) -> str:
+    """The roll-up rows of ``entries`` (a transition table, or ``wallets_entry`` itself
+    with ``per_statement=False``), one per virtual account, day and currency: the
+    trigger's query and the backfill's. A transaction's first entry per node (and of all),
+    in its currency if the node has one, carries its gross amount and a count of 1, in the
+    transaction's currency.
 
-def rows_from(entries: str) -> str:
-    """The roll-up rows of ``entries`` (a table or transition table with the columns of
-    ``wallets_entry``), one per virtual account, day and currency: the trigger's query and
-    the backfill's. A transaction's first entry per node (and of all) carries its gross
-    amount and a count of 1, in the transaction's currency; an entry in another currency
-    carries it only when the node has none in the transaction's currency."""
+    The trigger's plan is made once per connection and kept whatever the size of later
+    statements, so it looks each account and transaction up by its key (``OFFSET 0``
+    keeps the lookups from turning into a join, which a plan made for a bulk would hash
+    over the whole table for every later single transfer)."""
+    if per_statement:
+        lookups = """
+         CROSS JOIN LATERAL (SELECT a.wallet_id FROM wallets_account AS a
+                              WHERE a.id = e.account_id OFFSET 0) AS a
+         CROSS JOIN LATERAL (SELECT t.currency, t.amount FROM wallets_ledgertransaction AS t
+                              WHERE t.id = e.transaction_id OFFSET 0) AS t"""
+    else:
+        lookups = """
+          JOIN wallets_account AS a ON a.id = e.account_id
+          JOIN wallets_ledgertransaction AS t ON t.id = e.transaction_id"""
     return f"""
-SELECT x.account_id, x.day, c.currency, min(x.transaction_id), sum(c.net),
-       sum(c.node_moved), sum(c.node_transactions), sum(c.tenant_moved),
-       sum(c.tenant_transactions)
-  FROM (SELECT e.account_id, e.transaction_id, e.currency, e.amount,
+SELECT x.account_id, x.day, c.currency, min(x.id), sum(c.net), sum(c.node_moved),
+       sum(c.node_transactions), sum(c.tenant_moved), sum(c.tenant_transactions)
+  FROM (SELECT e.id, e.account_id, e.currency, e.amount,
                (e.posted_at AT TIME ZONE wallets_account_days_zone())::date AS day,
                t.currency AS txn_currency, t.amount AS txn_amount,
-               row_number() OVER (PARTITION BY e.transaction_id, a.wallet_id
-                                  ORDER BY e.currency <> t.currency, e.id) = 1 AS node_first,
-               row_number() OVER (PARTITION BY e.transaction_id
-                                  ORDER BY e.currency <> t.currency, e.id) = 1 AS tenant_first
-          FROM {entries} AS e
-          JOIN wallets_account AS a ON a.id = e.account_id
-          JOIN wallets_ledgertransaction AS t ON t.id = e.transaction_id
-         WHERE a.wallet_id IS NOT NULL) AS x
+               e.id = coalesce(min(e.id) FILTER (WHERE e.currency = t.currency) OVER node,
+                               min(e.id) OVER node) AS node_first,
+               e.id = coalesce(min(e.id) FILTER (WHERE e.currency = t.currency) OVER txn,
+                               min(e.id) OVER txn) AS tenant_first
+          FROM {entries} AS e{lookups}
+         WHERE a.wallet_id IS NOT NULL
+        WINDOW node AS (PARTITION BY e.transaction_id, a.wallet_id),
+               txn AS (PARTITION BY e.transaction_id)) AS x
  CROSS JOIN LATERAL (
         SELECT x.currency, x.amount,
                CASE WHEN x.node_first AND x.currency = x.txn_currency
@@ -111,7 +114,8 @@ def rebuild(using: BaseDatabaseWrapper = connection) -> None:
         cursor.execute(zone_function(settings.TIME_ZONE))
         cursor.execute("TRUNCATE wallets_accountday")
         cursor.execute(
-            f"INSERT INTO wallets_accountday AS d ({COLUMNS}) {rows_from('wallets_entry')}"
+            f"INSERT INTO wallets_accountday ({COLUMNS}) "
+            + rows_from("wallets_entry", per_statement=False)
         )
 
 
@@ -148,10 +152,9 @@ WITH gone AS (
      WHERE r.account_id = k.account_id AND r.day = k.day AND r.currency = k.currency
  RETURNING r.*
 )
-INSERT INTO wallets_accountday AS d ({COLUMNS})
-SELECT account_id, day, currency, min(first_transaction_id), sum(net), sum(node_moved),
+INSERT INTO wallets_accountday ({COLUMNS})
+SELECT account_id, day, currency, min(first_entry_id), sum(net), sum(node_moved),
        sum(node_transactions), sum(tenant_moved), sum(tenant_transactions)
-  FROM gone GROUP BY account_id, day, currency
-{ADD_ON_CONFLICT}""",
+  FROM gone GROUP BY account_id, day, currency""",
             [*params, since],
         )

@@ -230,14 +230,15 @@ class AccountDay(models.Model):
     into one (``account_days.compact``). A row is never updated in place, so posting takes
     no lock here that could wait for, or deadlock with, another posting: the accounts stay
     the only rows a posting locks (``wallets.locking``). The key's last part, the lowest
-    transaction among the folded rows, keeps the rows of one key apart.
+    entry among those the row adds up, keeps the rows of one key apart: an entry is
+    inserted by one statement only.
 
     ``net`` is the sum of the entries (the change of the balance) in the account's
     currency. The ``*_moved`` and ``*_transactions`` columns count each ledger
     transaction once, in its own currency (``currency``): once per node, on the node's
     first entry in that transaction, and once per tenant, on its first entry of all."""
 
-    pk = models.CompositePrimaryKey("account_id", "day", "currency", "first_transaction_id")
+    pk = models.CompositePrimaryKey("account_id", "day", "currency", "first_entry_id")
     # No constraint and no index of its own: the entries' trigger has checked the account,
     # and the primary key leads with it.
     account = models.ForeignKey(
@@ -249,7 +250,7 @@ class AccountDay(models.Model):
     )
     day = models.DateField()
     currency = models.CharField(max_length=3)
-    first_transaction_id = models.BigIntegerField()
+    first_entry_id = models.BigIntegerField()
     net = models.BigIntegerField(default=0)
     node_moved = models.BigIntegerField(default=0)
     node_transactions = models.BigIntegerField(default=0)
