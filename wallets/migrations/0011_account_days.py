@@ -28,9 +28,11 @@ CREATE TRIGGER wallets_entry_account_days AFTER INSERT ON wallets_entry
     REFERENCING NEW TABLE AS new_entries
     FOR EACH STATEMENT EXECUTE FUNCTION wallets_account_days_add();
 
+-- DELETE, not TRUNCATE: Django's flush truncates both tables in one statement, and a
+-- table that statement is truncating cannot be truncated again inside it.
 CREATE FUNCTION wallets_account_days_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE wallets_accountday;
+    DELETE FROM wallets_accountday;
     RETURN NULL;
 END $$;
 CREATE TRIGGER wallets_entry_truncated AFTER TRUNCATE ON wallets_entry
