@@ -1,19 +1,26 @@
 """What the wallets' charts show, computed by the database: per-day sums with the day cut in
-the dashboard's time zone, never a Python loop over rows. At a million transactions a chart
-reads one day-bucketed aggregate over the window (``ledgertxn_tenant_recent`` and
-``entry_account_recent`` serve the range), plus the accounts' stored balances.
+the dashboard's time zone, never a Python loop over rows, plus the accounts' stored
+balances.
+
+On PostgreSQL a chart reads the accounts' daily roll-up (``AccountDay``, kept by the
+database with the ledger: ``wallets.account_days``), about one row per account and day of
+the window, whatever the ledger's size. Elsewhere (SQLite, the zero-setup default) it sums
+the entries and transactions of the window instead (``entry_account_recent`` and
+``ledgertxn_tenant_recent`` serve the range); both give the same figures.
 
 Amounts stay integers in minor units; the pages turn them into decimals for the chart."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Sum
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -23,7 +30,8 @@ from sandbox.chart_cache import cached_charts
 from sandbox.charts import Series, bar_chart, line_chart
 from sandbox.currencies import to_decimal_string
 from sandbox.tenants.models import Tenant
-from wallets.models import Account, Entry, LedgerTransaction
+from wallets import account_days
+from wallets.models import Account, AccountDay, Entry, LedgerTransaction
 
 DEFAULT_DAYS = 30
 
@@ -52,30 +60,49 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def _rolled_up() -> bool:
+    """Whether the database keeps the daily roll-up (PostgreSQL: migration 0011)."""
+    return connection.vendor == "postgresql"
+
+
+def _charted_accounts(tenant: Tenant, node_id: Any) -> QuerySet[Account]:
+    accounts = Account.objects.for_tenant(tenant).filter(kind=Account.Kind.CUSTOMER)
+    if node_id is not None:
+        accounts = accounts.filter(wallet__node_id=node_id)
+    return accounts
+
+
 def balance_history(
     *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
 ) -> list[DailySeries]:
     """The posted balance at the end of each day, per node and currency, over the last
     ``days`` days. Counted back from the accounts' stored balances (one grouped read) minus
-    the entries posted after each day (one grouped read over the window only), so its cost
-    follows the window, not the ledger's age. Entries dated after today (a node on a test
-    clock ahead of the platform) count into the last day."""
+    the entries posted after each day (one grouped read of the window's roll-up, or of its
+    entries), so its cost follows the window, not the ledger's age. Entries dated after
+    today (a node on a test clock ahead of the platform) count into the last day."""
     first, last = chart_window(days)
-    accounts = Account.objects.for_tenant(tenant).filter(kind=Account.Kind.CUSTOMER)
-    if node_id is not None:
-        accounts = accounts.filter(wallet__node_id=node_id)
+    accounts = _charted_accounts(tenant, node_id)
     current = (
         accounts.order_by()
         .values("wallet__node_id", "wallet__node__name", "currency")
         .annotate(posted=Sum("posted_balance"))
     )
-    flows = (
-        Entry.objects.filter(account__in=accounts, posted_at__gte=_start_of(first))
-        .annotate(day=TruncDate("posted_at", tzinfo=timezone.get_current_timezone()))
-        .order_by()
-        .values("account__wallet__node_id", "currency", "day")
-        .annotate(net=Sum("amount"))
-    )
+    flows: Iterable[Mapping[str, Any]]
+    if _rolled_up():
+        flows = (
+            AccountDay.objects.filter(account__in=accounts, day__gte=first)
+            .order_by()
+            .values("account__wallet__node_id", "currency", "day")
+            .annotate(net=Sum("net"))
+        )
+    else:
+        flows = (
+            Entry.objects.filter(account__in=accounts, posted_at__gte=_start_of(first))
+            .annotate(day=TruncDate("posted_at", tzinfo=timezone.get_current_timezone()))
+            .order_by()
+            .values("account__wallet__node_id", "currency", "day")
+            .annotate(net=Sum("amount"))
+        )
     net_by_day: dict[tuple[Any, str], dict[date, int]] = defaultdict(dict)
     for flow in flows:
         key = (flow["account__wallet__node_id"], flow["currency"])
@@ -106,22 +133,24 @@ def transfer_volume(
     *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
 ) -> list[VolumeSeries]:
     """Money moved per day and currency (the gross amount of every ledger transaction, and
-    how many), over the last ``days`` days, days without any shown as 0."""
+    how many), over the last ``days`` days, days without any shown as 0. For one node, the
+    transactions that move any of its virtual accounts; for the tenant, its transactions;
+    each counted once, in its own currency."""
     first, last = chart_window(days)
-    transactions = LedgerTransaction.objects.for_tenant(tenant).filter(
-        posted_at__gte=_start_of(first), posted_at__lt=_start_of(last + timedelta(days=1))
-    )
-    if node_id is not None:
-        moves_node = Entry.objects.filter(
-            transaction=OuterRef("pk"), account__wallet__node_id=node_id
+    if _rolled_up():
+        moved, count = ("tenant_moved", "tenant_transactions")
+        rolled = AccountDay.objects.filter(account__tenant=tenant, day__gte=first, day__lte=last)
+        if node_id is not None:
+            moved, count = ("node_moved", "node_transactions")
+            rolled = rolled.filter(account__wallet__node_id=node_id)
+        rows = (
+            rolled.filter(**{f"{count}__gt": 0})
+            .order_by()
+            .values("currency", "day")
+            .annotate(total=Sum(moved), count=Sum(count))
         )
-        transactions = transactions.filter(Exists(moves_node))
-    rows = (
-        transactions.annotate(day=TruncDate("posted_at", tzinfo=timezone.get_current_timezone()))
-        .order_by()
-        .values("currency", "day")
-        .annotate(total=Sum("amount"), count=Count("id"))
-    )
+    else:
+        rows = _volume_summed(tenant=tenant, node_id=node_id, first=first, last=last)
     totals: dict[str, dict[date, tuple[int, int]]] = defaultdict(dict)
     for row in rows:
         totals[row["currency"]][row["day"]] = (row["total"], row["count"])
@@ -133,6 +162,24 @@ def transfer_volume(
         )
         for currency, by_day in sorted(totals.items())
     ]
+
+
+def _volume_summed(*, tenant: Tenant, node_id: Any, first: date, last: date) -> Any:
+    """Without the roll-up: the ledger transactions of the window, summed per day."""
+    transactions = LedgerTransaction.objects.for_tenant(tenant).filter(
+        posted_at__gte=_start_of(first), posted_at__lt=_start_of(last + timedelta(days=1))
+    )
+    if node_id is not None:
+        moves_node = Entry.objects.filter(
+            transaction=OuterRef("pk"), account__wallet__node_id=node_id
+        )
+        transactions = transactions.filter(Exists(moves_node))
+    return (
+        transactions.annotate(day=TruncDate("posted_at", tzinfo=timezone.get_current_timezone()))
+        .order_by()
+        .values("currency", "day")
+        .annotate(total=Sum("amount"), count=Count("id"))
+    )
 
 
 # --- The charts drawn from them ------------------------------------------------------------
@@ -152,6 +199,8 @@ def wallet_charts(
 
 
 def _wallet_charts(*, tenant: Tenant, node_id: Any, days: int) -> list[SafeString]:
+    # What posting added since the last draw, one row per statement, folded first.
+    account_days.compact(_charted_accounts(tenant, node_id), since=chart_window(days)[0])
     balances = balance_history(tenant=tenant, node_id=node_id, days=days)
     charts: list[SafeString] = []
     for currency in sorted({s.currency for s in balances}):

@@ -220,6 +220,47 @@ class Entry(models.Model):
         return f"{self.amount:+d} {self.currency} on {self.account_id}"
 
 
+class AccountDay(models.Model):
+    """What a virtual account's entries add up to on one day (cut in ``TIME_ZONE``), for
+    the charts: kept by PostgreSQL itself (migration 0011, ``wallets.account_days``), so
+    a chart reads a row per account and day instead of the entries.
+
+    Rows are only ever inserted by the ledger: each INSERT of entries adds one row per
+    account, day and currency it touched, and a chart draw later folds the rows of a key
+    into one (``account_days.compact``). A row is never updated in place, so posting takes
+    no lock here that could wait for, or deadlock with, another posting: the accounts stay
+    the only rows a posting locks (``wallets.locking``). The key's last part, the lowest
+    entry among those the row adds up, keeps the rows of one key apart: an entry is
+    inserted by one statement only.
+
+    ``net`` is the sum of the entries (the change of the balance) in the account's
+    currency. The ``*_moved`` and ``*_transactions`` columns count each ledger
+    transaction once, in its own currency (``currency``): once per node, on the node's
+    first entry in that transaction, and once per tenant, on its first entry of all."""
+
+    pk = models.CompositePrimaryKey("account_id", "day", "currency", "first_entry_id")
+    # No constraint and no index of its own: the entries' trigger has checked the account,
+    # and the primary key leads with it.
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    first_entry_id = models.BigIntegerField()
+    net = models.BigIntegerField(default=0)
+    node_moved = models.BigIntegerField(default=0)
+    node_transactions = models.BigIntegerField(default=0)
+    tenant_moved = models.BigIntegerField(default=0)
+    tenant_transactions = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.account_id} on {self.day}: {self.net:+d} {self.currency}"
+
+
 class Hold(models.Model):
     """Money reserved but not yet moved.
 

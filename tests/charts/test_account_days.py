@@ -1,0 +1,278 @@
+"""The accounts' daily roll-up (``AccountDay``): PostgreSQL keeps it equal to what the
+entries add up to, whatever posts them, and the charts drawn from it equal the charts
+summed from the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.test import override_settings
+from django.utils import timezone
+
+from sandbox.events.models import PlatformClock
+from tests.factories import AccountFactory, NodeFactory, fund
+from wallets import account_days, chart_data, services
+from wallets.fx import services as fx
+from wallets.locking import retrying
+from wallets.models import Account, AccountDay, Entry, LedgerTransaction
+from wallets.posting import Leg, Posting, post, post_one
+from wallets.services import TransferRequest
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+TODAY = dt.date(2026, 3, 20)
+
+
+def at(day: dt.date, hour: int = 12) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=timezone.get_current_timezone())
+
+
+def platform_time(moment: dt.datetime) -> None:
+    PlatformClock.objects.update_or_create(pk=1, defaults={"frozen_time": moment})
+
+
+def transfer(source: Account, destination: Account, amount: int) -> LedgerTransaction:
+    request = TransferRequest(
+        source=source, destination=destination, amount=amount, currency=source.currency
+    )
+    return services.transfer_create(tenant=source.tenant, request=request).transaction
+
+
+def rolled_up() -> dict[tuple, int]:
+    """The roll-up's net per virtual account, day and currency (rows of a key summed)."""
+    rows = AccountDay.objects.values("account_id", "day", "currency").annotate(n=Sum("net"))
+    return {(r["account_id"], r["day"], r["currency"]): r["n"] for r in rows if r["n"]}
+
+
+def summed() -> dict[tuple, int]:
+    """The same, straight from the entries of virtual accounts."""
+    rows = (
+        Entry.objects.filter(account__kind=Account.Kind.CUSTOMER)
+        .annotate(day=TruncDate("posted_at", tzinfo=timezone.get_current_timezone()))
+        .values("account_id", "day", "currency")
+        .annotate(n=Sum("amount"))
+    )
+    return {(r["account_id"], r["day"], r["currency"]): r["n"] for r in rows if r["n"]}
+
+
+def charts_agree(tenant, monkeypatch, *, days: int = 30) -> None:
+    """Every chart of the tenant, and of each of its nodes, is the same drawn from the
+    roll-up as summed from the ledger."""
+    accounts = Account.objects.filter(tenant=tenant)
+    for node_id in {None, *accounts.values_list("wallet__node_id", flat=True)}:
+        drawn = []
+        for rolled in (True, False):
+            monkeypatch.setattr(chart_data, "_rolled_up", lambda r=rolled: r)
+            drawn.append(
+                (
+                    chart_data.balance_history(tenant=tenant, node_id=node_id, days=days),
+                    chart_data.transfer_volume(tenant=tenant, node_id=node_id, days=days),
+                )
+            )
+        monkeypatch.undo()
+        assert drawn[0] == drawn[1], node_id
+
+
+@pytest.fixture
+def node(alice):
+    return NodeFactory(tenant=alice.tenant, name="Seoul shop")
+
+
+@pytest.fixture
+def main(node):
+    return node.wallet.accounts.get()
+
+
+@pytest.fixture
+def shop(node):
+    return AccountFactory(node=node, name="Shop")
+
+
+@pytest.fixture
+def tokyo(alice):
+    return NodeFactory(tenant=alice.tenant, name="Tokyo shop", base_currency="KRW")
+
+
+def test_transfers_deposits_and_reversals_add_up_per_account_and_day(
+    alice, main, shop, tokyo, monkeypatch
+):
+    far = tokyo.wallet.accounts.get()
+    platform_time(at(TODAY - timedelta(days=2)))
+    fund(main, 10_000)
+    moved = transfer(main, shop, 700)  # within the node
+    transfer(main, far, 300)  # to another node
+    platform_time(at(TODAY, 1))
+    services.transaction_reverse(transaction_=moved, tenant=alice.tenant)
+    transfer(main, far, 5)
+
+    assert rolled_up() == summed()
+    assert rolled_up()[(main.pk, TODAY - timedelta(days=2), "KRW")] == 10_000 - 700 - 300
+    charts_agree(alice.tenant, monkeypatch)
+
+
+def test_each_transaction_counts_once_per_node_and_once_for_the_tenant(alice, main, shop, tokyo):
+    platform_time(at(TODAY))
+    fund(main, 1_000)
+    transfer(main, shop, 100)  # both legs in one node: counted once there
+    transfer(main, tokyo.wallet.accounts.get(), 40)  # once in each node
+
+    [seoul] = chart_data.transfer_volume(tenant=alice.tenant, node_id=main.wallet.node_id, days=1)
+    [both] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
+    [far] = chart_data.transfer_volume(tenant=alice.tenant, node_id=tokyo.pk, days=1)
+
+    assert (seoul.amounts, seoul.counts) == ([(TODAY, 1_140)], [(TODAY, 3)])
+    assert (far.amounts, far.counts) == ([(TODAY, 40)], [(TODAY, 1)])
+    assert (both.amounts, both.counts) == ([(TODAY, 1_140)], [(TODAY, 3)])
+
+
+def test_postings_dated_in_the_past_or_the_future_land_on_their_own_day(
+    alice, main, shop, monkeypatch
+):
+    for days_off in (-40, -3, 0, 2):  # a platform clock moved back, or ahead of today
+        platform_time(at(TODAY + timedelta(days=days_off), 23))
+        fund(main, 1_000 + days_off)
+        transfer(main, shop, 10)
+    platform_time(at(TODAY, 12))
+
+    assert rolled_up() == summed()
+    assert {day for _, day, _ in rolled_up()} == {
+        TODAY + timedelta(days=d) for d in (-40, -3, 0, 2)
+    }
+    charts_agree(alice.tenant, monkeypatch, days=60)
+
+
+def test_the_day_is_cut_in_the_dashboards_time_zone(main):
+    late = dt.datetime(2026, 3, 19, 15, 30, tzinfo=dt.UTC)  # 00:30 on the 20th in Seoul
+    platform_time(late)
+    fund(main, 5)
+
+    assert rolled_up() == {(main.pk, dt.date(2026, 3, 20), "KRW"): 5}
+
+
+def test_fx_conversions_count_in_the_transactions_currency(alice, node, main, monkeypatch):
+    fx.pairs_seed()
+    dollars = AccountFactory(node=node, currency="USD", name="Dollars")
+    platform_time(at(TODAY))
+    fund(main, 50_000_000)
+    quote = fx.create_quote(
+        tenant=alice.tenant,
+        node=node,
+        source_currency="KRW",
+        target_currency="USD",
+        sell_amount=1_000_000,
+    )
+    fx.execute_quote(quote, source_account=main, target_account=dollars)
+
+    assert rolled_up() == summed()
+    assert {s.currency for s in chart_data.transfer_volume(tenant=alice.tenant, days=1)} == {"KRW"}
+    charts_agree(alice.tenant, monkeypatch)
+
+
+def test_bulk_transfers_in_either_mode_add_up(alice, main, shop, tokyo, monkeypatch):
+    far = tokyo.wallet.accounts.get()
+    platform_time(at(TODAY))
+    fund(main, 1_000_000)
+    requests = [
+        TransferRequest(source=main, destination=(shop, far)[n % 2], amount=n + 1, currency="KRW")
+        for n in range(60)
+    ]
+    for mode in ("atomic", "independent"):
+        services.transfer_bulk_create(tenant=alice.tenant, requests=requests, mode=mode)
+
+    assert rolled_up() == summed()
+    charts_agree(alice.tenant, monkeypatch)
+
+
+def test_platform_accounts_are_left_out(main):
+    platform_time(at(TODAY))
+    fund(main, 77)
+
+    assert set(AccountDay.objects.values_list("account_id", flat=True)) == {main.pk}
+
+
+def test_two_postings_in_one_transaction_add_rows_that_a_draw_folds_into_one(alice, main, shop):
+    platform_time(at(TODAY))
+    with transaction.atomic():
+        fund(main, 500)
+        retrying(post)(
+            [
+                Posting(
+                    kind="transfer",
+                    legs=[Leg(main.pk, -20, "KRW"), Leg(shop.pk, 20, "KRW")],
+                    tenant_id=alice.tenant.pk,
+                )
+            ]
+        )
+    fund(main, 1)
+    assert AccountDay.objects.filter(account=main).count() == 3  # one per INSERT
+
+    chart_data.wallet_charts(tenant=alice.tenant, days=3)
+
+    [row] = AccountDay.objects.filter(account=main)
+    assert (row.net, row.node_transactions, row.tenant_transactions) == (481, 3, 3)
+    assert rolled_up() == summed()
+
+
+def test_a_transaction_with_several_legs_on_one_node_counts_once_there(alice, main, shop):
+    platform_time(at(TODAY))
+    fund(main, 100)
+    three_legs = Posting(
+        kind="adjustment",
+        legs=[Leg(main.pk, -30, "KRW"), Leg(shop.pk, 10, "KRW"), Leg(shop.pk, 20, "KRW")],
+        tenant_id=alice.tenant.pk,
+    )
+    retrying(post_one)(three_legs)
+
+    assert rolled_up() == summed()
+    node_days = AccountDay.objects.filter(account__wallet=main.wallet)
+    assert node_days.aggregate(n=Sum("node_transactions"), moved=Sum("node_moved")) == {
+        "n": 2,
+        "moved": 130,
+    }
+
+
+def test_a_truncate_of_the_entries_empties_the_roll_up(main):
+    platform_time(at(TODAY))
+    fund(main, 9)
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE wallets_entry")
+
+    assert not AccountDay.objects.exists()
+
+
+def test_a_new_time_zone_cuts_the_days_anew_at_migrate(main):
+    platform_time(dt.datetime(2026, 3, 19, 20, 0, tzinfo=dt.UTC))  # the 20th in Seoul
+    fund(main, 3)
+
+    with override_settings(TIME_ZONE="UTC"):
+        account_days.recut_if_zone_changed()
+        assert rolled_up() == {(main.pk, dt.date(2026, 3, 19), "KRW"): 3}
+        fund(main, 4)  # the trigger cuts in the new zone too
+        assert rolled_up() == {(main.pk, dt.date(2026, 3, 19), "KRW"): 7}
+    account_days.recut_if_zone_changed()
+
+    assert rolled_up() == {(main.pk, dt.date(2026, 3, 20), "KRW"): 7}
+
+
+def test_without_the_roll_up_the_charts_sum_the_ledger(alice, main, shop, monkeypatch):
+    """SQLite has no roll-up: the charts sum the entries and transactions instead."""
+    platform_time(at(TODAY))
+    fund(main, 1_000)
+    transfer(main, shop, 250)
+    monkeypatch.setattr(chart_data, "_rolled_up", lambda: False)
+    AccountDay.objects.all().delete()
+
+    [krw] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
+    [line] = chart_data.balance_history(tenant=alice.tenant, days=1)
+
+    assert (krw.amounts, krw.counts, line.points) == (
+        [(TODAY, 1_250)],
+        [(TODAY, 2)],
+        [(TODAY, 1_000)],
+    )

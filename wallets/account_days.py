@@ -1,0 +1,160 @@
+"""The accounts' daily roll-up (``AccountDay``) that the charts read on PostgreSQL.
+
+PostgreSQL keeps it in step with the ledger itself: a statement-level trigger on the
+entries (migration 0011) adds, for each INSERT, one row per virtual account, day and
+currency the statement touched, in the same transaction as the entries. Platform accounts
+(settlement, fees, FX desks) are left out: no chart shows them, and the settlement account
+is in nearly every deposit and withdrawal.
+
+The trigger only inserts. An upsert into one row per account and day would lock that row
+from the INSERT of the entries to the COMMIT: the posting inserts *before* it locks its
+accounts (``wallets.locking``), so a hot account would be held for longer, and two
+postings that take the same rows in another order (one posting twice in a transaction,
+a bulk in ``independent`` mode, which locks first) could deadlock. Instead, a chart draw
+folds the rows of its window into one per key first (``compact``), and readers sum.
+
+The days are cut in the dashboard's time zone (``TIME_ZONE``), which
+``wallets_account_days_zone()`` names; ``migrate`` cuts them anew when it changed
+(``recut_if_zone_changed``). Entries are append-only (``wallets_append_only``), so rows
+never need to be taken back; a TRUNCATE of the entries (test databases) empties the
+roll-up too.
+
+Each ledger transaction counts once per node that it moves (on the node's first entry in
+the transaction's currency, or its first entry at all) and once per tenant (on its first
+entry of a virtual account), in the transaction's currency: what the chart "money moved"
+showed when it summed the transactions. This holds for entries inserted together with
+their transaction, as ``wallets.posting`` does; entries added to a transaction by a later
+statement would count it again.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import QuerySet
+
+from wallets.models import Account
+
+COLUMNS = (
+    "account_id, day, currency, first_entry_id, net, node_moved, node_transactions, "
+    "tenant_moved, tenant_transactions"
+)
+
+
+def rows_from(entries: str, *, per_statement: bool = True) -> str:
+    """The roll-up rows of ``entries`` (a transition table, or ``wallets_entry`` itself
+    with ``per_statement=False``), one per virtual account, day and currency: the
+    trigger's query and the backfill's. A transaction's first entry per node (and of all),
+    in its currency if the node has one, carries its gross amount and a count of 1, in the
+    transaction's currency.
+
+    The trigger's plan is made once per connection and kept whatever the size of later
+    statements, so it looks each account and transaction up by its key (``OFFSET 0``
+    keeps the lookups from turning into a join, which a plan made for a bulk would hash
+    over the whole table for every later single transfer)."""
+    if per_statement:
+        lookups = """
+         CROSS JOIN LATERAL (SELECT a.wallet_id FROM wallets_account AS a
+                              WHERE a.id = e.account_id OFFSET 0) AS a
+         CROSS JOIN LATERAL (SELECT t.currency, t.amount FROM wallets_ledgertransaction AS t
+                              WHERE t.id = e.transaction_id OFFSET 0) AS t"""
+    else:
+        lookups = """
+          JOIN wallets_account AS a ON a.id = e.account_id
+          JOIN wallets_ledgertransaction AS t ON t.id = e.transaction_id"""
+    return f"""
+SELECT x.account_id, x.day, c.currency, min(x.id), sum(c.net), sum(c.node_moved),
+       sum(c.node_transactions), sum(c.tenant_moved), sum(c.tenant_transactions)
+  FROM (SELECT e.id, e.account_id, e.currency, e.amount,
+               (e.posted_at AT TIME ZONE wallets_account_days_zone())::date AS day,
+               t.currency AS txn_currency, t.amount AS txn_amount,
+               e.id = coalesce(min(e.id) FILTER (WHERE e.currency = t.currency) OVER node,
+                               min(e.id) OVER node) AS node_first,
+               e.id = coalesce(min(e.id) FILTER (WHERE e.currency = t.currency) OVER txn,
+                               min(e.id) OVER txn) AS tenant_first
+          FROM {entries} AS e{lookups}
+         WHERE a.wallet_id IS NOT NULL
+        WINDOW node AS (PARTITION BY e.transaction_id, a.wallet_id),
+               txn AS (PARTITION BY e.transaction_id)) AS x
+ CROSS JOIN LATERAL (
+        SELECT x.currency, x.amount,
+               CASE WHEN x.node_first AND x.currency = x.txn_currency
+                    THEN x.txn_amount ELSE 0 END,
+               (x.node_first AND x.currency = x.txn_currency)::int,
+               CASE WHEN x.tenant_first AND x.currency = x.txn_currency
+                    THEN x.txn_amount ELSE 0 END,
+               (x.tenant_first AND x.currency = x.txn_currency)::int
+         UNION ALL
+        SELECT x.txn_currency, 0,
+               CASE WHEN x.node_first THEN x.txn_amount ELSE 0 END, x.node_first::int,
+               CASE WHEN x.tenant_first THEN x.txn_amount ELSE 0 END, x.tenant_first::int
+         WHERE x.currency <> x.txn_currency AND (x.node_first OR x.tenant_first)
+       ) AS c(currency, net, node_moved, node_transactions, tenant_moved, tenant_transactions)
+ GROUP BY x.account_id, x.day, c.currency
+"""
+
+
+def zone_function(zone: str) -> str:
+    # Inlined into the trigger's plan as a constant (an immutable SQL function).
+    literal = zone.replace("'", "''")
+    return (
+        "CREATE OR REPLACE FUNCTION wallets_account_days_zone() RETURNS text "
+        f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '{literal}'::text $$"
+    )
+
+
+def rebuild(using: BaseDatabaseWrapper = connection) -> None:
+    """Recompute the whole roll-up from the entries, with the days cut in ``TIME_ZONE``
+    (PostgreSQL; a load that bypassed the trigger, or a change of time zone)."""
+    with using.cursor() as cursor:
+        cursor.execute(zone_function(settings.TIME_ZONE))
+        cursor.execute("TRUNCATE wallets_accountday")
+        cursor.execute(
+            f"INSERT INTO wallets_accountday ({COLUMNS}) "
+            + rows_from("wallets_entry", per_statement=False)
+        )
+
+
+def recut_if_zone_changed(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
+    """``post_migrate``: cut the days anew when ``TIME_ZONE`` is no longer the roll-up's."""
+    database = connections[using]
+    if database.vendor != "postgresql":
+        return
+    with database.cursor() as cursor:
+        cursor.execute("SELECT to_regprocedure('wallets_account_days_zone()') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return  # migrated backwards, before 0011
+        cursor.execute("SELECT wallets_account_days_zone()")
+        if cursor.fetchone()[0] == settings.TIME_ZONE:
+            return
+    rebuild(database)
+
+
+def compact(accounts: QuerySet[Account], *, since: date) -> None:
+    """Fold the rows of ``accounts`` from ``since`` on into one per account, day and
+    currency, before a chart reads them. Deletes and inserts only rows that the trigger
+    wrote and no one updates, so it waits for nothing but another fold of the same rows."""
+    if connection.vendor != "postgresql":
+        return
+    subquery, params = accounts.order_by().values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+WITH gone AS (
+    DELETE FROM wallets_accountday AS r
+     USING (SELECT account_id, day, currency FROM wallets_accountday
+             WHERE account_id IN ({subquery}) AND day >= %s
+             GROUP BY account_id, day, currency HAVING count(*) > 1) AS k
+     WHERE r.account_id = k.account_id AND r.day = k.day AND r.currency = k.currency
+ RETURNING r.*
+)
+INSERT INTO wallets_accountday ({COLUMNS})
+SELECT account_id, day, currency, min(first_entry_id), sum(net), sum(node_moved),
+       sum(node_transactions), sum(tenant_moved), sum(tenant_transactions)
+  FROM gone GROUP BY account_id, day, currency""",
+            [*params, since],
+        )
