@@ -21,11 +21,44 @@ DEFAULT_DAYS = 14
 
 
 class Percentile95(Aggregate):
-    """PostgreSQL's ``percentile_cont(0.95) WITHIN GROUP (ORDER BY …)``."""
+    """PostgreSQL's ``percentile_cont(0.95) WITHIN GROUP (ORDER BY …)``; on SQLite (the
+    zero-setup default), which has no percentile, the same interpolation as an aggregate
+    function registered on the connection."""
 
     function = "PERCENTILE_CONT"
     template = "%(function)s(0.95) WITHIN GROUP (ORDER BY %(expressions)s)"
     output_field = FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        connection.connection.create_aggregate("sandbox_percentile_95", 1, _ContinuousPercentile95)
+        return self.as_sql(
+            compiler,
+            connection,
+            function="SANDBOX_PERCENTILE_95",
+            template="%(function)s(%(expressions)s)",
+            **extra,
+        )
+
+
+class _ContinuousPercentile95:
+    """``percentile_cont(0.95)``: the value 95 % of the way along the sorted non-null
+    values, interpolated linearly between the two around it."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def step(self, value: float | None) -> None:
+        if value is not None:
+            self.values.append(value)
+
+    def finalize(self) -> float | None:
+        if not self.values:
+            return None
+        ordered = sorted(self.values)
+        position = 0.95 * (len(ordered) - 1)
+        below = int(position)
+        above = min(below + 1, len(ordered) - 1)
+        return ordered[below] + (position - below) * (ordered[above] - ordered[below])
 
 
 @dataclass(frozen=True)
