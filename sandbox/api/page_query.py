@@ -24,16 +24,27 @@ in that order (no parameter of its own in the columns or the ORDER BY).
 The rows become model instances as ``Model.from_db`` makes them, without its
 ``Model.__init__`` where that only stores the columns (``sandbox.rows``): a third of a
 50-row page.
+
+A list whose rows differ from one request to the next only by a scope's parameters (a
+tenant's rows of a model: its id) needs no queryset at all once its shape is known
+(``scoped_page``): the first request of a shape builds the queryset, and its compilation is
+kept only if its parameters are exactly the scope's, then the cursor's position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, FullResultSet
-from django.db import connections, models
+from django.core.exceptions import (
+    EmptyResultSet,
+    FieldDoesNotExist,
+    FullResultSet,
+    ValidationError,
+)
+from django.db import connections, models, router
 from django.db.models.query import ModelIterable
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -51,6 +62,7 @@ class Shape:
     col_count: int
     attnames: list[str]
     loader: RowLoader[Any]  # the rows' instances, as ``Model.from_db`` makes them
+    query: Any  # the query first compiled: its compilers only convert the columns
 
 
 _shapes: dict[tuple[Any, ...], Shape] = {}
@@ -136,7 +148,7 @@ def remember(key: tuple[Any, ...], params: list[Any], compiler: SQLCompiler) -> 
     assert model is not None and db is not None  # a model's queryset, on a connection
     attnames = [c[0].target.attname for c in compiler.select]
     loader = RowLoader(model, attnames, db)
-    shape = Shape(sql, compiler.select, count, attnames, loader)
+    shape = Shape(sql, compiler.select, count, attnames, loader, compiler.query)
     if len(_shapes) >= MAX_SHAPES:
         _shapes.clear()
     _shapes[key] = shape
@@ -162,12 +174,74 @@ class CompiledOnceIterable(ModelIterable):
         if shape is None:
             yield from super().__iter__()
             return
-        # As ``ModelIterable`` does, for a plain query: columns in the model's order.
-        compiler.select, compiler.col_count = shape.select, shape.col_count
-        with connections[db].cursor() as cursor:
-            cursor.execute(shape.sql, params)
-            rows = cursor.fetchall()
-        yield from shape.loader.many(compiler.results_iter([rows]))
+        yield from run(shape, params, db, compiler)
+
+
+def run(
+    shape: Shape, params: Sequence[Any], db: str, compiler: SQLCompiler | None = None
+) -> Iterator[Any]:
+    """The instances of a shape's rows for ``params``."""
+    if compiler is None:
+        compiler = shape.query.get_compiler(using=db)
+    # As ``ModelIterable`` does, for a plain query: columns in the model's order.
+    compiler.select, compiler.col_count = shape.select, shape.col_count
+    with connections[db].cursor() as cursor:
+        cursor.execute(shape.sql, params)
+        rows = cursor.fetchall()
+    return shape.loader.many(compiler.results_iter([rows]))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Rows of ``model`` whose query differs between requests only by ``params`` (a
+    tenant's rows: its id), named by ``key`` (with the model: the same SQL for the same
+    ``params``); ``build`` makes them as a queryset."""
+
+    model: type[models.Model]
+    key: Hashable
+    params: tuple[Any, ...]
+    build: Callable[[], models.QuerySet[Any]]
+
+
+def position_parameter(model: type[models.Model], lookup: str, value: Any, db: str) -> Any:
+    """The parameter Django's ``lookup`` (``created_at__lt``, say) makes of ``value``, as
+    its lookup prepares it; None when Django would refuse the value (it then says how)."""
+    name = lookup.rpartition("__")[0]
+    field: Any = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    try:
+        return field.get_db_prep_value(field.get_prep_value(value), connections[db], prepared=True)
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def scoped_page(
+    scope: Scope,
+    ordering: tuple[str, ...],
+    position: tuple[str, str] | None,
+    offset: int,
+    count: int,
+) -> list[Any]:
+    """``count`` rows of ``scope`` from ``offset`` in ``ordering``, past ``position`` (a
+    lookup and its value) if any: what ``scope.build()`` ordered, filtered and sliced so
+    would answer, through a planned shape once there is one."""
+    db = router.db_for_read(scope.model)
+    key = ("scope", scope.model, scope.key, db, ordering, position and position[0], offset, count)
+    params: list[Any] | None = list(scope.params)
+    if position is not None:
+        value = position_parameter(scope.model, position[0], position[1], db)
+        params = None if value is None else [*scope.params, value]
+    shape = _shapes.get(key)
+    if shape is not None and params is not None:
+        return list(run(shape, params, db))
+    queryset = scope.build().order_by(*ordering)
+    if position is not None:
+        queryset = queryset.filter(**{position[0]: position[1]})
+    queryset = compiled_once(queryset[offset : offset + count])
+    if params is not None and queryset.db == db and plain_reason(queryset) is None:
+        # (A scope nothing can match: Django answers it without SQL.)
+        with contextlib.suppress(EmptyResultSet):
+            remember(key, params, queryset.query.get_compiler(using=db))
+    return list(queryset)
 
 
 def compiled_once(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
