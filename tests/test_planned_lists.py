@@ -18,13 +18,14 @@ from rest_framework.test import APIClient
 
 from sandbox.api import page_query
 from sandbox.api.pagination import CreatedCursorPagination
-from sandbox.api.views import ListApiView, page_renderer
+from sandbox.api.views import ListApiView, page_renderer, plain_list
 from sandbox.events.api import EventListApi
-from sandbox.tenants.api import AuditLogApi, MemberListApi, NodeListApi
+from sandbox.tenants.api import AuditLogOutput, MemberListApi, NodeListApi, NodeOutput
 from sandbox.tenants.models import Node
 from tests.factories import NodeFactory
 from tests.test_page_query import events_for, paginated_list_routes, some_of_everything
 from wallets.api import AccountListApi
+from wallets.banknet.api import OperatorBankListApi
 
 pytestmark = pytest.mark.django_db
 
@@ -136,9 +137,13 @@ def test_a_planned_page_is_one_statement_and_no_queryset(alice, monkeypatch):
 
 
 def test_only_plain_lists_take_the_planned_path():
-    assert page_renderer(NodeListApi) is not None  # columns only
-    assert page_renderer(AuditLogApi) is not None
-    assert page_renderer(AccountListApi) is not None  # a presenter
+    assert plain_list(NodeListApi) and plain_list(EventListApi)
+    assert not plain_list(OperatorBankListApi)  # not paginated
+
+    assert page_renderer(NodeOutput) is not None  # columns only
+    assert page_renderer(AuditLogOutput) is not None
+    assert page_renderer(AccountListApi.serializer_class) is not None  # a presenter
     # A serializer field through a relation (``user.email``) needs DRF's bound fields.
-    assert page_renderer(MemberListApi) is None
-    assert page_renderer(EventListApi) is None  # a ``to_representation`` of its own
+    assert page_renderer(MemberListApi.serializer_class) is None
+    # A ``to_representation`` of its own: the serializer renders its pages.
+    assert page_renderer(EventListApi.serializer_class) is None

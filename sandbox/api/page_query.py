@@ -45,6 +45,7 @@ from django.core.exceptions import (
     ValidationError,
 )
 from django.db import connections, models, router
+from django.db.models import Field
 from django.db.models.query import ModelIterable
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -63,6 +64,9 @@ class Shape:
     attnames: list[str]
     loader: RowLoader[Any]  # the rows' instances, as ``Model.from_db`` makes them
     query: Any  # the query first compiled: its compilers only convert the columns
+    # The columns' converters when each is a field's own (``from_db_value``, which takes
+    # the connection as an argument); None: a compiler of ``query`` finds them each time.
+    converters: list[tuple[int, tuple[list[Any], Any]]] | None
 
 
 _shapes: dict[tuple[Any, ...], Shape] = {}
@@ -148,7 +152,10 @@ def remember(key: tuple[Any, ...], params: list[Any], compiler: SQLCompiler) -> 
     assert model is not None and db is not None  # a model's queryset, on a connection
     attnames = [c[0].target.attname for c in compiler.select]
     loader = RowLoader(model, attnames, db)
-    shape = Shape(sql, compiler.select, count, attnames, loader, compiler.query)
+    found = list(compiler.get_converters([c[0] for c in compiler.select]).items())
+    own = all(isinstance(getattr(f, "__self__", None), Field) for _, (fs, _) in found for f in fs)
+    converters: Any = found if own else None  # else the backend's: this thread's connection
+    shape = Shape(sql, compiler.select, count, attnames, loader, compiler.query, converters)
     if len(_shapes) >= MAX_SHAPES:
         _shapes.clear()
     _shapes[key] = shape
@@ -181,14 +188,33 @@ def run(
     shape: Shape, params: Sequence[Any], db: str, compiler: SQLCompiler | None = None
 ) -> Iterator[Any]:
     """The instances of a shape's rows for ``params``."""
+    connection = connections[db]
+    with connection.cursor() as cursor:
+        cursor.execute(shape.sql, params)
+        rows = cursor.fetchall()
+    if compiler is None and shape.converters is not None:
+        return shape.loader.many(converted(rows, shape.converters, connection))
     if compiler is None:
         compiler = shape.query.get_compiler(using=db)
     # As ``ModelIterable`` does, for a plain query: columns in the model's order.
     compiler.select, compiler.col_count = shape.select, shape.col_count
-    with connections[db].cursor() as cursor:
-        cursor.execute(shape.sql, params)
-        rows = cursor.fetchall()
     return shape.loader.many(compiler.results_iter([rows]))
+
+
+def converted(
+    rows: list[Any], converters: list[tuple[int, tuple[list[Any], Any]]], connection: Any
+) -> Iterator[Any]:
+    """``SQLCompiler.results_iter`` of ``rows``, with converters found once."""
+    if not converters:
+        yield from rows
+        return
+    for row in map(list, rows):  # as ``SQLCompiler.apply_converters``
+        for position, (functions, expression) in converters:
+            value = row[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            row[position] = value
+        yield row
 
 
 @dataclass(frozen=True)

@@ -217,12 +217,12 @@ class ApiView(APIView):
 class ListApiView(ApiView, ListAPIView):
     """A paginated list (DRF's ``ListAPIView``) that follows the same rules.
 
-    A plain list (DRF's generic steps as they are, no filter backend, a
-    ``CreatedCursorPagination``, an output serializer whose answer is planned: see
-    ``page_renderer``) answers its GET on a path planned once per class: the page cut by
-    the paginator as DRF cuts it, from a ``Scope`` if ``planned_scope`` gives one (no
-    queryset then), and rendered straight from the serializer's plan. The same page, the
-    same bytes, the same links as DRF's ``list``."""
+    A plain list (``plain_list``: DRF's generic steps as they are, no filter backend, a
+    ``CreatedCursorPagination``) answers its GET on a path planned once per class: the
+    page cut by the paginator as DRF cuts it, from a ``Scope`` if ``planned_scope`` gives
+    one (no queryset then), and rendered straight from the serializer's plan where it
+    has one (``page_renderer``), else by the serializer. The same page, the same bytes,
+    the same links as DRF's ``list``."""
 
     def planned_scope(self) -> Scope | None:
         """The list's rows as a ``Scope`` (see ``sandbox.api.page_query``), when its
@@ -230,8 +230,7 @@ class ListApiView(ApiView, ListAPIView):
         return None
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        render = page_renderer(type(self))
-        if render is None:
+        if not plain_list(type(self)):
             return super().list(request, *args, **kwargs)
         paginator = cast(CreatedCursorPagination, self.paginator)
         scope = self.planned_scope()
@@ -241,7 +240,8 @@ class ListApiView(ApiView, ListAPIView):
             page = paginator.paginate_queryset(self.get_queryset(), request, view=self)
         if page is None:  # no page size after all: DRF's unpaginated answer
             return super().list(request, *args, **kwargs)
-        data = render(page)
+        render = page_renderer(cast(Any, self.serializer_class))
+        data = None if render is None else render(page)
         if data is None:
             data = self.get_serializer(page, many=True).data
         return paginator.get_paginated_response(data)
@@ -262,19 +262,25 @@ PageRenderer = Callable[[list[Any]], list[dict[str, Any]] | None]
 
 
 @functools.cache
-def page_renderer(view_class: type[ListApiView]) -> PageRenderer | None:
-    """How a list's page becomes its ``results``, planned once per view class, when its
-    GET is plain (see ``ListApiView``); None: DRF's ``list``. The renderer itself may
-    answer None for a page it cannot render (rows of another model): the serializer
-    renders that one."""
+def plain_list(view_class: type[ListApiView]) -> bool:
+    """Whether a list's GET is DRF's generic steps as they are, with no filter backend
+    and a ``CreatedCursorPagination`` (see ``ListApiView``)."""
     if any(getattr(view_class, s) is not getattr(GenericAPIView, s) for s in GENERIC_STEPS):
-        return None
+        return False
     pagination_class = view_class.pagination_class
-    if view_class.filter_backends or pagination_class is None:
-        return None
-    if not issubclass(pagination_class, CreatedCursorPagination):
-        return None
-    serializer_class = view_class.serializer_class
+    return (
+        not view_class.filter_backends
+        and pagination_class is not None
+        and issubclass(pagination_class, CreatedCursorPagination)
+    )
+
+
+@functools.cache
+def page_renderer(serializer_class: Any) -> PageRenderer | None:
+    """How a plain list's page becomes its ``results`` with ``serializer_class`` (what
+    ``serializer_class(page, many=True).data`` answers), planned once per class; None:
+    the serializer renders it. The renderer itself answers None for a page it cannot
+    render (rows of another model): the serializer renders that one."""
     if serializer_class is None or not isinstance(serializer_class, type):
         return None
     if getattr(getattr(serializer_class, "Meta", None), "list_serializer_class", None):
