@@ -12,10 +12,11 @@ and the rest comes from a cache whose key holds everything else the SQL depends 
 - the compiled WHERE and FROM text itself (any value that changes the SQL's text, such
   as ``IS NULL`` or the length of an ``IN`` list, changes the key);
 - the model, the database alias, the ordering, its direction and the slice;
+- what ``select_related`` adds to the columns (its joins are in the FROM text);
 - and nothing else, because only *plain* querysets take this path (``plain_reason``):
-  all of a model's columns and no annotation, extra, ``select_related``, ``only`` or
-  ``defer``, DISTINCT, GROUP BY, aggregate, window, union, locking or prefetch. Anything
-  else is compiled by Django as usual.
+  all of a model's columns (and those ``select_related`` adds) and no annotation, extra,
+  ``only`` or ``defer``, DISTINCT, GROUP BY, aggregate, window, union, locking or
+  prefetch. Anything else is compiled by Django as usual.
 
 The cache holds no parameter: they come from this request's WHERE and FROM. A shape
 enters the cache only if Django's own compilation of it has exactly those parameters,
@@ -34,7 +35,7 @@ kept only if its parameters are exactly the scope's, then the cursor's position.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -46,7 +47,7 @@ from django.core.exceptions import (
 )
 from django.db import connections, models, router
 from django.db.models import Field
-from django.db.models.query import ModelIterable
+from django.db.models.query import ModelIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 from sandbox.rows import RowLoader
@@ -63,6 +64,8 @@ class Shape:
     col_count: int
     attnames: list[str]
     loader: RowLoader[Any]  # the rows' instances, as ``Model.from_db`` makes them
+    model_columns: tuple[int, int]  # where the model's own columns are in a row
+    populators: list[Any]  # ``select_related``'s objects, as Django's ``ModelIterable``
     query: Any  # the query first compiled: its compilers only convert the columns
     # The columns' converters when each is a field's own (``from_db_value``, which takes
     # the connection as an argument); None: a compiler of ``query`` finds them each time.
@@ -83,8 +86,8 @@ def plain_reason(queryset: models.QuerySet[Any]) -> str | None:
         return "selected columns"
     if query.annotations or query.extra or query.extra_tables or query.extra_order_by:
         return "annotations or extra"
-    if query.select_related is not False or query.deferred_loading != (frozenset(), True):
-        return "select_related, only or defer"
+    if query.deferred_loading != (frozenset(), True):
+        return "only or defer"
     if query.distinct or query.distinct_fields or query.group_by is not None:
         return "DISTINCT or GROUP BY"
     if query.combinator or query.select_for_update or query.subquery:
@@ -133,8 +136,16 @@ def shape_key(compiler: SQLCompiler) -> tuple[tuple[Any, ...], list[Any]]:
         query.standard_ordering,
         query.low_mark,
         query.high_mark,
+        frozen(query.select_related),  # the columns of the joins ``from_`` names
     )
     return key, [*from_params, *where_params]
+
+
+def frozen(select_related: bool | dict[str, Any]) -> Any:
+    """``Query.select_related`` (False, True or a tree of field names), hashable."""
+    if isinstance(select_related, dict):
+        return tuple(sorted((name, frozen(tree)) for name, tree in select_related.items()))
+    return select_related
 
 
 def remember(key: tuple[Any, ...], params: list[Any], compiler: SQLCompiler) -> Shape | None:
@@ -143,19 +154,36 @@ def remember(key: tuple[Any, ...], params: list[Any], compiler: SQLCompiler) -> 
     if list(full_params) != params or compiler.has_extra_select or compiler.annotation_col_map:
         return None
     klass_info = compiler.klass_info
-    if klass_info is None or klass_info.get("related_klass_infos"):
+    if klass_info is None:
         return None
     count = len(compiler.select)
     if compiler.col_count != count:
         return None
     model, db = compiler.query.model, compiler.using
     assert model is not None and db is not None  # a model's queryset, on a connection
-    attnames = [c[0].target.attname for c in compiler.select]
-    loader = RowLoader(model, attnames, db)
+    fields = klass_info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    attnames = [c[0].target.attname for c in compiler.select[start:end]]
+    try:
+        loader = RowLoader(model, attnames, db)
+    except ValueError:  # not every column of the model, each once: Django's to make
+        return None
+    # (The stubs know a later Django's ``fetch_mode`` argument; 5.2 takes none.)
+    populators = get_related_populators(klass_info, compiler.select, db)  # type: ignore[call-arg]
     found = list(compiler.get_converters([c[0] for c in compiler.select]).items())
     own = all(isinstance(getattr(f, "__self__", None), Field) for _, (fs, _) in found for f in fs)
     converters: Any = found if own else None  # else the backend's: this thread's connection
-    shape = Shape(sql, compiler.select, count, attnames, loader, compiler.query, converters)
+    shape = Shape(
+        sql,
+        compiler.select,
+        count,
+        attnames,
+        loader,
+        (start, end),
+        populators,
+        compiler.query,
+        converters,
+    )
     if len(_shapes) >= MAX_SHAPES:
         _shapes.clear()
     _shapes[key] = shape
@@ -193,12 +221,25 @@ def run(
         cursor.execute(shape.sql, params)
         rows = cursor.fetchall()
     if compiler is None and shape.converters is not None:
-        return shape.loader.many(converted(rows, shape.converters, connection))
+        return instances(shape, converted(rows, shape.converters, connection))
     if compiler is None:
         compiler = shape.query.get_compiler(using=db)
     # As ``ModelIterable`` does, for a plain query: columns in the model's order.
     compiler.select, compiler.col_count = shape.select, shape.col_count
-    return shape.loader.many(compiler.results_iter([rows]))
+    return instances(shape, compiler.results_iter([rows]))
+
+
+def instances(shape: Shape, rows: Iterable[Any]) -> Iterator[Any]:
+    """The model's instances of converted rows, with their ``select_related`` objects."""
+    start, end = shape.model_columns
+    if not shape.populators and (start, end) == (0, shape.col_count):
+        return shape.loader.many(rows)
+    rows = list(rows)
+    made = list(shape.loader.many([row[start:end] for row in rows]))
+    for row, instance in zip(rows, made, strict=True):
+        for populator in shape.populators:  # as ``ModelIterable``
+            populator.populate(row, instance)
+    return iter(made)
 
 
 def converted(

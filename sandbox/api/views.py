@@ -34,8 +34,11 @@
    downloads (``tests/test_api_contract.py`` walks them all).
 4. **Lists.** ``ListApiView`` (tenant endpoints: ``TenantScopedListView``), i.e. DRF's
    ``ListAPIView``, only where its cursor pagination adds something; every other endpoint is
-   a plain ``ApiView``. Tenant endpoints derive from ``sandbox.tenants.api.TenantScopedView``
-   (``self.tenant``, ``self.actor``); operator endpoints from ``ApiView`` with
+   a plain ``ApiView``. A list that keeps DRF's generic steps as they are answers its GET
+   on a path planned once per class (``ListApiView``): declare the model or
+   ``get_queryset``, the output serializer and the paginator, nothing else. Tenant
+   endpoints derive from ``sandbox.tenants.api.TenantScopedView`` (``self.tenant``,
+   ``self.actor``); operator endpoints from ``ApiView`` with
    ``permission_classes = [IsOperator]``.
 5. **Query parameters.** A view that reads query parameters declares them once, as its
    nested ``FilterSerializer`` (field types and help texts). That one declaration is both the
