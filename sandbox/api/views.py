@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
@@ -294,6 +295,7 @@ def page_renderer(serializer_class: Any) -> PageRenderer | None:
     if (
         issubclass(serializer_class, PresenterSerializer)
         and serializer_class.to_representation is PresenterSerializer.to_representation
+        and isinstance(inspect.getattr_static(serializer_class, "present"), staticmethod)
     ):
         present = serializer_class.present
         return lambda page: [present(instance) for instance in page]
