@@ -132,8 +132,8 @@ def test_a_filter_whose_text_depends_on_its_value_is_a_shape_of_its_own(alice):
 @pytest.mark.parametrize(
     ("build", "reason"),
     [
-        (lambda qs: qs.select_related("tenant"), "select_related, only or defer"),
-        (lambda qs: qs.only("name"), "select_related, only or defer"),
+        (lambda qs: qs.select_related("tenant").defer("name"), "only or defer"),
+        (lambda qs: qs.only("name"), "only or defer"),
         (lambda qs: qs.annotate(n=Count("wallet")), "annotations or extra"),
         (lambda qs: qs.values("name"), "not a queryset of model instances"),
         (lambda qs: qs.order_by("tenant"), "ordering through an expression or a relation"),
@@ -147,6 +147,21 @@ def test_anything_but_a_plain_query_is_compiled_by_django(alice, build, reason):
     assert page_query.plain_reason(queryset) in (reason, "not a queryset of model instances")
     assert len(list(queryset)) == 1
     assert not [key for key in page_query._shapes if key[0] is Node]
+
+
+def test_a_page_with_select_related_brings_its_related_objects_from_one_shape(alice, outsider):
+    for party in (alice, outsider):
+        NodeFactory(tenant=party.tenant)
+    pages = []
+    for _ in range(2):  # Django compiles the first, the shape answers the second
+        for party in (alice, outsider):
+            pages.append(fetch(Node.objects.for_tenant(party.tenant).select_related("tenant")))
+    assert len([key for key in page_query._shapes if key[0] is Node]) == 1
+    with CaptureQueriesContext(connection) as queries:
+        tenants = [node.tenant.name for page in pages for node in page]  # already there
+    assert tenants == [alice.tenant.name, outsider.tenant.name] * 2
+    assert len(queries) == 0
+    assert pages[2][0].tenant is not pages[0][0].tenant  # each page its own objects
 
 
 def test_a_page_is_one_statement_and_a_filter_nothing_matches_is_none(alice):

@@ -69,6 +69,25 @@ class Plan:
     model: type[models.Model]
     steps: tuple[Step, ...]
 
+    @property
+    def columns_only(self) -> bool:
+        """Whether every field is a plain column: the answer then needs no serializer
+        instance (no bound field, no context), and a list's rows are read by ``rows``."""
+        return all(step.represent is not None for step in self.steps)
+
+
+def rows(plan: Plan, instances: list[Any]) -> list[dict[str, Any]]:
+    """Each instance's answer, for a ``columns_only`` plan: ``represent`` without a
+    serializer, as a ``ListSerializer`` of the class would give them."""
+    answers = []
+    for instance in instances:
+        answer = {}
+        for step in plan.steps:
+            value = getattr(instance, step.attname)  # type: ignore[arg-type]
+            answer[step.name] = None if value is None else step.represent(value)
+        answers.append(answer)
+    return answers
+
 
 def column_attnames(model: type[models.Model]) -> frozenset[str]:
     # Concrete columns that are not relations: their attribute is the stored value, read

@@ -34,8 +34,11 @@
    downloads (``tests/test_api_contract.py`` walks them all).
 4. **Lists.** ``ListApiView`` (tenant endpoints: ``TenantScopedListView``), i.e. DRF's
    ``ListAPIView``, only where its cursor pagination adds something; every other endpoint is
-   a plain ``ApiView``. Tenant endpoints derive from ``sandbox.tenants.api.TenantScopedView``
-   (``self.tenant``, ``self.actor``); operator endpoints from ``ApiView`` with
+   a plain ``ApiView``. A list that keeps DRF's generic steps as they are answers its GET
+   on a path planned once per class (``ListApiView``): declare the model or
+   ``get_queryset``, the output serializer and the paginator, nothing else. Tenant
+   endpoints derive from ``sandbox.tenants.api.TenantScopedView`` (``self.tenant``,
+   ``self.actor``); operator endpoints from ``ApiView`` with
    ``permission_classes = [IsOperator]``.
 5. **Query parameters.** A view that reads query parameters declares them once, as its
    nested ``FilterSerializer`` (field types and help texts). That one declaration is both the
@@ -56,7 +59,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
 from django.http import QueryDict
@@ -64,10 +68,13 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
 from sandbox.api import representation
+from sandbox.api.page_query import Scope
+from sandbox.api.pagination import CreatedCursorPagination
 from sandbox.errors import ApplicationError
 from sandbox.throttles import give_back
 
@@ -224,7 +231,99 @@ class ApiView(APIView):
 
 
 class ListApiView(ApiView, ListAPIView):
-    """A paginated list (DRF's ``ListAPIView``) that follows the same rules."""
+    """A paginated list (DRF's ``ListAPIView``) that follows the same rules.
+
+    A plain list (``plain_list``: DRF's generic steps as they are, no filter backend, a
+    ``CreatedCursorPagination``) answers its GET on a path planned once per class: the
+    page cut by the paginator as DRF cuts it, from a ``Scope`` if ``planned_scope`` gives
+    one (no queryset then), and rendered straight from the serializer's plan where it
+    has one (``page_renderer``), else by the serializer. The same page, the same bytes,
+    the same links as DRF's ``list``."""
+
+    def planned_scope(self) -> Scope | None:
+        """The list's rows as a ``Scope`` (see ``sandbox.api.page_query``), when its
+        queryset is one; None: ``get_queryset``."""
+        return None
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not plain_list(type(self)):
+            return super().list(request, *args, **kwargs)
+        paginator = cast(CreatedCursorPagination, self.paginator)
+        scope = self.planned_scope()
+        if scope is not None:
+            page = paginator.paginate_scope(scope, request, view=self)
+        else:
+            page = paginator.paginate_queryset(self.get_queryset(), request, view=self)
+        if page is None:  # no page size after all: DRF's unpaginated answer
+            return super().list(request, *args, **kwargs)
+        render = page_renderer(cast(Any, self.serializer_class))
+        data = None if render is None else render(page)
+        if data is None:
+            data = self.get_serializer(page, many=True).data
+        return paginator.get_paginated_response(data)
+
+
+# The steps of DRF's ``ListModelMixin.list`` that a planned list takes as DRF has them.
+GENERIC_STEPS = (
+    "get_serializer",
+    "get_serializer_class",
+    "get_serializer_context",
+    "filter_queryset",
+    "paginate_queryset",
+    "get_paginated_response",
+    "paginator",
+)
+
+PageRenderer = Callable[[list[Any]], list[dict[str, Any]] | None]
+
+
+@functools.cache
+def plain_list(view_class: type[ListApiView]) -> bool:
+    """Whether a list's GET is DRF's generic steps as they are, with no filter backend
+    and a ``CreatedCursorPagination`` (see ``ListApiView``)."""
+    if any(getattr(view_class, s) is not getattr(GenericAPIView, s) for s in GENERIC_STEPS):
+        return False
+    pagination_class = view_class.pagination_class
+    return (
+        not view_class.filter_backends
+        and pagination_class is not None
+        and issubclass(pagination_class, CreatedCursorPagination)
+    )
+
+
+@functools.cache
+def page_renderer(serializer_class: Any) -> PageRenderer | None:
+    """How a plain list's page becomes its ``results`` with ``serializer_class`` (what
+    ``serializer_class(page, many=True).data`` answers), planned once per class; None:
+    the serializer renders it. The renderer itself answers None for a page it cannot
+    render (rows of another model): the serializer renders that one."""
+    if serializer_class is None or not isinstance(serializer_class, type):
+        return None
+    if getattr(getattr(serializer_class, "Meta", None), "list_serializer_class", None):
+        return None  # a list of its own
+    many_init = serializer_class.many_init.__func__  # type: ignore[attr-defined]
+    if many_init is not serializers.BaseSerializer.many_init.__func__:  # type: ignore[attr-defined]
+        return None
+    if (
+        issubclass(serializer_class, PresenterSerializer)
+        and serializer_class.to_representation is PresenterSerializer.to_representation
+        and isinstance(inspect.getattr_static(serializer_class, "present"), staticmethod)
+    ):
+        present = serializer_class.present
+        return lambda page: [present(instance) for instance in page]
+    if (
+        issubclass(serializer_class, OutputModelSerializer)
+        and serializer_class.to_representation is OutputModelSerializer.to_representation
+    ):
+        plan = serializer_class.representation_plan()
+        if plan.columns_only:
+            model = plan.model
+            return lambda page: (
+                representation.rows(plan, page)
+                if all(isinstance(instance, model) for instance in page)
+                else None
+            )
+    return None
 
 
 class FieldsBuiltOnce(serializers.Serializer):
@@ -257,10 +356,15 @@ class OutputModelSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
 
     _plan: ClassVar[representation.Plan | None] = None
 
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        plan = type(self).__dict__.get("_plan")  # this very class's, not a base's
+    @classmethod
+    def representation_plan(cls) -> representation.Plan:
+        plan = cls.__dict__.get("_plan")  # this very class's, not a base's
         if plan is None:
-            plan = type(self)._plan = representation.build_plan(type(self))
+            plan = cls._plan = representation.build_plan(cls)
+        return plan
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = self.representation_plan()
         if not isinstance(instance, plan.model):
             return super().to_representation(instance)
         return representation.represent(self, plan, instance)

@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from sandbox.api.page_query import Scope
 from sandbox.api.schema import path_choices
 from sandbox.api.views import ApiView, ListApiView, OutputModelSerializer
 from sandbox.currencies import CurrencyCode
@@ -103,6 +104,14 @@ class TenantScopedListView(TenantScopedView, ListApiView):
 
     def get_queryset(self):
         return self.model.objects.for_tenant(self.tenant)
+
+    def planned_scope(self) -> Scope | None:
+        # A list of the tenant's rows of ``model`` as they are (``get_queryset`` as
+        # written here) differs from another tenant's only by the tenant's id.
+        if type(self).get_queryset is not TenantScopedListView.get_queryset:
+            return None
+        assert self.model is not None, f"{type(self).__name__} names no model"
+        return Scope(self.model, "for_tenant", (self.tenant.pk,), self.get_queryset)
 
 
 # --- Signup ----------------------------------------------------------------------------------
