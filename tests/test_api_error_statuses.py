@@ -4,6 +4,8 @@ parameters are typed. (schemathesis checks the running API against the same sche
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from tests.api_schema import assert_matches_schema, operations, resolve_ref
@@ -100,6 +102,17 @@ def test_real_errors_match_the_documented_shape(alice, anonymous, settings):
 @pytest.mark.parametrize("path", ["/api/v1/nodes", "/api/v1/api_keys", "/api/v1/events"])
 def test_a_cursor_that_is_not_one_is_a_bad_parameter(alice, path):
     response = alice.api.get(path, {"cursor": "not-a-cursor"})
+
+    assert response.status_code == 400 and error_code(response) == "invalid_cursor"
+    assert_matches_schema(response)
+
+
+@pytest.mark.parametrize("position", ["not a time", "2026-13-45 00:00:00+00:00"])
+@pytest.mark.parametrize("path", ["/api/v1/nodes", "/api/v1/accounts", "/api/v1/events"])
+def test_a_cursor_whose_position_is_not_a_time_is_a_bad_parameter(alice, path, position):
+    forged = base64.b64encode(f"p={position}".encode()).decode()  # well formed, not ours
+
+    response = alice.api.get(path, {"cursor": forged})
 
     assert response.status_code == 400 and error_code(response) == "invalid_cursor"
     assert_matches_schema(response)

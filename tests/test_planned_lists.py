@@ -90,7 +90,7 @@ def test_every_paginated_list_answers_what_drfs_list_answers(
     staff = APIClient()
     staff.force_login(operator)
     clients = {route: staff if "/operator/" in route else member for route in routes}
-    forged = APIClient(raise_request_exception=False)  # a forged position fails as in DRF
+    forged = APIClient(raise_request_exception=False)  # forged positions: refused as in DRF
     forged.force_login(alice.owner)
     odd = [
         "/api/v1/nodes?cursor=" + cursor("p=not a time"),

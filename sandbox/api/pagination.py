@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, _reverse_ordering
 
@@ -124,14 +125,20 @@ class CreatedCursorPagination(CursorPagination):
     def decode_cursor(self, request):
         # DRF answers a cursor it cannot read with 404; it is a bad parameter (400), as
         # the transaction history says too (wallets.selectors).
+        # A position that is not a time (every ordering here is by a time, then the id)
+        # is refused here too: the database would fail on it, a 500.
         try:
-            return super().decode_cursor(request)
-        except NotFound:
+            cursor = super().decode_cursor(request)
+            position = cursor.position if cursor is not None else None
+            if position is not None and parse_datetime(position) is None:
+                raise NotFound
+        except (NotFound, ValueError):
             raise ApplicationError(
                 "This cursor is not valid: follow a list's next or previous link as given.",
                 code="invalid_cursor",
                 fields={"cursor": ["This cursor is not valid."]},
             ) from None
+        return cursor
 
 
 class OldestFirstCursorPagination(CreatedCursorPagination):
