@@ -375,6 +375,7 @@ CELERY_TASK_ROUTES = {
     # Maintenance: purges, backups and restore drills (long, never urgent) stay out of the
     # way of bank work, webhooks and closes.
     "wallets.tasks.purge_idempotency_keys": {"queue": CELERY_QUEUE_DEFAULT},
+    "wallets.tasks.fold_account_days": {"queue": CELERY_QUEUE_DEFAULT},
     "events.purge_old_events": {"queue": CELERY_QUEUE_DEFAULT},
     "wallets.credit.tasks.compute_daily_standings": {"queue": CELERY_QUEUE_DEFAULT},
     "recovery.tasks.*": {"queue": CELERY_QUEUE_DEFAULT},

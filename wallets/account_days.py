@@ -29,14 +29,16 @@ statement would count it again.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from sandbox import clock
 from wallets.models import Account
 
 COLUMNS = (
@@ -134,27 +136,48 @@ def recut_if_zone_changed(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
     rebuild(database)
 
 
-def compact(accounts: QuerySet[Account], *, since: date) -> None:
-    """Fold the rows of ``accounts`` from ``since`` on into one per account, day and
-    currency, before a chart reads them. Deletes and inserts only rows that the trigger
-    wrote and no one updates, so it waits for nothing but another fold of the same rows."""
+# The nightly fold reaches back this many days: postings dated on a test clock's day, a
+# little behind the platform's, are folded too.
+FOLD_DAYS_BACK = 3
+
+
+def fold_start() -> date:
+    """The first day the nightly fold reads: ``FOLD_DAYS_BACK`` days before today (the
+    platform clock's, in the dashboard's time zone)."""
+    return timezone.localtime(clock.now()).date() - timedelta(days=FOLD_DAYS_BACK)
+
+
+def compact(accounts: QuerySet[Account] | None, *, since: date) -> int:
+    """Fold the rows of ``accounts`` (None: every account) from ``since`` on into one per
+    account, day and currency, before a chart reads them, and nightly for the accounts no
+    chart reads (``wallets.tasks.fold_account_days``). Deletes and inserts only rows that
+    the trigger wrote and no one updates, so it waits for nothing but another fold of the
+    same rows. Returns how many rows it folded away."""
     if connection.vendor != "postgresql":
-        return
-    subquery, params = accounts.order_by().values("pk").query.sql_with_params()
+        return 0
+    if accounts is None:
+        which, params = "TRUE", []
+    else:
+        subquery, subquery_params = accounts.order_by().values("pk").query.sql_with_params()
+        which, params = f"account_id IN ({subquery})", list(subquery_params)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
 WITH gone AS (
     DELETE FROM wallets_accountday AS r
      USING (SELECT account_id, day, currency FROM wallets_accountday
-             WHERE account_id IN ({subquery}) AND day >= %s
+             WHERE {which} AND day >= %s
              GROUP BY account_id, day, currency HAVING count(*) > 1) AS k
      WHERE r.account_id = k.account_id AND r.day = k.day AND r.currency = k.currency
  RETURNING r.*
+), folded AS (
+    INSERT INTO wallets_accountday ({COLUMNS})
+    SELECT account_id, day, currency, min(first_entry_id), sum(net), sum(node_moved),
+           sum(node_transactions), sum(tenant_moved), sum(tenant_transactions)
+      FROM gone GROUP BY account_id, day, currency
+    RETURNING 1
 )
-INSERT INTO wallets_accountday ({COLUMNS})
-SELECT account_id, day, currency, min(first_entry_id), sum(net), sum(node_moved),
-       sum(node_transactions), sum(tenant_moved), sum(tenant_transactions)
-  FROM gone GROUP BY account_id, day, currency""",
+SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM folded)""",
             [*params, since],
         )
+        return int(cursor.fetchone()[0])

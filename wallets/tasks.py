@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from wallets import services
+from wallets import account_days, services
 from wallets.idempotency import purge_expired_keys
 
 
@@ -23,3 +23,11 @@ def expire_hold(hold_id: str) -> bool:
 def purge_idempotency_keys() -> int:
     """Nightly (django-celery-beat, 04:00 Asia/Seoul; migration 0008)."""
     return purge_expired_keys()
+
+
+@shared_task(name="wallets.tasks.fold_account_days")
+def fold_account_days() -> int:
+    """Nightly (django-celery-beat, 00:20 Asia/Seoul; migration 0015): fold the last days'
+    roll-up rows of every account, those of accounts no chart reads too, so the roll-up
+    stays about a row per account and day (``wallets.account_days``)."""
+    return account_days.compact(None, since=account_days.fold_start())

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from sandbox.events.models import PlatformClock
 from tests.factories import AccountFactory, NodeFactory, fund
-from wallets import account_days, chart_data, services
+from wallets import account_days, chart_data, services, tasks
 from wallets.fx import services as fx
 from wallets.locking import retrying
 from wallets.models import Account, AccountDay, Entry, LedgerTransaction
@@ -216,6 +216,25 @@ def test_two_postings_in_one_transaction_add_rows_that_a_draw_folds_into_one(ali
     [row] = AccountDay.objects.filter(account=main)
     assert (row.net, row.node_transactions, row.tenant_transactions) == (481, 3, 3)
     assert rolled_up() == summed()
+
+
+def test_the_nightly_fold_folds_the_last_days_of_accounts_no_chart_reads(alice, main, shop):
+    platform_time(at(TODAY - timedelta(days=5)))
+    fund(main, 100)
+    fund(main, 100)  # too old for the fold: left as it is
+    platform_time(at(TODAY - timedelta(days=1)))
+    for _ in range(3):
+        transfer(main, shop, 10)
+    platform_time(at(TODAY))
+    before = rolled_up()
+
+    folded = tasks.fold_account_days()
+
+    assert folded == 2 + 2  # three rows into one, for each of the two accounts
+    assert AccountDay.objects.filter(account=main, day=TODAY - timedelta(days=1)).count() == 1
+    assert AccountDay.objects.filter(account=main, day=TODAY - timedelta(days=5)).count() == 2
+    assert rolled_up() == before == summed()
+    assert tasks.fold_account_days() == 0  # folded already
 
 
 def test_a_transaction_with_several_legs_on_one_node_counts_once_there(alice, main, shop):
