@@ -155,14 +155,14 @@ def transfers_recorded(pairs: Sequence[tuple[Account, Account]], results: Sequen
 # source's debit first; its amount as ``to_decimal_string`` wrote it, positive). Every
 # value comes in arrays, one element per transfer, and the owning nodes by their position
 # in the batch's short list of nodes: no join, so no plan that statistics could spoil.
-# ``created_at`` keeps the order recorded, two microseconds per transfer (no sort).
+# ``created_at`` keeps the order recorded, two microseconds per transfer (no sort); the id
+# is made from it (``events_event_id``, events migration 0006: time-ordered).
 # ``tests/wallets/test_events.py`` holds both writers to the presenter's output.
 _TRANSFER_EVENTS_SQL = f"""
 INSERT INTO {Event._meta.db_table}
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
-SELECT gen_random_uuid(), n.tenant[e.owner], n.node[e.owner], %(type)s, %(object_type)s,
-       t.uuid, t.data, n.at[e.owner],
-       %(created_at)s::timestamptz + (2 * t.i + e.side - 3) * interval '1 microsecond'
+SELECT events_event_id(c.created_at), n.tenant[e.owner], n.node[e.owner], %(type)s,
+       %(object_type)s, t.uuid, t.data, n.at[e.owner], c.created_at
   FROM (SELECT u.i, u.uuid, u.source_owner, u.destination_owner,
                jsonb_build_object(
                    'id', u.uuid, 'kind', %(kind)s::text,
@@ -186,6 +186,8 @@ SELECT gen_random_uuid(), n.tenant[e.owner], n.node[e.owner], %(type)s, %(object
  CROSS JOIN (SELECT %(node)s::uuid[] AS node, %(tenant)s::uuid[] AS tenant,
                     %(occurred_at)s::timestamptz[] AS at) AS n
  CROSS JOIN LATERAL (VALUES (1, t.source_owner), (2, t.destination_owner)) AS e(side, owner)
+ CROSS JOIN LATERAL (SELECT %(created_at)s::timestamptz
+                            + (2 * t.i + e.side - 3) * interval '1 microsecond') AS c(created_at)
  WHERE e.owner > 0 AND (e.side = 1 OR e.owner <> t.source_owner)
 """
 
