@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from sandbox import clock
 from sandbox.currencies import to_decimal_string
-from sandbox.events.models import Event
+from sandbox.events.models import Event, epoch_microseconds
 from sandbox.events.services import NewEvent, events_insert, events_record
 from wallets import presenters
 from wallets.models import Account, Hold, LedgerTransaction
@@ -161,8 +161,9 @@ def transfers_recorded(pairs: Sequence[tuple[Account, Account]], results: Sequen
 _TRANSFER_EVENTS_SQL = f"""
 INSERT INTO {Event._meta.db_table}
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
-SELECT events_event_id(c.created_at), n.tenant[e.owner], n.node[e.owner], %(type)s,
-       %(object_type)s, t.uuid, t.data, n.at[e.owner], c.created_at
+SELECT events_event_id(%(created_us)s::bigint + 2 * t.i + e.side - 3), n.tenant[e.owner],
+       n.node[e.owner], %(type)s, %(object_type)s, t.uuid, t.data, n.at[e.owner],
+       %(created_at)s::timestamptz + (2 * t.i + e.side - 3) * interval '1 microsecond'
   FROM (SELECT u.i, u.uuid, u.source_owner, u.destination_owner,
                jsonb_build_object(
                    'id', u.uuid, 'kind', %(kind)s::text,
@@ -186,8 +187,6 @@ SELECT events_event_id(c.created_at), n.tenant[e.owner], n.node[e.owner], %(type
  CROSS JOIN (SELECT %(node)s::uuid[] AS node, %(tenant)s::uuid[] AS tenant,
                     %(occurred_at)s::timestamptz[] AS at) AS n
  CROSS JOIN LATERAL (VALUES (1, t.source_owner), (2, t.destination_owner)) AS e(side, owner)
- CROSS JOIN LATERAL (SELECT %(created_at)s::timestamptz
-                            + (2 * t.i + e.side - 3) * interval '1 microsecond') AS c(created_at)
  WHERE e.owner > 0 AND (e.side = 1 OR e.owner <> t.source_owner)
 """
 
@@ -218,6 +217,7 @@ def _transfers_insert(posted: Sequence[tuple[tuple[Account, Account], Result]]) 
         columns["memo"].append(row.memo)
         columns["metadata"].append(_json(row.metadata))
         columns["inter_node"].append("t" if row.is_inter_node else "f")
+    created_at = timezone.now()
     params: dict[str, Any] = {
         name: text_array(values) if name in _QUOTED else array_literal(values)
         for name, values in columns.items()
@@ -230,7 +230,8 @@ def _transfers_insert(posted: Sequence[tuple[tuple[Account, Account], Result]]) 
         posted_at=presenters.iso(posted_at),
         type=TRANSFER_POSTED,
         object_type=LedgerTransaction._meta.model_name,
-        created_at=timezone.now(),
+        created_at=created_at,
+        created_us=epoch_microseconds(created_at),
     )
     events_insert(_TRANSFER_EVENTS_SQL, params)
 

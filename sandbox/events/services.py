@@ -23,7 +23,13 @@ from sandbox.clock import now as clock_now
 from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events import queue, scheduling
-from sandbox.events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookSecret
+from sandbox.events.models import (
+    Event,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+    epoch_microseconds,
+)
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 
@@ -167,7 +173,7 @@ def events_insert(sql: str, params: dict[str, Any]) -> None:
     PostgreSQL), for a caller whose payloads PostgreSQL can build from rows it has just
     written: a bulk's 16,000 payloads then never travel as JSON text, nor are they built in
     Python. The statement writes the columns ``events_record`` writes, the same way (the
-    id ``events_event_id(created_at)``, ``created_at`` increasing in the order recorded). Like
+    id ``events_event_id`` of ``created_at``, ``created_at`` increasing in the order recorded). Like
     ``events_record`` it runs in the caller's transaction, with its next statement, and
     nudges the relay after commit."""
     _require_transaction("events_insert()")
@@ -185,7 +191,7 @@ _INSERT_EVENTS_SQL = prepared(
     """
 INSERT INTO events_event
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
-SELECT events_event_id(%(created_at)s::timestamptz + (e.n - 1) * interval '1 microsecond'),
+SELECT events_event_id(%(created_us)s::bigint + e.n - 1),
        e.tenant, e.node, e.type, e.object_type, e.object_id, d.data[e.data_n], e.occurred_at,
        %(created_at)s::timestamptz + (e.n - 1) * interval '1 microsecond'
   FROM (SELECT %(data)s::jsonb[] AS data) AS d,
@@ -226,10 +232,15 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
             payloads.append(encode(data))
             n = position[id(data)] = str(len(payloads))
         columns["data_n"].append(n)
-    params = {name: _text_array(values) for name, values in columns.items()}
-    params["data"] = _text_array(payloads)
+    created_at = timezone.now()
+    params: dict[str, Any] = {name: _text_array(values) for name, values in columns.items()}
+    params.update(
+        data=_text_array(payloads),
+        created_at=created_at,
+        created_us=epoch_microseconds(created_at),
+    )
     # Nobody reads its result: inside a ledger transaction it goes with the next statement.
-    writebehind.write(_INSERT_EVENTS_SQL, {**params, "created_at": timezone.now()})
+    writebehind.write(_INSERT_EVENTS_SQL, params)
 
 
 def _text_array(values: list[str | None]) -> str:

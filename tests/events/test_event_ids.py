@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from sandbox.events.models import Event, new_event_id
+from sandbox.events.models import Event, epoch_microseconds, new_event_id
 from sandbox.events.services import NewEvent, event_record, events_record
 from tests.factories import AccountFactory, NodeFactory, TenantFactory, fund
 from wallets import services
@@ -37,6 +37,8 @@ def test_the_models_default_is_a_version_7_uuid_of_now():
     assert {i.variant for i in ids} == {uuid.RFC_4122}
     assert all(before <= milliseconds(i) <= after for i in ids)
     assert len(set(ids)) == 50
+    moment = datetime(2026, 12, 7, 12, 41, 53, 781_913, tzinfo=UTC)
+    assert milliseconds(new_event_id(epoch_microseconds(moment))) == as_milliseconds(moment)
 
 
 def test_an_orm_event_gets_a_time_ordered_id():
@@ -98,9 +100,8 @@ def test_postgresqls_ids_count_microseconds_within_the_millisecond():
     start = datetime(2026, 12, 7, 12, 41, 53, 781_913, tzinfo=UTC)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT events_event_id(%s + n * interval '1 microsecond')"
-            " FROM generate_series(0, 2500) AS n ORDER BY n",
-            [start],
+            "SELECT events_event_id(%s + n) FROM generate_series(0, 2500) AS n ORDER BY n",
+            [epoch_microseconds(start)],
         )
         ids = [row[0] for row in cursor.fetchall()]
     assert ids == sorted(ids)
