@@ -149,7 +149,7 @@ def test_a_longer_array_uses_the_array_statement_with_the_same_answer():
 
 def test_a_batch_goes_as_sql_planned_for_its_size_and_small_calls_stay_prepared():
     # A generic plan costs each array as 10 elements: kept after five bulks of 8,000
-    # transfers, the posting's became a nested loop of 10 s and more.
+    # transfers, the next bulk would run joins planned for 10 rows.
     batch = "x" * (prepared_module.PLANNED_ANEW_ABOVE + 1)
 
     def sized(text: str) -> tuple:

@@ -13,11 +13,12 @@ generic plan when that costs no more than the custom ones: no planning at all.
 **A batch is planned anew.** PostgreSQL costs a generic plan as if each array parameter
 held 10 elements. After five executions of a statement with batch-sized arrays (a bulk of
 8,000 transfers), the generic plan looks far cheaper than the custom ones, and
-``plan_cache_mode = auto`` keeps it: for the posting's INSERT, a nested loop over 8,000 x
-16,000 rows, 10 to 19 s for a bulk instead of 0.5 s. So a statement whose arguments
-exceed ``PLANNED_ANEW_ABOVE`` characters goes as SQL with literals, planned for what it
-carries (the planning costs little beside such a statement), and leaves the prepared
-statement and its plans to the small calls it was made for.
+``plan_cache_mode = auto`` would keep it for the next bulk: joins planned for 10 rows,
+run on 8,000 (a plan kept for the wrong size cost a bulk 5 to 20 s in the ledger's
+balance trigger, wallets migration 0014). So a statement whose arguments exceed
+``PLANNED_ANEW_ABOVE`` characters goes as SQL with literals, planned for what it carries
+(the planning costs little beside such a statement), and leaves the prepared statement
+and its plans to the small calls it was made for.
 
 What the connection (``sandbox.db.postgresql.base.Cursor``) keeps track of, and why:
 
