@@ -15,7 +15,7 @@ held 10 elements. After five executions of a statement with batch-sized arrays (
 8,000 transfers), the generic plan looks far cheaper than the custom ones, and
 ``plan_cache_mode = auto`` would keep it for the next bulk: joins planned for 10 rows,
 run on 8,000 (a plan kept for the wrong size cost a bulk 5 to 20 s in the ledger's
-balance trigger, wallets migration 0014). So a statement whose arguments exceed
+balance trigger, wallets migration 0013). So a statement whose arguments exceed
 ``PLANNED_ANEW_ABOVE`` characters goes as SQL with literals, planned for what it carries
 (the planning costs little beside such a statement), and leaves the prepared statement
 and its plans to the small calls it was made for.

@@ -22,17 +22,13 @@ CREATE FUNCTION events_event_id(created_us bigint) RETURNS uuid
 LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
 -- Version 7 (RFC 9562, method 3) from the event's created_at in microseconds since the Unix
 -- epoch: 48 bits of milliseconds, the version (7), 12 bits of the millisecond's fraction
--- (microseconds * 4096 / 1000: a microsecond later is a larger id), the variant (10) and
--- 62 bits of random(). One integer expression, inlined by PostgreSQL: an id costs less
--- than gen_random_uuid() (whose random bytes come from OpenSSL on every call), and the
--- callers give the time as an integer (reading it out of a timestamptz goes through
--- numeric and cost as much again). random() is seeded per session from a strong source;
--- with the time in front, 62 random bits are plenty to keep ids unique.
+-- (microseconds * 4096 / 1000: a microsecond later is a larger id), then the second half
+-- of a gen_random_uuid(): the variant (10) and 62 bits from a cryptographic generator, as
+-- the ids were before (they are in URLs and webhooks). The callers give the time as an
+-- integer (reading it out of a timestamptz goes through numeric and cost as much again).
 SELECT encode(
     int8send(created_us / 1000 << 16 | 28672 | created_us % 1000 * 4096 / 1000)
-        || int8send((floor(random() * 4611686018427387904)::bigint
-                     # floor(random() * 4096)::bigint)
-                    & 4611686018427387903 | -9223372036854775808),
+        || substring(uuid_send(gen_random_uuid()) FROM 9),
     'hex')::uuid
 $$;
 """

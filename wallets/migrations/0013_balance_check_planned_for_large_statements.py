@@ -114,7 +114,7 @@ def backward(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("wallets", "0013_account_fixed_rules_checked_on_change"),
+        ("wallets", "0012_idempotency_key_tenant_index_dropped"),
     ]
 
     operations = [migrations.RunPython(forward, backward)]
