@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 NAME_OF = prepared("test_name_of", "SELECT name FROM wallets_account WHERE id = %s")
 PERCENT = prepared("test_percent", "SELECT %(text)s::text || '%%'")
 PROBE = prepared("test_probe", "SELECT v FROM test_prepared_probe WHERE id = %s")
+SIZED = prepared("test_sized", "SELECT length(%(text)s::text), %(n)s::int + %(n)s::int, '%%'")
 
 
 # What a transfer between two nodes' accounts prepares (its accounts are locked late, by
@@ -145,6 +146,28 @@ def test_a_longer_array_uses_the_array_statement_with_the_same_answer():
     assert set(locked_two) == set(ids[:2]) and set(locked_five) == set(ids)
     assert {"sandbox_lock_accounts_2", "sandbox_lock_accounts"} <= on_server()
     assert "sandbox_lock_accounts_5" not in on_server()
+
+
+def test_a_batch_goes_as_sql_planned_for_its_size_and_small_calls_stay_prepared():
+    # A generic plan costs each array as 10 elements: kept after five bulks of 8,000
+    # transfers, the next bulk would run joins planned for 10 rows.
+    batch = "x" * (prepared_module.PLANNED_ANEW_ABOVE + 1)
+
+    def sized(text: str) -> tuple:
+        with connection.cursor() as cursor:
+            cursor.execute(writebehind.bind(SIZED, {"text": text, "n": 21}))
+            return cursor.fetchone()
+
+    with RoundTrips(connection) as trips:
+        assert sized(batch) == (len(batch), 42, "%")
+    assert trips.messages[0].startswith('Query "SELECT length(')
+    assert "sandbox_test_sized" not in on_server()
+    with RoundTrips(connection) as trips:
+        assert sized("small") == (5, 42, "%")
+    assert trips.messages[0].startswith('Query "PREPARE sandbox_test_sized AS SELECT')
+    with RoundTrips(connection) as trips:
+        assert sized(batch) == (len(batch), 42, "%")
+    assert trips.messages[0].startswith('Query "SELECT length(')
 
 
 def test_a_statement_prepared_in_a_rolled_back_transaction_stays_prepared():

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from sandbox import clock
 from sandbox.currencies import to_decimal_string
-from sandbox.events.models import Event
+from sandbox.events.models import Event, epoch_microseconds
 from sandbox.events.services import NewEvent, events_insert, events_record
 from wallets import presenters
 from wallets.models import Account, Hold, LedgerTransaction
@@ -154,13 +154,14 @@ def transfers_recorded(pairs: Sequence[tuple[Account, Account]], results: Sequen
 # source's debit first; its amount as ``to_decimal_string`` wrote it, positive). Every
 # value comes in arrays, one element per transfer, and the owning nodes by their position
 # in the batch's short list of nodes: no join, so no plan that statistics could spoil.
-# ``created_at`` keeps the order recorded, two microseconds per transfer (no sort).
+# ``created_at`` keeps the order recorded, two microseconds per transfer (no sort); the id
+# is made from it (``events_event_id``, events migration 0006: time-ordered).
 # ``tests/wallets/test_events.py`` holds both writers to the presenter's output.
 _TRANSFER_EVENTS_SQL = f"""
 INSERT INTO {Event._meta.db_table}
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
-SELECT gen_random_uuid(), n.tenant[e.owner], n.node[e.owner], %(type)s, %(object_type)s,
-       t.uuid, t.data, n.at[e.owner],
+SELECT events_event_id(%(created_us)s::bigint + 2 * t.i + e.side - 3), n.tenant[e.owner],
+       n.node[e.owner], %(type)s, %(object_type)s, t.uuid, t.data, n.at[e.owner],
        %(created_at)s::timestamptz + (2 * t.i + e.side - 3) * interval '1 microsecond'
   FROM (SELECT u.i, u.uuid, u.source_owner, u.destination_owner,
                jsonb_build_object(
@@ -230,6 +231,7 @@ def _transfers_insert(posted: Sequence[tuple[tuple[Account, Account], Result]]) 
         memos.append(row.memo)
         metadata.append(_json(row.metadata))
         inter_node.append("t" if row.is_inter_node else "f")
+    created_at = timezone.now()
     # Text that may hold anything is quoted (``text_array``); ids, numbers and booleans not.
     params: dict[str, Any] = {
         "uuid": array_literal(uuids),
@@ -251,7 +253,8 @@ def _transfers_insert(posted: Sequence[tuple[tuple[Account, Account], Result]]) 
         posted_at=presenters.iso(posted_at),
         type=TRANSFER_POSTED,
         object_type=LedgerTransaction._meta.model_name,
-        created_at=timezone.now(),
+        created_at=created_at,
+        created_us=epoch_microseconds(created_at),
     )
     events_insert(_TRANSFER_EVENTS_SQL, params)
 

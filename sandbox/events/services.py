@@ -23,7 +23,13 @@ from sandbox.clock import now as clock_now
 from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events import queue, scheduling
-from sandbox.events.models import Event, WebhookDelivery, WebhookEndpoint, WebhookSecret
+from sandbox.events.models import (
+    Event,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+    epoch_microseconds,
+)
 from sandbox.tenants.models import Node, Tenant
 from sandbox.tenants.services import Actor, audit_record
 
@@ -166,8 +172,8 @@ def events_insert(sql: str, params: dict[str, Any]) -> None:
     """Record events with the caller's own ``INSERT INTO events_event ... SELECT`` (on
     PostgreSQL), for a caller whose payloads PostgreSQL can build from rows it has just
     written: a bulk's 16,000 payloads then never travel as JSON text, nor are they built in
-    Python. The statement writes the columns ``events_record`` writes, the same way (a
-    version 4 uuid, ``created_at`` increasing in the order recorded). Like
+    Python. The statement writes the columns ``events_record`` writes, the same way (the
+    id ``events_event_id`` of ``created_at``, ``created_at`` increasing in the order recorded). Like
     ``events_record`` it runs in the caller's transaction, with its next statement, and
     nudges the relay after commit."""
     _require_transaction("events_insert()")
@@ -177,19 +183,23 @@ def events_insert(sql: str, params: dict[str, Any]) -> None:
 
 # ``created_at`` a microsecond apart, in the order given: lists and the relay order events
 # by it, and so these keep the order in which they were recorded (as one INSERT per event
-# did).
+# did). The id is made from it (``events_event_id``, migration 0006: time-ordered). The
+# data goes once per distinct payload (a transfer's two events share theirs), each parsed
+# once; ``data_n`` gives each event's.
 _INSERT_EVENTS_SQL = prepared(
     "record_events",
     """
 INSERT INTO events_event
        (id, tenant_id, node_id, type, object_type, object_id, data, occurred_at, created_at)
-SELECT gen_random_uuid(), e.tenant, e.node, e.type, e.object_type, e.object_id, e.data::jsonb,
-       e.occurred_at, %(created_at)s::timestamptz + (e.n - 1) * interval '1 microsecond'
-  FROM unnest(%(tenant_id)s::uuid[], %(node_id)s::uuid[], %(type)s::varchar[],
-              %(object_type)s::varchar[], %(object_id)s::varchar[], %(data)s::text[],
+SELECT events_event_id(%(created_us)s::bigint + e.n - 1),
+       e.tenant, e.node, e.type, e.object_type, e.object_id, d.data[e.data_n], e.occurred_at,
+       %(created_at)s::timestamptz + (e.n - 1) * interval '1 microsecond'
+  FROM (SELECT %(data)s::jsonb[] AS data) AS d,
+       unnest(%(tenant_id)s::uuid[], %(node_id)s::uuid[], %(type)s::varchar[],
+              %(object_type)s::varchar[], %(object_id)s::varchar[], %(data_n)s::int[],
               %(occurred_at)s::timestamptz[])
        WITH ORDINALITY
-       AS e(tenant, node, type, object_type, object_id, data, occurred_at, n)
+       AS e(tenant, node, type, object_type, object_id, data_n, occurred_at, n)
 """,
 )
 
@@ -198,13 +208,15 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # What bulk_create would write, in one statement whose arrays go as literal strings:
     # psycopg quoting 8,000 values one by one cost more than posting the transfers
     # (``wallets.posting._insert_postgresql`` does the same). No model instances either.
-    # The ids are PostgreSQL's ``gen_random_uuid()``, version 4 as the model's default.
+    # The ids are PostgreSQL's (``events_event_id``), time-ordered as the model's default.
     encode = DjangoJSONEncoder().encode
     columns: dict[str, list[str | None]] = defaultdict(list)
     as_text: dict[Any, str | None] = {None: None}  # tenants, nodes, times repeat in a batch
-    # The events of one change share their data (one object): encoded once. Keyed by the
-    # object's id, alive in ``rows`` until the end.
-    encoded: dict[int, str] = {}
+    # The events of one change share their data (one object): encoded and sent once, its
+    # position (from 1) in ``payloads`` kept per id of the object, alive in ``rows`` until
+    # the end.
+    payloads: list[str | None] = []
+    position: dict[int, str] = {}
     for row in rows:
         for name in ("tenant_id", "node_id", "occurred_at"):
             value = row[name]
@@ -215,13 +227,20 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
         columns["object_type"].append(row["object_type"])
         columns["object_id"].append(row["object_id"])
         data = row["data"]
-        text = encoded.get(id(data))
-        if text is None:
-            text = encoded[id(data)] = encode(data)
-        columns["data"].append(text)
-    params = {name: _text_array(values) for name, values in columns.items()}
+        n = position.get(id(data))
+        if n is None:
+            payloads.append(encode(data))
+            n = position[id(data)] = str(len(payloads))
+        columns["data_n"].append(n)
+    created_at = timezone.now()
+    params: dict[str, Any] = {name: _text_array(values) for name, values in columns.items()}
+    params.update(
+        data=_text_array(payloads),
+        created_at=created_at,
+        created_us=epoch_microseconds(created_at),
+    )
     # Nobody reads its result: inside a ledger transaction it goes with the next statement.
-    writebehind.write(_INSERT_EVENTS_SQL, {**params, "created_at": timezone.now()})
+    writebehind.write(_INSERT_EVENTS_SQL, params)
 
 
 def _text_array(values: list[str | None]) -> str:

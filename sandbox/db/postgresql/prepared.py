@@ -10,6 +10,16 @@ round trip, and the messages stay what they were (several statements, one round 
 After five executions PostgreSQL's ``plan_cache_mode = auto`` switches a statement to its
 generic plan when that costs no more than the custom ones: no planning at all.
 
+**A batch is planned anew.** PostgreSQL costs a generic plan as if each array parameter
+held 10 elements. After five executions of a statement with batch-sized arrays (a bulk of
+8,000 transfers), the generic plan looks far cheaper than the custom ones, and
+``plan_cache_mode = auto`` would keep it for the next bulk: joins planned for 10 rows,
+run on 8,000 (a plan kept for the wrong size cost a bulk 5 to 20 s in the ledger's
+balance trigger, wallets migration 0013). So a statement whose arguments exceed
+``PLANNED_ANEW_ABOVE`` characters goes as SQL with literals, planned for what it carries
+(the planning costs little beside such a statement), and leaves the prepared statement
+and its plans to the small calls it was made for.
+
 What the connection (``sandbox.db.postgresql.base.Cursor``) keeps track of, and why:
 
 - the names the server has *confirmed*: a PREPARE counts only once the message carrying it
@@ -35,7 +45,7 @@ here runs; with ``OPTIONS["server_side_binding"]`` it stays off too.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -49,6 +59,10 @@ PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?s|%%")
 
 # Up to this many elements, ``prepared(..., small_arrays=True)`` has a statement per length.
 SMALL_ARRAY = 4
+
+# Arguments longer than this (in characters, as literals) make a batch: its statement goes
+# as SQL, planned for its own size, not as an EXECUTE (the module's docstring).
+PLANNED_ANEW_ABOVE = 8192
 _ARRAY_PARAMETER = re.compile(r"(\$\d+)::(\w+)\[\]")
 
 
@@ -154,10 +168,15 @@ def bind(conn: Any, ops: Any, sql: str, params: Sequence[Any] | Mapping[str, Any
         )
         if definition.small:
             definition = _small(definition, values)
-        if definition.name not in prepared_state.prepared:
-            prepared_state.wanted[definition.name] = definition.prepare
-        arguments = ", ".join(literal(escaping, ops, value) for value in values)
-        return f"EXECUTE {definition.name}({arguments})"
+        literals = [literal(escaping, ops, value) for value in values]
+        if sum(map(len, literals)) <= PLANNED_ANEW_ABOVE:
+            if definition.name not in prepared_state.prepared:
+                prepared_state.wanted[definition.name] = definition.prepare
+            return f"EXECUTE {definition.name}({', '.join(literals)})"
+        # A batch: the SQL itself, planned for its own size (the module's docstring).
+        if isinstance(names, tuple):
+            return _substituted(sql, dict(zip(names, literals, strict=True)), None)
+        return _substituted(sql, None, iter(literals))
     named = params if isinstance(params, Mapping) else None
     positional = iter(() if named is not None else params)
 
@@ -166,6 +185,22 @@ def bind(conn: Any, ops: Any, sql: str, params: Sequence[Any] | Mapping[str, Any
             return "%"
         value = named[match.group(1)] if named is not None else next(positional)
         return literal(escaping, ops, value)
+
+    return PLACEHOLDER.sub(replace, sql)
+
+
+def _substituted(
+    sql: str, named: Mapping[str, str] | None, positional: Iterator[str] | None
+) -> str:
+    """``sql`` with its placeholders replaced by literals already made."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "%%":
+            return "%"
+        if named is not None:
+            return named[match.group(1)]
+        assert positional is not None
+        return next(positional)
 
     return PLACEHOLDER.sub(replace, sql)
 
