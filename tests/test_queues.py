@@ -56,6 +56,7 @@ def test_every_task_of_ours_has_a_route_to_a_known_queue():
         ("clearing.tasks.close_day", "clearing"),
         ("clearing.tasks.settle_due_windows", "clearing"),
         ("wallets.tasks.purge_idempotency_keys", "default"),
+        ("wallets.tasks.fold_account_days", "default"),
     ],
 )
 def test_bank_work_webhooks_and_clearing_each_have_their_queue(task, queue_name):

@@ -27,7 +27,7 @@ def purge_idempotency_keys() -> int:
 
 @shared_task(name="wallets.tasks.fold_account_days")
 def fold_account_days() -> int:
-    """Nightly (django-celery-beat, 00:20 Asia/Seoul; migration 0015): fold the last days'
+    """Nightly (django-celery-beat, 00:40 Asia/Seoul; migration 0014): fold the last days'
     roll-up rows of every account, those of accounts no chart reads too, so the roll-up
     stays about a row per account and day (``wallets.account_days``)."""
     return account_days.compact(None, since=account_days.fold_start())
