@@ -151,7 +151,16 @@ class WebhookDelivery(models.Model):
                 name="webhook_delivery_status_valid",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="delivery_tenant_recent")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="delivery_tenant_recent"),
+            # A node's first delivery its receiver accepted (the onboarding checklist),
+            # without reading the node's every attempt.
+            models.Index(
+                fields=["node", "created_at"],
+                condition=models.Q(status="succeeded"),
+                name="delivery_node_succeeded",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Delivery {self.pk} of {self.event_id}"

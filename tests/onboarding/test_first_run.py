@@ -1,13 +1,17 @@
 """First run without the browser: the landing page, sign-up with a first node and its
 simulated customer, the test webhook, and the webhook pages that show what was sent."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from sandbox.events.models import Event, WebhookDelivery
 from sandbox.events.webhooks import event_body
 from sandbox.tenants.models import Membership, Node
 from tests.factories import NodeFactory
 from wallets.banknet.models import BankAccount, Deposit
+from wallets.onboarding.selectors import checklist
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +127,41 @@ def test_the_event_page_explains_a_hold_and_links_its_object(alice):
     page = alice.web.get(f"/events/{event.pk}/").content.decode()
     assert 'data-testid="event-explanation"' in page and "holds its amount" in page
     assert f'href="/bank/nodes/{node.pk}/"' in page
+
+
+def test_the_checklist_shows_the_attempt_of_the_first_delivery_the_receiver_accepted(alice):
+    node = NodeFactory(tenant=alice.tenant)
+    now = timezone.now()
+
+    def delivery(minutes: int, *answers: int) -> WebhookDelivery:
+        event = Event.objects.create(
+            tenant=alice.tenant, node=node, type="test.webhook", occurred_at=now
+        )
+        made = WebhookDelivery.objects.create(
+            tenant=alice.tenant,
+            node=node,
+            event=event,
+            url="https://receiver.example/hook",
+            status="succeeded" if 200 in answers else "failed",
+            expires_at=now + timedelta(days=3),
+            created_at=now + timedelta(minutes=minutes),
+        )
+        for number, code in enumerate(answers, start=1):
+            made.attempts.create(
+                number=number,
+                attempted_at=now + timedelta(minutes=minutes, seconds=number),
+                clock_time=now,
+                url=made.url,
+                status_code=code,
+                succeeded=code == 200,
+            )
+        return made
+
+    delivery(0, 500, 500)  # never accepted
+    assert checklist(node).received is None
+
+    delivery(2, 200)
+    first = delivery(1, 503, 200)  # made earlier, accepted at its second attempt
+    received = checklist(node).received
+
+    assert (received.delivery_id, received.number, received.status_code) == (first.pk, 2, 200)

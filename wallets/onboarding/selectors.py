@@ -66,12 +66,25 @@ def checklist(node: Node) -> Checklist:
         .select_related("event")
         .order_by("-created_at")
         .first(),
-        received=WebhookAttempt.objects.filter(
-            delivery__tenant=tenant, delivery__node=node, succeeded=True
-        )
+        received=first_received(node),
+    )
+
+
+def first_received(node: Node) -> WebhookAttempt | None:
+    """The attempt that delivered the node's first accepted delivery: its receiver's first
+    2xx, found from the first delivery that succeeded (``delivery_node_succeeded``), so a
+    node with a million attempts costs no more than one with a few."""
+    first_succeeded = (
+        WebhookDelivery.objects.for_tenant(node.tenant)
+        .filter(node=node, status=WebhookDelivery.Status.SUCCEEDED)
+        .order_by("created_at")
+        .values("pk")[:1]
+    )
+    return (
+        WebhookAttempt.objects.filter(delivery__in=first_succeeded, succeeded=True)
         .select_related("delivery__event")
         .order_by("attempted_at")
-        .first(),
+        .first()
     )
 
 
