@@ -252,7 +252,9 @@ def _wrk(port: int, secret: str, work: list[list[Item]], seconds: float | None) 
             out += line
             finished += line.startswith("finished ")
             if finished == clients:  # "once": everyone is through, wrk would sleep on
-                process.send_signal(signal.SIGINT)
+                # os.kill, not Popen.send_signal: that polls first, and a wrk already gone
+                # would be reaped there, leaving wait4 below nothing to reap (ECHILD).
+                os.kill(process.pid, signal.SIGINT)
         # Reaped here rather than by Popen.wait, for its rusage: wrk's own CPU.
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
