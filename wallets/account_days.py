@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -111,8 +111,10 @@ def zone_function(zone: str) -> str:
 
 def rebuild(using: BaseDatabaseWrapper = connection) -> None:
     """Recompute the whole roll-up from the entries, with the days cut in ``TIME_ZONE``
-    (PostgreSQL; a load that bypassed the trigger, or a change of time zone)."""
-    with using.cursor() as cursor:
+    (PostgreSQL; a load that bypassed the trigger, or a change of time zone). One
+    transaction: the TRUNCATE's lock, held to the COMMIT, makes postings wait for the
+    backfill, so an entry committed between the two is not counted twice."""
+    with transaction.atomic(using=using.alias), using.cursor() as cursor:
         cursor.execute(zone_function(settings.TIME_ZONE))
         cursor.execute("TRUNCATE wallets_accountday")
         cursor.execute(
@@ -136,6 +138,8 @@ def recut_if_zone_changed(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
     rebuild(database)
 
 
+# The advisory lock key that lets one fold run at a time ("AccountDay" in ASCII).
+FOLD_LOCK = 0x4163636F756E74446179 % (1 << 63)
 # The nightly fold reaches back this many days: postings dated on a test clock's day, a
 # little behind the platform's, are folded too.
 FOLD_DAYS_BACK = 3
@@ -151,10 +155,21 @@ def compact(accounts: QuerySet[Account] | None, *, since: date) -> int:
     """Fold the rows of ``accounts`` (None: every account) from ``since`` on into one per
     account, day and currency, before a chart reads them, and nightly for the accounts no
     chart reads (``wallets.tasks.fold_account_days``). Deletes and inserts only rows that
-    the trigger wrote and no one updates, so it waits for nothing but another fold of the
-    same rows. Returns how many rows it folded away."""
+    the trigger wrote and no one updates, so postings never wait for it. One fold at a
+    time (a transaction-level advisory lock): two folds over the same rows would delete
+    them in different orders and could deadlock; as readers sum the rows anyway, a fold
+    that finds another under way is skipped. Returns how many rows it folded away."""
     if connection.vendor != "postgresql":
         return 0
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [FOLD_LOCK])
+            if not cursor.fetchone()[0]:
+                return 0
+        return _fold(accounts, since)
+
+
+def _fold(accounts: QuerySet[Account] | None, since: date) -> int:
     if accounts is None:
         which, params = "TRUE", []
     else:

@@ -8,7 +8,7 @@ import datetime as dt
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from django.test import override_settings
@@ -235,6 +235,27 @@ def test_the_nightly_fold_folds_the_last_days_of_accounts_no_chart_reads(alice, 
     assert AccountDay.objects.filter(account=main, day=TODAY - timedelta(days=5)).count() == 2
     assert rolled_up() == before == summed()
     assert tasks.fold_account_days() == 0  # folded already
+
+
+def test_a_fold_that_finds_another_under_way_is_skipped(alice, main, shop):
+    platform_time(at(TODAY))
+    fund(main, 100)
+    for _ in range(2):
+        transfer(main, shop, 10)
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # another session folding
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [account_days.FOLD_LOCK])
+
+        assert tasks.fold_account_days() == 0
+        assert AccountDay.objects.filter(account=main).count() == 3  # left for later
+
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [account_days.FOLD_LOCK])
+    finally:
+        other.close()
+    assert tasks.fold_account_days() == 2 + 1  # main's three rows into one, shop's two
+    assert rolled_up() == summed()
 
 
 def test_a_transaction_with_several_legs_on_one_node_counts_once_there(alice, main, shop):
