@@ -164,25 +164,28 @@ def run_retrying(body: Callable[[], T]) -> T:
             return body()
     global retry_count, late_fallback_count
     late = True
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    conflicts = 0
+    while True:  # ends: at most one late refusal, then MAX_ATTEMPTS conflicts at the most
         try:
             # The last writes go with the COMMIT (``sandbox.writebehind``): this is the
             # outermost block, and nothing runs in it after ``body``.
             with transaction.atomic(), _owned(), _late(late), writebehind.deferring(commit=True):
                 return body()
         except DataError as exc:
-            if attempt == MAX_ATTEMPTS or not late or not late_refused(exc):
+            if not late or not late_refused(exc):
                 raise
-            late = False  # the next attempt locks up front, reads exactly, answers exactly
+            # Not a conflict, and not counted as one: however many conflicts came before,
+            # the next attempt locks up front, reads exactly and answers exactly.
+            late = False
             late_fallback_count += 1
             logger.info("late account change refused (%s), again with locks up front", exc)
         except (OperationalError, NotSupportedError) as exc:
-            if attempt == MAX_ATTEMPTS or not is_retryable(exc):
+            conflicts += 1
+            if conflicts == MAX_ATTEMPTS or not is_retryable(exc):
                 raise
             retry_count += 1
-            logger.info("ledger conflict (%s), retry %d", exc.__cause__ or exc, attempt)
-            time.sleep(random.uniform(0.002, 0.01) * attempt)
-    raise AssertionError("unreachable")
+            logger.info("ledger conflict (%s), retry %d", exc.__cause__ or exc, conflicts)
+            time.sleep(random.uniform(0.002, 0.01) * conflicts)
 
 
 @contextlib.contextmanager
