@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from sandbox.events import scheduling
 from sandbox.events.services import event_record, outbox_relay
+from wallets import locking
 from wallets.models import Account, Entry, Hold, IdempotencyKey, LedgerTransaction
 
 VERIFIER = Path(__file__).resolve().parents[1] / "clearing" / "verify_proof.py"
@@ -94,6 +95,16 @@ def run_in_threads(target: Callable[[int], Any], count: int) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def run_in_one_lock_order(work: Callable[[int], Any], count: int) -> None:
+    """``run_in_threads``, then assert no thread failed and no ledger transaction was
+    retried: with one lock order not even a deadlock happens (a retried one would have
+    cost a second's wait)."""
+    retries_before = locking.retry_count
+    errors = [r for r in run_in_threads(work, count) if isinstance(r, BaseException)]
+    assert not errors, errors
+    assert locking.retry_count == retries_before
 
 
 def verify_offline(proof: dict | Path, workdir: Path) -> subprocess.CompletedProcess:

@@ -3,48 +3,23 @@ accounts. No lost update, no negative balance, no deadlock or serialization erro
 a caller, and verify_ledger is clean at the end."""
 
 import random
-import threading
 import uuid
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from sandbox.errors import ApplicationError
 from tests.factories import AccountFactory, NodeFactory, TenantFactory, api_key_for, fund
-from wallets import locking, services
+from tests.helpers import run_in_one_lock_order
+from wallets import services
 from wallets.models import Account, Hold, LedgerTransaction
 from wallets.services import TransferRequest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 8
-
-
-def run_threads(work, count=THREADS):
-    errors: list[BaseException] = []
-    start = threading.Barrier(count)
-
-    def runner(index):
-        try:
-            start.wait()
-            work(index)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    retries_before = locking.retry_count
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    # One lock order: not even a retried deadlock, which would have cost a second's wait.
-    assert locking.retry_count == retries_before
 
 
 def test_many_transfers_holds_and_bulks_over_overlapping_accounts_keep_the_books():
@@ -102,7 +77,7 @@ def test_many_transfers_holds_and_bulks_over_overlapping_accounts_keep_the_books
                 assert error.code == "insufficient_funds", error.code
                 refusals.append(error.code)
 
-    run_threads(work)
+    run_in_one_lock_order(work, THREADS)
 
     balances = Account.objects.filter(pk__in=ids)
     assert balances.aggregate(t=Sum("posted_balance"))["t"] == 6 * 5_000  # nothing lost
@@ -130,7 +105,7 @@ def test_a_hot_merchant_credited_by_everyone_loses_no_update():
                 ),
             )
 
-    run_threads(work)
+    run_in_one_lock_order(work, THREADS)
     merchant.refresh_from_db()
     assert merchant.posted_balance == THREADS * 30 * 7
     assert merchant.lock_version == THREADS * 30
@@ -158,7 +133,7 @@ def test_concurrent_retries_with_one_idempotency_key_move_money_once():
         response = client.post("/api/v1/transfers", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
         answers.append((response.status_code, response.json()["id"]))
 
-    run_threads(work, count=6)
+    run_in_one_lock_order(work, 6)
     assert {status for status, _ in answers} == {201}
     assert len({txn_id for _, txn_id in answers}) == 1
     source.refresh_from_db()

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from sandbox.errors import Conflict, Unprocessable
 from sandbox.tenants.services import SYSTEM
 from tests.factories import AccountFactory, NodeFactory, TenantFactory, api_key_for, fund
+from tests.helpers import run_in_one_lock_order
 from wallets import locking, services
 from wallets.models import Account, LedgerTransaction
 from wallets.posting import Condition, Leg, Posting, _late, post_one
@@ -121,29 +122,6 @@ def test_only_accounts_above_every_account_locked_up_front_are_locked_late():
     assert _late(held, {low, high}) == {high}
 
 
-def run_threads(work, count):
-    errors: list[BaseException] = []
-    start = threading.Barrier(count)
-
-    def runner(index):
-        try:
-            start.wait()
-            work(index)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    retries = locking.retry_count
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert locking.retry_count == retries  # no deadlock was retried: one lock order
-
-
 def test_crossing_transfers_never_deadlock_and_keep_the_books():
     tenant = TenantFactory()
     nodes = [NodeFactory(tenant=tenant) for _ in range(2)]
@@ -163,7 +141,7 @@ def test_crossing_transfers_never_deadlock_and_keep_the_books():
                 ),
             )
 
-    run_threads(work, count=6)
+    run_in_one_lock_order(work, 6)
 
     sent, received = [0, 0, 0], [0, 0, 0]
     for index in range(6):
@@ -198,7 +176,7 @@ def test_a_hot_merchant_paid_by_everyone_over_http_gets_every_credit_exactly():
             )
             assert response.status_code == 201, response.content
 
-    run_threads(work, count=8)
+    run_in_one_lock_order(work, 8)
 
     merchant.refresh_from_db()
     assert merchant.posted_balance == 8 * 20 * 13
