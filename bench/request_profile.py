@@ -16,6 +16,8 @@ application, with DEBUG off, as gunicorn would:
 
 For each it prints the app CPU per request (``time.process_time``, the least of five
 batches of ``--count``/5 requests after a warm-up: others' load only inflates it), the
+CPU of the PostgreSQL backend serving it (``db_cpu_ms``, from ``/proc/<pid>/schedstat``
+when the server runs on this machine, else null; same batches), the
 SQL statements Django ran (through its cursors), the round trips to PostgreSQL (every
 message the client waits on, BEGIN, COMMIT and the connection health check included),
 counted from libpq's own trace, and those to Redis (the API key's record and the limits),
@@ -93,6 +95,36 @@ def books() -> dict:
         )
         accounts.append(str(account.pk))
     return {"secret": secret, "accounts": accounts}
+
+
+class Backend:
+    """The CPU time of the PostgreSQL backend that serves this process's connection, read
+    from ``/proc/<pid>/schedstat`` (nanoseconds on the CPU; the server must run on this
+    machine). Only that process: the WAL writer and the other background processes are
+    not in it, nor is Redis."""
+
+    def __init__(self, connection) -> None:
+        connection.ensure_connection()
+        self.connection = connection
+        self.pid = connection.connection.info.backend_pid
+        self.started = self._on_cpu_ns()
+
+    def _on_cpu_ns(self) -> int | None:
+        try:
+            with open(f"/proc/{self.pid}/schedstat") as schedstat:
+                return int(schedstat.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None  # another machine's server, or no schedstat here
+
+    def cpu_ms(self) -> float:
+        """Since construction; infinite when unknown or the connection was replaced."""
+        ended = self._on_cpu_ns()
+        same = self.connection.connection is not None and (
+            self.connection.connection.info.backend_pid == self.pid
+        )
+        if self.started is None or ended is None or not same:
+            return float("inf")
+        return (ended - self.started) / 1e6
 
 
 def environ(method: str, path: str, secret: str, body: bytes = b"") -> dict:
@@ -192,16 +224,19 @@ def main() -> None:
         with dbtrace.RoundTrips(connection) as trips, dbtrace.RedisRoundTrips() as redis_trips:
             call()
         # The least CPU of five batches: on a shared machine, others' load inflates it.
-        cpu_ms = wall_ms = float("inf")
+        cpu_ms = wall_ms = db_cpu_ms = float("inf")
         batch = max(1, options.count // 5)
         for _ in range(5):
+            backend = Backend(connection)
             started, wall = time.process_time(), time.perf_counter()
             for _ in range(batch):
                 call()
             cpu_ms = min(cpu_ms, 1000 * (time.process_time() - started) / batch)
             wall_ms = min(wall_ms, 1000 * (time.perf_counter() - wall) / batch)
+            db_cpu_ms = min(db_cpu_ms, backend.cpu_ms() / batch)
         report[name] = {
             "cpu_ms": round(cpu_ms, 3),
+            "db_cpu_ms": round(db_cpu_ms, 3) if db_cpu_ms != float("inf") else None,
             "wall_ms": round(wall_ms, 3),
             "statements": len(statements),
             "round_trips": trips.count,
