@@ -628,9 +628,14 @@ def main() -> None:
     _, default_workers, default_threads = SERVERS[options.server]
     workers, threads = options.workers or default_workers, options.threads or default_threads
     # (g1) on a server of its own, then (b), (g2) and (g2') one after the other.
-    load = {"clients": CLIENTS, "generator": options.generator, "log": log, "seconds": seconds // 2}
+    shared = {
+        "clients": CLIENTS,
+        "generator": options.generator,
+        "log": log,
+        "seconds": seconds // 2,
+    }
     shape = (options.server, workers, threads)
-    floors = [floor.wsgi_floor(*shape, port=free_port(), env=sandbox_env(), root=ROOT, **load)]
+    floors = [floor.wsgi_floor(*shape, port=free_port(), env=sandbox_env(), root=ROOT, **shared)]
     port = free_port()
     log(
         f"starting {options.server} ({workers} processes x {threads} threads) on port {port}, "
@@ -648,10 +653,10 @@ def main() -> None:
         http_single_tps = single.rate
         log(f"    per transfer: {single_cpu.per(single.done)}")
         show_load("(b)", single, single.done)
-        floors += floor.django_floors(secret, port, server, postgres_backends, **load)
+        floors += floor.django_floors(secret, port, server, postgres_backends, **shared)
         log(f"(e) HTTP hot-account transfers (all credit one merchant), {seconds}s")
         merchant = books["merchant"]
-        hot_work = [
+        hot_work: list[list[Item]] = [
             [("/api/v1/transfers", transfer(payer, merchant), 201)] for payer in books["hot_payers"]
         ]
         with CpuProbe(server, postgres_backends) as hot_cpu:
