@@ -6,7 +6,8 @@
 -- WORKFILE: the mode ("repeat": each client's requests in turn until the time is up;
 -- "once": each request once, then the thread stops and says so), the API key, a prefix that makes this
 -- run's keys unique, then a line per request: "client<TAB>path<TAB>body<TAB>status", the
--- status being the answer that counts as done. The JSON line counts the answers per status
+-- status being the answer that counts as done; an empty body sends a GET, an empty API key
+-- no Authorization header. The JSON line counts the answers per status
 -- and quotes the first unexpected one.
 
 local threads = {}
@@ -42,11 +43,15 @@ end
 function request()
   local item = work[(sent % #work) + 1]
   sent = sent + 1
-  local headers = {
-    ["Authorization"] = "Bearer " .. key,
-    ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = prefix .. "-" .. client .. "-" .. sent,
-  }
+  local headers = {}
+  if key ~= "" then
+    headers["Authorization"] = "Bearer " .. key
+  end
+  if item.body == "" then
+    return wrk.format("GET", item.path, headers)
+  end
+  headers["Content-Type"] = "application/json"
+  headers["Idempotency-Key"] = prefix .. "-" .. client .. "-" .. sent
   return wrk.format("POST", item.path, headers, item.body)
 end
 

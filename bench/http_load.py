@@ -7,8 +7,9 @@ Load generators: wrk (C, ``bench/http_load.lua``) when it is installed, else Pyt
 http.client threads in this process. The Python client costs about as much CPU per request
 as the server's HTTP handling and shares the same 2 cores, so it caps what (b) and (e) can
 show; wrk costs a few per cent of that. Both run one connection per client, each client
-posting its own bodies one after the other with a fresh Idempotency-Key per request, and
-count the answers that are not the expected status.
+posting its own bodies one after the other with a fresh Idempotency-Key per request (or
+sending a GET, for an item without a body), and count the answers that are not the expected
+status. An empty secret sends no ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -195,8 +196,8 @@ def show_load(name: str, load: Load, count: float) -> None:
 
 # --- Load --------------------------------------------------------------------------------
 
-# One request of a client: path, JSON body, the status that counts as done.
-Item = tuple[str, dict, int]
+# One request of a client: path, JSON body (None: a GET), the status that counts as done.
+Item = tuple[str, dict | None, int]
 
 
 @dataclass
@@ -237,7 +238,8 @@ def _wrk(port: int, secret: str, work: list[list[Item]], seconds: float | None) 
         file.write(f"{'once' if seconds is None else 'repeat'}\n{secret}\n{uuid.uuid4().hex}\n")
         for client, items in enumerate(work):
             for path, body, expected in items:
-                file.write(f"{client}\t{path}\t{json.dumps(body)}\t{expected}\n")
+                payload = "" if body is None else json.dumps(body)
+                file.write(f"{client}\t{path}\t{payload}\t{expected}\n")
     duration = "1800s" if seconds is None else f"{round(seconds)}s"
     command = [
         *("wrk", "--threads", str(clients), "--connections", str(clients)),
@@ -287,16 +289,18 @@ class Client:
         self.secret = secret
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
-    def post(self, path: str, body: dict) -> tuple[int, bytes]:
-        payload = json.dumps(body).encode()
-        headers = {
-            "Authorization": f"Bearer {self.secret}",
-            "Content-Type": "application/json",
-            "Idempotency-Key": str(uuid.uuid4()),
-        }
+    def post(self, path: str, body: dict | None) -> tuple[int, bytes]:
+        """POST ``body`` as JSON, or GET ``path`` when ``body`` is None."""
+        headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+            headers["Idempotency-Key"] = str(uuid.uuid4())
         for attempt in range(2):
             try:
-                self.connection.request("POST", path, payload, headers)
+                method = "GET" if payload is None else "POST"
+                self.connection.request(method, path, payload, headers)
                 response = self.connection.getresponse()
                 return response.status, response.read()
             except (http.client.HTTPException, OSError):

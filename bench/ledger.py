@@ -14,12 +14,14 @@ measures, each with 8 concurrent clients:
   (e) transfers per second through the HTTP API when every one credits one merchant;
   (f) push payments redeemed per second through the HTTP API
       (``POST /api/v1/payment_requests/{id}/redeem``, docs/payments.md): the requests and
-      their payers' tokens are made beforehand with the services, untimed.
+      their payers' tokens are made beforehand with the services, untimed;
+  (g) the floors under (b), bench/floor.py: (g1) a bare WSGI app on the same server
+      command, (g2) ``GET /api/v1/tenant`` with the API key, (g2') ``GET /jwks/platform.json``.
 
 The web server is the one production runs (granian; gunicorn where granian is not
 installed; ``--server`` picks another), with the API throttles off (SANDBOX_THROTTLE_ADDRESS
-and _API_KEY): the bench measures capacity, not the abuse limits. The requests of (b), (e)
-and (f) come from wrk when it is installed, else from Python threads (``--generator``);
+and _API_KEY): the bench measures capacity, not the abuse limits. The requests of (b), (e),
+(f) and (g) come from wrk when it is installed, else from Python threads (``--generator``);
 bench/http_load.py says why.
 
 It prints a table with the ratios against (a) and writes ``bench/results/ledger.json``
@@ -29,7 +31,9 @@ round_trips_per_single_transfer and round_trips_per_redemption (to PostgreSQL, c
 process from libpq's trace: BEGIN, COMMIT and the connection health check included) and
 app_cpu_ms_per_single_transfer (the web server's CPU during (b), per transfer), and
 db_cpu_ms_per_single_transfer, load_generator_cpu_ms_per_single_transfer, server and
-load_generator.
+load_generator; for (g) floor_wsgi_*, floor_django_* and floor_django_public_* (``_rps``,
+``_ratio_to_pgbench``, ``_app_cpu_ms``: per request), single_transfer_cpu_ratio_to_django_floor
+and cpu_budget_ms_per_transfer_at_target (the CPU per transfer 0.25 x (a) allows).
 Finally it runs ``verify_ledger`` on what it wrote. ``--quick`` finishes in about
 two and a half minutes; ``--profile`` adds a cProfile of the service-layer path.
 """
@@ -56,6 +60,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import floor  # noqa: E402
 from bench.http_load import (  # noqa: E402
     SERVERS,
     Client,
@@ -622,6 +627,15 @@ def main() -> None:
 
     _, default_workers, default_threads = SERVERS[options.server]
     workers, threads = options.workers or default_workers, options.threads or default_threads
+    # (g1) on a server of its own, then (b), (g2) and (g2') one after the other.
+    shared = {
+        "clients": CLIENTS,
+        "generator": options.generator,
+        "log": log,
+        "seconds": seconds // 2,
+    }
+    shape = (options.server, workers, threads)
+    floors = [floor.wsgi_floor(*shape, port=free_port(), env=sandbox_env(), root=ROOT, **shared)]
     port = free_port()
     log(
         f"starting {options.server} ({workers} processes x {threads} threads) on port {port}, "
@@ -639,9 +653,10 @@ def main() -> None:
         http_single_tps = single.rate
         log(f"    per transfer: {single_cpu.per(single.done)}")
         show_load("(b)", single, single.done)
+        floors += floor.django_floors(secret, port, server, postgres_backends, **shared)
         log(f"(e) HTTP hot-account transfers (all credit one merchant), {seconds}s")
         merchant = books["merchant"]
-        hot_work = [
+        hot_work: list[list[Item]] = [
             [("/api/v1/transfers", transfer(payer, merchant), 201)] for payer in books["hot_payers"]
         ]
         with CpuProbe(server, postgres_backends) as hot_cpu:
@@ -716,6 +731,7 @@ def main() -> None:
         ),
         "server": f"{options.server} {workers}x{threads}",
         "load_generator": generator,
+        **floor.results(floors, pgbench_tps, single_cpu, single.done),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -728,6 +744,7 @@ def main() -> None:
         ("(e) HTTP hot account", hot_account_tps, hot_account_tps / pgbench_tps, ">= 0.8 x (b)"),
         ("(d') bulk, service, 1 proc", service_bulk_tps, service_bulk_tps / pgbench_tps, "info"),
         ("(f) HTTP redemptions", redemptions_per_s, redemptions_per_s / pgbench_tps, "info"),
+        *floor.rows(floors, pgbench_tps),
     ]
     print()
     print(f"{'measure':28} {'tps':>10} {'x pgbench':>10}  target")
@@ -754,6 +771,7 @@ def main() -> None:
             f"CPU per transfer, {name + ':':7} {probe.per(count)}; all cores busy with nothing "
             f"else (load generator excluded) would carry ~{probe.ceiling(count):.0f}/s"
         )
+    print("\n".join(floor.verdict(floors, pgbench_tps, single_cpu, single.done)))
     print(
         f"round trips to PostgreSQL per HTTP single transfer: {round_trips} "
         f"(BEGIN, COMMIT and the connection health check included); per redemption: "
