@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
 from sandbox.errors import Conflict, Unprocessable
@@ -96,6 +96,21 @@ def test_a_debit_whose_money_went_before_the_commit_is_refused_and_nothing_moves
     assert balances(source, destination, other) == [300, 0, 700]
     assert not LedgerTransaction.objects.filter(memo="late").exists()
     call_command("verify_ledger")
+
+
+def test_a_refused_late_change_names_the_account_under_its_own_sqlstate():
+    account = AccountFactory()
+    fund(account, 100)
+    with pytest.raises(DatabaseError) as refused, transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT wallets_apply_late(%s::uuid[], %s::bigint[], %s::bigint[])",
+                [[account.pk], [-101], [1]],
+            )
+    assert locking.late_refused(refused.value)
+    assert refused.value.__cause__.sqlstate == locking.LATE_REFUSED_SQLSTATE
+    assert str(account.pk) in str(refused.value)
+    assert balances(account) == [100]  # nothing moved
 
 
 def test_a_transfer_in_someone_elses_transaction_locks_up_front():
