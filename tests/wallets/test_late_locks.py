@@ -101,12 +101,11 @@ def test_a_debit_whose_money_went_before_the_commit_is_refused_and_nothing_moves
 def test_a_refused_late_change_names_the_account_under_its_own_sqlstate():
     account = AccountFactory()
     fund(account, 100)
-    with pytest.raises(DatabaseError) as refused, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT wallets_apply_late(%s::uuid[], %s::bigint[], %s::bigint[])",
-                [[account.pk], [-101], [1]],
-            )
+    with pytest.raises(DatabaseError) as refused, transaction.atomic(), connection.cursor() as c:
+        c.execute(
+            "SELECT wallets_apply_late(%s::uuid[], %s::bigint[], %s::bigint[])",
+            [[account.pk], [-101], [1]],
+        )
     assert locking.late_refused(refused.value)
     assert refused.value.__cause__.sqlstate == locking.LATE_REFUSED_SQLSTATE
     assert str(account.pk) in str(refused.value)
