@@ -15,7 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from sandbox.events.models import PlatformClock
-from tests.factories import AccountFactory, NodeFactory, fund
+from tests.factories import AccountFactory, NodeFactory, TenantFactory, fund
 from wallets import account_days, chart_data, services, tasks
 from wallets.fx import services as fx
 from wallets.locking import retrying
@@ -128,6 +128,25 @@ def test_each_transaction_counts_once_per_node_and_once_for_the_tenant(alice, ma
     assert (seoul.amounts, seoul.counts) == ([(TODAY, 1_140)], [(TODAY, 3)])
     assert (far.amounts, far.counts) == ([(TODAY, 40)], [(TODAY, 1)])
     assert (both.amounts, both.counts) == ([(TODAY, 1_140)], [(TODAY, 3)])
+
+
+def test_another_tenants_roll_up_rows_never_appear_in_the_charts(alice, node, main, shop):
+    stranger = NodeFactory(tenant=TenantFactory(), name="Not alice's")
+    theirs = stranger.wallet.accounts.get()
+    platform_time(at(TODAY))
+    fund(theirs, 9_999)
+    transfer(theirs, AccountFactory(node=stranger), 999)
+    fund(main, 100)
+    transfer(main, shop, 10)
+    assert AccountDay.objects.filter(account=theirs).exists()  # rolled up beside alice's
+
+    [tenant_wide] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
+    [one_node] = chart_data.transfer_volume(tenant=alice.tenant, node_id=node.pk, days=1)
+
+    assert (tenant_wide.amounts, tenant_wide.counts) == ([(TODAY, 110)], [(TODAY, 2)])
+    assert (one_node.amounts, one_node.counts) == ([(TODAY, 110)], [(TODAY, 2)])
+    assert chart_data.transfer_volume(tenant=alice.tenant, node_id=stranger.pk, days=1) == []
+    assert chart_data.balance_history(tenant=alice.tenant, node_id=stranger.pk, days=1) == []
 
 
 def test_postings_dated_in_the_past_or_the_future_land_on_their_own_day(
