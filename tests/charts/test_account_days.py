@@ -8,6 +8,7 @@ import datetime as dt
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
@@ -317,6 +318,27 @@ def test_a_new_time_zone_cuts_the_days_anew_at_migrate(main):
     account_days.recut_if_zone_changed()
 
     assert rolled_up() == {(main.pk, dt.date(2026, 3, 20), "KRW"): 7}
+
+
+def test_the_live_trigger_runs_the_query_the_recut_backfills_with():
+    """Migration 0011 froze its own copy of the SQL; the recut (``rebuild``) uses this
+    module's. Both must add the same rows, and recreating the zone function as the recut
+    does must leave it as the migration made it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE oid = 'wallets_account_days_add()'::regprocedure"
+        )
+        [trigger_body] = cursor.fetchone()
+        zone = "SELECT pg_get_functiondef('wallets_account_days_zone()'::regprocedure)"
+        cursor.execute(zone)
+        [migrated_zone] = cursor.fetchone()
+        cursor.execute(account_days.zone_function(settings.TIME_ZONE))
+        cursor.execute(zone)
+        [recut_zone] = cursor.fetchone()
+
+    inserted = f"INSERT INTO wallets_accountday ({account_days.COLUMNS})"
+    assert f"{inserted}\n    {account_days.rows_from('new_entries')};" in trigger_body
+    assert recut_zone == migrated_zone
 
 
 def test_without_the_roll_up_the_charts_sum_the_ledger(alice, main, shop, monkeypatch):
