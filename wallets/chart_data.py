@@ -66,6 +66,9 @@ def _rolled_up() -> bool:
 
 
 def _charted_accounts(tenant: Tenant, node_id: Any) -> QuerySet[Account]:
+    """The accounts a chart shows: the tenant's virtual accounts (of one node, if given),
+    scoped by the model manager's ``for_tenant``. Every read of the roll-up or of the
+    entries goes through it, so another tenant's rows cannot come along."""
     accounts = Account.objects.for_tenant(tenant).filter(kind=Account.Kind.CUSTOMER)
     if node_id is not None:
         accounts = accounts.filter(wallet__node_id=node_id)
@@ -138,13 +141,17 @@ def transfer_volume(
     each counted once, in its own currency."""
     first, last = chart_window(days)
     if _rolled_up():
-        moved, count = ("tenant_moved", "tenant_transactions")
-        rolled = AccountDay.objects.filter(account__tenant=tenant, day__gte=first, day__lte=last)
-        if node_id is not None:
+        if node_id is None:
+            moved, count = ("tenant_moved", "tenant_transactions")
+        else:
             moved, count = ("node_moved", "node_transactions")
-            rolled = rolled.filter(account__wallet__node_id=node_id)
         rows = (
-            rolled.filter(**{f"{count}__gt": 0})
+            AccountDay.objects.filter(
+                account__in=_charted_accounts(tenant, node_id),
+                day__gte=first,
+                day__lte=last,
+                **{f"{count}__gt": 0},
+            )
             .order_by()
             .values("currency", "day")
             .annotate(total=Sum(moved), count=Sum(count))

@@ -8,6 +8,7 @@ import datetime as dt
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
@@ -15,7 +16,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from sandbox.events.models import PlatformClock
-from tests.factories import AccountFactory, NodeFactory, fund
+from tests.factories import AccountFactory, NodeFactory, TenantFactory, fund
 from wallets import account_days, chart_data, services, tasks
 from wallets.fx import services as fx
 from wallets.locking import retrying
@@ -128,6 +129,25 @@ def test_each_transaction_counts_once_per_node_and_once_for_the_tenant(alice, ma
     assert (seoul.amounts, seoul.counts) == ([(TODAY, 1_140)], [(TODAY, 3)])
     assert (far.amounts, far.counts) == ([(TODAY, 40)], [(TODAY, 1)])
     assert (both.amounts, both.counts) == ([(TODAY, 1_140)], [(TODAY, 3)])
+
+
+def test_another_tenants_roll_up_rows_never_appear_in_the_charts(alice, node, main, shop):
+    stranger = NodeFactory(tenant=TenantFactory(), name="Not alice's")
+    theirs = stranger.wallet.accounts.get()
+    platform_time(at(TODAY))
+    fund(theirs, 9_999)
+    transfer(theirs, AccountFactory(node=stranger), 999)
+    fund(main, 100)
+    transfer(main, shop, 10)
+    assert AccountDay.objects.filter(account=theirs).exists()  # rolled up beside alice's
+
+    [tenant_wide] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
+    [one_node] = chart_data.transfer_volume(tenant=alice.tenant, node_id=node.pk, days=1)
+
+    assert (tenant_wide.amounts, tenant_wide.counts) == ([(TODAY, 110)], [(TODAY, 2)])
+    assert (one_node.amounts, one_node.counts) == ([(TODAY, 110)], [(TODAY, 2)])
+    assert chart_data.transfer_volume(tenant=alice.tenant, node_id=stranger.pk, days=1) == []
+    assert chart_data.balance_history(tenant=alice.tenant, node_id=stranger.pk, days=1) == []
 
 
 def test_postings_dated_in_the_past_or_the_future_land_on_their_own_day(
@@ -298,6 +318,27 @@ def test_a_new_time_zone_cuts_the_days_anew_at_migrate(main):
     account_days.recut_if_zone_changed()
 
     assert rolled_up() == {(main.pk, dt.date(2026, 3, 20), "KRW"): 7}
+
+
+def test_the_live_trigger_runs_the_query_the_recut_backfills_with():
+    """Migration 0011 froze its own copy of the SQL; the recut (``rebuild``) uses this
+    module's. Both must add the same rows, and recreating the zone function as the recut
+    does must leave it as the migration made it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE oid = 'wallets_account_days_add()'::regprocedure"
+        )
+        [trigger_body] = cursor.fetchone()
+        zone = "SELECT pg_get_functiondef('wallets_account_days_zone()'::regprocedure)"
+        cursor.execute(zone)
+        [migrated_zone] = cursor.fetchone()
+        cursor.execute(account_days.zone_function(settings.TIME_ZONE))
+        cursor.execute(zone)
+        [recut_zone] = cursor.fetchone()
+
+    inserted = f"INSERT INTO wallets_accountday ({account_days.COLUMNS})"
+    assert f"{inserted}\n    {account_days.rows_from('new_entries')};" in trigger_body
+    assert recut_zone == migrated_zone
 
 
 def test_without_the_roll_up_the_charts_sum_the_ledger(alice, main, shop, monkeypatch):
