@@ -145,8 +145,9 @@ def recut_if_zone_changed(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
 
 # The advisory lock key that lets one fold run at a time ("AccountDay" in ASCII).
 FOLD_LOCK = 0x4163636F756E74446179 % (1 << 63)
-# The nightly fold reaches back this many days: postings dated on a test clock's day, a
-# little behind the platform's, are folded too.
+# The nightly fold reaches back this many days: postings are dated by the platform clock,
+# which an operator may set back or freeze (``PlatformClock``), so recent days can gain
+# rows after their night has passed.
 FOLD_DAYS_BACK = 3
 
 

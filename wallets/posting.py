@@ -221,7 +221,8 @@ def post_one(posting: Posting, *, lock_late: bool = False) -> Result:
     return result
 
 
-# At most this many accounts of a posting are locked late, each by a statement of its own.
+# At most this many accounts of a posting are locked late (one guarded UPDATE each, all in
+# one call of ``wallets_apply_late``).
 MAX_LATE = 4
 
 

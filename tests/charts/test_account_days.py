@@ -215,6 +215,27 @@ def test_platform_accounts_are_left_out(main):
     assert set(AccountDay.objects.values_list("account_id", flat=True)) == {main.pk}
 
 
+def test_a_tenant_transaction_moving_only_platform_accounts_moves_no_charted_money(
+    alice, main, monkeypatch
+):
+    platform_time(at(TODAY))
+    fund(main, 500)
+    settlement, suspense = (
+        services.platform_account(purpose=purpose, currency="KRW", bank_code=main.bank_code)
+        for purpose in (Account.Purpose.SETTLEMENT, Account.Purpose.SUSPENSE)
+    )
+    returned = Posting(  # a withdrawal returned to a closed account: parked in suspense
+        kind="withdrawal_return",
+        legs=[Leg(settlement.pk, -70, "KRW"), Leg(suspense.pk, 70, "KRW")],
+        tenant_id=alice.tenant.pk,
+    )
+    retrying(post_one)(returned)
+
+    [moved] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
+    assert (moved.amounts, moved.counts) == ([(TODAY, 500)], [(TODAY, 1)])
+    charts_agree(alice.tenant, monkeypatch)
+
+
 def test_two_postings_in_one_transaction_add_rows_that_a_draw_folds_into_one(alice, main, shop):
     platform_time(at(TODAY))
     with transaction.atomic():
