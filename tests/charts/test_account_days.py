@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 from django.test import override_settings
 from django.utils import timezone
@@ -23,6 +23,7 @@ from wallets.locking import retrying
 from wallets.models import Account, AccountDay, Entry, LedgerTransaction
 from wallets.posting import Leg, Posting, post, post_one
 from wallets.services import TransferRequest
+from wallets.verification import verify_ledger
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -234,6 +235,33 @@ def test_a_tenant_transaction_moving_only_platform_accounts_moves_no_charted_mon
     [moved] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
     assert (moved.amounts, moved.counts) == ([(TODAY, 500)], [(TODAY, 1)])
     charts_agree(alice.tenant, monkeypatch)
+
+
+def test_verify_ledger_checks_the_roll_up_against_the_ledger(alice, main, shop, tokyo):
+    platform_time(at(TODAY))
+    fund(main, 1_000)
+    moved = transfer(main, shop, 100)
+    transfer(main, tokyo.wallet.accounts.get(), 40)
+    assert verify_ledger().ok
+
+    AccountDay.objects.filter(account=shop).update(net=F("net") + 1)
+    [drifted] = verify_ledger().problems
+    assert drifted.startswith(f"the roll-up of account {shop.pk} on {TODAY} in KRW says (101,)")
+
+    AccountDay.objects.filter(account=shop).update(net=F("net") - 1)
+    with connection.cursor() as cursor:  # entries added to it by a later statement
+        cursor.execute(
+            "INSERT INTO wallets_entry (transaction_id, account_id, amount, currency, posted_at)"
+            " VALUES (%s, %s, -1, 'KRW', %s), (%s, %s, 1, 'KRW', %s)",
+            [moved.pk, main.pk, moved.posted_at, moved.pk, shop.pk, moved.posted_at],
+        )
+        cursor.execute(
+            "UPDATE wallets_account SET posted_balance = posted_balance"
+            " + CASE WHEN id = %s THEN -1 ELSE 1 END WHERE id IN (%s, %s)",
+            [main.pk, main.pk, shop.pk],
+        )
+    [counted_twice] = verify_ledger().problems  # the accounts' days still add up
+    assert counted_twice.startswith(f"the roll-up of tenant {alice.tenant.pk} on {TODAY}")
 
 
 def test_two_postings_in_one_transaction_add_rows_that_a_draw_folds_into_one(alice, main, shop):
