@@ -35,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from sandbox.cache import SandboxRedisCache
 from sandbox.tenants.models import ApiKey, Tenant
 from sandbox.throttles import redis_cache
 
@@ -72,8 +73,10 @@ class Slot:
     mark: str
 
 
-def slot(secret_hash: str) -> Slot:
-    backend = redis_cache()
+def slot(secret_hash: str, backend: SandboxRedisCache | None = None) -> Slot:
+    """``backend``: ``redis_cache()``, if the caller has it already."""
+    if backend is None:
+        backend = redis_cache()
     assert backend is not None
     return Slot(
         record=backend.make_key(f"apikey:{_LAYOUT}:{secret_hash}"),
