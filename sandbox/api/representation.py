@@ -20,10 +20,14 @@ serializer of the API).
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
+from django_countries import countries
+from django_countries.fields import CountryField as CountryModelField
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 from rest_framework.fields import SkipField
@@ -56,12 +60,14 @@ PLAIN_FIELDS: frozenset[type[serializers.Field]] = frozenset(
 
 @dataclass(frozen=True)
 class Step:
-    """One readable field: ``attname`` and ``represent`` for a plain column, or neither
-    (the serializer instance's bound field answers, as in DRF)."""
+    """One readable field: ``attname``, ``read`` (what reading that attribute gives, for
+    ``represent``) and ``represent`` for a plain column, or none of them (the serializer
+    instance's bound field answers, as in DRF)."""
 
     name: str
     attname: str | None = None
     represent: Any = None
+    read: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ def rows(plan: Plan, instances: list[Any]) -> list[dict[str, Any]]:
     for instance in instances:
         answer = {}
         for step in plan.steps:
-            value = getattr(instance, step.attname)  # type: ignore[arg-type]
+            value = step.read(instance)  # type: ignore[misc]
             answer[step.name] = None if value is None else step.represent(value)
         answers.append(answer)
     return answers
@@ -99,6 +105,35 @@ def column_attnames(model: type[models.Model]) -> frozenset[str]:
     )
 
 
+def country_code_reader(model: type[models.Model], name: str, field: Any) -> Any:
+    """For a country column read by a ``CountryField`` serializer field that answers the
+    code: a reader of the stored code itself, which that field turns into the same answer
+    as the ``Country`` the model's descriptor would build around it (both normalize with
+    the one ``countries``: ``alpha2`` of a Country stands for ``alpha2`` of its code),
+    without building one per row. None where that does not hold (other countries, another
+    ``str`` of a Country, names or dictionaries, several countries)."""
+    model_field = model._meta.get_field(name)
+    if not (
+        isinstance(model_field, CountryModelField)
+        and not model_field.multiple
+        # Read with getattr: the stubs do not know these attributes.
+        and getattr(model_field, "countries", None) is countries
+        and getattr(model_field, "countries_str_attr", None) == "code"
+        and field.countries is countries
+        and not field.name_only
+        and not field.country_dict
+    ):
+        return None
+
+    def read(instance: Any) -> Any:
+        code = instance.__dict__.get(name)
+        if code.__class__ is str and code:
+            return code
+        return getattr(instance, name)  # deferred, empty or NULL: the descriptor's Country
+
+    return read
+
+
 def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
     model = serializer_class.Meta.model
     columns = column_attnames(model)
@@ -109,7 +144,11 @@ def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
             continue
         attrs = field.source_attrs
         if type(field) in PLAIN_FIELDS and len(attrs) == 1 and attrs[0] in columns:
-            steps.append(Step(name, attrs[0], field.to_representation))
+            read = None
+            if type(field) is CountryField:
+                read = country_code_reader(model, attrs[0], field)
+            read = read or operator.attrgetter(attrs[0])
+            steps.append(Step(name, attrs[0], field.to_representation, read))
         else:
             steps.append(Step(name))
     return Plan(model, tuple(steps))
@@ -120,7 +159,7 @@ def represent(serializer: serializers.Serializer, plan: Plan, instance: Any) -> 
     answer: dict[str, Any] = {}
     for step in plan.steps:
         if step.represent is not None:
-            value = getattr(instance, step.attname)  # type: ignore[arg-type]
+            value = step.read(instance)  # type: ignore[misc]
             answer[step.name] = None if value is None else step.represent(value)
             continue
         field = serializer.fields[step.name]  # DRF's own steps, for this field only
