@@ -229,10 +229,10 @@ def main() -> None:
     calls = [("POST /api/v1/transfers", transfer)]
     if options.only_lists:
         calls = []
-    for size in options.bulk:
-        calls.append((f"POST /api/v1/transfers/bulk ({size})", functools.partial(bulk, size)))
         for _ in range(60):  # rows for the lists: each transfer has its events
             transfer()
+    for size in options.bulk:
+        calls.append((f"POST /api/v1/transfers/bulk ({size})", functools.partial(bulk, size)))
     for path in ["/api/v1/nodes", *options.list]:
         calls.append((f"GET {path}", functools.partial(get, path)))
     report = {}
