@@ -16,6 +16,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from sandbox.api.page_query import values_rows
 from sandbox.currencies import CURRENCIES, AmountError, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Node, Tenant
@@ -347,18 +348,20 @@ def history_values_page(
 ) -> tuple[list[HistoryValues], str | None]:
     """``history_page`` as plain values, for the API's list: the same transactions in the
     same order, the same cursor, but tuples read with ``values_list`` (no model instance,
-    none of the columns the answer does not show) for ``presenters.transaction_values``."""
+    none of the columns the answer does not show; the SQL assembled once per shape:
+    ``page_query.values_rows``) for ``presenters.transaction_values``."""
     rows, next_cursor = _history(
         tenant=tenant,
         filters=filters,
         cursor=cursor,
         limit=limit,
-        read=lambda txns, count: list(txns.values_list(*HISTORY_VALUES)[:count]),
+        read=lambda txns, count: values_rows(txns.values_list(*HISTORY_VALUES)[:count]),
         key=lambda row: (row[0], row[9]),
     )
     by_id: dict[int, list[tuple[UUID, int, str]]] = {row[0]: [] for row in rows}
     entries = Entry.objects.filter(transaction_id__in=by_id).order_by("transaction_id", "id")
-    for txn_id, *entry in entries.values_list("transaction_id", "account_id", "amount", "currency"):
+    columns = entries.values_list("transaction_id", "account_id", "amount", "currency")
+    for txn_id, *entry in values_rows(columns):
         by_id[txn_id].append(tuple(entry))  # type: ignore[arg-type]
     return [HistoryValues(row, by_id[row[0]]) for row in rows], next_cursor
 
