@@ -178,7 +178,8 @@ def test_plain_columns_are_read_directly_and_the_rest_by_their_bound_field():
     steps = {step.name: step for step in every_plan_step(NodeOutput)}
     assert steps["country"].attname == "country"  # a CountryField reads its column
     delivery = {step.name: step for step in every_plan_step(DeliveryOutput)}
-    assert delivery["event"].represent is None  # a relation: DRF's own path
+    assert delivery["event"].attname == "event_id"  # a related pk: the row's own column
+    assert delivery["node"].attname == "node_id"
     assert delivery["event_type"].represent is None  # a dotted source too
 
 

@@ -11,7 +11,9 @@ values themselves.
 read: a plain column field (one of ``PLAIN_FIELDS``, whose ``to_representation`` reads
 neither its parent nor the context) reads the model instance's attribute directly and
 formats it with the field's own ``to_representation``, taken from fields bound once to a
-template instance of the class. Every other field (relations, dotted sources, method
+template instance of the class; a foreign key shown by its pk (a plain
+``PrimaryKeyRelatedField``) reads the row's own column (``event_id``) as DRF's pk-only
+optimization does, without the related object. Every other field (relations, dotted sources, method
 fields, nested serializers...) goes through the serializer instance's own bound field,
 exactly as DRF does. The declaration stays the one serializer class; the answer is
 byte for byte DRF's (``tests/test_output_serializers.py`` compares them for every model
@@ -99,9 +101,24 @@ def column_attnames(model: type[models.Model]) -> frozenset[str]:
     )
 
 
+def foreign_key_attnames(model: type[models.Model]) -> dict[str, str]:
+    # A concrete foreign key's name and the column that holds the related object's pk
+    # (``event`` and ``event_id``): what ``Model.serializable_value`` reads for it.
+    return {
+        field.name: field.attname
+        for field in model._meta.concrete_fields
+        if field.is_relation and field.attname != field.name
+    }
+
+
+def same_value(value: Any) -> Any:
+    return value
+
+
 def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
     model = serializer_class.Meta.model
     columns = column_attnames(model)
+    foreign_keys = foreign_key_attnames(model)
     template = serializer_class()  # its fields, bound once, format the plain columns
     steps = []
     for name, field in template.fields.items():
@@ -110,6 +127,15 @@ def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
         attrs = field.source_attrs
         if type(field) in PLAIN_FIELDS and len(attrs) == 1 and attrs[0] in columns:
             steps.append(Step(name, attrs[0], field.to_representation))
+        elif (
+            type(field) is serializers.PrimaryKeyRelatedField
+            and field.pk_field is None
+            and len(attrs) == 1
+            and attrs[0] in foreign_keys
+        ):
+            # DRF answers the related pk, read from the row's own column (its pk-only
+            # optimization: ``PKOnlyObject(instance.serializable_value(name))``), as is.
+            steps.append(Step(name, foreign_keys[attrs[0]], same_value))
         else:
             steps.append(Step(name))
     return Plan(model, tuple(steps))
