@@ -362,7 +362,7 @@ def history_values_page(
     entries = Entry.objects.filter(transaction_id__in=by_id).order_by("transaction_id", "id")
     columns = entries.values_list("transaction_id", "account_id", "amount", "currency")
     for txn_id, *entry in values_rows(columns):
-        by_id[txn_id].append(tuple(entry))  # type: ignore[arg-type]
+        by_id[txn_id].append(tuple(entry))
     return [HistoryValues(row, by_id[row[0]]) for row in rows], next_cursor
 
 
