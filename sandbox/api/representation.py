@@ -22,6 +22,7 @@ serializer of the API).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,9 @@ class Step:
     name: str
     attname: str | None = None
     represent: Any = None
+    # A date-time column whose field has no time zone of its own: DRF asks for the
+    # current one at every value; ``formatters`` asks once per page (or answer).
+    zoned: serializers.DateTimeField | None = None
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,32 @@ class Plan:
         return all(step.represent is not None for step in self.steps)
 
 
+def formatters(plan: Plan) -> tuple[Any, ...]:
+    """Each step's ``represent`` for now: a date-time column's is a copy of its field with
+    DRF's own choice of time zone (``default_timezone``: the current one) made once, not
+    once per value (a page of webhook deliveries has four date-times a row)."""
+    found = []
+    for step in plan.steps:
+        if step.zoned is None:
+            found.append(step.represent)
+            continue
+        field: Any = copy.copy(step.zoned)  # (None too, without USE_TZ: DRF's choice)
+        field.timezone = field.default_timezone()
+        found.append(field.to_representation)
+    return tuple(found)
+
+
 def rows(plan: Plan, instances: list[Any]) -> list[dict[str, Any]]:
     """Each instance's answer, for a ``columns_only`` plan: ``represent`` without a
     serializer, as a ``ListSerializer`` of the class would give them."""
+    found = formatters(plan)
+    steps = [(s.name, s.attname, f) for s, f in zip(plan.steps, found, strict=True)]
     answers = []
     for instance in instances:
         answer = {}
-        for step in plan.steps:
-            value = getattr(instance, step.attname)  # type: ignore[arg-type]
-            answer[step.name] = None if value is None else step.represent(value)
+        for name, attname, represent in steps:
+            value = getattr(instance, attname)  # type: ignore[arg-type]
+            answer[name] = None if value is None else represent(value)
         answers.append(answer)
     return answers
 
@@ -126,7 +147,10 @@ def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
             continue
         attrs = field.source_attrs
         if type(field) in PLAIN_FIELDS and len(attrs) == 1 and attrs[0] in columns:
-            steps.append(Step(name, attrs[0], field.to_representation))
+            zoned = None
+            if isinstance(field, serializers.DateTimeField) and not hasattr(field, "timezone"):
+                zoned = field  # (exactly DRF's DateTimeField: one of PLAIN_FIELDS)
+            steps.append(Step(name, attrs[0], field.to_representation, zoned))
         elif (
             type(field) is serializers.PrimaryKeyRelatedField
             and field.pk_field is None
@@ -142,12 +166,17 @@ def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
 
 
 def represent(serializer: serializers.Serializer, plan: Plan, instance: Any) -> dict[str, Any]:
-    """``Serializer.to_representation`` for an instance of ``plan.model``."""
+    """``Serializer.to_representation`` for an instance of ``plan.model``. The
+    formatters are the serializer's own for its life (a list's one child serializer
+    renders the whole page)."""
+    found = serializer.__dict__.get("_formatters")
+    if found is None:
+        found = serializer.__dict__["_formatters"] = formatters(plan)
     answer: dict[str, Any] = {}
-    for step in plan.steps:
-        if step.represent is not None:
+    for step, format_value in zip(plan.steps, found, strict=True):
+        if format_value is not None:
             value = getattr(instance, step.attname)  # type: ignore[arg-type]
-            answer[step.name] = None if value is None else step.represent(value)
+            answer[step.name] = None if value is None else format_value(value)
             continue
         field = serializer.fields[step.name]  # DRF's own steps, for this field only
         try:
