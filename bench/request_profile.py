@@ -2,7 +2,7 @@
 """What one API request costs, in process: CPU, SQL statements and round trips. A script.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME python bench/request_profile.py
-        [--count 400] [--profile] [--list PATH ...] [--only-lists]
+        [--count 400] [--profile] [--list PATH ...] [--only-lists] [--bulk N ...]
 
 On the PostgreSQL database of DATABASE_URL (migrated here; its tables are reused) it
 makes a tenant, an API key, two nodes and funded accounts, then runs through the WSGI
@@ -12,7 +12,10 @@ application, with DEBUG off, as gunicorn would:
   - ``GET /api/v1/nodes`` (an authenticated list);
   - with ``--list PATH`` (repeatable), ``GET PATH`` too, e.g. ``/api/v1/events`` or
     ``/api/v1/transactions`` (full pages: the transfers made first leave 50 rows or more);
-    ``--only-lists`` leaves out the transfer's own figures (its transfers still run).
+    ``--only-lists`` leaves out the transfer's own figures (its transfers still run);
+  - with ``--bulk N`` (repeatable), ``POST /api/v1/transfers/bulk`` of N transfers
+    (``independent``, between the same two accounts): divided by N, what a transfer
+    costs when N of them share a request, a transaction and its statements.
 
 For each it prints the app CPU per request (``time.process_time``, the least of five
 batches of ``--count``/5 requests after a warm-up: others' load only inflates it), the
@@ -160,6 +163,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--list", action="append", default=[], metavar="PATH")
     parser.add_argument("--only-lists", action="store_true")
+    parser.add_argument("--bulk", type=int, action="append", default=[], metavar="N")
     options = parser.parse_args()
     setup()
     from django.core.wsgi import get_wsgi_application
@@ -202,9 +206,31 @@ def main() -> None:
         chunks.close()
         assert status[0].startswith("200"), status
 
+    def bulk(size: int) -> None:
+        items = [
+            {
+                "source_account_id": (a, b)[i % 2],
+                "destination_account_id": (b, a)[i % 2],
+                "amount": "1",
+                "currency": "KRW",
+            }
+            for i in range(size)
+        ]
+        body = json.dumps({"mode": "independent", "transfers": items}).encode()
+        status = []
+        chunks = app(
+            environ("POST", "/api/v1/transfers/bulk", data["secret"], body),
+            lambda s, h, *_: status.append(s),
+        )
+        b"".join(chunks)
+        chunks.close()
+        assert status[0].startswith(("200", "201")), (status, chunks)
+
     calls = [("POST /api/v1/transfers", transfer)]
     if options.only_lists:
         calls = []
+    for size in options.bulk:
+        calls.append((f"POST /api/v1/transfers/bulk ({size})", functools.partial(bulk, size)))
         for _ in range(60):  # rows for the lists: each transfer has its events
             transfer()
     for path in ["/api/v1/nodes", *options.list]:

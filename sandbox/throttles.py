@@ -289,14 +289,17 @@ def admit(
     record_key: str,
     mark_key: str,
     mark_seconds: int,
+    backend: SandboxRedisCache | None = None,
 ) -> Admission:
     """One round trip (``ADMISSION``) before an API key request is authenticated: the
     key-failure window (looked at, as ``KeyFailureThrottle.check``), the key's record under
     ``record_key`` (stored keys), the mark of its use, and, when the record admits the
     request, the ``throttles``' windows (counted now; ``allow_request`` then reads the
     outcome instead of asking Redis). A request refused after all, by a permission, gives
-    its counts back (``give_back``). Redis only: the caller checks ``redis_cache()``."""
-    backend = redis_cache()
+    its counts back (``give_back``). Redis only: the caller checks ``redis_cache()`` (and
+    may pass it as ``backend``)."""
+    if backend is None:
+        backend = redis_cache()
     assert backend is not None
     guard = KeyFailureThrottle()
     guard.key = guard.get_cache_key(request, None)

@@ -33,12 +33,22 @@ from sandbox.db.postgresql import prepared
 
 # The statements waiting, already bound (None: not deferring).
 _queue: ContextVar[list[str] | None] = ContextVar("writebehind_queue", default=None)
+# The connection (Django's wrapper) of the open block, for ``bind`` and ``flush``: the
+# thread's connection, looked up once per block rather than once per statement (each
+# look-up goes through asgiref's Local; a single transfer binds some ten statements).
+_wrapper: ContextVar[Any] = ContextVar("writebehind_connection", default=None)
 
 
-def _can_defer() -> bool:
-    return connection.vendor == "postgresql" and not connection.settings_dict.get(
-        "OPTIONS", {}
-    ).get("server_side_binding")
+def _can_defer(wrapper: Any) -> bool:
+    return wrapper.vendor == "postgresql" and not wrapper.settings_dict.get("OPTIONS", {}).get(
+        "server_side_binding"
+    )
+
+
+def _connection() -> Any:
+    """The open block's connection, or else the thread's (the same object)."""
+    wrapper = _wrapper.get()
+    return connections[DEFAULT_DB_ALIAS] if wrapper is None else wrapper
 
 
 @contextlib.contextmanager
@@ -52,21 +62,26 @@ def deferring(*, commit: bool = False) -> Iterator[None]:
     none for a connection that is no longer in a transaction). Not when Django has marked
     the transaction for rollback (an inner block's error was caught): then the queue is
     dropped and it rolls back."""
-    if _queue.get() is not None or not _can_defer():
+    if _queue.get() is not None:
+        yield
+        return
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    if not _can_defer(wrapper):
         yield
         return
     queue: list[str] = []
-    token = _queue.set(queue)
+    token, wrapper_token = _queue.set(queue), _wrapper.set(wrapper)
     try:
-        with connection.execute_wrapper(_ride_along):
+        with wrapper.execute_wrapper(_ride_along):
             yield
-            if connection.needs_rollback:
+            if wrapper.needs_rollback:
                 queue.clear()  # Django rolls the transaction back: nothing to send
             elif commit and queue:
                 queue.append("COMMIT")
             flush()
     finally:
         queue.clear()
+        _wrapper.reset(wrapper_token)
         _queue.reset(token)
 
 
@@ -86,9 +101,9 @@ def bind(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> str:
     literals, as the connection's client-side-binding cursors would send it; or, for a
     statement prepared per connection, its ``EXECUTE`` (``sandbox.db.postgresql.prepared``).
     Text to send as it is, without parameters."""
-    # One look-up of the connection, not one per attribute: each goes through Django's
-    # per-thread connection handler, and a single transfer binds eight statements.
-    wrapper = connections[DEFAULT_DB_ALIAS]
+    # One look-up of the connection, not one per attribute (and none inside a block): each
+    # goes through Django's per-thread connection handler.
+    wrapper = _connection()
     return prepared.bind(wrapper.connection, wrapper.ops, sql, params)
 
 
@@ -98,7 +113,7 @@ def flush() -> None:
     if queue:
         waiting = ";\n".join(queue)
         queue.clear()
-        with connection.cursor() as cursor:
+        with _connection().cursor() as cursor:
             cursor.execute(waiting)
 
 

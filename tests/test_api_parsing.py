@@ -11,9 +11,11 @@ import pytest
 from rest_framework import parsers as drf_parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.test import APIClient
 
 from sandbox.api.parsers import JSONParser
 from sandbox.api.views import DeclaredQueryNegotiation
+from tests.factories import TenantFactory, api_key_for
 
 BODIES = [
     b'{"amount": "1.00", "currency": "KRW", "memo": "caf\xc3\xa9 \xf0\x9f\x99\x82"}',
@@ -43,6 +45,26 @@ def parsed(parser: drf_parsers.BaseParser, body: bytes, encoding: str | None) ->
 @pytest.mark.parametrize("body", BODIES)
 def test_it_parses_every_body_as_drfs_parser_does(body, encoding):
     assert parsed(JSONParser(), body, encoding) == parsed(drf_parsers.JSONParser(), body, encoding)
+
+
+@pytest.mark.parametrize("encoding", [None, "latin-1"])
+def test_it_refuses_json_nested_too_deeply_where_drfs_parser_crashes(encoding):
+    body = b"[" * 100_000 + b"]" * 100_000
+    assert parsed(JSONParser(), body, encoding) == (
+        "error",
+        "JSON parse error - nested too deeply.",
+    )
+
+
+@pytest.mark.django_db
+def test_a_transfer_nested_too_deeply_is_a_400_parse_error():
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(TenantFactory())}")
+    response = api.post(
+        "/api/v1/transfers", data="[" * 100_000 + "]" * 100_000, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
 
 
 def test_it_refuses_a_charset_that_is_not_text_as_drf_does():

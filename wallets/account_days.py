@@ -50,9 +50,13 @@ COLUMNS = (
 def rows_from(entries: str, *, per_statement: bool = True) -> str:
     """The roll-up rows of ``entries`` (a transition table, or ``wallets_entry`` itself
     with ``per_statement=False``), one per virtual account, day and currency: the
-    trigger's query and the backfill's. A transaction's first entry per node (and of all),
-    in its currency if the node has one, carries its gross amount and a count of 1, in the
-    transaction's currency.
+    trigger's query and the backfill's (``rebuild``). A transaction's first entry per node
+    (and of all), in its currency if the node has one, carries its gross amount and a
+    count of 1, in the transaction's currency.
+
+    Migration 0011 runs a frozen copy of both, as they were when it was written; a test
+    checks that the live trigger still runs this query (a new trigger comes with a new
+    migration, and with this query changed alike).
 
     The trigger's plan is made once per connection and kept whatever the size of later
     statements, so it looks each account and transaction up by its key (``OFFSET 0``
@@ -101,7 +105,8 @@ SELECT x.account_id, x.day, c.currency, min(x.id), sum(c.net), sum(c.node_moved)
 
 
 def zone_function(zone: str) -> str:
-    # Inlined into the trigger's plan as a constant (an immutable SQL function).
+    # Inlined into the trigger's plan as a constant (an immutable SQL function). As
+    # migration 0011 made it (its own copy): ``rebuild`` makes it again for a new zone.
     literal = zone.replace("'", "''")
     return (
         "CREATE OR REPLACE FUNCTION wallets_account_days_zone() RETURNS text "
@@ -140,8 +145,9 @@ def recut_if_zone_changed(using: str = DEFAULT_DB_ALIAS, **_: Any) -> None:
 
 # The advisory lock key that lets one fold run at a time ("AccountDay" in ASCII).
 FOLD_LOCK = 0x4163636F756E74446179 % (1 << 63)
-# The nightly fold reaches back this many days: postings dated on a test clock's day, a
-# little behind the platform's, are folded too.
+# The nightly fold reaches back this many days: postings are dated by the platform clock,
+# which an operator may set back or freeze (``PlatformClock``), so recent days can gain
+# rows after their night has passed.
 FOLD_DAYS_BACK = 3
 
 

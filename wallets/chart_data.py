@@ -66,6 +66,9 @@ def _rolled_up() -> bool:
 
 
 def _charted_accounts(tenant: Tenant, node_id: Any) -> QuerySet[Account]:
+    """The accounts a chart shows: the tenant's virtual accounts (of one node, if given),
+    scoped by the model manager's ``for_tenant``. Every read of the roll-up or of the
+    entries goes through it, so another tenant's rows cannot come along."""
     accounts = Account.objects.for_tenant(tenant).filter(kind=Account.Kind.CUSTOMER)
     if node_id is not None:
         accounts = accounts.filter(wallet__node_id=node_id)
@@ -133,18 +136,23 @@ def transfer_volume(
     *, tenant: Tenant, node_id: Any = None, days: int = DEFAULT_DAYS
 ) -> list[VolumeSeries]:
     """Money moved per day and currency (the gross amount of every ledger transaction, and
-    how many), over the last ``days`` days, days without any shown as 0. For one node, the
-    transactions that move any of its virtual accounts; for the tenant, its transactions;
-    each counted once, in its own currency."""
+    how many), over the last ``days`` days, days without any shown as 0: the transactions
+    that move any of the node's virtual accounts, or of the tenant's (one that moves only
+    platform accounts, such as a returned withdrawal parked in suspense, moves none of
+    them), each counted once, in its own currency."""
     first, last = chart_window(days)
     if _rolled_up():
-        moved, count = ("tenant_moved", "tenant_transactions")
-        rolled = AccountDay.objects.filter(account__tenant=tenant, day__gte=first, day__lte=last)
-        if node_id is not None:
+        if node_id is None:
+            moved, count = ("tenant_moved", "tenant_transactions")
+        else:
             moved, count = ("node_moved", "node_transactions")
-            rolled = rolled.filter(account__wallet__node_id=node_id)
         rows = (
-            rolled.filter(**{f"{count}__gt": 0})
+            AccountDay.objects.filter(
+                account__in=_charted_accounts(tenant, node_id),
+                day__gte=first,
+                day__lte=last,
+                **{f"{count}__gt": 0},
+            )
             .order_by()
             .values("currency", "day")
             .annotate(total=Sum(moved), count=Sum(count))
@@ -165,15 +173,15 @@ def transfer_volume(
 
 
 def _volume_summed(*, tenant: Tenant, node_id: Any, first: date, last: date) -> Any:
-    """Without the roll-up: the ledger transactions of the window, summed per day."""
+    """Without the roll-up: the ledger transactions of the window that move one of the
+    charted accounts, summed per day."""
     transactions = LedgerTransaction.objects.for_tenant(tenant).filter(
         posted_at__gte=_start_of(first), posted_at__lt=_start_of(last + timedelta(days=1))
     )
-    if node_id is not None:
-        moves_node = Entry.objects.filter(
-            transaction=OuterRef("pk"), account__wallet__node_id=node_id
-        )
-        transactions = transactions.filter(Exists(moves_node))
+    charted = Entry.objects.filter(
+        transaction=OuterRef("pk"), account__in=_charted_accounts(tenant, node_id)
+    )
+    transactions = transactions.filter(Exists(charted))
     return (
         transactions.annotate(day=TruncDate("posted_at", tzinfo=timezone.get_current_timezone()))
         .order_by()

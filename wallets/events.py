@@ -23,11 +23,12 @@ from django.utils import timezone
 
 from sandbox import clock
 from sandbox.currencies import to_decimal_string
+from sandbox.db.arrays import array_literal, text_array
 from sandbox.events.models import Event, epoch_microseconds
 from sandbox.events.services import NewEvent, events_insert, events_record
 from wallets import presenters
 from wallets.models import Account, Hold, LedgerTransaction
-from wallets.posting import Result, array_literal, text_array
+from wallets.posting import Result
 
 # An account's events go with their audit entry (``wallets.services``, ``action_record``).
 ACCOUNT_CREATED = "account.created"

@@ -58,10 +58,17 @@ from datetime import datetime
 from typing import Any, TypedDict, TypeVar
 from uuid import UUID
 
-from django.db import DataError, NotSupportedError, OperationalError, connection, transaction
+from django.db import (
+    DatabaseError,
+    NotSupportedError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import F
 
 from sandbox import writebehind
+from sandbox.db.arrays import array_literal
 from sandbox.db.postgresql.prepared import prepared, stale_plan
 from sandbox.events.models import ClockAttachment, TestClock
 from sandbox.tenants.models import Node
@@ -171,14 +178,6 @@ def run_retrying(body: Callable[[], T]) -> T:
             # outermost block, and nothing runs in it after ``body``.
             with transaction.atomic(), _owned(), _late(late), writebehind.deferring(commit=True):
                 return body()
-        except DataError as exc:
-            if not late or not late_refused(exc):
-                raise
-            # Not a conflict, and not counted as one: however many conflicts came before,
-            # the next attempt locks up front, reads exactly and answers exactly.
-            late = False
-            late_fallback_count += 1
-            logger.info("late account change refused (%s), again with locks up front", exc)
         except (OperationalError, NotSupportedError) as exc:
             conflicts += 1
             if conflicts == MAX_ATTEMPTS or not is_retryable(exc):
@@ -186,6 +185,14 @@ def run_retrying(body: Callable[[], T]) -> T:
             retry_count += 1
             logger.info("ledger conflict (%s), retry %d", exc.__cause__ or exc, conflicts)
             time.sleep(random.uniform(0.002, 0.01) * conflicts)
+        except DatabaseError as exc:  # SBL01 has no class of its own in the DB-API's tree
+            if not late or not late_refused(exc):
+                raise
+            # Not a conflict, and not counted as one: however many conflicts came before,
+            # the next attempt locks up front, reads exactly and answers exactly.
+            late = False
+            late_fallback_count += 1
+            logger.info("late account change refused (%s), again with locks up front", exc)
 
 
 @contextlib.contextmanager
@@ -374,47 +381,44 @@ def apply_deltas(deltas: Mapping[UUID, Sequence[int]]) -> None:
         )
 
 
-# A late account's change (``lock_accounts(read=...)``): the UPDATE takes the row's lock,
-# and applies only if the account is still open and, for a debit, still covers it (the
-# checks the posting made on the unlocked read, made again on the locked row). If it
-# matched no row the statement fails, naming the account, and the transaction rolls back:
-# the error is a cast's, as plain SQL has no RAISE, and it reads ``changed.n`` so that
-# nothing folds it into a constant at planning time.
-LATE_REFUSED = "late account change refused"
+# The late accounts' changes (``lock_accounts(read=...)``), in one call of
+# ``wallets_apply_late`` (migration 0015): each UPDATE takes the row's lock and applies
+# only if the account is still open and, for a debit, still covers it (the checks the
+# posting made on the unlocked read, made again on the locked row). If one matches no row
+# the function raises SQLSTATE SBL01, naming the account, and the transaction rolls back.
+LATE_REFUSED_SQLSTATE = "SBL01"
 _APPLY_LATE_SQL = prepared(
     "apply_late",
-    f"""
-WITH changed AS (
-    UPDATE wallets_account
-       SET posted_balance = posted_balance + %(posted)s::bigint,
-           lock_version = lock_version + %(version)s::bigint
-     WHERE id = %(id)s::uuid AND status = 'open'
-       AND (%(posted)s::bigint >= 0 OR allow_overdraft
-            OR posted_balance + %(posted)s::bigint >= held_balance)
-    RETURNING id
-)
-SELECT ('{LATE_REFUSED}: ' || %(id)s::uuid::text || ' ' || changed.n)::int
-  FROM (SELECT count(*) AS n FROM changed) AS changed
- WHERE changed.n = 0
-""",
+    "SELECT wallets_apply_late(%(ids)s::uuid[], %(posted)s::bigint[], %(versions)s::bigint[])",
 )
 
 
 def apply_late(deltas: Mapping[UUID, Sequence[int]]) -> None:
     """Change the accounts read but not locked (``lock_accounts(read=...)``): only posted
-    balance deltas (and lock_version counts), one guarded UPDATE each, in id order, with
-    the transaction's next statement (the COMMIT, for a transfer). Only inside
+    balance deltas (and lock_version counts), guarded, in id order, in one statement sent
+    with the transaction's next one (the COMMIT, for a transfer). Only inside
     ``run_retrying``'s own attempts (``late_locks_allowed``), which run again if one is
     refused (``late_refused``)."""
+    ids: list[UUID] = []
+    posted: list[int] = []
+    versions: list[int] = []
     for account_id in sorted(deltas):
         d_posted, d_pending, d_held, d_version = deltas[account_id]
         assert not (d_pending or d_held), "holds and pending changes are locked up front"
         if d_posted or d_version:
-            params = {"posted": d_posted, "version": d_version, "id": account_id}
-            writebehind.write(_APPLY_LATE_SQL, params)
+            ids.append(account_id)
+            posted.append(d_posted)
+            versions.append(d_version)
+    if ids:
+        params = {
+            "ids": array_literal(ids),
+            "posted": array_literal(posted),
+            "versions": array_literal(versions),
+        }
+        writebehind.write(_APPLY_LATE_SQL, params)
 
 
 def late_refused(exc: BaseException) -> bool:
     """A late change's guard refused it (``apply_late``)."""
     cause = exc.__cause__ or exc
-    return getattr(cause, "sqlstate", None) == "22P02" and LATE_REFUSED in str(cause)
+    return getattr(cause, "sqlstate", None) == LATE_REFUSED_SQLSTATE

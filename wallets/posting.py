@@ -33,6 +33,7 @@ from django.db import connection
 
 from sandbox import clock, writebehind
 from sandbox.currencies import CURRENCIES, MAX_MINOR_UNITS, to_decimal_string
+from sandbox.db.arrays import array_literal, text_array
 from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.rows import RowLoader
@@ -220,7 +221,8 @@ def post_one(posting: Posting, *, lock_late: bool = False) -> Result:
     return result
 
 
-# At most this many accounts of a posting are locked late, each by a statement of its own.
+# At most this many accounts of a posting are locked late (one guarded UPDATE each, all in
+# one call of ``wallets_apply_late``).
 MAX_LATE = 4
 
 
@@ -567,19 +569,3 @@ def _insert_postgresql(
 
 
 _TEXT_COLUMNS = frozenset({"kind", "memo", "metadata", "currency", "e_currency"})
-
-
-def array_literal(values: Sequence[Any]) -> str:
-    """A PostgreSQL array literal of UUIDs, integers, 't'/'f' or None (NULL), given as
-    such or already as text."""
-    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
-
-
-def text_array(values: Sequence[str]) -> str:
-    """A PostgreSQL array literal of strings: each quoted, with backslashes and double
-    quotes escaped, so any text (commas, braces, "NULL") stays itself."""
-    return (
-        "{"
-        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-        + "}"
-    )

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, Sum
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from sandbox.currencies import to_decimal_string
-from wallets.models import Account, Entry, Hold, LedgerTransaction
+from wallets.models import Account, AccountDay, Entry, Hold, LedgerTransaction
 
 
 @dataclass
@@ -116,4 +119,50 @@ def verify_ledger() -> LedgerReport:
         ~Q(status=Hold.Status.CAPTURED), captured_amount__gt=0
     ).values_list("id", flat=True):
         problems.append(f"hold {hold_id} has a captured amount but is not captured")
+    # 4. On PostgreSQL, the charts' daily roll-up adds up to the ledger it is kept from.
+    if connection.vendor == "postgresql":
+        problems.extend(_roll_up_problems())
     return report
+
+
+def _roll_up_problems() -> list[str]:
+    """Where ``AccountDay`` and the ledger disagree: an account's day (the sum of its
+    entries) or a tenant's day (how many transactions moved its virtual accounts, and how
+    much, in each transaction's currency), the days cut in ``TIME_ZONE``."""
+    zone = timezone.get_current_timezone()
+    rolled = AccountDay.objects.order_by()
+    virtual = Entry.objects.filter(account__wallet__isnull=False).order_by()
+    by_account = (
+        virtual.annotate(day=TruncDate("posted_at", tzinfo=zone))
+        .values_list("account_id", "day", "currency")
+        .annotate(Sum("amount"))
+    )
+    rolled_by_account = rolled.values_list("account_id", "day", "currency").annotate(Sum("net"))
+    moving = LedgerTransaction.objects.filter(
+        Exists(virtual.filter(transaction=OuterRef("pk")))
+    ).order_by()
+    by_tenant = (
+        moving.annotate(day=TruncDate("posted_at", tzinfo=zone))
+        .values_list("tenant_id", "day", "currency")
+        .annotate(Sum("amount"), Count("id"))
+    )
+    rolled_by_tenant = (
+        rolled.filter(tenant_transactions__gt=0)
+        .values_list("account__tenant_id", "day", "currency")
+        .annotate(Sum("tenant_moved"), Sum("tenant_transactions"))
+    )
+    problems = []
+    for what, ledger, roll_up in (
+        ("account", by_account, rolled_by_account),
+        ("tenant", by_tenant, rolled_by_tenant),
+    ):
+        expected = {tuple(row[:3]): tuple(row[3:]) for row in ledger}
+        stored = {tuple(row[:3]): tuple(row[3:]) for row in roll_up}
+        differing = {k for k in expected.keys() | stored.keys() if expected.get(k) != stored.get(k)}
+        for key in sorted(differing, key=str):
+            owner, day, currency = key
+            problems.append(
+                f"the roll-up of {what} {owner} on {day} in {currency} says "
+                f"{stored.get(key, 'nothing')} but the ledger {expected.get(key, 'nothing')}"
+            )
+    return problems

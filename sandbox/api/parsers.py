@@ -33,12 +33,14 @@ def _is_utf_8(encoding: str) -> bool:
 class JSONParser(parsers.JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        if not _is_utf_8(encoding):  # DRF checks it, and decodes with it
-            return super().parse(stream, media_type, parser_context)
         try:
+            if not _is_utf_8(encoding):  # DRF checks it, and decodes with it
+                return super().parse(stream, media_type, parser_context)
             # ``codecs.getreader("utf-8")`` decodes with ``utf_8_decode(data, "strict")``,
             # not final: a trailing incomplete sequence is dropped, not refused.
             text = codecs.utf_8_decode(stream.read(), "strict", False)[0]
             return json.loads(text, parse_constant=strict_constant if self.strict else None)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:  # arrays or objects nested some thousand deep: DRF's 500
+            raise ParseError("JSON parse error - nested too deeply.") from None

@@ -23,10 +23,14 @@ serializer of the API).
 from __future__ import annotations
 
 import copy
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
+from django_countries import countries
+from django_countries.fields import CountryField as CountryModelField
 from django_countries.serializer_fields import CountryField
 from rest_framework import serializers
 from rest_framework.fields import SkipField
@@ -59,12 +63,14 @@ PLAIN_FIELDS: frozenset[type[serializers.Field]] = frozenset(
 
 @dataclass(frozen=True)
 class Step:
-    """One readable field: ``attname`` and ``represent`` for a plain column, or neither
-    (the serializer instance's bound field answers, as in DRF)."""
+    """One readable field: ``attname``, ``read`` (what reading that attribute gives, for
+    ``represent``) and ``represent`` for a plain column, or none of them (the serializer
+    instance's bound field answers, as in DRF)."""
 
     name: str
     attname: str | None = None
     represent: Any = None
+    read: Callable[[Any], Any] | None = None
     # A date-time column whose field has no time zone of its own: DRF asks for the
     # current one at every value; ``formatters`` asks once per page (or answer).
     zoned: serializers.DateTimeField | None = None
@@ -101,12 +107,12 @@ def rows(plan: Plan, instances: list[Any]) -> list[dict[str, Any]]:
     """Each instance's answer, for a ``columns_only`` plan: ``represent`` without a
     serializer, as a ``ListSerializer`` of the class would give them."""
     found = formatters(plan)
-    steps = [(s.name, s.attname, f) for s, f in zip(plan.steps, found, strict=True)]
+    steps = [(s.name, s.read, f) for s, f in zip(plan.steps, found, strict=True)]
     answers = []
     for instance in instances:
         answer = {}
-        for name, attname, represent in steps:
-            value = getattr(instance, attname)  # type: ignore[arg-type]
+        for name, read, represent in steps:
+            value = read(instance)  # type: ignore[misc]
             answer[name] = None if value is None else represent(value)
         answers.append(answer)
     return answers
@@ -120,6 +126,35 @@ def column_attnames(model: type[models.Model]) -> frozenset[str]:
         for field in model._meta.concrete_fields
         if not field.is_relation and field.attname == field.name
     )
+
+
+def country_code_reader(model: type[models.Model], name: str, field: Any) -> Any:
+    """For a country column read by a ``CountryField`` serializer field that answers the
+    code: a reader of the stored code itself, which that field turns into the same answer
+    as the ``Country`` the model's descriptor would build around it (both normalize with
+    the one ``countries``: ``alpha2`` of a Country stands for ``alpha2`` of its code),
+    without building one per row. None where that does not hold (other countries, another
+    ``str`` of a Country, names or dictionaries, several countries)."""
+    model_field = model._meta.get_field(name)
+    if not (
+        isinstance(model_field, CountryModelField)
+        and not model_field.multiple
+        # Read with getattr: the stubs do not know these attributes.
+        and getattr(model_field, "countries", None) is countries
+        and getattr(model_field, "countries_str_attr", None) == "code"
+        and field.countries is countries
+        and not field.name_only
+        and not field.country_dict
+    ):
+        return None
+
+    def read(instance: Any) -> Any:
+        code = instance.__dict__.get(name)
+        if code.__class__ is str and code:
+            return code
+        return getattr(instance, name)  # deferred, empty or NULL: the descriptor's Country
+
+    return read
 
 
 def foreign_key_attnames(model: type[models.Model]) -> dict[str, str]:
@@ -147,10 +182,14 @@ def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
             continue
         attrs = field.source_attrs
         if type(field) in PLAIN_FIELDS and len(attrs) == 1 and attrs[0] in columns:
+            read = None
+            if type(field) is CountryField:
+                read = country_code_reader(model, attrs[0], field)
+            read = read or operator.attrgetter(attrs[0])
             zoned = None
             if isinstance(field, serializers.DateTimeField) and not hasattr(field, "timezone"):
                 zoned = field  # (exactly DRF's DateTimeField: one of PLAIN_FIELDS)
-            steps.append(Step(name, attrs[0], field.to_representation, zoned))
+            steps.append(Step(name, attrs[0], field.to_representation, read, zoned))
         elif (
             type(field) is serializers.PrimaryKeyRelatedField
             and field.pk_field is None
@@ -159,7 +198,8 @@ def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
         ):
             # DRF answers the related pk, read from the row's own column (its pk-only
             # optimization: ``PKOnlyObject(instance.serializable_value(name))``), as is.
-            steps.append(Step(name, foreign_keys[attrs[0]], same_value))
+            attname = foreign_keys[attrs[0]]
+            steps.append(Step(name, attname, same_value, operator.attrgetter(attname)))
         else:
             steps.append(Step(name))
     return Plan(model, tuple(steps))
@@ -175,7 +215,7 @@ def represent(serializer: serializers.Serializer, plan: Plan, instance: Any) -> 
     answer: dict[str, Any] = {}
     for step, format_value in zip(plan.steps, found, strict=True):
         if format_value is not None:
-            value = getattr(instance, step.attname)  # type: ignore[arg-type]
+            value = step.read(instance)  # type: ignore[misc]
             answer[step.name] = None if value is None else format_value(value)
             continue
         field = serializer.fields[step.name]  # DRF's own steps, for this field only

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -138,7 +138,8 @@ def events_record(events: Sequence[NewEvent]) -> None:
     two of a single transfer): the same rows, written with one INSERT, and the node's time
     read once per node unless given. The data is not test-encoded first: a value JSON
     cannot hold fails the INSERT, still in the caller."""
-    _require_transaction("events_record()")
+    connection = transaction.get_connection()  # one look-up of the thread's connection
+    _require_transaction("events_record()", connection)
     if not events:
         return
     node_times: dict[Any, Any] = {}
@@ -160,12 +161,11 @@ def events_record(events: Sequence[NewEvent]) -> None:
                 occurred_at=occurred_at,
             )
         )
-    connection = transaction.get_connection()
     if connection.vendor == "postgresql":
         _insert_postgresql(connection, rows)
     else:  # SQLite's bound on parameters splits this into a few INSERTs
         Event.objects.bulk_create([Event(**row) for row in rows])
-    _nudge_relay_on_commit()
+    _nudge_relay_on_commit(connection)
 
 
 def events_insert(sql: str, params: dict[str, Any]) -> None:
@@ -209,7 +209,7 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # psycopg quoting 8,000 values one by one cost more than posting the transfers
     # (``wallets.posting._insert_postgresql`` does the same). No model instances either.
     # The ids are PostgreSQL's (``events_event_id``), time-ordered as the model's default.
-    encode = DjangoJSONEncoder().encode
+    encode = _ENCODE
     columns: dict[str, list[str | None]] = defaultdict(list)
     as_text: dict[Any, str | None] = {None: None}  # tenants, nodes, times repeat in a batch
     # The events of one change share their data (one object): encoded and sent once, its
@@ -243,9 +243,20 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     writebehind.write(_INSERT_EVENTS_SQL, params)
 
 
+# Stateless: one encoder serves every call (``DjangoJSONEncoder().encode`` built one each).
+_ENCODE = DjangoJSONEncoder().encode
+
+
 def _text_array(values: list[str | None]) -> str:
     """A PostgreSQL array literal of strings: each quoted, backslashes and quotes escaped;
     None is NULL (a person's event may have no node)."""
+    if values and None not in values:
+        texts = cast(list[str], values)
+        together = "".join(texts)
+        if '"' not in together and "\\" not in together:
+            # Nothing to escape (ids, times, types, numbers: nearly always): the same
+            # literal, joined at once.
+            return '{"' + '","'.join(texts) + '"}'
     return (
         "{"
         + ",".join(
@@ -256,8 +267,10 @@ def _text_array(values: list[str | None]) -> str:
     )
 
 
-def _require_transaction(name: str) -> None:
-    if not transaction.get_connection().in_atomic_block:
+def _require_transaction(name: str, connection: Any = None) -> None:
+    if connection is None:
+        connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError(f"{name} belongs inside the transaction that makes the change.")
 
 
@@ -304,11 +317,15 @@ def _nudge_relay() -> None:
     queue.enqueue(RELAY_OUTBOX_TASK)
 
 
-def _nudge_relay_on_commit() -> None:
-    # One nudge per transaction, however many events it records.
-    connection = transaction.get_connection()
-    if not any(entry[1] is _nudge_relay for entry in connection.run_on_commit):
-        transaction.on_commit(_nudge_relay, robust=True)
+def _nudge_relay_on_commit(connection: Any = None) -> None:
+    # One nudge per transaction, however many events it records. (``connection``: the
+    # caller's ``transaction.get_connection()``, not looked up again.)
+    if connection is None:
+        connection = transaction.get_connection()
+    for entry in connection.run_on_commit:
+        if entry[1] is _nudge_relay:
+            return
+    connection.on_commit(_nudge_relay, robust=True)  # what ``transaction.on_commit`` calls
 
 
 def outbox_relay(*, batch: int = RELAY_BATCH) -> int:

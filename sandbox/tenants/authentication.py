@@ -18,7 +18,7 @@ from sandbox.tenants.services import (
     audit_record,
     hash_secret,
 )
-from sandbox.throttles import KeyFailureThrottle, admit
+from sandbox.throttles import KeyFailureThrottle, admit, redis_cache
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +61,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return ApiKeyPrincipal(api_key), api_key
 
     def key_through_cache(self, request, secret: str, failures: KeyFailureThrottle) -> ApiKey:
-        if not keycache.enabled() or not secret.startswith(API_KEY_PREFIX):
+        # The cache looked up once (a per-thread look-up behind a lock, each time).
+        backend = redis_cache()
+        if backend is None or not secret.startswith(API_KEY_PREFIX):
             return self.key_from_database(request, secret, failures)
         secret_hash = hash_secret(secret)
-        place = keycache.slot(secret_hash)
+        place = keycache.slot(secret_hash, backend)
         admission = admit(
             request,
+            backend=backend,
             throttles=self.view_throttles(request),
             key_hash=secret_hash,
             record_key=place.record,

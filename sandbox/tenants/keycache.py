@@ -28,12 +28,14 @@ import pickle
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from sandbox.cache import SandboxRedisCache
 from sandbox.tenants.models import ApiKey, Tenant
 from sandbox.throttles import redis_cache
 
@@ -71,8 +73,10 @@ class Slot:
     mark: str
 
 
-def slot(secret_hash: str) -> Slot:
-    backend = redis_cache()
+def slot(secret_hash: str, backend: SandboxRedisCache | None = None) -> Slot:
+    """``backend``: ``redis_cache()``, if the caller has it already."""
+    if backend is None:
+        backend = redis_cache()
     assert backend is not None
     return Slot(
         record=backend.make_key(f"apikey:{_LAYOUT}:{secret_hash}"),
@@ -94,12 +98,32 @@ def dump(api_key: ApiKey) -> bytes:
     return flag + pickle.dumps((key_values, tenant_values), protocol=pickle.HIGHEST_PROTOCOL)
 
 
+# Records decoded lately, by their bytes: a key's record is the same bytes on every request
+# until it changes, and unpickling its UUIDs and times cost more than building the two
+# model instances from them. The values (UUIDs, text, times, None) are immutable and
+# shared; every request gets lists and instances of its own.
+_DECODED: dict[bytes, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+_DECODED_AT_MOST = 256
+
+
+def _decoded(value: bytes) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    decoded = _DECODED.get(value)
+    if decoded is None:
+        # Only this code writes these names, in the Redis that holds Django's pickled cache.
+        key_values, tenant_values = pickle.loads(value[1:])
+        decoded = (tuple(key_values), tuple(tenant_values))
+        if len(_DECODED) >= _DECODED_AT_MOST:
+            _DECODED.clear()  # a bound, not an LRU: the live keys of a process are few
+        _DECODED[value] = decoded
+    return decoded
+
+
 def load(secret_hash: str, value: bytes | None) -> ApiKey | None:
     """The key (with its tenant) a record holds; None for no record or a tombstone."""
     if not value or value[:1] == TOMBSTONE:
         return None
-    # Only this code writes these names, in the Redis that holds Django's pickled cache.
-    key_values, tenant_values = pickle.loads(value[1:])
+    key_record, tenant_values = _decoded(value)
+    key_values = list(key_record)
     key_values[_HASH_AT] = secret_hash
     api_key = ApiKey.from_db("default", _KEY_FIELDS, key_values)
     api_key._state.fields_cache["tenant"] = Tenant.from_db("default", _TENANT_FIELDS, tenant_values)

@@ -58,8 +58,12 @@ class TenantMiddleware:
         if is_api_key_request(request):
             request.tenant_access = None
             response = self.get_response(request)
-            # The same headers as when the session was read here: ``Vary: Cookie`` stays.
-            patch_vary_headers(response, ("Cookie",))
+            # The same headers as when the session was read here: ``Vary: Cookie`` stays
+            # (set at once when the answer varies by nothing else, as an API answer does).
+            if "Vary" in response:
+                patch_vary_headers(response, ("Cookie",))
+            else:
+                response.headers["Vary"] = "Cookie"
             return response
         request.tenant_access = resolve_access(request)
         access = request.tenant_access

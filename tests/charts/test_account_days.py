@@ -8,20 +8,22 @@ import datetime as dt
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 from django.test import override_settings
 from django.utils import timezone
 
 from sandbox.events.models import PlatformClock
-from tests.factories import AccountFactory, NodeFactory, fund
+from tests.factories import AccountFactory, NodeFactory, TenantFactory, fund
 from wallets import account_days, chart_data, services, tasks
 from wallets.fx import services as fx
 from wallets.locking import retrying
 from wallets.models import Account, AccountDay, Entry, LedgerTransaction
 from wallets.posting import Leg, Posting, post, post_one
 from wallets.services import TransferRequest
+from wallets.verification import verify_ledger
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -130,6 +132,25 @@ def test_each_transaction_counts_once_per_node_and_once_for_the_tenant(alice, ma
     assert (both.amounts, both.counts) == ([(TODAY, 1_140)], [(TODAY, 3)])
 
 
+def test_another_tenants_roll_up_rows_never_appear_in_the_charts(alice, node, main, shop):
+    stranger = NodeFactory(tenant=TenantFactory(), name="Not alice's")
+    theirs = stranger.wallet.accounts.get()
+    platform_time(at(TODAY))
+    fund(theirs, 9_999)
+    transfer(theirs, AccountFactory(node=stranger), 999)
+    fund(main, 100)
+    transfer(main, shop, 10)
+    assert AccountDay.objects.filter(account=theirs).exists()  # rolled up beside alice's
+
+    [tenant_wide] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
+    [one_node] = chart_data.transfer_volume(tenant=alice.tenant, node_id=node.pk, days=1)
+
+    assert (tenant_wide.amounts, tenant_wide.counts) == ([(TODAY, 110)], [(TODAY, 2)])
+    assert (one_node.amounts, one_node.counts) == ([(TODAY, 110)], [(TODAY, 2)])
+    assert chart_data.transfer_volume(tenant=alice.tenant, node_id=stranger.pk, days=1) == []
+    assert chart_data.balance_history(tenant=alice.tenant, node_id=stranger.pk, days=1) == []
+
+
 def test_postings_dated_in_the_past_or_the_future_land_on_their_own_day(
     alice, main, shop, monkeypatch
 ):
@@ -193,6 +214,54 @@ def test_platform_accounts_are_left_out(main):
     fund(main, 77)
 
     assert set(AccountDay.objects.values_list("account_id", flat=True)) == {main.pk}
+
+
+def test_a_tenant_transaction_moving_only_platform_accounts_moves_no_charted_money(
+    alice, main, monkeypatch
+):
+    platform_time(at(TODAY))
+    fund(main, 500)
+    settlement, suspense = (
+        services.platform_account(purpose=purpose, currency="KRW", bank_code=main.bank_code)
+        for purpose in (Account.Purpose.SETTLEMENT, Account.Purpose.SUSPENSE)
+    )
+    returned = Posting(  # a withdrawal returned to a closed account: parked in suspense
+        kind="withdrawal_return",
+        legs=[Leg(settlement.pk, -70, "KRW"), Leg(suspense.pk, 70, "KRW")],
+        tenant_id=alice.tenant.pk,
+    )
+    retrying(post_one)(returned)
+
+    [moved] = chart_data.transfer_volume(tenant=alice.tenant, days=1)
+    assert (moved.amounts, moved.counts) == ([(TODAY, 500)], [(TODAY, 1)])
+    charts_agree(alice.tenant, monkeypatch)
+
+
+def test_verify_ledger_checks_the_roll_up_against_the_ledger(alice, main, shop, tokyo):
+    platform_time(at(TODAY))
+    fund(main, 1_000)
+    moved = transfer(main, shop, 100)
+    transfer(main, tokyo.wallet.accounts.get(), 40)
+    assert verify_ledger().ok
+
+    AccountDay.objects.filter(account=shop).update(net=F("net") + 1)
+    [drifted] = verify_ledger().problems
+    assert drifted.startswith(f"the roll-up of account {shop.pk} on {TODAY} in KRW says (101,)")
+
+    AccountDay.objects.filter(account=shop).update(net=F("net") - 1)
+    with connection.cursor() as cursor:  # entries added to it by a later statement
+        cursor.execute(
+            "INSERT INTO wallets_entry (transaction_id, account_id, amount, currency, posted_at)"
+            " VALUES (%s, %s, -1, 'KRW', %s), (%s, %s, 1, 'KRW', %s)",
+            [moved.pk, main.pk, moved.posted_at, moved.pk, shop.pk, moved.posted_at],
+        )
+        cursor.execute(
+            "UPDATE wallets_account SET posted_balance = posted_balance"
+            " + CASE WHEN id = %s THEN -1 ELSE 1 END WHERE id IN (%s, %s)",
+            [main.pk, main.pk, shop.pk],
+        )
+    [counted_twice] = verify_ledger().problems  # the accounts' days still add up
+    assert counted_twice.startswith(f"the roll-up of tenant {alice.tenant.pk} on {TODAY}")
 
 
 def test_two_postings_in_one_transaction_add_rows_that_a_draw_folds_into_one(alice, main, shop):
@@ -298,6 +367,27 @@ def test_a_new_time_zone_cuts_the_days_anew_at_migrate(main):
     account_days.recut_if_zone_changed()
 
     assert rolled_up() == {(main.pk, dt.date(2026, 3, 20), "KRW"): 7}
+
+
+def test_the_live_trigger_runs_the_query_the_recut_backfills_with():
+    """Migration 0011 froze its own copy of the SQL; the recut (``rebuild``) uses this
+    module's. Both must add the same rows, and recreating the zone function as the recut
+    does must leave it as the migration made it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE oid = 'wallets_account_days_add()'::regprocedure"
+        )
+        [trigger_body] = cursor.fetchone()
+        zone = "SELECT pg_get_functiondef('wallets_account_days_zone()'::regprocedure)"
+        cursor.execute(zone)
+        [migrated_zone] = cursor.fetchone()
+        cursor.execute(account_days.zone_function(settings.TIME_ZONE))
+        cursor.execute(zone)
+        [recut_zone] = cursor.fetchone()
+
+    inserted = f"INSERT INTO wallets_accountday ({account_days.COLUMNS})"
+    assert f"{inserted}\n    {account_days.rows_from('new_entries')};" in trigger_body
+    assert recut_zone == migrated_zone
 
 
 def test_without_the_roll_up_the_charts_sum_the_ledger(alice, main, shop, monkeypatch):

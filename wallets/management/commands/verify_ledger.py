@@ -12,7 +12,8 @@ from wallets.verification import verify_ledger
 class Command(BaseCommand):
     help = (
         "Check that every ledger transaction balances, every stored balance equals the sum of "
-        "its entries (and open holds), and every currency sums to zero."
+        "its entries (and open holds), every currency sums to zero, and (on PostgreSQL) the "
+        "charts' daily roll-up adds up to the ledger."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
