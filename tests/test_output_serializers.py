@@ -178,7 +178,8 @@ def test_plain_columns_are_read_directly_and_the_rest_by_their_bound_field():
     steps = {step.name: step for step in every_plan_step(NodeOutput)}
     assert steps["country"].attname == "country"  # a CountryField reads its column
     delivery = {step.name: step for step in every_plan_step(DeliveryOutput)}
-    assert delivery["event"].represent is None  # a relation: DRF's own path
+    assert delivery["event"].attname == "event_id"  # a related pk: the row's own column
+    assert delivery["node"].attname == "node_id"
     assert delivery["event_type"].represent is None  # a dotted source too
 
 
@@ -209,3 +210,19 @@ def test_a_row_of_another_model_is_answered_by_drf():
         created_at = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
 
     assert TenantOutput(Loose()).data["name"] == "Not a model"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Seoul", "America/St_Johns"])
+def test_a_page_shows_its_date_times_in_the_current_time_zone_as_drf(zone, monkeypatch):
+    # The plan asks for the current time zone once per page (``representation.formatters``),
+    # DRF at every value: the same answer in whatever zone is current, for both paths (a
+    # columns-only page and a serializer's own answers).
+    for serializer_class in (NodeOutput, DeliveryOutput):
+        rows = sample_rows(serializer_class.Meta.model)
+        plan = serializer_class.representation_plan()
+        with timezone.override(zone):
+            stock = [serializers.Serializer.to_representation(serializer_class(), r) for r in rows]
+            if plan.columns_only:
+                assert representation.rows(plan, rows) == stock
+            assert list(serializer_class(rows, many=True).data) == stock
+            assert any(step.zoned is not None for step in plan.steps)

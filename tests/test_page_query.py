@@ -206,3 +206,53 @@ def test_a_model_with_an_init_receiver_is_made_by_django(alice):
 
 def test_a_node_is_made_by_django_for_its_country_descriptor():
     assert not plain_columns(Node)
+
+
+def test_values_come_from_one_shape_per_query_as_django_reads_them(alice, outsider):
+    # (a JSON column converted, a relation's column through its join, a filter per tenant,
+    # an IN list of each length its own shape, one that matches nothing without SQL)
+    page_query._value_shapes.clear()
+    for party in (alice, outsider):
+        events_for(NodeFactory(tenant=party.tenant))
+    columns = ("id", "type", "data", "node__name", "created_at")
+    for _ in range(2):
+        for party in (alice, outsider):
+            scoped = Event.objects.for_tenant(party.tenant).order_by("-created_at", "-id")
+            for queryset in (
+                scoped.values_list(*columns)[:2],
+                scoped.filter(type__startswith="deposit.").values_list(*columns),
+                scoped.filter(pk__in=list(scoped.values_list("pk", flat=True)[:2])).values_list(
+                    "id", "data"
+                ),
+            ):
+                assert page_query.values_rows(queryset) == list(queryset)
+                assert page_query.values_reason(queryset) is None
+    assert len(page_query._value_shapes) == 3  # both tenants, twice, through three shapes
+    for shape in page_query._value_shapes.values():
+        assert str(alice.tenant.pk) not in shape.sql
+    nothing = Event.objects.for_tenant(alice.tenant).filter(pk__in=[]).values_list("id")
+    with CaptureQueriesContext(connection) as queries:
+        assert page_query.values_rows(nothing) == []
+    assert len(queries) == 0
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (lambda qs: qs.values("id"), "not a values_list of tuples"),
+        (lambda qs: qs.values_list("id", flat=True), "not a values_list of tuples"),
+        (lambda qs: qs.annotate(n=Count("wallet")).values_list("n"), "annotations or extra"),
+        (lambda qs: qs.values_list("id").distinct(), "DISTINCT or GROUP BY"),
+        (
+            lambda qs: qs.order_by("tenant__name").values_list("id"),
+            "ordering through an expression or a relation",
+        ),
+    ],
+)
+def test_values_of_anything_but_plain_columns_are_read_by_django(alice, build, reason):
+    page_query._value_shapes.clear()
+    NodeFactory(tenant=alice.tenant)
+    queryset = build(Node.objects.for_tenant(alice.tenant))
+    assert page_query.values_reason(queryset) == reason
+    assert page_query.values_rows(queryset) == list(queryset)
+    assert not page_query._value_shapes

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.mixins import ListModelMixin
 from rest_framework.pagination import CursorPagination
 from rest_framework.test import APIClient
@@ -145,5 +146,11 @@ def test_only_plain_lists_take_the_planned_path():
     assert page_renderer(AccountListApi.serializer_class) is not None  # a presenter
     # A serializer field through a relation (``user.email``) needs DRF's bound fields.
     assert page_renderer(MemberListApi.serializer_class) is None
+    assert page_renderer(EventListApi.serializer_class) is not None  # a presenter too
+
+    class OwnAnswer(serializers.Serializer):
+        def to_representation(self, instance):
+            return {"id": str(instance.pk)}
+
     # A ``to_representation`` of its own: the serializer renders its pages.
-    assert page_renderer(EventListApi.serializer_class) is None
+    assert page_renderer(OwnAnswer) is None

@@ -523,7 +523,7 @@ class TransactionListApi(TenantScopedView):
         params = request.query_params
         filters = selectors.history_filters(tenant=self.tenant, params=params)
         limit = _limit(params.get("limit"))
-        rows, cursor = selectors.history_page(
+        rows, cursor = selectors.history_values_page(
             tenant=self.tenant, filters=filters, cursor=params.get("cursor"), limit=limit
         )
         next_url = None
@@ -533,7 +533,7 @@ class TransactionListApi(TenantScopedView):
             next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
         return Response(
             {
-                "results": [presenters.transaction_data(t, entries) for t, entries in rows],
+                "results": [presenters.history_values_data(row) for row in rows],
                 "next": next_url,
             }
         )

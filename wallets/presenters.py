@@ -16,7 +16,7 @@ from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
 from wallets import banks
 from wallets.models import Account, Hold, LedgerTransaction
-from wallets.selectors import CurrencyBalance
+from wallets.selectors import CurrencyBalance, HistoryValues
 
 
 def money(minor_units: int, currency: str) -> dict[str, str]:
@@ -77,29 +77,69 @@ class EntryLike(Protocol):
 
 
 def entry_data(entry: EntryLike) -> dict[str, Any]:
+    return entry_values(entry.account_id, entry.amount, entry.currency)
+
+
+def entry_values(account_id: UUID, amount: int, currency: str) -> dict[str, Any]:
+    """An entry's answer from its values (``entry_data`` for an entry's attributes)."""
     return {
-        "account_id": str(entry.account_id),
-        "direction": "credit" if entry.amount > 0 else "debit",
-        "amount": to_decimal_string(entry.amount, entry.currency),
-        "currency": entry.currency,
+        "account_id": str(account_id),
+        "direction": "credit" if amount > 0 else "debit",
+        "amount": to_decimal_string(amount, currency),
+        "currency": currency,
     }
 
 
 def transaction_data(
     txn: LedgerTransaction, entries: Sequence[EntryLike] | None = None
 ) -> dict[str, Any]:
-    data = {
-        "id": str(txn.uuid),
-        "kind": txn.kind,
-        "amount": money(txn.amount, txn.currency),
-        "memo": txn.memo,
-        "metadata": txn.metadata,
-        "is_inter_node": txn.is_inter_node,
-        "reverses": str(txn.reverses.uuid) if txn.reverses_id and txn.reverses else None,
-        "posted_at": iso(txn.posted_at),
-    }
+    data = transaction_values(
+        txn.uuid,
+        txn.kind,
+        txn.amount,
+        txn.currency,
+        txn.memo,
+        txn.metadata,
+        txn.is_inter_node,
+        txn.reverses.uuid if txn.reverses_id and txn.reverses else None,
+        txn.posted_at,
+    )
     if entries is not None:
         data["entries"] = [entry_data(e) for e in entries]
+    return data
+
+
+def transaction_values(
+    uuid: UUID,
+    kind: str,
+    amount: int,
+    currency: str,
+    memo: str,
+    metadata: Any,
+    is_inter_node: bool,
+    reverses: UUID | None,
+    posted_at: datetime,
+) -> dict[str, Any]:
+    """A transaction's answer from its values (``transaction_data`` for a transaction's
+    attributes; the history's API list reads them as ``selectors.HISTORY_VALUES``), without
+    its entries. ``reverses``: the uuid of the transaction it reverses."""
+    return {
+        "id": str(uuid),
+        "kind": kind,
+        "amount": money(amount, currency),
+        "memo": memo,
+        "metadata": metadata,
+        "is_inter_node": is_inter_node,
+        "reverses": str(reverses) if reverses is not None else None,
+        "posted_at": iso(posted_at),
+    }
+
+
+def history_values_data(row: HistoryValues) -> dict[str, Any]:
+    """A transaction of the history with its entries, from ``selectors.history_values_page``:
+    what ``transaction_data`` answers for the same transaction and entries."""
+    data = transaction_values(*row.transaction[1:])
+    data["entries"] = [entry_values(*entry) for entry in row.entries]
     return data
 
 

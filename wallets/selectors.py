@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple, TypeVar
@@ -16,6 +16,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from sandbox.api.page_query import values_rows
 from sandbox.currencies import CURRENCIES, AmountError, to_minor_units
 from sandbox.errors import ApplicationError, NotFound
 from sandbox.tenants.models import Node, Tenant
@@ -315,6 +316,70 @@ def history_page(
     entries (index on ``(account, posted_at, transaction)``); otherwise from the tenant's
     transactions (index on ``(tenant, posted_at, id)``). Amount filters apply to the entry
     on the account, or to the transaction's gross amount."""
+    rows, next_cursor = _history(
+        tenant=tenant,
+        filters=filters,
+        cursor=cursor,
+        limit=limit,
+        read=lambda txns, count: list(txns.select_related("reverses")[:count]),
+        key=lambda txn: (txn.pk, txn.posted_at),
+    )
+    return _with_entries(rows), next_cursor
+
+
+# What the history's API list shows of a transaction, in ``presenters.transaction_values``'s
+# order, after its id: its own columns and the uuid of the transaction it reverses.
+HISTORY_VALUES = (
+    "id", "uuid", "kind", "amount", "currency", "memo", "metadata", "is_inter_node",
+    "reverses__uuid", "posted_at",
+)  # fmt: skip
+
+
+class HistoryValues(NamedTuple):
+    """A transaction of the history as ``HISTORY_VALUES`` (a tuple), and its entries as
+    ``(account_id, amount, currency)`` tuples, ordered by id."""
+
+    transaction: tuple[Any, ...]
+    entries: list[tuple[UUID, int, str]]
+
+
+def history_values_page(
+    *, tenant: Tenant, filters: HistoryFilters, cursor: str | None = None, limit: int = 50
+) -> tuple[list[HistoryValues], str | None]:
+    """``history_page`` as plain values, for the API's list: the same transactions in the
+    same order, the same cursor, but tuples read with ``values_list`` (no model instance,
+    none of the columns the answer does not show; the SQL assembled once per shape:
+    ``page_query.values_rows``) for ``presenters.transaction_values``."""
+    rows, next_cursor = _history(
+        tenant=tenant,
+        filters=filters,
+        cursor=cursor,
+        limit=limit,
+        read=lambda txns, count: values_rows(txns.values_list(*HISTORY_VALUES)[:count]),
+        key=lambda row: (row[0], row[9]),
+    )
+    by_id: dict[int, list[tuple[UUID, int, str]]] = {row[0]: [] for row in rows}
+    entries = Entry.objects.filter(transaction_id__in=by_id).order_by("transaction_id", "id")
+    columns = entries.values_list("transaction_id", "account_id", "amount", "currency")
+    for txn_id, *entry in values_rows(columns):
+        by_id[txn_id].append(tuple(entry))
+    return [HistoryValues(row, by_id[row[0]]) for row in rows], next_cursor
+
+
+_R = TypeVar("_R")
+
+
+def _history(
+    *,
+    tenant: Tenant,
+    filters: HistoryFilters,
+    cursor: str | None,
+    limit: int,
+    read: Callable[[QuerySet[LedgerTransaction], int], list[_R]],
+    key: Callable[[_R], tuple[int, datetime]],
+) -> tuple[list[_R], str | None]:
+    """The page's transactions, each as ``read`` makes them of a queryset (its first
+    ``count`` rows), and the next page's cursor; ``key`` gives a row's id and time."""
     if filters.account is not None or filters.counterparty is not None:
         entries = (
             account_entries(filters=filters, cursor=cursor)
@@ -324,19 +389,18 @@ def history_page(
         keys = list(entries.values_list("transaction_id", "posted_at")[: limit + 1])
         more = len(keys) > limit
         keys = keys[:limit]
-        found = LedgerTransaction.objects.filter(pk__in={k for k, _ in keys}).select_related(
-            "reverses"
-        )
-        by_id = {txn.pk: txn for txn in found}
+        ids = {k for k, _ in keys}
+        found = read(LedgerTransaction.objects.filter(pk__in=ids), len(ids))
+        by_id = {key(row)[0]: row for row in found}
         rows = [by_id[k] for k in dict.fromkeys(k for k, _ in keys)]
-        next_cursor = encode_cursor(keys[-1][1], keys[-1][0]) if more else None
-        return _with_entries(rows), next_cursor
-    rows = list(tenant_transactions(tenant=tenant, filters=filters, cursor=cursor)[: limit + 1])
+        return rows, encode_cursor(keys[-1][1], keys[-1][0]) if more else None
+    rows = read(tenant_transactions(tenant=tenant, filters=filters, cursor=cursor), limit + 1)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].posted_at, rows[-1].pk)
-    return _with_entries(rows), next_cursor
+        txn_id, posted_at = key(rows[-1])
+        next_cursor = encode_cursor(posted_at, txn_id)
+    return rows, next_cursor
 
 
 def account_entries(*, filters: HistoryFilters, cursor: str | None = None) -> QuerySet[Entry]:

@@ -47,7 +47,7 @@ from django.core.exceptions import (
 )
 from django.db import connections, models, router
 from django.db.models import Field
-from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 from sandbox.rows import RowLoader
@@ -318,3 +318,73 @@ def compiled_once(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
     queryset = queryset.all()
     queryset._iterable_class = CompiledOnceIterable
     return queryset
+
+
+# --- Plain values -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValuesShape:
+    sql: str
+    converters: list[tuple[int, tuple[list[Any], Any]]]
+
+
+_value_shapes: dict[tuple[Any, ...], ValuesShape] = {}
+
+
+def values_reason(queryset: models.QuerySet[Any]) -> str | None:
+    """Why a ``values_list`` queryset must be compiled by Django every time (None: it
+    is plain: its model's columns or those of its relations, each named, and nothing
+    that ``plain_reason`` refuses besides)."""
+    query, loose = queryset.query, cast(Any, queryset)
+    if queryset._iterable_class is not ValuesListIterable:
+        return "not a values_list of tuples"
+    if loose._prefetch_related_lookups or loose._known_related_objects:
+        return "prefetch or known related objects"
+    if query.annotations or query.extra or query.extra_tables or query.extra_order_by:
+        return "annotations or extra"
+    if query.distinct or query.distinct_fields or query.group_by is not None:
+        return "DISTINCT or GROUP BY"
+    if query.combinator or query.select_for_update or query.subquery:
+        return "union, locking or subquery"
+    if query.where.contains_aggregate or query.where.contains_over_clause:
+        return "aggregate or window in the filter"
+    ordering = query.order_by or (query.get_meta().ordering or () if query.default_ordering else ())
+    if not all(is_own_column(queryset.model, name) for name in ordering):
+        return "ordering through an expression or a relation"
+    return None
+
+
+def values_rows(queryset: models.QuerySet[Any]) -> list[Any]:
+    """``list(queryset)`` for a ``values_list`` of plain columns (``values_reason``), with
+    its SQL from a cache of shapes as a page of instances takes it (``CompiledOnceIterable``):
+    only the FROM and WHERE clauses are compiled per call, and the columns are converted
+    with the converters found once. Anything else: ``list(queryset)``."""
+    if values_reason(queryset) is not None:
+        return list(queryset)
+    db = queryset.db
+    compiler = queryset.query.get_compiler(using=db)
+    try:
+        key, params = shape_key(compiler)
+    except EmptyResultSet:  # a filter nothing can match: Django answers without SQL
+        return list(queryset)
+    key = ("values", tuple(queryset.query.values_select), *key)
+    shape = _value_shapes.get(key)
+    if shape is None:
+        sql, full_params = compiler.as_sql()
+        found = list(compiler.get_converters([c[0] for c in compiler.select]).items())
+        own = all(
+            isinstance(getattr(f, "__self__", None), Field) for _, (fs, _) in found for f in fs
+        )
+        if list(full_params) != params or compiler.has_extra_select or not own:
+            return list(queryset)
+        if len(_value_shapes) >= MAX_SHAPES:
+            _value_shapes.clear()
+        shape = _value_shapes[key] = ValuesShape(sql, found)
+    connection = connections[db]
+    with connection.cursor() as cursor:
+        cursor.execute(shape.sql, params)
+        rows = cursor.fetchall()
+    if not shape.converters:
+        return rows
+    return list(map(tuple, converted(rows, shape.converters, connection)))

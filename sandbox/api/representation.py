@@ -11,7 +11,9 @@ values themselves.
 read: a plain column field (one of ``PLAIN_FIELDS``, whose ``to_representation`` reads
 neither its parent nor the context) reads the model instance's attribute directly and
 formats it with the field's own ``to_representation``, taken from fields bound once to a
-template instance of the class. Every other field (relations, dotted sources, method
+template instance of the class; a foreign key shown by its pk (a plain
+``PrimaryKeyRelatedField``) reads the row's own column (``event_id``) as DRF's pk-only
+optimization does, without the related object. Every other field (relations, dotted sources, method
 fields, nested serializers...) goes through the serializer instance's own bound field,
 exactly as DRF does. The declaration stays the one serializer class; the answer is
 byte for byte DRF's (``tests/test_output_serializers.py`` compares them for every model
@@ -20,6 +22,7 @@ serializer of the API).
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +71,9 @@ class Step:
     attname: str | None = None
     represent: Any = None
     read: Callable[[Any], Any] | None = None
+    # A date-time column whose field has no time zone of its own: DRF asks for the
+    # current one at every value; ``formatters`` asks once per page (or answer).
+    zoned: serializers.DateTimeField | None = None
 
 
 @dataclass(frozen=True)
@@ -82,15 +88,32 @@ class Plan:
         return all(step.represent is not None for step in self.steps)
 
 
+def formatters(plan: Plan) -> tuple[Any, ...]:
+    """Each step's ``represent`` for now: a date-time column's is a copy of its field with
+    DRF's own choice of time zone (``default_timezone``: the current one) made once, not
+    once per value (a page of webhook deliveries has four date-times a row)."""
+    found = []
+    for step in plan.steps:
+        if step.zoned is None:
+            found.append(step.represent)
+            continue
+        field: Any = copy.copy(step.zoned)  # (None too, without USE_TZ: DRF's choice)
+        field.timezone = field.default_timezone()
+        found.append(field.to_representation)
+    return tuple(found)
+
+
 def rows(plan: Plan, instances: list[Any]) -> list[dict[str, Any]]:
     """Each instance's answer, for a ``columns_only`` plan: ``represent`` without a
     serializer, as a ``ListSerializer`` of the class would give them."""
+    found = formatters(plan)
+    steps = [(s.name, s.read, f) for s, f in zip(plan.steps, found, strict=True)]
     answers = []
     for instance in instances:
         answer = {}
-        for step in plan.steps:
-            value = step.read(instance)  # type: ignore[misc]
-            answer[step.name] = None if value is None else step.represent(value)
+        for name, read, represent in steps:
+            value = read(instance)  # type: ignore[misc]
+            answer[name] = None if value is None else represent(value)
         answers.append(answer)
     return answers
 
@@ -134,9 +157,24 @@ def country_code_reader(model: type[models.Model], name: str, field: Any) -> Any
     return read
 
 
+def foreign_key_attnames(model: type[models.Model]) -> dict[str, str]:
+    # A concrete foreign key's name and the column that holds the related object's pk
+    # (``event`` and ``event_id``): what ``Model.serializable_value`` reads for it.
+    return {
+        field.name: field.attname
+        for field in model._meta.concrete_fields
+        if field.is_relation and field.attname != field.name
+    }
+
+
+def same_value(value: Any) -> Any:
+    return value
+
+
 def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
     model = serializer_class.Meta.model
     columns = column_attnames(model)
+    foreign_keys = foreign_key_attnames(model)
     template = serializer_class()  # its fields, bound once, format the plain columns
     steps = []
     for name, field in template.fields.items():
@@ -148,19 +186,37 @@ def build_plan(serializer_class: type[serializers.ModelSerializer]) -> Plan:
             if type(field) is CountryField:
                 read = country_code_reader(model, attrs[0], field)
             read = read or operator.attrgetter(attrs[0])
-            steps.append(Step(name, attrs[0], field.to_representation, read))
+            zoned = None
+            if isinstance(field, serializers.DateTimeField) and not hasattr(field, "timezone"):
+                zoned = field  # (exactly DRF's DateTimeField: one of PLAIN_FIELDS)
+            steps.append(Step(name, attrs[0], field.to_representation, read, zoned))
+        elif (
+            type(field) is serializers.PrimaryKeyRelatedField
+            and field.pk_field is None
+            and len(attrs) == 1
+            and attrs[0] in foreign_keys
+        ):
+            # DRF answers the related pk, read from the row's own column (its pk-only
+            # optimization: ``PKOnlyObject(instance.serializable_value(name))``), as is.
+            attname = foreign_keys[attrs[0]]
+            steps.append(Step(name, attname, same_value, operator.attrgetter(attname)))
         else:
             steps.append(Step(name))
     return Plan(model, tuple(steps))
 
 
 def represent(serializer: serializers.Serializer, plan: Plan, instance: Any) -> dict[str, Any]:
-    """``Serializer.to_representation`` for an instance of ``plan.model``."""
+    """``Serializer.to_representation`` for an instance of ``plan.model``. The
+    formatters are the serializer's own for its life (a list's one child serializer
+    renders the whole page)."""
+    found = serializer.__dict__.get("_formatters")
+    if found is None:
+        found = serializer.__dict__["_formatters"] = formatters(plan)
     answer: dict[str, Any] = {}
-    for step in plan.steps:
-        if step.represent is not None:
+    for step, format_value in zip(plan.steps, found, strict=True):
+        if format_value is not None:
             value = step.read(instance)  # type: ignore[misc]
-            answer[step.name] = None if value is None else step.represent(value)
+            answer[step.name] = None if value is None else format_value(value)
             continue
         field = serializer.fields[step.name]  # DRF's own steps, for this field only
         try:

@@ -32,7 +32,11 @@ from sandbox.tenants.permissions import IsOperator
 # --- Shapes ----------------------------------------------------------------------------------
 
 
-class EventOutput(serializers.Serializer):
+class EventOutput(PresenterSerializer):
+    @staticmethod
+    def present(instance: Event) -> dict[str, Any]:
+        return event_as_json(instance)
+
     id = serializers.UUIDField()
     object = serializers.CharField(help_text='Always "event".')
     type = serializers.CharField()
@@ -45,9 +49,6 @@ class EventOutput(serializers.Serializer):
     occurred_at = serializers.DateTimeField(help_text="The node's time (its test clock, if any).")
     created_at = serializers.DateTimeField(help_text="Real time of recording.")
     livemode = serializers.BooleanField()
-
-    def to_representation(self, instance):
-        return event_as_json(instance)
 
 
 class AttemptOutput(OutputModelSerializer):
@@ -201,7 +202,8 @@ class DeliveryListApi(TenantScopedListView):
         status = serializers.ChoiceField(choices=WebhookDelivery.Status.values, required=False)
 
     def get_queryset(self):
-        return selectors.delivery_list(tenant=self.tenant, filters=self.request.query_params)
+        params = self.request.query_params
+        return selectors.delivery_list(tenant=self.tenant, filters=params, with_node=False)
 
 
 class DeliveryDetailApi(TenantScopedView):

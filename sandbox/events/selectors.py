@@ -114,8 +114,13 @@ def keyset_page(
     return KeysetPage(rows=rows, next_cursor=next_cursor, is_first=key is None)
 
 
-def delivery_list(*, tenant: Tenant, filters: dict[str, str]) -> QuerySet[WebhookDelivery]:
-    deliveries = WebhookDelivery.objects.for_tenant(tenant).select_related("event", "node")
+def delivery_list(
+    *, tenant: Tenant, filters: dict[str, str], with_node: bool = True
+) -> QuerySet[WebhookDelivery]:
+    """Filters: ``event``, ``node``, ``status``. Each delivery comes with its event, and
+    with its node unless ``with_node`` is false (the API shows the node's id only)."""
+    related = ("event", "node") if with_node else ("event",)
+    deliveries = WebhookDelivery.objects.for_tenant(tenant).select_related(*related)
     if event_id := (filters.get("event") or "").strip():
         deliveries = deliveries.filter(event=Event.objects.get_for_tenant(tenant, event_id))
     if node_id := (filters.get("node") or "").strip():
