@@ -3,6 +3,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME python bench/request_profile.py
         [--count 400] [--profile] [--list PATH ...] [--only-lists] [--bulk N ...]
+        [--redeem]
 
 On the PostgreSQL database of DATABASE_URL (migrated here; its tables are reused) it
 makes a tenant, an API key, two nodes and funded accounts, then runs through the WSGI
@@ -15,7 +16,11 @@ application, with DEBUG off, as gunicorn would:
     ``--only-lists`` leaves out the transfer's own figures (its transfers still run);
   - with ``--bulk N`` (repeatable), ``POST /api/v1/transfers/bulk`` of N transfers
     (``independent``, between the same two accounts): divided by N, what a transfer
-    costs when N of them share a request, a transaction and its statements.
+    costs when N of them share a request, a transaction and its statements;
+  - with ``--redeem``, ``POST /api/v1/payment_requests/{id}/redeem`` instead of the
+    transfers and the nodes' list: a push payment (docs/payments.md) from a payer node's
+    account to another node's, each request and its token made beforehand with the
+    services, untimed (as ``bench/ledger.py`` phase (f) makes them).
 
 For each it prints the app CPU per request (``time.process_time``, the least of five
 batches of ``--count``/5 requests after a warm-up: others' load only inflates it), the
@@ -97,7 +102,58 @@ def books() -> dict:
             )
         )
         accounts.append(str(account.pk))
-    return {"secret": secret, "accounts": accounts}
+    return {"secret": secret, "accounts": accounts, "tenant": tenant}
+
+
+def tokens(tenant, count: int) -> list[tuple[str, str]]:
+    """``count`` payment requests of a merchant node, each with the token a payer node
+    signed (as ``bench/ledger.py``'s ``prepare_redemptions``): (request id, token)."""
+    from sandbox.tenants import services as tenant_services
+    from wallets import services
+    from wallets.locking import retrying
+    from wallets.payments import services as payments
+    from wallets.posting import Leg, Posting, post_one
+
+    system = tenant_services.SYSTEM
+    nodes = [
+        tenant_services.node_create(
+            tenant=tenant, actor=system, name=name, country="KR", base_currency="KRW"
+        )
+        for name in ("Merchant", "Payer")
+    ]
+    till, payer = (
+        services.account_create(wallet=node.wallet, actor=system, currency="KRW", name=name)
+        for node, name in zip(nodes, ("till", "shopper"), strict=True)
+    )
+    settlement = services.platform_account(purpose="settlement", currency="KRW")
+    retrying(post_one)(
+        Posting(
+            kind="deposit",
+            legs=[Leg(settlement.pk, -(10**12), "KRW"), Leg(payer.pk, 10**12, "KRW")],
+            tenant_id=tenant.pk,
+        )
+    )
+    made = []
+    run = uuid.uuid4().hex[:8]
+    for n in range(count):
+        request = payments.payment_request_create(
+            actor=system,
+            account=till,
+            order_id=f"P-{run}-{n}",
+            amount=1000,
+            currency="KRW",
+            expires_in=3600,
+        )
+        authorization = payments.payment_authorize(
+            tenant=tenant,
+            actor=system,
+            payer_node=nodes[1],
+            account=payer,
+            request_jws=request.jws,
+            expires_in=3600,
+        )
+        made.append((str(request.pk), authorization.jws))
+    return made
 
 
 class Backend:
@@ -164,6 +220,7 @@ def main() -> None:
     parser.add_argument("--list", action="append", default=[], metavar="PATH")
     parser.add_argument("--only-lists", action="store_true")
     parser.add_argument("--bulk", type=int, action="append", default=[], metavar="N")
+    parser.add_argument("--redeem", action="store_true")
     options = parser.parse_args()
     setup()
     from django.core.wsgi import get_wsgi_application
@@ -233,7 +290,31 @@ def main() -> None:
             transfer()
     for size in options.bulk:
         calls.append((f"POST /api/v1/transfers/bulk ({size})", functools.partial(bulk, size)))
-    for path in ["/api/v1/nodes", *options.list]:
+    lists = ["/api/v1/nodes", *options.list]
+    if options.redeem:
+        # One token per call: the warm-up, the two counted calls, the batches, the profile.
+        needed = 52 + 5 * max(1, options.count // 5) + (options.count if options.profile else 0)
+        print(f"preparing {needed} payment requests and tokens (untimed)", file=sys.stderr)
+        ready = tokens(data["tenant"], needed)
+
+        def redeem() -> None:
+            request_id, token = ready.pop()
+            status = []
+            chunks = app(
+                environ(
+                    "POST",
+                    f"/api/v1/payment_requests/{request_id}/redeem",
+                    data["secret"],
+                    json.dumps({"token": token}).encode(),
+                ),
+                lambda s, h, *_: status.append(s),
+            )
+            b"".join(chunks)
+            chunks.close()
+            assert status[0].startswith("200"), (status, chunks)
+
+        calls, lists = [("POST /api/v1/payment_requests/{id}/redeem", redeem)], options.list
+    for path in lists:
         calls.append((f"GET {path}", functools.partial(get, path)))
     report = {}
     for name, call in calls:
