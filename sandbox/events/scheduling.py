@@ -45,7 +45,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from sandbox import writebehind
 from sandbox.clock import now as clock_now
+from sandbox.db.postgresql.prepared import prepared
 from sandbox.events import queue
 from sandbox.events.models import ClockAttachment, PlatformClock, ScheduledAction, TestClock
 from sandbox.tenants.models import Node, Tenant
@@ -241,6 +243,30 @@ def cancel(*, kind: str, key: str) -> bool:
         ).update(status=ScheduledAction.Status.CANCELLED, finished_at=timezone.now())
         == 1
     )
+
+
+_CANCEL_SQL = prepared(
+    "schedule_cancel",
+    f"UPDATE {ScheduledAction._meta.db_table} SET status = %(cancelled)s, finished_at = %(now)s"
+    " WHERE kind = %(kind)s AND key = %(key)s AND status = %(pending)s",
+)
+
+
+def cancel_later(*, kind: str, key: str) -> None:
+    """``cancel`` for a caller that does not ask whether it cancelled: the same UPDATE,
+    which on PostgreSQL goes with the transaction's next statement (``sandbox.writebehind``,
+    inside a ledger transaction) instead of a round trip of its own."""
+    if connection.vendor != "postgresql":
+        cancel(kind=kind, key=key)
+        return
+    params = {
+        "cancelled": ScheduledAction.Status.CANCELLED.value,
+        "now": timezone.now(),
+        "kind": kind,
+        "key": key,
+        "pending": ScheduledAction.Status.PENDING.value,
+    }
+    writebehind.write(_CANCEL_SQL, params)
 
 
 def reopen(*, kind: str, key: str, due_at: datetime) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.nodekeys import jws, keystore
@@ -30,10 +31,13 @@ def key_by_kid(kid: str) -> NodeKey | None:
     return NodeKey.objects.select_related("node").filter(kid=kid).first()
 
 
-def verify(compact: Any, *, typ: str) -> tuple[jws.Parsed, NodeKey]:
-    """The parsed JWS and the node key that signed it; ``JwsError`` says what is wrong."""
+def verify(
+    compact: Any, *, typ: str, key_of: Callable[[str], NodeKey | None] = key_by_kid
+) -> tuple[jws.Parsed, NodeKey]:
+    """The parsed JWS and the node key that signed it; ``JwsError`` says what is wrong.
+    ``key_of``: how to find the key of a kid, for a caller that read it already."""
     parsed = jws.parse(compact, typ=typ)
-    key = key_by_kid(parsed.kid)
+    key = key_of(parsed.kid)
     if key is None:
         raise jws.JwsError("unknown_key", f"No node publishes the key {parsed.kid[:64]!r}.")
     if not jws.signature_valid(bytes(key.public_key), parsed):

@@ -3,8 +3,10 @@ refunds, receipts, and a QR decoder. Error codes: docs/payments.md."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.db import connection
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -18,7 +20,8 @@ from wallets import inputs
 from wallets.api import IDEMPOTENCY_PARAMETER, TransactionOutput
 from wallets.idempotency import idempotent
 from wallets.inputs import AmountField
-from wallets.payments import emvco, presenters, receipts, services
+from wallets.locking import Statement
+from wallets.payments import emvco, presenters, receipts, redeeming, services
 from wallets.payments.models import PaymentAuthorization, PaymentRequest, Refund
 from wallets.selectors import account_get
 
@@ -207,16 +210,40 @@ class PaymentRequestRedeemApi(TenantScopedView):
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(help_text="The payer node's signed authorization (JWS).")
 
+    _read: redeeming.RedeemRead | None = None
+
+    def claim_along(self, request: Request) -> list[Statement]:
+        """What the redemption reads (the request, locked; the keys; the authorization;
+        the nodes' clocks: ``redeeming``), read in the round trip of the idempotency
+        claim. Nothing for a malformed id or body: the handler refuses those as before."""
+        if connection.vendor != "postgresql" or not isinstance(request.data, dict):
+            return []
+        try:
+            request_id = uuid.UUID(str(self.kwargs["request_id"]))
+        except ValueError:
+            return []
+        self._read = redeeming.RedeemRead()
+        return redeeming.statements(
+            tenant_id=self.tenant.pk,
+            request_id=request_id,
+            token=request.data.get("token"),
+            into=self._read,
+        )
+
     @extend_schema(parameters=[IDEMPOTENCY_PARAMETER], responses=PaymentRequestOutput)
     @idempotent
     def post(self, request: Request, request_id: str) -> Response:
         """Present the payer's token and get paid: one ledger transaction. A token
         presented again answers 409 ``already_paid`` with the first transaction's id; an
         expired request or token 410; a forged or mismatched token 422 with the reason."""
-        payment_request = _request(self, request_id)
+        read = self._read
+        if read is not None and read.request is not None:
+            payment_request = read.request  # of this tenant, locked with the claim
+        else:
+            payment_request = _request(self, request_id)
         values = self.validated_input()
         paid = services.payment_redeem(
-            request=payment_request, token=values["token"], actor=self.actor
+            request=payment_request, token=values["token"], actor=self.actor, read=read
         )
         return Response(presenters.request_json(paid))
 

@@ -23,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
@@ -33,17 +35,17 @@ from sandbox import clock
 from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from sandbox.events import scheduling
-from sandbox.events.services import action_record, event_record
+from sandbox.events.services import NewEvent, action_record, event_record, events_record
 from sandbox.nodekeys import jws
 from sandbox.nodekeys import selectors as key_selectors
 from sandbox.nodekeys.models import NodeKey
 from sandbox.nodekeys.services import node_key_current, node_sign
 from sandbox.tenants.models import Node, Tenant
-from sandbox.tenants.services import Actor
+from sandbox.tenants.services import Actor, audit_record_later
 from wallets import presenters as ledger_presenters
 from wallets.locking import retrying
 from wallets.models import Account
-from wallets.payments import emvco, presenters
+from wallets.payments import emvco, presenters, redeeming
 from wallets.payments.models import (
     PAID_STATES,
     PaymentAuthorization,
@@ -54,7 +56,7 @@ from wallets.payments.models import (
 from wallets.posting import Leg, Posting, Result, post_one
 
 REQUEST_TYP = "fsbx.payment-request+jws"
-TOKEN_TYP = "fsbx.payment-token+jws"
+TOKEN_TYP = redeeming.TOKEN_TYP
 VERSION = 1
 REQUEST_EXPIRY = "payments.request_expiry"  # the scheduled action (handlers.py)
 DEFAULT_REQUEST_LIFETIME = timedelta(minutes=15)
@@ -65,6 +67,7 @@ MIN_LIFETIME = timedelta(seconds=30)
 SALT_BYTES = 32
 TRANSACTION_KIND = "payment"
 REFUND_KIND = "payment_refund"
+KeyOf = Callable[[str], NodeKey | None]
 # The ledger event of a payment's (or refund's) transaction, for the payer's node only:
 # its entries name the payer's account, which the merchant's node must not learn.
 PAYER_LEDGER_EVENT = "payment_transaction.posted"
@@ -128,11 +131,13 @@ def _forged(code: str, message: str) -> Unprocessable:
     return Unprocessable(message, code=code)
 
 
-def _verify(compact: Any, typ: str, what: str) -> tuple[jws.Parsed, NodeKey]:
+def _verify(
+    compact: Any, typ: str, what: str, key_of: KeyOf = key_selectors.key_by_kid
+) -> tuple[jws.Parsed, NodeKey]:
     """The JWS and its key, or 422 with the reason (``malformed_token``, ``bad_signature``,
-    ``unknown_key``, ``key_retired``...)."""
+    ``unknown_key``, ``key_retired``...). ``key_of``: the key of a kid, if already read."""
     try:
-        parsed, key = key_selectors.verify(compact, typ=typ)
+        parsed, key = key_selectors.verify(compact, typ=typ, key_of=key_of)
     except jws.JwsError as error:
         code = "malformed_token" if error.code in ("malformed_jws", "wrong_type") else error.code
         raise _forged(code, f"The {what} is not acceptable: {error.message}") from None
@@ -418,9 +423,11 @@ def _check_token_matches(payload: dict[str, Any], request: PaymentRequest) -> No
         raise _forged("currency_mismatch", "The token's currency is not the request's.")
 
 
-def request_verify(compact: Any) -> tuple[jws.Parsed, NodeKey]:
+def request_verify(
+    compact: Any, key_of: KeyOf = key_selectors.key_by_kid
+) -> tuple[jws.Parsed, NodeKey]:
     """A request JWS as the payer's node checks it: the merchant node's signature."""
-    parsed, key = _verify(compact, REQUEST_TYP, "payment request")
+    parsed, key = _verify(compact, REQUEST_TYP, "payment request", key_of)
     if parsed.payload.get("merchant") != str(key.node_id):
         raise _forged("bad_signature", "The request is not signed by its merchant node.")
     return parsed, key
@@ -538,59 +545,128 @@ def _outside_token(
 
 
 @retrying
-def payment_redeem(*, request: PaymentRequest, token: Any, actor: Actor) -> PaymentRequest:
+def payment_redeem(
+    *,
+    request: PaymentRequest,
+    token: Any,
+    actor: Actor,
+    read: redeeming.RedeemRead | None = None,
+) -> PaymentRequest:
     """The merchant presents the token for its request: both signatures, the match, the
     expiries (each node's clock) and the one redemption are checked, then one transaction
-    moves the money. A second presentation answers 409 with the first transaction's id."""
-    parsed, key = _verify(token, TOKEN_TYP, "token")
-    request = _lock(request)
-    merchant_now = clock.now(node_id=request.node_id)
+    moves the money. A second presentation answers 409 with the first transaction's id.
+
+    ``read``: what ``redeeming.statements`` read for this request and token in this
+    transaction (the API sends them with its idempotency claim); else it is read here, in
+    one round trip on PostgreSQL (``redeeming``), or through the ORM."""
+    if read is None or read.request is None or read.request.pk != request.pk:
+        read = redeeming.read(tenant_id=request.tenant_id, request_id=request.pk, token=token)
+    if read is None:  # SQLite: the ORM, one query at a time
+        return _redeem(request, token, actor, redeeming.RedeemRead(), orm=True)
+    return _redeem(request, token, actor, read, orm=False)
+
+
+def _redeem(
+    request: PaymentRequest, token: Any, actor: Actor, read: redeeming.RedeemRead, *, orm: bool
+) -> PaymentRequest:
+    def key_of(kid: str) -> NodeKey | None:
+        if kid in read.keys:
+            return read.keys[kid]
+        return key_selectors.key_by_kid(kid)
+
+    parsed, key = _verify(token, TOKEN_TYP, "token", key_of)
+    if orm:
+        request = _lock(request)
+        merchant_now = clock.now(node_id=request.node_id)
+    else:
+        assert read.request is not None
+        request = read.request  # locked
+        merchant_now = read.merchant_clock or clock.now()
     if request.is_paid:
+        if not orm:  # the transaction, for the answer (a refusal: no hurry)
+            request = PaymentRequest.objects.select_related("transaction").get(pk=request.pk)
         _refuse_closed(request, merchant_now)  # 409 already_paid, naming the transaction
     _check_token_matches(parsed.payload, request)
-    request_verify(request.jws)  # the merchant's own signature, as issued
-    authorization = (
-        PaymentAuthorization.objects.select_related("account__wallet", "node__tenant")
-        .filter(token_hash=jws.digest(token), request=request)
-        .first()
-    )
+    request_verify(request.jws, key_of)  # the merchant's own signature, as issued
+    if orm or not read.authorization_read:
+        authorization = (
+            PaymentAuthorization.objects.select_related("account__wallet", "node__tenant")
+            .filter(token_hash=jws.digest(token), request=request)
+            .first()
+        )
+    else:
+        authorization = read.authorization
     if authorization is None or key.node_id != authorization.node_id:
         raise _forged("unknown_token", "No payer node authorized this payment with this token.")
     _refuse_closed(request, merchant_now)
-    payer_now = clock.now(node_id=authorization.node_id)
+    payer_tenant_id: UUID | None
+    if orm or not read.authorization_read:
+        payer_now = clock.now(node_id=authorization.node_id)
+        wallet = authorization.account.wallet
+        payer_wallet_node_id = wallet.node_id if wallet is not None else None
+        payer_tenant_id = authorization.node.tenant_id
+    else:
+        payer_now = read.payer_clock or clock.now()
+        payer_wallet_node_id = read.payer_wallet_node_id
+        payer_tenant_id = read.payer_tenant_id
     if _from_numeric_date(parsed.payload.get("exp"), "exp") <= payer_now:
         raise ApplicationError("The token has expired.", code="token_expired", status_code=410)
     if parsed.payload.get("account") != account_commitment(
         bytes(authorization.salt), authorization.account_id
     ):
         raise _forged("account_commitment_mismatch", "The token commits to another account.")
-    payer_account = authorization.account
+    # Nothing else is posted in this transaction and no error of it is caught: the
+    # accounts may be locked late, with the COMMIT (``wallets.locking``, "Late locks"), so
+    # a merchant's account paid by many is held for that last message only.
     result = post_one(
         Posting(
             kind=TRANSACTION_KIND,
             legs=[
-                Leg(payer_account.pk, -request.amount, request.currency),
+                Leg(authorization.account_id, -request.amount, request.currency),
                 Leg(request.account_id, request.amount, request.currency),
             ],
             tenant_id=request.tenant_id,
             memo=f"Payment of order {request.order_id}"[:500],
             metadata={"payment_request": str(request.pk), "token": authorization.token_hash},
-            is_inter_node=payer_account.wallet is not None
-            and payer_account.wallet.node_id != request.node_id,
-        )
+            is_inter_node=payer_wallet_node_id is not None
+            and payer_wallet_node_id != request.node_id,
+        ),
+        lock_late=True,
     )
     txn = result.transaction
-    # The events carry the nodes' times read above, in this transaction: not read again.
-    _payer_heard(authorization.node, result, payer_now)
-    Redemption.objects.create(
-        request=request, authorization=authorization, transaction=txn, created_at=merchant_now
-    )
     request.status = PaymentRequest.Status.PAID
     request.transaction = txn
     request.paid_at = merchant_now
-    request.save(update_fields=["status", "transaction", "paid_at"])
-    scheduling.cancel(kind=REQUEST_EXPIRY, key=f"payreq:{request.pk}")
-    _changed(request, actor, "payment_request.paid", merchant_now)
+    redeeming.paid_write(request, authorization)
+    scheduling.cancel_later(kind=REQUEST_EXPIRY, key=f"payreq:{request.pk}")
+    merchant_tenant_id = read.merchant_tenant_id if not orm else request.node.tenant_id
+    audit_record_later(
+        actor=actor, action="payment_request.paid", tenant_id=merchant_tenant_id, target=request
+    )
+    # The events carry the nodes' times read above, in this transaction: the payer's node
+    # hears of the money leaving its account (``_payer_heard``), the merchant's of the
+    # request paid (``_changed``), in that order, with one INSERT.
+    events_record(
+        [
+            NewEvent(
+                node_id=authorization.node_id,
+                tenant_id=payer_tenant_id,
+                type=PAYER_LEDGER_EVENT,
+                obj=txn,
+                data=ledger_presenters.transaction_data(txn, list(result.entries)),
+                object_id=str(txn.uuid),
+                occurred_at=payer_now,
+            ),
+            NewEvent(
+                node_id=request.node_id,
+                tenant_id=merchant_tenant_id,
+                type="payment_request.paid",
+                obj=request,
+                data=presenters.request_json(request),
+                occurred_at=merchant_now,
+            ),
+        ]
+    )
     return request
 
 
