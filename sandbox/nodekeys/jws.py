@@ -39,7 +39,9 @@ def b64u(data: bytes) -> str:
 
 def b64u_decode(text: str) -> bytes:
     """Strict base64url without padding: the alphabet only, and canonical (re-encodes equal)."""
-    if not isinstance(text, str) or any(c not in _ALPHABET for c in text) or len(text) % 4 == 1:
+    # ``issuperset`` walks the text in C: a character at a time in Python cost a redemption,
+    # which reads three JWS, more than checking their signatures.
+    if not isinstance(text, str) or not _ALPHABET.issuperset(text) or len(text) % 4 == 1:
         raise ValueError("not base64url")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

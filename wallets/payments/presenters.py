@@ -3,12 +3,13 @@ dashboard share these. Nothing here shows the payer's account to the merchant si
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from sandbox.currencies import to_decimal_string
 from wallets.payments.models import PaymentAuthorization, PaymentRequest, Refund
@@ -19,8 +20,22 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _public(name: str, request_id: uuid.UUID) -> str:
-    path = reverse(f"payments-public:{name}", kwargs={"request_id": request_id.hex})
-    return settings.SANDBOX_BASE_URL.rstrip("/") + path
+    urlconf = get_urlconf() or settings.ROOT_URLCONF
+    head, tail = _path_around_id(name, urlconf, get_script_prefix())
+    return settings.SANDBOX_BASE_URL.rstrip("/") + head + request_id.hex + tail
+
+
+_MARKER = "f" * 32  # where the id goes (a ``str`` converter: any id reverses alike)
+
+
+@functools.lru_cache(maxsize=64)
+def _path_around_id(name: str, urlconf: Any, prefix: str) -> tuple[str, str]:
+    """The path of route ``name`` before and after its request id: ``reverse`` once per
+    route (and URLconf and script prefix), not three times for every request shown."""
+    path = reverse(f"payments-public:{name}", kwargs={"request_id": _MARKER}, urlconf=urlconf)
+    head, marker, tail = path.rpartition(_MARKER)
+    assert marker, path
+    return head, tail
 
 
 def request_url(request_id: uuid.UUID) -> str:
