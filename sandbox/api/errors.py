@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,8 @@ from sandbox.errors import ApplicationError
 from sandbox.outage import is_outage, retry_after_seconds, unavailable_body
 
 
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(code: str, message: str, fields: Mapping[Any, Any] | None = None) -> dict[str, Any]:
+    # ``Mapping[Any, Any]``: DRF's stubs type a ValidationError's detail with int keys too.
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
