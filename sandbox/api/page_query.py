@@ -88,16 +88,7 @@ def plain_reason(queryset: models.QuerySet[Any]) -> str | None:
         return "annotations or extra"
     if query.deferred_loading != (frozenset(), True):
         return "only or defer"
-    if query.distinct or query.distinct_fields or query.group_by is not None:
-        return "DISTINCT or GROUP BY"
-    if query.combinator or query.select_for_update or query.subquery:
-        return "union, locking or subquery"
-    if query.where.contains_aggregate or query.where.contains_over_clause:
-        return "aggregate or window in the filter"
-    ordering = query.order_by or (query.get_meta().ordering or () if query.default_ordering else ())
-    if not all(is_own_column(queryset.model, name) for name in ordering):
-        return "ordering through an expression or a relation"
-    return None
+    return _shape_reason(queryset)
 
 
 def is_own_column(model: type[models.Model], name: Any) -> bool:
@@ -329,6 +320,21 @@ class ValuesShape:
     converters: list[tuple[int, tuple[list[Any], Any]]]
 
 
+def _shape_reason(queryset: models.QuerySet[Any]) -> str | None:
+    """What ``plain_reason`` and ``values_reason`` both refuse, after their own checks."""
+    query = queryset.query
+    if query.distinct or query.distinct_fields or query.group_by is not None:
+        return "DISTINCT or GROUP BY"
+    if query.combinator or query.select_for_update or query.subquery:
+        return "union, locking or subquery"
+    if query.where.contains_aggregate or query.where.contains_over_clause:
+        return "aggregate or window in the filter"
+    ordering = query.order_by or (query.get_meta().ordering or () if query.default_ordering else ())
+    if not all(is_own_column(queryset.model, name) for name in ordering):
+        return "ordering through an expression or a relation"
+    return None
+
+
 _value_shapes: dict[tuple[Any, ...], ValuesShape] = {}
 
 
@@ -343,16 +349,7 @@ def values_reason(queryset: models.QuerySet[Any]) -> str | None:
         return "prefetch or known related objects"
     if query.annotations or query.extra or query.extra_tables or query.extra_order_by:
         return "annotations or extra"
-    if query.distinct or query.distinct_fields or query.group_by is not None:
-        return "DISTINCT or GROUP BY"
-    if query.combinator or query.select_for_update or query.subquery:
-        return "union, locking or subquery"
-    if query.where.contains_aggregate or query.where.contains_over_clause:
-        return "aggregate or window in the filter"
-    ordering = query.order_by or (query.get_meta().ordering or () if query.default_ordering else ())
-    if not all(is_own_column(queryset.model, name) for name in ordering):
-        return "ordering through an expression or a relation"
-    return None
+    return _shape_reason(queryset)
 
 
 def values_rows(queryset: models.QuerySet[Any]) -> list[Any]:
