@@ -298,21 +298,27 @@ def _lock_postgresql(
         statements.append(Statement(_LOCK_SQL, {"ids": ids}, keep))
     if read:
         statements.append(Statement(_READ_SQL, {"ids": read}, keep))
-    if not statements:
-        return rows
+    if statements:
+        run_together(statements)
+    return rows
+
+
+def run_together(statements: Sequence[Statement]) -> None:
+    """Send ``statements`` in one message (simple query protocol), each bound here
+    (``writebehind.bind``), and give each its rows (``done``) as they come back one after
+    the other; without ``combinable()``, one round trip each."""
     with connection.cursor() as cursor:
         if not combinable():
             for statement in statements:
                 cursor.execute(statement.sql, statement.params)
                 statement.done(cursor.fetchall())
-            return rows
+            return
         bind = writebehind.bind
         cursor.execute(";\n".join(bind(s.sql, s.params) for s in statements))
         for index, statement in enumerate(statements):
             if index:
                 cursor.nextset()
             statement.done(cursor.fetchall())
-    return rows
 
 
 def combinable() -> bool:

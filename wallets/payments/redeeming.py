@@ -32,7 +32,7 @@ from sandbox.nodekeys import jws
 from sandbox.nodekeys.models import NodeKey
 from sandbox.rows import RowLoader
 from sandbox.tenants.models import Node
-from wallets.locking import Statement, combinable
+from wallets.locking import Statement, run_together
 from wallets.models import Account, Wallet
 from wallets.payments.models import PaymentAuthorization, PaymentRequest, Redemption
 
@@ -174,18 +174,7 @@ def read(*, tenant_id: UUID, request_id: UUID, token: Any) -> RedeemRead | None:
 
 def run(reads: Sequence[Statement]) -> None:
     """Send ``reads`` in one message (one round trip each without ``combinable()``)."""
-    with connection.cursor() as cursor:
-        if not combinable():
-            for statement in reads:
-                cursor.execute(statement.sql, statement.params)
-                statement.done(cursor.fetchall())
-            return
-        bind = writebehind.bind
-        cursor.execute(";\n".join(bind(s.sql, s.params) for s in reads))
-        for index, statement in enumerate(reads):
-            if index:
-                cursor.nextset()
-            statement.done(cursor.fetchall())
+    run_together(reads)
 
 
 _REDEMPTION_SQL = prepared(
