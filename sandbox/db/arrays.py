@@ -5,7 +5,7 @@ request's CPU)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 
 def array_literal(values: Sequence[Any]) -> str:
@@ -14,11 +14,21 @@ def array_literal(values: Sequence[Any]) -> str:
     return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
 
 
-def text_array(values: Sequence[str]) -> str:
+def text_array(values: Sequence[str | None]) -> str:
     """A PostgreSQL array literal of strings: each quoted, with backslashes and double
-    quotes escaped, so any text (commas, braces, "NULL") stays itself."""
+    quotes escaped, so any text (commas, braces, "NULL") stays itself; None is NULL."""
+    if values and None not in values:
+        texts = cast(Sequence[str], values)
+        together = "".join(texts)
+        if '"' not in together and "\\" not in together:
+            # Nothing to escape (ids, times, types, numbers: nearly always): the same
+            # literal, joined at once.
+            return '{"' + '","'.join(texts) + '"}'
     return (
         "{"
-        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
         + "}"
     )

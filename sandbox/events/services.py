@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -20,6 +20,7 @@ from django.utils import timezone
 from sandbox import writebehind
 from sandbox.celery import app as celery_app
 from sandbox.clock import now as clock_now
+from sandbox.db.arrays import text_array
 from sandbox.db.postgresql.prepared import prepared
 from sandbox.errors import ApplicationError, Conflict
 from sandbox.events import queue, scheduling
@@ -233,9 +234,9 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
             n = position[id(data)] = str(len(payloads))
         columns["data_n"].append(n)
     created_at = timezone.now()
-    params: dict[str, Any] = {name: _text_array(values) for name, values in columns.items()}
+    params: dict[str, Any] = {name: text_array(values) for name, values in columns.items()}
     params.update(
-        data=_text_array(payloads),
+        data=text_array(payloads),
         created_at=created_at,
         created_us=epoch_microseconds(created_at),
     )
@@ -245,26 +246,6 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
 
 # Stateless: one encoder serves every call (``DjangoJSONEncoder().encode`` built one each).
 _ENCODE = DjangoJSONEncoder().encode
-
-
-def _text_array(values: list[str | None]) -> str:
-    """A PostgreSQL array literal of strings: each quoted, backslashes and quotes escaped;
-    None is NULL (a person's event may have no node)."""
-    if values and None not in values:
-        texts = cast(list[str], values)
-        together = "".join(texts)
-        if '"' not in together and "\\" not in together:
-            # Nothing to escape (ids, times, types, numbers: nearly always): the same
-            # literal, joined at once.
-            return '{"' + '","'.join(texts) + '"}'
-    return (
-        "{"
-        + ",".join(
-            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for v in values
-        )
-        + "}"
-    )
 
 
 def _require_transaction(name: str, connection: Any = None) -> None:
