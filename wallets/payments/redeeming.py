@@ -17,7 +17,6 @@ SQLite everything is read through the ORM, as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -168,13 +167,8 @@ def read(*, tenant_id: UUID, request_id: UUID, token: Any) -> RedeemRead | None:
     if connection.vendor != "postgresql":
         return None
     found = RedeemRead()
-    run(statements(tenant_id=tenant_id, request_id=request_id, token=token, into=found))
+    run_together(statements(tenant_id=tenant_id, request_id=request_id, token=token, into=found))
     return found
-
-
-def run(reads: Sequence[Statement]) -> None:
-    """Send ``reads`` in one message (one round trip each without ``combinable()``)."""
-    run_together(reads)
 
 
 _REDEMPTION_SQL = prepared(
