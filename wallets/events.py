@@ -257,7 +257,7 @@ def _transfers_insert(posted: Sequence[tuple[tuple[Account, Account], Result]]) 
         created_at=created_at,
         created_us=epoch_microseconds(created_at),
     )
-    events_insert(_TRANSFER_EVENTS_SQL, params)
+    events_insert(_TRANSFER_EVENTS_SQL, params, count=2 * len(posted))
 
 
 def _json(metadata: dict[str, Any]) -> str:

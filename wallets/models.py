@@ -170,8 +170,17 @@ class LedgerTransaction(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     amount = models.BigIntegerField(help_text="Gross: the sum of the credits in `currency`.")
     currency = models.CharField(max_length=3)
-    reverses = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversal"
+    # At most one reversal per transaction: ledgertxn_reversed_once, a unique index of the
+    # reversals alone (almost every transaction reverses nothing, and a one-to-one field's
+    # unique index would hold an entry for each of their NULLs). It also serves the
+    # look-ups of a transaction's reversal (``filter(reverses=...)``).
+    reverses = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversal",
+        db_index=False,
     )
     is_inter_node = models.BooleanField(default=False)
     posted_at = models.DateTimeField()
@@ -181,6 +190,13 @@ class LedgerTransaction(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "-posted_at", "-id"], name="ledgertxn_tenant_recent"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=models.Q(reverses__isnull=False),
+                name="ledgertxn_reversed_once",
+            ),
         ]
 
     def __str__(self) -> str:

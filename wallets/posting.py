@@ -221,6 +221,17 @@ def post_one(posting: Posting, *, lock_late: bool = False) -> Result:
     return result
 
 
+# A batch of more postings than this runs the rest of its transaction without JIT. JIT is
+# chosen per execution from the plan's estimated cost (``jit_above_cost``), and a large
+# batch's insert looks far dearer than it is: the entries' join to the just-inserted
+# transactions, on arrays, is estimated as 1/200 of the product of both sides (640,000
+# rows for a bulk of 8,000). So each bulk compiled 28 functions (about 12 ms of its
+# backend's CPU) for a statement whose time goes to heap, index and trigger work that
+# compiled expressions do not speed up. Not a connection option (``-c jit=off``):
+# PgBouncer refuses a startup ``options`` it does not track (docs/scaling.md). Smaller
+# statements never reach the threshold, so they are left as they are.
+LARGE_BATCH = 64
+
 # At most this many accounts of a posting are locked late (one guarded UPDATE each, all in
 # one call of ``wallets_apply_late``).
 MAX_LATE = 4
@@ -251,6 +262,10 @@ def post(
         _raise_if_atomic(results, mode)
 
     now = clock.now()
+    if len(postings) > LARGE_BATCH and connection.vendor == "postgresql":
+        # Rides with the next statement (no round trip) and lasts to the end of the
+        # transaction: see LARGE_BATCH.
+        writebehind.write("SET LOCAL jit = off")
     insert = None
     if mode == "atomic":
         # Insert first and lock last: the accounts stay locked only for the check, the

@@ -169,17 +169,40 @@ def events_record(events: Sequence[NewEvent]) -> None:
     _nudge_relay_on_commit(connection)
 
 
-def events_insert(sql: str, params: dict[str, Any]) -> None:
+def events_insert(sql: str, params: dict[str, Any], *, count: int) -> None:
     """Record events with the caller's own ``INSERT INTO events_event ... SELECT`` (on
     PostgreSQL), for a caller whose payloads PostgreSQL can build from rows it has just
     written: a bulk's 16,000 payloads then never travel as JSON text, nor are they built in
     Python. The statement writes the columns ``events_record`` writes, the same way (the
     id ``events_event_id`` of ``created_at``, ``created_at`` increasing in the order recorded). Like
     ``events_record`` it runs in the caller's transaction, with its next statement, and
-    nudges the relay after commit."""
+    nudges the relay after commit. ``count``: how many events it writes (at most)."""
     _require_transaction("events_insert()")
+    _room_for_new_events(count)
     writebehind.write(sql, params)
     _nudge_relay_on_commit()
+
+
+# The new rows of an INSERT into events_event are kept for its statement trigger
+# (``events_event_references``, migration 0005, ``REFERENCING NEW TABLE``) in a tuplestore
+# that PostgreSQL bounds by ``work_mem``, whole rows with their data: about 0.85 kB per
+# event as PostgreSQL counts it, so a bulk's 16,000 events (13 MB) spilled past the
+# default 4 MB to a temporary file, written and read back (about 4 % of the statement's
+# CPU). A large INSERT therefore raises ``work_mem`` for the rest of its transaction (it is
+# among the transaction's last statements) to room for ``ROOM_PER_EVENT`` per event, never
+# below what is set. Only memory the tuplestore takes is used; a larger payload spills as
+# before, correctly.
+ROOM_PER_EVENT_KB = 2
+_ROOM_ABOVE = 2048  # events: the default 4 MB holds fewer with room to spare
+_ROOM_SQL = (
+    "SELECT set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')) / 1024,"
+    " %s)::text || 'kB', true)"
+)
+
+
+def _room_for_new_events(count: int) -> None:
+    if count > _ROOM_ABOVE:
+        writebehind.write(_ROOM_SQL, [count * ROOM_PER_EVENT_KB])
 
 
 # ``created_at`` a microsecond apart, in the order given: lists and the relay order events
@@ -241,6 +264,7 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
         created_us=epoch_microseconds(created_at),
     )
     # Nobody reads its result: inside a ledger transaction it goes with the next statement.
+    _room_for_new_events(len(rows))
     writebehind.write(_INSERT_EVENTS_SQL, params)
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from tests.factories import AccountFactory, NodeFactory, TenantFactory, fund
 from wallets import services
 from wallets.models import Account, Entry, Hold, LedgerTransaction
+from wallets.posting import Leg, Posting, post_one
 from wallets.services import TransferRequest
 
 
@@ -221,3 +222,27 @@ def test_a_bulk_checks_its_own_rows_early_and_leaves_the_checks_deferred_after()
     # then: that one is refused at COMMIT, not before (here: when the checks are forced)
     with pytest.raises(IntegrityError, match="foreign key"), connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_second_reversal_of_a_transaction():
+    # given: a transfer, reversed once (and many transactions that reverse nothing)
+    node = NodeFactory()
+    source, destination = AccountFactory(node=node), AccountFactory(node=node)
+    fund(source, 100)
+    request = TransferRequest(source=source, destination=destination, amount=10, currency="KRW")
+    original = services.transfer_create(tenant=None, request=request).transaction
+    services.transaction_reverse(transaction_=original, tenant=None)
+    reversal = Posting(
+        kind="reversal",
+        legs=[Leg(source.pk, 10, "KRW"), Leg(destination.pk, -10, "KRW")],
+        reverses_id=original.pk,
+    )
+
+    # when: a second reversal, past the service's own check
+    with pytest.raises(IntegrityError), transaction.atomic():
+        post_one(reversal)
+
+    # then
+    assert LedgerTransaction.objects.filter(reverses=original).count() == 1
+    assert LedgerTransaction.objects.filter(reverses__isnull=True).count() > 1
