@@ -157,7 +157,7 @@ def _first_statements(sql: str, params: dict[str, Any], along: Sequence[Statemen
     trip: one message with them all (simple query protocol), each bound here
     (``writebehind.bind``: prepared statements' EXECUTEs), whose results come back one
     after the other."""
-    with connection.cursor() as cursor:
+    with writebehind.cursor() as cursor:
         if not along or not combinable():
             cursor.execute(sql, params)
             row = cursor.fetchone()
