@@ -37,6 +37,8 @@ _queue: ContextVar[list[str] | None] = ContextVar("writebehind_queue", default=N
 # thread's connection, looked up once per block rather than once per statement (each
 # look-up goes through asgiref's Local; a single transfer binds some ten statements).
 _wrapper: ContextVar[Any] = ContextVar("writebehind_connection", default=None)
+# The open block's cursor, once made (``cursor``): a list of at most one.
+_shared: ContextVar[list[Any] | None] = ContextVar("writebehind_cursor", default=None)
 
 
 def _can_defer(wrapper: Any) -> bool:
@@ -65,12 +67,14 @@ def deferring(*, commit: bool = False) -> Iterator[None]:
     if _queue.get() is not None:
         yield
         return
-    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper: Any = connections[DEFAULT_DB_ALIAS]  # a psycopg backend past ``_can_defer``
     if not _can_defer(wrapper):
         yield
         return
     queue: list[str] = []
+    shared: list[Any] = []
     token, wrapper_token = _queue.set(queue), _wrapper.set(wrapper)
+    shared_token = _shared.set(shared)
     try:
         with wrapper.execute_wrapper(_ride_along):
             yield
@@ -81,6 +85,10 @@ def deferring(*, commit: bool = False) -> Iterator[None]:
             flush()
     finally:
         queue.clear()
+        if shared:
+            with contextlib.suppress(wrapper.Database.Error):  # as Django's cursors close
+                shared.pop().close()
+        _shared.reset(shared_token)
         _wrapper.reset(wrapper_token)
         _queue.reset(token)
 
@@ -113,8 +121,26 @@ def flush() -> None:
     if queue:
         waiting = ";\n".join(queue)
         queue.clear()
-        with _connection().cursor() as cursor:
-            cursor.execute(waiting)
+        with cursor() as shared:
+            shared.execute(waiting)
+
+
+@contextlib.contextmanager
+def cursor() -> Iterator[Any]:
+    """A cursor of the connection. Inside ``deferring()``, the block's own, made on first
+    use and closed with the block: a single transfer sends its three messages (the claim,
+    the posting, the last writes with the COMMIT) on one cursor instead of making three
+    (Django's ``connection.cursor()`` builds a driver cursor and its wrapper each time).
+    Outside, a new one, closed after. What a caller reads, it reads before its next
+    statement, as with any cursor."""
+    shared = _shared.get()
+    if shared is None:
+        with _connection().cursor() as new:
+            yield new
+        return
+    if not shared:
+        shared.append(_connection().cursor())
+    yield shared[0]
 
 
 def _ride_along(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, ProgrammingError, connection, transaction
 
 from sandbox.dbtrace import RoundTrips
 from tests.factories import AccountFactory, NodeFactory
@@ -89,6 +89,18 @@ def test_outside_autocommit_a_commit_opens_the_next_transaction():
 
     assert status == psycopg.pq.TransactionStatus.INTRANS
     assert name_of(account) == "first"
+
+
+def test_turning_autocommit_back_on_inside_a_transaction_is_refused_as_stock():
+    transaction.set_autocommit(False)
+    try:
+        AccountFactory(name="inside")  # the BEGIN went: the server is in a transaction
+        with pytest.raises(ProgrammingError, match="can't change 'autocommit' now"):
+            connection.set_autocommit(True)
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def test_a_savepoint_first_is_begun_and_rolls_back_alone():

@@ -88,6 +88,37 @@ def test_commit_true_leaves_a_transaction_marked_for_rollback_to_roll_back():
     assert name_of(account) == "before"
 
 
+def test_a_block_lends_one_cursor_to_its_statements_and_closes_it_at_its_end():
+    account = AccountFactory(name="before")
+    with writebehind.deferring():
+        with writebehind.cursor() as first:
+            first.execute("SELECT name FROM wallets_account WHERE id = %s", [account.pk])
+            assert first.fetchall() == [("before",)]
+        writebehind.write(RENAME, ["after", account.pk])
+        with writebehind.cursor() as second:  # the same one, and the write rides with it
+            second.execute("SELECT name FROM wallets_account WHERE id = %s", [account.pk])
+            assert second.fetchall() == [("after",)]
+        assert second is first and not first.closed
+    assert first.closed
+
+
+def test_an_exception_closes_the_blocks_cursor_too():
+    with pytest.raises(Boom), writebehind.deferring():
+        with writebehind.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        raise Boom
+    assert cursor.closed
+
+
+def test_outside_a_block_each_cursor_is_new_and_closed_after_use():
+    with writebehind.cursor() as first:
+        first.execute("SELECT 1")
+    with writebehind.cursor() as second:
+        second.execute("SELECT 1")
+    assert second is not first
+    assert first.closed and second.closed
+
+
 @pytest.mark.parametrize(
     ("value", "pg_type"),
     [

@@ -138,7 +138,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 
 
 def _transaction_body(result: Result) -> dict:
-    return presenters.transaction_data(result.transaction, result.entries)
+    return presenters.result_data(result)  # as its events had it: built once
 
 
 # --- Wallets, accounts, balances ---------------------------------------------------------------

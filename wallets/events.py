@@ -106,7 +106,7 @@ def transaction_recorded(type: str, result: Result) -> None:
         (leg.account_id for leg in result.entries),
         type,
         txn,
-        presenters.transaction_data(txn, list(result.entries)),
+        presenters.result_data(result),
         object_id=str(txn.uuid),
     )
 

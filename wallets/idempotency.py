@@ -65,6 +65,9 @@ class StoredAnswer:
 
 
 _UNPARSED: Any = object()
+# ``json.dumps(value, sort_keys=True, separators=(",", ":"))``, whose encoder ``dumps``
+# would build again for every money-moving request.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def request_fingerprint(method: str, path: str, body: bytes, *, parsed: Any = _UNPARSED) -> str:
@@ -73,7 +76,7 @@ def request_fingerprint(method: str, path: str, body: bytes, *, parsed: Any = _U
     the body as the caller's JSON parser already read it (the API's), not parsed again."""
     try:
         value = json.loads(body or b"null") if parsed is _UNPARSED else parsed
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        canonical = _CANONICAL.encode(value).encode()
     except (ValueError, UnicodeDecodeError):
         canonical = body
     digest = hashlib.sha256()
@@ -157,7 +160,7 @@ def _first_statements(sql: str, params: dict[str, Any], along: Sequence[Statemen
     trip: one message with them all (simple query protocol), each bound here
     (``writebehind.bind``: prepared statements' EXECUTEs), whose results come back one
     after the other."""
-    with connection.cursor() as cursor:
+    with writebehind.cursor() as cursor:
         if not along or not combinable():
             cursor.execute(sql, params)
             row = cursor.fetchone()

@@ -307,7 +307,7 @@ def run_together(statements: Sequence[Statement]) -> None:
     """Send ``statements`` in one message (simple query protocol), each bound here
     (``writebehind.bind``), and give each its rows (``done``) as they come back one after
     the other; without ``combinable()``, one round trip each."""
-    with connection.cursor() as cursor:
+    with writebehind.cursor() as cursor:
         if not combinable():
             for statement in statements:
                 cursor.execute(statement.sql, statement.params)

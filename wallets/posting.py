@@ -103,7 +103,7 @@ class Result:
     transaction is a model instance made on first use: a bulk of 8,000 needs only the
     ``row`` (``transaction_uuid``)."""
 
-    __slots__ = ("_transaction", "accounts", "entries", "error", "row", "transaction_id")
+    __slots__ = ("_transaction", "accounts", "data", "entries", "error", "row", "transaction_id")
 
     def __init__(self, error: ApplicationError | None = None) -> None:
         self.error = error
@@ -116,6 +116,9 @@ class Result:
         # locked late (``post(lock_late=True)``) are here as read, unlocked: their owners
         # are right, their balances only as the read saw them.
         self.accounts: Mapping[UUID, AccountState] = {}
+        # The transaction as the API shows it, once built (``wallets.presenters.
+        # result_data``): its events carry it, and the transfer's answer is it.
+        self.data: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

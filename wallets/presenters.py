@@ -16,6 +16,7 @@ from sandbox.currencies import to_decimal_string
 from sandbox.errors import ApplicationError
 from wallets import banks
 from wallets.models import Account, Hold, LedgerTransaction
+from wallets.posting import Result
 from wallets.selectors import CurrencyBalance, HistoryValues
 
 
@@ -106,6 +107,15 @@ def transaction_data(
     )
     if entries is not None:
         data["entries"] = [entry_data(e) for e in entries]
+    return data
+
+
+def result_data(result: Result) -> dict[str, Any]:
+    """``transaction_data`` of a posted result's transaction and entries, built once per
+    result: a transfer's events carry it and its answer is it. Nobody changes it."""
+    data = result.data
+    if data is None:
+        data = result.data = transaction_data(result.transaction, list(result.entries))
     return data
 
 

@@ -198,10 +198,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not self._lazy_begin():
             super()._set_autocommit(autocommit)
             return
+        conn = self.connection
         with self.wrap_database_errors:
-            # Raises, as stock, if the server is still in a transaction.
-            self.connection.autocommit = True
-            _state(self.connection).begin = None if autocommit else self._begin_statement()
+            # The driver's autocommit stays on: psycopg's setter (a lock and a generator run
+            # to completion, twice a transaction) only checks that the server is idle. It is
+            # asked only when that check would fail (it raises, as stock) or it is off.
+            if not conn.autocommit or conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                conn.autocommit = True
+            _state(conn).begin = None if autocommit else self._begin_statement()
 
     def _begin_statement(self) -> bytes:
         level = self.connection.isolation_level
