@@ -84,15 +84,17 @@ def test_a_money_post_writes_nothing_when_the_database_goes_mid_transaction(alic
     source, destination = node.wallet.accounts.get(), AccountFactory(node=node)
     fund(source, 1_000)
     before = ledger_state()
-    cursors_in_transaction = []
+    round_trips_in_transaction = []
 
-    def when():
+    def lost_at_the_last_round_trip(execute, sql, params, many, context):
         # The request authenticates, opens the ledger's transaction and writes (the claim,
-        # the posting's INSERT); then the connection goes, at the last round trip (the
-        # balances, the events and the answer, with the COMMIT).
+        # the posting's INSERT, on the transaction's one cursor); then the connection goes,
+        # at the last round trip (the balances, the events and the answer, with the COMMIT).
         if connection.in_atomic_block:
-            cursors_in_transaction.append(1)
-        return len(cursors_in_transaction) > 2
+            round_trips_in_transaction.append(sql)
+            if len(round_trips_in_transaction) > 2:
+                raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
 
     body = {
         "source_account_id": str(source.pk),
@@ -100,14 +102,14 @@ def test_a_money_post_writes_nothing_when_the_database_goes_mid_transaction(alic
         "amount": "250",
         "currency": "KRW",
     }
-    with override_settings(DEBUG=True), database_lost(when):
+    with override_settings(DEBUG=True), connection.execute_wrapper(lost_at_the_last_round_trip):
         response = alice.api.post(
             "/api/v1/transfers", body, format="json", HTTP_IDEMPOTENCY_KEY="lost-db-1"
         )
     assert_api_unavailable(response)
-    assert len(cursors_in_transaction) > 2
-    # The lost connection left this thread's wrapper out of autocommit (Django could not
-    # switch it back while the connection was "gone"): start the next test from a fresh one.
+    assert len(round_trips_in_transaction) == 3
+    assert "COMMIT" in round_trips_in_transaction[-1]
+    # Start the next test from a fresh connection, whatever state the "lost" one was left in.
     connection.close()
     connection.connect()
     assert connection.get_autocommit()
