@@ -14,35 +14,96 @@ SQLite (development) the one-to-one's UNIQUE is part of the table and stays besi
 new index: the same guarantee.
 """
 
-import django.db.models.deletion
-from django.db import migrations, models
+import time
 
-CREATE = (
-    'CREATE UNIQUE INDEX {concurrently} IF NOT EXISTS "ledgertxn_reversed_once" '
-    'ON "wallets_ledgertransaction" ("reverses_id") WHERE "reverses_id" IS NOT NULL'
-)
-DROP = 'DROP INDEX {concurrently} IF EXISTS "ledgertxn_reversed_once"'
+import django.db.models.deletion
+from django.db import migrations, models, transaction
+from django.db.utils import OperationalError
+
+NEW = "ledgertxn_reversed_once"
 # The name PostgreSQL gave the one-to-one's UNIQUE (0001_initial).
 OLD = "wallets_ledgertransaction_reverses_id_key"
+TABLE = "wallets_ledgertransaction"
+# An ALTER TABLE of the ledger waits this long for its lock, then steps aside and tries
+# again: a long reader (the daily close, an export) would otherwise hold every posting
+# queued behind the ALTER until it ends.
+LOCK_TIMEOUT = "2s"
+ATTEMPTS = 30
+
+# Every statement goes through ``schema_editor.execute``, which only prints it under
+# ``sqlmigrate`` (a RunPython inside SeparateDatabaseAndState runs there too); the look-ups
+# of the catalogue below are skipped then.
+
+
+def _index_valid(schema_editor, name):
+    """True or False for an index of that name (valid or not), None if there is none."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _constraint_exists(schema_editor, name):
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_constraint WHERE conname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+def _build_unique_index(schema_editor, name, definition):
+    """CREATE UNIQUE INDEX CONCURRENTLY, safe to run again. A build that was interrupted
+    (a timeout, a cancel, a deadlock) leaves an INVALID index that PostgreSQL neither
+    maintains nor uses, and ``IF NOT EXISTS`` would keep it: it is dropped and built
+    again, and the new one must be valid before anything relies on it."""
+    if not schema_editor.collect_sql and _index_valid(schema_editor, name) is False:
+        schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+    schema_editor.execute(f'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "{name}" {definition}')
+    if not schema_editor.collect_sql and not _index_valid(schema_editor, name):
+        raise RuntimeError(f"The index {name} was not built: run migrate again.")
+
+
+def _alter_ledger(schema_editor, sql):
+    """An ALTER TABLE of the ledger that waits at most LOCK_TIMEOUT for its lock at a
+    time, so that postings never queue behind it for long."""
+    if schema_editor.collect_sql:
+        schema_editor.execute(sql)
+        return
+    alias = schema_editor.connection.alias
+    for attempt in range(ATTEMPTS):
+        try:
+            with transaction.atomic(using=alias):
+                schema_editor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                schema_editor.execute(sql)
+            return
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "55P03" or attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(1)
 
 
 def forward(apps, schema_editor):
-    postgresql = schema_editor.connection.vendor == "postgresql"
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(CREATE.format(concurrently="CONCURRENTLY" if postgresql else ""))
-        if postgresql:
-            cursor.execute(f'ALTER TABLE "wallets_ledgertransaction" DROP CONSTRAINT "{OLD}"')
+    where = 'WHERE "reverses_id" IS NOT NULL'
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.execute(
+            f'CREATE UNIQUE INDEX IF NOT EXISTS "{NEW}" ON "{TABLE}" ("reverses_id") {where}'
+        )
+        return
+    _build_unique_index(schema_editor, NEW, f'ON "{TABLE}" ("reverses_id") {where}')
+    _alter_ledger(schema_editor, f'ALTER TABLE "{TABLE}" DROP CONSTRAINT IF EXISTS "{OLD}"')
 
 
 def backward(apps, schema_editor):
-    postgresql = schema_editor.connection.vendor == "postgresql"
-    with schema_editor.connection.cursor() as cursor:
-        if postgresql:
-            cursor.execute(
-                f'ALTER TABLE "wallets_ledgertransaction" ADD CONSTRAINT "{OLD}" '
-                'UNIQUE ("reverses_id")'
-            )
-        cursor.execute(DROP.format(concurrently="CONCURRENTLY" if postgresql else ""))
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{NEW}"')
+        return
+    # The old UNIQUE, built without stopping postings, then adopted by the constraint
+    # (ADD CONSTRAINT ... USING INDEX takes its lock only briefly).
+    if schema_editor.collect_sql or not _constraint_exists(schema_editor, OLD):
+        _build_unique_index(schema_editor, OLD, f'ON "{TABLE}" ("reverses_id")')
+        _alter_ledger(
+            schema_editor,
+            f'ALTER TABLE "{TABLE}" ADD CONSTRAINT "{OLD}" UNIQUE USING INDEX "{OLD}"',
+        )
+    schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{NEW}"')
 
 
 class Migration(migrations.Migration):
