@@ -191,8 +191,10 @@ def events_insert(sql: str, params: dict[str, Any], *, count: int) -> None:
 # CPU). A large INSERT therefore raises ``work_mem`` for the rest of its transaction (it is
 # among the transaction's last statements) to room for ``ROOM_PER_EVENT`` per event, never
 # below what is set. Only memory the tuplestore takes is used; a larger payload spills as
-# before, correctly.
+# before, correctly. At most ``ROOM_MOST_KB``: a sort or hash of the transaction may take
+# as much again (``hash_mem_multiplier``), and a bigger batch may as well spill.
 ROOM_PER_EVENT_KB = 2
+ROOM_MOST_KB = 64 * 1024  # a bulk's 16,000 events take 32 MB
 _ROOM_ABOVE = 2048  # events: the default 4 MB holds fewer with room to spare
 _ROOM_SQL = (
     "SELECT set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')) / 1024,"
@@ -202,7 +204,7 @@ _ROOM_SQL = (
 
 def _room_for_new_events(count: int) -> None:
     if count > _ROOM_ABOVE:
-        writebehind.write(_ROOM_SQL, [count * ROOM_PER_EVENT_KB])
+        writebehind.write(_ROOM_SQL, [min(count * ROOM_PER_EVENT_KB, ROOM_MOST_KB)])
 
 
 # ``created_at`` a microsecond apart, in the order given: lists and the relay order events
