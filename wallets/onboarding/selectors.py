@@ -71,9 +71,11 @@ def checklist(node: Node) -> Checklist:
 
 
 def first_received(node: Node) -> WebhookAttempt | None:
-    """The attempt that delivered the node's first accepted delivery: its receiver's first
-    2xx, found from the first delivery that succeeded (``delivery_node_succeeded``), so a
-    node with a million attempts costs no more than one with a few."""
+    """The attempt that delivered the earliest-made of the node's deliveries that
+    succeeded (``delivery_node_succeeded``), so a node with a million attempts costs no
+    more than one with a few. Usually the receiver's first 2xx; not when a retried
+    delivery succeeded after a later one, which onboarding, asking only whether the
+    receiver has accepted one, does not need to tell apart."""
     first_succeeded = (
         WebhookDelivery.objects.for_tenant(node.tenant)
         .filter(node=node, status=WebhookDelivery.Status.SUCCEEDED)
