@@ -43,12 +43,6 @@ def _index_valid(schema_editor, name):
     return None if row is None else row[0]
 
 
-def _constraint_exists(schema_editor, name):
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_constraint WHERE conname = %s", [name])
-        return cursor.fetchone() is not None
-
-
 def _build_unique_index(schema_editor, name, definition):
     """CREATE UNIQUE INDEX CONCURRENTLY, safe to run again. A build that was interrupted
     (a timeout, a cancel, a deadlock) leaves an INVALID index that PostgreSQL neither
@@ -61,11 +55,28 @@ def _build_unique_index(schema_editor, name, definition):
         raise RuntimeError(f"The index {name} was not built: run migrate again.")
 
 
+def _unique_constraints_of_reverses(schema_editor):
+    """The names of the UNIQUE constraints on ``reverses_id`` alone: OLD on a database
+    built by these migrations, found by column rather than by name all the same."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.conname FROM pg_constraint AS c"
+            " JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attname = 'reverses_id'"
+            " WHERE c.conrelid = to_regclass(%s) AND c.contype = 'u'"
+            " AND c.conkey = ARRAY[a.attnum]",
+            [TABLE],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
 def _alter_ledger(schema_editor, sql):
     """An ALTER TABLE of the ledger that waits at most LOCK_TIMEOUT for its lock at a
     time, so that postings never queue behind it for long."""
     if schema_editor.collect_sql:
+        # Printed for a person to run: with the same bound on the wait.
+        schema_editor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
         schema_editor.execute(sql)
+        schema_editor.execute("RESET lock_timeout")
         return
     alias = schema_editor.connection.alias
     for attempt in range(ATTEMPTS):
@@ -88,7 +99,9 @@ def forward(apps, schema_editor):
         )
         return
     _build_unique_index(schema_editor, NEW, f'ON "{TABLE}" ("reverses_id") {where}')
-    _alter_ledger(schema_editor, f'ALTER TABLE "{TABLE}" DROP CONSTRAINT IF EXISTS "{OLD}"')
+    olds = [OLD] if schema_editor.collect_sql else _unique_constraints_of_reverses(schema_editor)
+    for old in olds:
+        _alter_ledger(schema_editor, f'ALTER TABLE "{TABLE}" DROP CONSTRAINT IF EXISTS "{old}"')
 
 
 def backward(apps, schema_editor):
@@ -97,7 +110,7 @@ def backward(apps, schema_editor):
         return
     # The old UNIQUE, built without stopping postings, then adopted by the constraint
     # (ADD CONSTRAINT ... USING INDEX takes its lock only briefly).
-    if schema_editor.collect_sql or not _constraint_exists(schema_editor, OLD):
+    if schema_editor.collect_sql or not _unique_constraints_of_reverses(schema_editor):
         _build_unique_index(schema_editor, OLD, f'ON "{TABLE}" ("reverses_id")')
         _alter_ledger(
             schema_editor,
