@@ -8,13 +8,14 @@ from contextlib import contextmanager
 from unittest import mock
 
 import pytest
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, connections
 from django.test.utils import override_settings
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from sandbox.outage import is_outage
 from tests.factories import AccountFactory, NodeFactory, fund
 from tests.helpers import error_code, ledger_state
+from wallets.models import LedgerTransaction
 
 
 @contextmanager
@@ -78,22 +79,35 @@ def test_an_api_get_answers_503_when_the_database_is_lost(alice):
     assert_api_unavailable(response)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_money_post_writes_nothing_when_the_database_goes_mid_transaction(alice):
-    node = NodeFactory(tenant=alice.tenant)
-    source, destination = node.wallet.accounts.get(), AccountFactory(node=node)
-    fund(source, 1_000)
-    before = ledger_state()
+def terminate(backend_pid: int) -> None:
+    """End a PostgreSQL backend from another connection, as a restart or a network cut
+    would: its next message fails."""
+    side = connections.create_connection("default")
+    try:
+        with side.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    finally:
+        side.close()
+
+
+def post_while_the_connection_goes(alice, source, destination, *, after_the_commit: bool):
+    """``POST /api/v1/transfers``, whose connection is ended for real at the ledger
+    transaction's last round trip (the balances, the events and the answer, with the
+    COMMIT, on the transaction's one cursor): before that message is sent, or after its
+    COMMIT has gone through but before the app reads the answer."""
     round_trips_in_transaction = []
 
     def lost_at_the_last_round_trip(execute, sql, params, many, context):
-        # The request authenticates, opens the ledger's transaction and writes (the claim,
-        # the posting's INSERT, on the transaction's one cursor); then the connection goes,
-        # at the last round trip (the balances, the events and the answer, with the COMMIT).
-        if connection.in_atomic_block:
-            round_trips_in_transaction.append(sql)
-            if len(round_trips_in_transaction) > 2:
-                raise OperationalError("server closed the connection unexpectedly")
+        if not connection.in_atomic_block:
+            return execute(sql, params, many, context)
+        round_trips_in_transaction.append(sql)
+        if len(round_trips_in_transaction) < 3:
+            return execute(sql, params, many, context)
+        assert "COMMIT" in sql
+        if after_the_commit:
+            execute(sql, params, many, context)
+            raise OperationalError("server closed the connection unexpectedly")
+        terminate(connection.connection.info.backend_pid)
         return execute(sql, params, many, context)
 
     body = {
@@ -106,14 +120,51 @@ def test_a_money_post_writes_nothing_when_the_database_goes_mid_transaction(alic
         response = alice.api.post(
             "/api/v1/transfers", body, format="json", HTTP_IDEMPOTENCY_KEY="lost-db-1"
         )
-    assert_api_unavailable(response)
     assert len(round_trips_in_transaction) == 3
-    assert "COMMIT" in round_trips_in_transaction[-1]
-    # Start the next test from a fresh connection, whatever state the "lost" one was left in.
+    # Start again from a fresh connection, whatever state the lost one was left in.
     connection.close()
     connection.connect()
     assert connection.get_autocommit()
+    return response, body
+
+
+@pytest.fixture
+def funded_accounts(alice):
+    node = NodeFactory(tenant=alice.tenant)
+    source, destination = node.wallet.accounts.get(), AccountFactory(node=node)
+    fund(source, 1_000)
+    return source, destination
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_money_post_writes_nothing_when_the_database_goes_mid_transaction(alice, funded_accounts):
+    before = ledger_state()
+    response, _ = post_while_the_connection_goes(alice, *funded_accounts, after_the_commit=False)
+    assert_api_unavailable(response)
     assert ledger_state() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_money_post_lost_after_its_commit_is_answered_once_its_key_is_sent_again(
+    alice, funded_accounts
+):
+    # The client cannot tell this 503 from the one before: the transfer may or may not
+    # have happened. Sending the same Idempotency-Key again tells it, and never posts twice.
+    source, destination = funded_accounts
+    transactions_before = LedgerTransaction.objects.count()
+    response, body = post_while_the_connection_goes(
+        alice, source, destination, after_the_commit=True
+    )
+    assert_api_unavailable(response)
+    again = alice.api.post(
+        "/api/v1/transfers", body, format="json", HTTP_IDEMPOTENCY_KEY="lost-db-1"
+    )
+    assert again.status_code == 201
+    assert LedgerTransaction.objects.count() == transactions_before + 1
+    source.refresh_from_db()
+    assert source.posted_balance == 750
 
 
 @override_settings(DEBUG=True)
