@@ -322,19 +322,26 @@ def _changed(
         )
 
 
-def _payer_heard(payer_node: Node, result: Result, payer_now: datetime | None = None) -> None:
+def _payer_heard(payer_node: Node, result: Result) -> None:
     """The payer's node hears of the money leaving (or, refunded, coming back to) its
-    account, as the ledger's own events tell every balance change (docs/webhooks.md).
-    ``payer_now``: the payer node's time, if the caller read it in this transaction."""
+    account, as the ledger's own events tell every balance change (docs/webhooks.md)."""
+    events_record([_payer_event(payer_node.pk, payer_node.tenant_id, result)])
+
+
+def _payer_event(
+    node_id: Any, tenant_id: Any, result: Result, occurred_at: datetime | None = None
+) -> NewEvent:
+    """``_payer_heard``'s event. ``occurred_at``: the payer node's time, if the caller read
+    it in this transaction (else it is read when recorded)."""
     txn = result.transaction
-    event_record(
-        tenant=None,
-        node=payer_node,
+    return NewEvent(
+        node_id=node_id,
+        tenant_id=tenant_id,
         type=PAYER_LEDGER_EVENT,
         obj=txn,
-        data=ledger_presenters.transaction_data(txn, list(result.entries)),
+        data=ledger_presenters.result_data(result),
         object_id=str(txn.uuid),
-        occurred_at=payer_now,
+        occurred_at=occurred_at,
     )
 
 
@@ -648,15 +655,7 @@ def _redeem(
     # request paid (``_changed``), in that order, with one INSERT.
     events_record(
         [
-            NewEvent(
-                node_id=authorization.node_id,
-                tenant_id=payer_tenant_id,
-                type=PAYER_LEDGER_EVENT,
-                obj=txn,
-                data=ledger_presenters.transaction_data(txn, list(result.entries)),
-                object_id=str(txn.uuid),
-                occurred_at=payer_now,
-            ),
+            _payer_event(authorization.node_id, payer_tenant_id, result, payer_now),
             NewEvent(
                 node_id=request.node_id,
                 tenant_id=merchant_tenant_id,
