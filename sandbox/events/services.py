@@ -189,7 +189,7 @@ def events_insert(sql: str, params: dict[str, Any], *, count: int) -> None:
 # event as PostgreSQL counts it, so a bulk's 16,000 events (13 MB) spilled past the
 # default 4 MB to a temporary file, written and read back (about 4 % of the statement's
 # CPU). A large INSERT therefore raises ``work_mem`` for the rest of its transaction (it is
-# among the transaction's last statements) to room for ``ROOM_PER_EVENT`` per event, never
+# among the transaction's last statements) to room for ``ROOM_PER_EVENT_KB`` per event, never
 # below what is set. Only memory the tuplestore takes is used; a larger payload spills as
 # before, correctly. At most ``ROOM_MOST_KB``: a sort or hash of the transaction may take
 # as much again (``hash_mem_multiplier``), and a bigger batch may as well spill.
@@ -230,6 +230,10 @@ SELECT events_event_id(%(created_us)s::bigint + e.n - 1),
 )
 
 
+# Stateless: one encoder serves every call (``DjangoJSONEncoder().encode`` built one each).
+_ENCODE = DjangoJSONEncoder().encode
+
+
 def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # What bulk_create would write, in one statement whose arrays go as literal strings:
     # psycopg quoting 8,000 values one by one cost more than posting the transfers
@@ -268,10 +272,6 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> None:
     # Nobody reads its result: inside a ledger transaction it goes with the next statement.
     _room_for_new_events(len(rows))
     writebehind.write(_INSERT_EVENTS_SQL, params)
-
-
-# Stateless: one encoder serves every call (``DjangoJSONEncoder().encode`` built one each).
-_ENCODE = DjangoJSONEncoder().encode
 
 
 def _require_transaction(name: str, connection: Any = None) -> None:
